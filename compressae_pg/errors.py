@@ -1,0 +1,31 @@
+"""Exceptions the package raises on purpose, each naming what went wrong."""
+
+from __future__ import annotations
+
+
+class CompressaeError(Exception):
+    """Base class of every error this package raises deliberately."""
+
+
+class InvalidVectorError(CompressaeError, ValueError):
+    """A vector is NaN/Inf, all zeros, or of the wrong dimension."""
+
+
+class UnknownModelError(CompressaeError, LookupError):
+    """No model of that name (or name@version) is in the registry."""
+
+
+class UnknownTableError(CompressaeError, LookupError):
+    """The table or column does not exist, or has an unsupported type."""
+
+
+class NotAttachedError(CompressaeError, LookupError):
+    """The column has no compressed code column attached."""
+
+
+class ModelInUseError(CompressaeError):
+    """A model cannot be dropped while an attachment uses it."""
+
+
+class BusyError(CompressaeError):
+    """Another process holds the lock this operation needs (e.g. a backfill already running)."""

@@ -1,0 +1,212 @@
+"""The CompresSAE model: encoder, TopK-by-magnitude, unit-norm decoder, loss, and weight I/O.
+
+All of the maths lives here, exactly as the paper defines it (Kasalický et al., RecSys 2025):
+input L2-normalised, ``e = W_enc x + b_enc``, keep the k entries of largest |e| with their signs,
+``x̂ = W_decᵀ s`` with no bias and unit-norm decoder rows, loss
+``(1 - cos(x, x̂_k)) + (1 - cos(x, x̂_4k)) / 8``.  The SQL functions in ``sql/`` compute the same
+numbers from the ``compressae.atoms`` table; the tests prove they agree.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+from torch import nn
+
+from .errors import InvalidVectorError
+
+FORMAT = "compressae-pg/1"
+
+
+@dataclass(frozen=True)
+class Codes:
+    """A batch of k-sparse codes: ``indices`` (n, k) int64 ascending, ``values`` (n, k) float32."""
+
+    indices: np.ndarray
+    values: np.ndarray
+    h: int
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def dense(self) -> np.ndarray:
+        """The codes as a dense (n, h) array."""
+        out = np.zeros((len(self.indices), self.h), dtype=np.float32)
+        np.put_along_axis(out, self.indices, self.values, axis=1)
+        return out
+
+
+def check_vectors(x: np.ndarray | torch.Tensor, dim: int) -> torch.Tensor:
+    """Return ``x`` as a float32 (n, dim) tensor, or raise naming the first bad row and its problem."""
+    t = torch.as_tensor(np.asarray(x, dtype=np.float32) if not torch.is_tensor(x) else x)
+    t = t.to(torch.float32)
+    if t.ndim == 1:
+        t = t.unsqueeze(0)
+    if t.ndim != 2 or t.shape[1] != dim:
+        got = t.shape[-1] if t.ndim >= 1 else 0
+        raise InvalidVectorError(f"expected vectors of dimension {dim}, got {got}")
+    finite = torch.isfinite(t).all(dim=1)
+    if not bool(finite.all()):
+        row = int((~finite).nonzero()[0, 0])
+        raise InvalidVectorError(f"vector at row {row} contains NaN or Inf")
+    zero = (t == 0).all(dim=1)
+    if bool(zero.any()):
+        row = int(zero.nonzero()[0, 0])
+        raise InvalidVectorError(f"vector at row {row} is all zeros and has no direction to encode")
+    return t
+
+
+class _TopKPreActivations(torch.autograd.Function):
+    """The n largest-|e| pre-activations of ``x W_encᵀ + b`` with a sparse backward.
+
+    TopK passes gradient through only n entries per row, so the encoder gradient is an
+    (h × batch) sparse matrix times x: O(batch · n · d) instead of the dense O(batch · h · d).
+    Values and gradients equal the dense computation up to float rounding (a test proves it).
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, n):  # type: ignore[override]
+        pre = torch.addmm(bias, x, weight.t())
+        indices = pre.abs().topk(n, dim=1).indices
+        ctx.save_for_backward(x, indices)
+        ctx.h = weight.shape[0]
+        ctx.mark_non_differentiable(indices)
+        return pre.gather(1, indices), indices
+
+    @staticmethod
+    def backward(ctx, grad_values, _grad_indices):  # type: ignore[override]
+        x, indices = ctx.saved_tensors
+        batch, n = indices.shape
+        flat_idx = indices.reshape(-1)
+        flat_grad = grad_values.reshape(-1)
+        rows = torch.arange(batch, device=x.device).repeat_interleave(n)
+        g = torch.sparse_coo_tensor(torch.stack([flat_idx, rows]), flat_grad, (ctx.h, batch), check_invariants=False)
+        grad_weight = torch.sparse.mm(g, x)
+        grad_bias = torch.zeros(ctx.h, dtype=x.dtype, device=x.device).index_add_(0, flat_idx, flat_grad)
+        return None, grad_weight, grad_bias, None
+
+
+class CompresSAE(nn.Module):
+    """Sparse autoencoder that compresses d-dim embeddings into k-of-h sparse codes."""
+
+    def __init__(self, dim: int, h: int = 4096, k: int = 32, *, seed: int | None = None) -> None:
+        super().__init__()
+        if dim < 1 or h < 1 or k < 1:
+            raise ValueError(f"dim, h and k must be positive (got dim={dim}, h={h}, k={k})")
+        if 4 * k > h:
+            raise ValueError(f"the 4k loss term needs 4k <= h (got k={k}, h={h})")
+        if k > 1000:
+            raise ValueError(f"pgvector indexes sparsevecs of at most 1000 non-zeros (got k={k})")
+        self.dim, self.h, self.k = dim, h, k
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        # Kaiming-uniform as in the reference code: the encoder is initialised as a (d, h) matrix.
+        enc = nn.init.kaiming_uniform_(torch.empty(dim, h), generator=gen)
+        dec = nn.init.kaiming_uniform_(torch.empty(h, dim), generator=gen)
+        self.encoder = nn.Parameter(enc.t().contiguous())  # (h, d): one row per atom
+        self.encoder_bias = nn.Parameter(torch.zeros(h))
+        self.decoder = nn.Parameter(F.normalize(dec, dim=1))  # (h, d), unit-norm rows, no bias
+
+    # ---- the forward maths -------------------------------------------------------------------
+    def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
+        """Dense ``W_enc x̃ + b_enc`` for L2-normalised x̃: (n, h)."""
+        return torch.addmm(self.encoder_bias, F.normalize(x, dim=1), self.encoder.t())
+
+    def topk(self, x: torch.Tensor, k: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The k pre-activations of largest magnitude, signs kept: (values, indices), by |value| desc."""
+        return _TopKPreActivations.apply(F.normalize(x, dim=1), self.encoder, self.encoder_bias, k or self.k)
+
+    def decode_sparse(self, values: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        """``W_decᵀ s`` for sparse s given as (values, indices): a gather of k atoms per row."""
+        return F.embedding_bag(indices, self.decoder, per_sample_weights=values, mode="sum")
+
+    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The paper's loss and its parts: ``loss``, ``cosine`` (k) and ``cosine_4k`` (mean over the batch)."""
+        values, indices = self.topk(x, 4 * self.k)
+        rec_k = self.decode_sparse(values[:, : self.k], indices[:, : self.k])
+        rec_4k = self.decode_sparse(values, indices)
+        cos_k = F.cosine_similarity(x, rec_k, dim=1).mean()
+        cos_4k = F.cosine_similarity(x, rec_4k, dim=1).mean()
+        return {"loss": (1 - cos_k) + (1 - cos_4k) / 8, "cosine": cos_k, "cosine_4k": cos_4k}
+
+    # ---- keeping decoder rows on the unit sphere -------------------------------------------------
+    @torch.no_grad()
+    def project_decoder_grad(self) -> None:
+        """Remove from each atom's gradient its component parallel to the atom (before a step)."""
+        g, w = self.decoder.grad, self.decoder
+        if g is not None:
+            g -= (g * w).sum(dim=1, keepdim=True) * w
+
+    @torch.no_grad()
+    def normalize_decoder(self) -> None:
+        """Put every decoder row back on the unit sphere (after a step)."""
+        self.decoder.copy_(F.normalize(self.decoder, dim=1))
+
+    # ---- inference on numpy, for the database side ----------------------------------------------
+    @torch.no_grad()
+    def compress(self, x: np.ndarray | torch.Tensor) -> Codes:
+        """Codes to store: TopK of each vector, scaled so that its decoded vector has unit norm.
+
+        Raises InvalidVectorError for NaN/Inf, zero vectors or the wrong dimension.
+        """
+        t = check_vectors(x, self.dim).to(self.decoder.device)
+        values, indices = self.topk(t)
+        norms = self.decode_sparse(values, indices).norm(dim=1, keepdim=True)
+        values = values / norms.clamp_min(torch.finfo(torch.float32).tiny)
+        order = indices.argsort(dim=1)
+        return Codes(
+            indices=indices.gather(1, order).cpu().numpy(),
+            values=values.gather(1, order).cpu().numpy().astype(np.float32),
+            h=self.h,
+        )
+
+    @torch.no_grad()
+    def decompress(self, codes: Codes) -> np.ndarray:
+        """The decoded (reconstructed) vectors of stored codes: (n, d)."""
+        values = torch.as_tensor(codes.values, device=self.decoder.device)
+        indices = torch.as_tensor(codes.indices, device=self.decoder.device)
+        return self.decode_sparse(values, indices).cpu().numpy()
+
+    @torch.no_grad()
+    def project(self, q: np.ndarray | torch.Tensor) -> np.ndarray:
+        """``W_dec q``: the query on every atom, so that ``q · x̂ = project(q) · s`` in O(k)."""
+        t = check_vectors(q, self.dim).to(self.decoder.device)
+        return (t @ self.decoder.t()).cpu().numpy()
+
+    @torch.no_grad()
+    def kernel(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Entries of K = W_dec W_decᵀ for atom index arrays a and b: K[a[:, None], b[None, :]]."""
+        da = self.decoder[torch.as_tensor(a)]
+        db = self.decoder[torch.as_tensor(b)]
+        return (da @ db.transpose(-1, -2)).cpu().numpy()
+
+    # ---- weights --------------------------------------------------------------------------------
+    def to_bytes(self, metadata: dict[str, Any] | None = None) -> bytes:
+        """The weights as safetensors bytes, bit-exact, with dim/h/k in the header."""
+        meta = {"format": FORMAT, "dim": str(self.dim), "h": str(self.h), "k": str(self.k)}
+        if metadata:
+            meta["extra"] = json.dumps(metadata, sort_keys=True)
+        tensors = {name: p.detach().cpu().contiguous() for name, p in self.state_dict().items()}
+        return save_safetensors(tensors, metadata=meta)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "CompresSAE":
+        """Load weights written by :meth:`to_bytes`."""
+        meta = _safetensors_metadata(data)
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"not a compressae-pg model (format {meta.get('format')!r})")
+        model = cls(int(meta["dim"]), int(meta["h"]), int(meta["k"]))
+        model.load_state_dict(load_safetensors(data))
+        return model
+
+
+def _safetensors_metadata(data: bytes) -> dict[str, str]:
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + size])
+    return header.get("__metadata__", {})
