@@ -1,0 +1,157 @@
+"""Models in the database: ``compressae.models`` (weights, metadata) and ``compressae.atoms``.
+
+A model is named ``name`` (its newest version) or ``name@version``. Saving a name that exists
+makes a new version. The atoms table holds, per atom, the encoder row and bias and the decoder
+row as pgvector ``vector``s so that SQL functions can encode and decode without Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from . import _sql
+from .errors import ModelInUseError, UnknownModelError
+from .model import CompresSAE
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One stored model version."""
+
+    id: int
+    name: str
+    version: int
+    dim: int
+    h: int
+    k: int
+    source: str | None
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    created_at: datetime
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def bytes_per_row(self) -> int:
+        """Size of one stored code: pgvector's sparsevec header plus index and value per non-zero."""
+        return 16 + 8 * self.k
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.name,
+            "version": self.version,
+            "ref": self.ref,
+            "dim": self.dim,
+            "h": self.h,
+            "k": self.k,
+            "bytes_per_row": self.bytes_per_row,
+            "source": self.source,
+            "params": self.params,
+            "metrics": self.metrics,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+def check_name(name: str) -> str:
+    """A model name is any non-empty text of at most 200 characters without '@'."""
+    if not isinstance(name, str) or not name or "@" in name or len(name) > 200:
+        raise ValueError(f"invalid model name {name!r}: use 1-200 characters, no '@' (that separates a version)")
+    return name
+
+
+def parse_ref(ref: str) -> tuple[str, int | None]:
+    """``"name"`` → (name, None); ``"name@3"`` → (name, 3)."""
+    if not isinstance(ref, str) or not ref:
+        raise UnknownModelError("a model name is required")
+    name, sep, version = ref.rpartition("@")
+    if not sep:
+        return ref, None
+    if not version.isdigit() or not name:
+        raise UnknownModelError(f"invalid model reference {ref!r}: expected name or name@version")
+    return name, int(version)
+
+
+def save(
+    conn: psycopg.Connection,
+    name: str,
+    model: CompresSAE,
+    *,
+    source: str | None = None,
+    params: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+) -> ModelInfo:
+    """Store ``model`` as the next version of ``name`` with its atoms, in one transaction."""
+    check_name(name)
+    weights = model.to_bytes()
+    enc = model.encoder.detach().cpu().numpy()
+    bias = model.encoder_bias.detach().cpu().numpy()
+    dec = model.decoder.detach().cpu().numpy()
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(_sql.query("model_lock"), {"name": name})
+        row = cur.execute(
+            _sql.query("model_insert"),
+            {
+                "name": name,
+                "dim": model.dim,
+                "h": model.h,
+                "k": model.k,
+                "source": source,
+                "params": Jsonb(params or {}),
+                "metrics": Jsonb(metrics or {}),
+                "weights": weights,
+            },
+        ).fetchone()
+        with cur.copy(_sql.query("atoms_copy")) as copy:
+            copy.set_types(["int8", "int4", "vector", "float4", "vector"])
+            for i in range(model.h):
+                copy.write_row((row[0], i, enc[i], float(bias[i]), dec[i]))
+    return ModelInfo(*row)
+
+
+def get(conn: psycopg.Connection, ref: str) -> ModelInfo:
+    """The model named by ``ref``; UnknownModelError if there is none."""
+    name, version = parse_ref(ref)
+    row = conn.execute(_sql.query("model_find"), {"name": name, "version": version}).fetchone()
+    if row is None:
+        known = ", ".join(sorted({m.name for m in list_models(conn)})) or "none"
+        what = f"{name!r} version {version}" if version else repr(name)
+        raise UnknownModelError(f"no model {what} in compressae.models (known: {known})")
+    return ModelInfo(*row)
+
+
+def load(conn: psycopg.Connection, ref: str) -> tuple[ModelInfo, CompresSAE]:
+    """The model named by ``ref`` and its weights, ready for inference (eval mode)."""
+    info = get(conn, ref)
+    (weights,) = conn.execute(_sql.query("model_weights"), {"id": info.id}).fetchone()
+    model = CompresSAE.from_bytes(bytes(weights))
+    model.eval()
+    return info, model
+
+
+def list_models(conn: psycopg.Connection, name: str | None = None) -> list[ModelInfo]:
+    """All stored model versions (or all versions of ``name``), oldest first."""
+    return [ModelInfo(*r) for r in conn.execute(_sql.query("model_list"), {"name": name}).fetchall()]
+
+
+def drop(conn: psycopg.Connection, ref: str) -> list[ModelInfo]:
+    """Delete a model version (``name@v``) or every version of ``name``; refused while attached."""
+    name, version = parse_ref(ref)
+    victims = [get(conn, ref)] if version else list_models(conn, name)
+    if not victims:
+        get(conn, ref)  # raises UnknownModelError with the known names
+    with conn.transaction():
+        for info in victims:
+            users = [r[0] for r in conn.execute(_sql.query("model_users"), {"id": info.id}).fetchall()]
+            if users:
+                raise ModelInUseError(
+                    f"model {info.ref} is used by {', '.join(users)}; drop those compressed columns first"
+                )
+            conn.execute(_sql.query("model_delete"), {"id": info.id})
+    return victims

@@ -1,0 +1,112 @@
+"""The ``compressae`` schema's own Alembic history: upgrade, downgrade, and where it lives.
+
+Standalone, the history keeps its version in ``compressae.compressae_alembic_version`` so it never
+touches an application's ``alembic_version``. An application can instead include the history in its
+own Alembic environment (branch label ``compressae``; see :func:`versions_location`).
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+import psycopg
+from psycopg.conninfo import make_conninfo
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy.pool import NullPool
+
+from . import _sql
+from .errors import CompressaeError
+from .server import resolve_dsn
+
+SCHEMA = "compressae"
+VERSION_TABLE = "compressae_alembic_version"
+BRANCH = "compressae"
+
+
+def script_location() -> str:
+    """Filesystem path of the package's Alembic script directory (``migrations/``)."""
+    return str(files("compressae_pg.migrations"))
+
+
+def versions_location() -> str:
+    """Path to add to an application's ``version_locations`` to include this history."""
+    return str(files("compressae_pg.migrations").joinpath("versions"))
+
+
+def run_sql_file(path: str) -> None:
+    """Run ``sql/<path>`` from inside a migration (used by the revisions)."""
+    from alembic import op
+
+    op.get_bind().exec_driver_sql(_sql.text(path))
+
+
+def _config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", script_location())
+    return cfg
+
+
+def head() -> str:
+    """The newest revision of the history."""
+    return ScriptDirectory.from_config(_config()).get_current_head()
+
+
+def _engine(dsn: str | None) -> sa.Engine:
+    url = resolve_dsn(dsn)
+    return sa.create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(url), poolclass=NullPool)
+
+
+def _run(dsn: str | None, action, revision: str) -> None:
+    engine = _engine(dsn)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('compressae.migrations'))")
+            cfg = _config()
+            cfg.attributes["connection"] = conn
+            action(cfg, revision)
+    finally:
+        engine.dispose()
+
+
+def upgrade(dsn: str | None = None, revision: str = "head") -> None:
+    """Bring the ``compressae`` schema up to ``revision`` (default: the newest)."""
+    _run(dsn, command.upgrade, revision)
+
+
+def downgrade(dsn: str | None = None, revision: str = "-1") -> None:
+    """Step the ``compressae`` schema back to ``revision`` (``base`` removes it)."""
+    _run(dsn, command.downgrade, revision)
+
+
+def current(conn: psycopg.Connection) -> str | None:
+    """The revision the standalone history is at, or None if it was never applied standalone."""
+    row = conn.execute(_sql.query("schema_state")).fetchone()
+    if row is None or row[1] is None:
+        return None
+    return conn.execute(_sql.query("schema_version")).fetchone()[0]
+
+
+def ensure(conn: psycopg.Connection) -> None:
+    """Create the schema on first use; refuse to run against an outdated one.
+
+    A database whose application Alembic environment manages the history is trusted as is.
+    """
+    row = conn.execute(_sql.query("schema_state")).fetchone()
+    models, version_table = row
+    if models is None:
+        if not conn.autocommit:
+            conn.rollback()
+        upgrade(_dsn_of(conn))
+        return
+    if version_table is not None:
+        at = conn.execute(_sql.query("schema_version")).fetchone()[0]
+        if at != head():
+            raise CompressaeError(f"the compressae schema is at revision {at}, this package needs {head()}: run `compressae-pg db upgrade`")
+
+
+def _dsn_of(conn: psycopg.Connection) -> str:
+    """A DSN that reaches the same database as ``conn`` (password included when it was given)."""
+    return make_conninfo(conn.info.dsn, password=conn.info.password or None)

@@ -1,0 +1,1 @@
+COPY {table} (id, embedding) FROM STDIN (FORMAT binary)

@@ -1,0 +1,1 @@
+DELETE FROM compressae.models WHERE id = %(id)s

@@ -1,0 +1,1 @@
+SELECT weights FROM compressae.models WHERE id = %(id)s

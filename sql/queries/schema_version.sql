@@ -1,0 +1,1 @@
+SELECT version_num FROM compressae.compressae_alembic_version LIMIT 1

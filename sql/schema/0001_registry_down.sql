@@ -1,0 +1,13 @@
+DROP TABLE compressae.backfill_jobs;
+DROP TABLE compressae.attachments;
+DROP TABLE compressae.atoms;
+DROP TABLE compressae.models;
+-- The schema goes too unless something else lives in it (the standalone version table does).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                   WHERE n.nspname = 'compressae') THEN
+        DROP SCHEMA compressae;
+    END IF;
+END
+$$;

@@ -1,0 +1,103 @@
+"""Tests run against a real PostgreSQL + pgvector: a throwaway embedded server by default,
+or the server named by ``COMPRESSAE_TEST_DSN`` (its role needs CREATEDB).
+
+Each test that asks for ``dsn``/``conn`` gets a fresh database cloned from a template that already
+has the ``compressae`` schema, so tests never see each other's tables.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from compressae_pg import schema
+from compressae_pg.server import EmbeddedServer, connect
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pypi-minilm-100k.f16.npy"
+TEMPLATE = "compressae_test_template"
+
+
+def _with_db(dsn: str, dbname: str) -> str:
+    params = conninfo_to_dict(dsn)
+    params["dbname"] = dbname
+    return make_conninfo(**params)
+
+
+@pytest.fixture(scope="session")
+def server_dsn():
+    """A server for the whole session: COMPRESSAE_TEST_DSN, or a fresh embedded one."""
+    external = os.environ.get("COMPRESSAE_TEST_DSN")
+    if external:
+        yield external
+        return
+    root = Path(tempfile.mkdtemp(prefix="compressae-test-"))
+    srv = EmbeddedServer(root / "pgdata")
+    url = srv.start()
+    os.environ["COMPRESSAE_PG_DATA"] = str(srv.pgdata)
+    try:
+        yield url
+    finally:
+        srv.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def template_dsn(server_dsn):
+    """A template database with the vector extension and the compressae schema at head."""
+    with psycopg.connect(server_dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE)))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
+    dsn = _with_db(server_dsn, TEMPLATE)
+    schema.upgrade(dsn)
+    return dsn
+
+
+@pytest.fixture
+def dsn(server_dsn, template_dsn):
+    """A fresh database for one test, dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(TEMPLATE)))
+    try:
+        yield _with_db(server_dsn, name)
+    finally:
+        with psycopg.connect(server_dsn, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def conn(dsn):
+    """An autocommit connection to the test's database, pgvector types registered."""
+    with connect(dsn, autocommit=True) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def real_vectors() -> np.ndarray:
+    """The first 6,000 real MiniLM embeddings from ../shared/data (384-d, unit norm)."""
+    if not DATA.exists():
+        pytest.skip(f"real embeddings not found at {DATA}")
+    return np.load(DATA, mmap_mode="r")[:6000].astype(np.float32)
+
+
+def make_table(conn: psycopg.Connection, name: str, vectors, *, type_: str = "vector", dim: int | None = None,
+               schema_: str = "public", key: str = "bigint") -> None:
+    """Create ``schema_.name (id <key> primary key, embedding <type_>(dim))`` holding ``vectors`` (None → NULL)."""
+    ident = sql.Identifier(schema_, name)
+    typ = sql.SQL(type_ if dim is None else f"{type_}({int(dim)})")
+    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema_)))
+    conn.execute(sql.SQL("CREATE TABLE {} (id {} PRIMARY KEY, embedding {})").format(ident, sql.SQL(key), typ))
+    with conn.cursor().copy(sql.SQL("COPY {} (id, embedding) FROM STDIN").format(ident)) as copy:
+        for i, v in enumerate(vectors):
+            text = None if v is None else "[" + ",".join(repr(float(a)) for a in np.asarray(v)) + "]"
+            copy.write_row((i + 1, text))
+    conn.execute(sql.SQL("ANALYZE {}").format(ident))
