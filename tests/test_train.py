@@ -1,0 +1,104 @@
+"""Training from a table: the stored model, versions, metrics, the CLI, and bad tables."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from compressae_pg import InvalidVectorError, UnknownTableError, registry, train
+from compressae_pg.server import connect
+
+from .conftest import make_table
+
+SMALL = dict(h=256, k=8, steps=25, batch_size=256, lr=5e-3, progress=False)
+
+
+def test_train_stores_a_model_that_reconstructs_held_out_rows(conn, real_vectors):
+    make_table(conn, "items", real_vectors[:3000], dim=384)
+    result = train("items", "embedding", "items-sae", conn=conn, **SMALL)
+    m = result.metrics
+    assert result.info.ref == "items-sae@1"
+    assert m["validation"] == "held-out rows" and 450 < m["validation_rows"] < 750  # the 20% cap of 3,000 rows
+    assert m["val_cosine"] > 0.5  # 25 small steps (h=256, k=8) on real vectors; untrained scores ~0.1
+    assert 0 <= m["dead_atoms"] <= 1
+    assert m["rows_seen"] + m["validation_rows"] == 3000
+
+    info, model = registry.load(conn, "items-sae")
+    assert (info.dim, info.h, info.k) == (384, 256, 8)
+    atoms = conn.execute("SELECT idx, decoder, encoder, bias FROM compressae.atoms WHERE model_id = %s ORDER BY idx", (info.id,)).fetchall()
+    assert len(atoms) == 256
+    dec = np.stack([a[1].to_numpy() for a in atoms])
+    assert np.array_equal(dec, model.decoder.detach().numpy())
+    assert np.allclose(np.linalg.norm(dec, axis=1), 1, atol=1e-6)
+    assert np.array_equal(np.array([a[3] for a in atoms], dtype=np.float32), model.encoder_bias.detach().numpy())
+
+
+def test_training_the_same_name_again_makes_a_new_version(conn, real_vectors):
+    make_table(conn, "items", real_vectors[:1000], dim=384)
+    first = train("items", "embedding", "m", conn=conn, **SMALL)
+    second = train("items", "embedding", "m", conn=conn, **{**SMALL, "seed": 1})
+    assert (first.info.version, second.info.version) == (1, 2)
+    assert registry.get(conn, "m").version == 2
+    assert registry.get(conn, "m@1").id == first.info.id
+
+
+def test_same_seed_same_model(conn, real_vectors):
+    make_table(conn, "items", real_vectors[:1000], dim=384)
+    a = train("items", "embedding", "a", conn=conn, **SMALL)
+    b = train("items", "embedding", "b", conn=conn, **SMALL)
+    for p, q in zip(a.model.parameters(), b.model.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_bad_rows_are_skipped_and_counted(conn, real_vectors):
+    rows = [*real_vectors[:500], None, np.zeros(384, dtype=np.float32), None]
+    make_table(conn, "items", rows, dim=384)
+    result = train("items", "embedding", "m", conn=conn, **SMALL)
+    assert result.metrics["skipped"]["skipped_zero"] == 1
+    assert result.metrics["rows_seen"] + result.metrics["validation_rows"] == 500
+
+
+def test_one_row_table_trains_and_says_it_could_not_hold_out(conn, real_vectors):
+    make_table(conn, "one", real_vectors[:1], dim=384)
+    result = train("one", "embedding", "m", conn=conn, **{**SMALL, "steps": 3})
+    assert result.metrics["rows_seen"] == 1
+    assert "too small" in result.metrics["validation"] or result.metrics["validation_rows"] == 1
+
+
+def test_empty_or_missing_tables_fail_clearly_and_store_nothing(conn):
+    make_table(conn, "empty", [], dim=384)
+    with pytest.raises(InvalidVectorError, match="no usable vectors"):
+        train("empty", "embedding", "m", conn=conn, **SMALL)
+    with pytest.raises(UnknownTableError):
+        train("missing", "embedding", "m", conn=conn, **SMALL)
+    with pytest.raises(ValueError, match="invalid model name"):
+        train("empty", "embedding", "bad@name", conn=conn, **SMALL)
+    assert registry.list_models(conn) == []
+
+
+def test_cli_train_prints_one_json_object(dsn, real_vectors):
+    with connect(dsn, autocommit=True) as conn:
+        make_table(conn, "items", real_vectors[:1500], dim=384)
+    out = subprocess.run(
+        [sys.executable, "-m", "compressae_pg.cli", "train", "--table", "items", "--column", "embedding", "--name", "cli",
+         "--h", "256", "--k", "8", "--steps", "10", "--batch-size", "256", "--dsn", dsn, "--json"],
+        capture_output=True, text=True, check=True,
+    )
+    result = json.loads(out.stdout)
+    for key in ("model", "version", "val_cosine", "dead_atoms", "rows_seen", "seconds"):
+        assert key in result
+    assert result["model"] == "cli" and result["version"] == 1
+
+
+def test_cli_reports_errors_without_a_traceback(dsn):
+    out = subprocess.run(
+        [sys.executable, "-m", "compressae_pg.cli", "train", "--table", "nope", "--column", "c", "--name", "x", "--dsn", dsn],
+        capture_output=True, text=True,
+    )
+    assert out.returncode == 2
+    assert "error: table 'nope' does not exist" in out.stderr and "Traceback" not in out.stderr
