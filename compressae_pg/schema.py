@@ -37,10 +37,23 @@ def versions_location() -> str:
 
 
 def run_sql_file(path: str) -> None:
-    """Run ``sql/<path>`` from inside a migration (used by the revisions)."""
+    """Run ``sql/<path>`` from inside a migration (used by the revisions).
+
+    ``@vector_schema@`` becomes the schema pgvector is installed in, so that functions can pin a
+    ``search_path`` that finds pgvector's types and operators and nothing a caller put first.
+    """
     from alembic import op
 
-    op.get_bind().exec_driver_sql(_sql.text(path))
+    # A DB-API cursor without parameters: no driver rewrites the '%' of format() in function bodies.
+    cur = op.get_bind().connection.dbapi_connection.cursor()
+    try:
+        text = _sql.text(path)
+        if "@vector_schema@" in text:
+            cur.execute(_sql.text("queries/vector_schema.sql"))
+            text = text.replace("@vector_schema@", cur.fetchone()[0])
+        cur.execute(text)
+    finally:
+        cur.close()
 
 
 def _config() -> Config:

@@ -1,0 +1,1 @@
+SELECT compressae.detach(%(table)s::bigint::oid::regclass, %(code_column)s)

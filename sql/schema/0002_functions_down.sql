@@ -1,0 +1,3 @@
+DROP FUNCTION IF EXISTS compressae.detach(regclass, name);
+DROP FUNCTION IF EXISTS compressae.attach(regclass, name, text, name, text);
+DROP FUNCTION IF EXISTS compressae.resolve_model(text);
