@@ -55,3 +55,16 @@ def test_model_versions_resolve_by_reference(conn):
     assert attachments.attach(conn, "items", "embedding", "m", code_column="latest").model.h == 128
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="name or name@version"):
         attachments.attach(conn, "items", "embedding", "m@x", code_column="bad")
+
+
+def test_index_ddl_builds_an_hnsw_index_on_the_code_column(conn):
+    conn.execute('CREATE TABLE "My Items" (id int PRIMARY KEY, embedding vector(8))')
+    registry.save(conn, "m", CompresSAE(8, 64, 4, seed=0))
+    att = attachments.attach(conn, "My Items", "embedding", "m")
+    (ddl,) = conn.execute("SELECT compressae.index_ddl(%s, true, 8, 32)", (att.id,)).fetchone()
+    assert ddl.startswith("CREATE INDEX CONCURRENTLY IF NOT EXISTS")
+    conn.execute(ddl)
+    (indexdef,) = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", (att.index_name,)).fetchone()
+    assert "USING hnsw (embedding_sae sparsevec_cosine_ops) WITH (m='8', ef_construction='32')" in indexdef
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="HNSW needs"):
+        conn.execute("SELECT compressae.index_ddl(%s, false, 1, 64)", (att.id,))

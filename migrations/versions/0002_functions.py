@@ -15,6 +15,7 @@ depends_on = None
 FILES = [
     "functions/resolve_model.sql",
     "functions/attach.sql",
+    "functions/index_ddl.sql",
 ]
 
 

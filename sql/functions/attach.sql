@@ -52,8 +52,8 @@ BEGIN
                   HINT = 'pass another code_column name';
     END IF;
     EXECUTE format('ALTER TABLE %s ADD COLUMN %I sparsevec(%s)', tbl, code, m.h);
-    INSERT INTO compressae.attachments (table_schema, table_name, source_column, code_column, model_id, sync)
-    VALUES (rel.nspname, rel.relname, source_column, code, m.id, sync)
+    INSERT INTO compressae.attachments (table_schema, table_name, source_column, code_column, model_id, sync, index_name)
+    VALUES (rel.nspname, rel.relname, source_column, code, m.id, sync, left(rel.relname || '_' || code || '_hnsw', 63))
     RETURNING id INTO att_id;
     RETURN att_id;
 END
