@@ -13,9 +13,10 @@ from .errors import (
     UnknownModelError,
     UnknownTableError,
 )
-from .model import Codes, CompresSAE
+from .fit import TrainConfig
+from .model import Codes, CompresSAE, Encoding
 from .server import connect
-from .train import TrainConfig, TrainResult, train
+from .train import TrainResult, train
 
 __version__ = "0.1.0"
 
@@ -24,6 +25,7 @@ __all__ = [
     "Codes",
     "CompresSAE",
     "CompressaeError",
+    "Encoding",
     "InvalidVectorError",
     "ModelInUseError",
     "NotAttachedError",

@@ -66,8 +66,11 @@ def cmd_db(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     from .train import train
 
+    from .fit import TrainConfig
+
     settings = {k: getattr(args, k) for k in ("h", "k", "steps", "batch_size", "lr", "seed", "device") if getattr(args, k) is not None}
-    result = train(args.table, args.column, args.name, dsn=args.dsn, progress=not args.json, **settings)
+    config = TrainConfig.paper() if args.paper else TrainConfig()
+    result = train(args.table, args.column, args.name, dsn=args.dsn, config=config, progress=not args.json, **settings)
     _emit(
         args,
         result.as_dict(),
@@ -135,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
+    p.add_argument("--paper", action="store_true", help="the paper's recipe exactly (no init, schedule, AuxK or encode refinements)")
 
     p = add("models", cmd_models, "list stored models, or drop one")
     p.add_argument("action", nargs="?", choices=["list", "drop"], default="list")

@@ -23,6 +23,32 @@ from torch import nn
 from .errors import InvalidVectorError
 
 FORMAT = "compressae-pg/1"
+RIDGE = 1e-4  # added to the Gram matrix of a support before solving: duplicate atoms stay solvable
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How stored codes are computed from the trained weights.
+
+    The paper's encoding (both off) keeps the encoder's TopK values. ``refit`` replaces the values
+    by the least-squares fit of x on the chosen atoms. ``pursuit`` > 0 lets the encoder choose only
+    k - pursuit atoms and adds the ``pursuit`` atoms most correlated with what is left unexplained
+    (one matching-pursuit stage), then refits; it needs ``refit``.
+    """
+
+    refit: bool = False
+    pursuit: int = 0
+
+    def __post_init__(self) -> None:
+        if self.pursuit < 0 or (self.pursuit and not self.refit):
+            raise ValueError(f"pursuit must be >= 0 and needs refit (got refit={self.refit}, pursuit={self.pursuit})")
+
+    @property
+    def is_paper(self) -> bool:
+        return not self.refit and not self.pursuit
+
+
+PAPER = Encoding()
 
 
 @dataclass(frozen=True)
@@ -96,7 +122,9 @@ class _TopKPreActivations(torch.autograd.Function):
 class CompresSAE(nn.Module):
     """Sparse autoencoder that compresses d-dim embeddings into k-of-h sparse codes."""
 
-    def __init__(self, dim: int, h: int = 4096, k: int = 32, *, seed: int | None = None) -> None:
+    def __init__(
+        self, dim: int, h: int = 4096, k: int = 32, *, seed: int | None = None, encoding: Encoding = PAPER
+    ) -> None:
         super().__init__()
         if dim < 1 or h < 1 or k < 1:
             raise ValueError(f"dim, h and k must be positive (got dim={dim}, h={h}, k={k})")
@@ -104,7 +132,10 @@ class CompresSAE(nn.Module):
             raise ValueError(f"the 4k loss term needs 4k <= h (got k={k}, h={h})")
         if k > 1000:
             raise ValueError(f"pgvector indexes sparsevecs of at most 1000 non-zeros (got k={k})")
+        if encoding.pursuit >= k:
+            raise ValueError(f"pursuit must leave the encoder at least one atom (k={k}, pursuit={encoding.pursuit})")
         self.dim, self.h, self.k = dim, h, k
+        self.encoding = encoding
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         # Kaiming-uniform as in the reference code: the encoder is initialised as a (d, h) matrix.
         enc = nn.init.kaiming_uniform_(torch.empty(dim, h), generator=gen)
@@ -126,14 +157,41 @@ class CompresSAE(nn.Module):
         """``W_decᵀ s`` for sparse s given as (values, indices): a gather of k atoms per row."""
         return F.embedding_bag(indices, self.decoder, per_sample_weights=values, mode="sum")
 
-    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The paper's loss and its parts: ``loss``, ``cosine`` (k) and ``cosine_4k`` (mean over the batch)."""
+    def least_squares(self, x: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        """Values v minimising |x̃ - Σ v_j W_dec[indices_j]| (ridge RIDGE), in float64; differentiable in W_dec."""
+        atoms = self.decoder[indices].double()  # (n, k, d)
+        gram = atoms @ atoms.transpose(1, 2) + RIDGE * torch.eye(indices.shape[1], dtype=torch.float64, device=x.device)
+        rhs = atoms @ F.normalize(x, dim=1).double().unsqueeze(2)
+        return torch.linalg.solve(gram, rhs).squeeze(2).to(x.dtype)
+
+    @torch.no_grad()
+    def select(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The unscaled code of each row under :attr:`encoding`: (values, indices)."""
+        enc = self.encoding
+        values, indices = self.topk(x, self.k - enc.pursuit)
+        if enc.pursuit:
+            residual = F.normalize(x, dim=1) - self.decode_sparse(self.least_squares(x, indices), indices)
+            corr = (residual @ self.decoder.t()).abs().scatter_(1, indices, -1.0)
+            indices = torch.cat([indices, corr.topk(enc.pursuit, dim=1).indices], dim=1)
+        if enc.refit:
+            values = self.least_squares(x, indices)
+        return values, indices
+
+    def loss(self, x: torch.Tensor, *, keep: bool = False) -> dict[str, torch.Tensor]:
+        """The paper's loss and its parts: ``loss``, ``cosine`` (k) and ``cosine_4k`` (batch means).
+
+        With ``keep``, also the 4k ``indices`` (by |value| desc) and the k-sparse ``reconstruction``,
+        for training terms that build on them.
+        """
         values, indices = self.topk(x, 4 * self.k)
         rec_k = self.decode_sparse(values[:, : self.k], indices[:, : self.k])
         rec_4k = self.decode_sparse(values, indices)
         cos_k = F.cosine_similarity(x, rec_k, dim=1).mean()
         cos_4k = F.cosine_similarity(x, rec_4k, dim=1).mean()
-        return {"loss": (1 - cos_k) + (1 - cos_4k) / 8, "cosine": cos_k, "cosine_4k": cos_4k}
+        parts = {"loss": (1 - cos_k) + (1 - cos_4k) / 8, "cosine": cos_k, "cosine_4k": cos_4k}
+        if keep:
+            parts.update(indices=indices, reconstruction=rec_k)
+        return parts
 
     # ---- keeping decoder rows on the unit sphere -------------------------------------------------
     @torch.no_grad()
@@ -151,12 +209,12 @@ class CompresSAE(nn.Module):
     # ---- inference on numpy, for the database side ----------------------------------------------
     @torch.no_grad()
     def compress(self, x: np.ndarray | torch.Tensor) -> Codes:
-        """Codes to store: TopK of each vector, scaled so that its decoded vector has unit norm.
+        """Codes to store: :meth:`select` of each vector, scaled so that its decoded vector has unit norm.
 
         Raises InvalidVectorError for NaN/Inf, zero vectors or the wrong dimension.
         """
         t = check_vectors(x, self.dim).to(self.decoder.device)
-        values, indices = self.topk(t)
+        values, indices = self.select(t)
         norms = self.decode_sparse(values, indices).norm(dim=1, keepdim=True)
         values = values / norms.clamp_min(torch.finfo(torch.float32).tiny)
         order = indices.argsort(dim=1)
@@ -189,7 +247,14 @@ class CompresSAE(nn.Module):
     # ---- weights --------------------------------------------------------------------------------
     def to_bytes(self, metadata: dict[str, Any] | None = None) -> bytes:
         """The weights as safetensors bytes, bit-exact, with dim/h/k in the header."""
-        meta = {"format": FORMAT, "dim": str(self.dim), "h": str(self.h), "k": str(self.k)}
+        meta = {
+            "format": FORMAT,
+            "dim": str(self.dim),
+            "h": str(self.h),
+            "k": str(self.k),
+            "refit": str(int(self.encoding.refit)),
+            "pursuit": str(self.encoding.pursuit),
+        }
         if metadata:
             meta["extra"] = json.dumps(metadata, sort_keys=True)
         tensors = {name: p.detach().cpu().contiguous() for name, p in self.state_dict().items()}
@@ -201,7 +266,8 @@ class CompresSAE(nn.Module):
         meta = _safetensors_metadata(data)
         if meta.get("format") != FORMAT:
             raise ValueError(f"not a compressae-pg model (format {meta.get('format')!r})")
-        model = cls(int(meta["dim"]), int(meta["h"]), int(meta["k"]))
+        encoding = Encoding(refit=meta.get("refit", "0") == "1", pursuit=int(meta.get("pursuit", "0")))
+        model = cls(int(meta["dim"]), int(meta["h"]), int(meta["k"]), encoding=encoding)
         model.load_state_dict(load_safetensors(data))
         return model
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 from importlib.resources import files
 
 import psycopg
-from psycopg.conninfo import make_conninfo
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from psycopg.conninfo import make_conninfo
 from sqlalchemy.pool import NullPool
 
 from . import _sql

@@ -6,39 +6,15 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-import numpy as np
 import psycopg
 import torch
-import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from . import _sql, registry, schema
+from .fit import TrainConfig, fit, new_model, validate
 from .model import CompresSAE
 from .registry import ModelInfo
 from .server import connect
 from .stream import VectorReader, shuffled_batches
-
-_DEAD_WINDOW_ROWS = 100_000
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Training settings; the defaults train a good 4096/32 model in a few minutes on 2 CPU cores."""
-
-    h: int = 4096
-    k: int = 32
-    steps: int = 300
-    batch_size: int = 4096
-    lr: float = 1e-3
-    seed: int = 0
-    device: str | None = None
-    validation_rows: int = 2048
-    buffer_rows: int = 65536
-
-    def resolved_device(self) -> torch.device:
-        if self.device:
-            return torch.device(self.device)
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 @dataclass
@@ -58,50 +34,6 @@ def estimated_rows(reader: VectorReader) -> int:
     parts = reader.conn.execute(_sql.query("heap_parts"), {"oid": reader.col.table.oid}).fetchall()
     per_page_default = max(1.0, 8192 / (4 * (reader.dim or 384) + 40))
     return int(sum(pages * (rpp or per_page_default) for _s, _n, pages, rpp in parts))
-
-
-@torch.no_grad()
-def validate(model: CompresSAE, x: np.ndarray, device: torch.device) -> float:
-    """Mean cosine between validation vectors and their k-sparse reconstructions."""
-    cos = []
-    for chunk in torch.from_numpy(x).split(8192):
-        chunk = chunk.to(device)
-        values, indices = model.topk(chunk)
-        cos.append(F.cosine_similarity(chunk, model.decode_sparse(values, indices), dim=1))
-    return float(torch.cat(cos).mean()) if cos else float("nan")
-
-
-def train_model(batches, model: CompresSAE, cfg: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
-    """The optimisation loop on an iterator of numpy batches: Adam, gradient projection, renormalisation."""
-    device = cfg.resolved_device()
-    model.to(device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    last_used = torch.full((model.h,), -1, dtype=torch.long, device=device)
-    bar = tqdm(total=cfg.steps, desc="train", unit="step", disable=not progress, dynamic_ncols=True)
-    parts: dict[str, torch.Tensor] = {}
-    for step in range(cfg.steps):
-        x = torch.from_numpy(next(batches)).to(device)
-        parts = model.loss(x)
-        opt.zero_grad(set_to_none=True)
-        parts["loss"].backward()
-        model.project_decoder_grad()
-        opt.step()
-        model.normalize_decoder()
-        with torch.no_grad():
-            _, used = model.topk(x[:1024])
-            last_used[used.reshape(-1)] = step
-        bar.update(1)
-        if step % 10 == 0 or step == cfg.steps - 1:
-            bar.set_postfix(loss=f"{parts['loss'].item():.4f}", cos=f"{parts['cosine'].item():.4f}")
-    bar.close()
-    model.eval()
-    window = max(1, -(-_DEAD_WINDOW_ROWS // cfg.batch_size))
-    dead = ((cfg.steps - 1 - last_used) >= window) if cfg.steps > window else (last_used < 0)
-    return {
-        "train_loss": parts["loss"].item() if parts else float("nan"),
-        "train_cosine": parts["cosine"].item() if parts else float("nan"),
-        "dead_atoms": float(dead.float().mean()),
-    }
 
 
 def train(
@@ -148,24 +80,23 @@ def _train(conn, table, column, name, cfg: TrainConfig, progress: bool) -> Train
     )
     batches = shuffled_batches(train_reader, cfg.batch_size, buffer_rows=cfg.buffer_rows, seed=cfg.seed)
     first = next(batches)
-    dim = first.shape[1]
-    model = CompresSAE(dim, cfg.h, cfg.k, seed=cfg.seed)
+    model = new_model(first.shape[1], cfg)
 
     def all_batches():
         yield first
         yield from batches
 
-    fit = train_model(all_batches(), model, cfg, progress=progress)
+    fitted = fit(all_batches(), model, cfg, progress=progress)
     held_out = len(val) > 0
-    val_cosine = validate(model, val if held_out else first, cfg.resolved_device())
+    quality = validate(model, val if held_out else first, cfg.resolved_device())
     seconds = time.perf_counter() - started
     model.cpu()
     stats = train_reader.stats
     metrics = {
-        "val_cosine": round(val_cosine, 6),
+        **{k: round(v, 6) for k, v in quality.items()},
         "validation_rows": len(val) if held_out else 0,
         "validation": "held-out rows" if held_out else "training rows (table too small to hold out)",
-        **{k: round(v, 6) for k, v in fit.items()},
+        **{k: round(v, 6) for k, v in fitted.items()},
         "rows_seen": stats.rows,
         "samples_seen": cfg.steps * cfg.batch_size,
         "rows_skipped": stats.skipped + val_reader.stats.skipped,

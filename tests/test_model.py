@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from compressae_pg import CompresSAE, InvalidVectorError
+from compressae_pg import CompresSAE, Encoding, InvalidVectorError
 
 
 def dense_reference_loss(m: CompresSAE, x: torch.Tensor) -> torch.Tensor:
@@ -191,3 +191,45 @@ def test_nan_error_names_the_row():
 def test_impossible_shapes_are_refused(dim, h, k):
     with pytest.raises(ValueError):
         CompresSAE(dim, h, k)
+
+
+def _trained_like(seed=12):
+    m = CompresSAE(32, 256, 8, seed=seed)
+    with torch.no_grad():
+        m.encoder.copy_(m.decoder)
+    return m
+
+
+def test_refit_values_are_the_least_squares_fit_on_the_support():
+    m = _trained_like()
+    m.encoding = Encoding(refit=True)
+    x = torch.randn(6, 32)
+    values, indices = m.select(x)
+    assert torch.equal(indices, m.topk(x)[1])  # refit keeps the encoder's support
+    for row in range(6):
+        atoms = m.decoder[indices[row]].detach().numpy().T
+        target = F.normalize(x[row], dim=0).numpy()
+        want = np.linalg.lstsq(atoms, target, rcond=None)[0]
+        assert np.allclose(values[row].numpy(), want, atol=1e-3)
+    bare = F.cosine_similarity(x, m.decode_sparse(*m.topk(x)), dim=1)
+    refit = F.cosine_similarity(x, m.decode_sparse(values, indices), dim=1)
+    assert (refit >= bare - 1e-6).all()
+
+
+def test_pursuit_adds_the_atoms_most_correlated_with_the_residual():
+    m = _trained_like()
+    m.encoding = Encoding(refit=True, pursuit=3)
+    x = torch.randn(4, 32)
+    _, indices = m.select(x)
+    first = m.topk(x, 5)[1]
+    assert torch.equal(indices[:, :5], first)
+    residual = F.normalize(x, dim=1) - m.decode_sparse(m.least_squares(x, first), first)
+    corr = (residual @ m.decoder.t()).abs().scatter(1, first, -1.0)
+    assert torch.equal(indices[:, 5:], corr.topk(3, dim=1).indices)
+
+
+def test_the_encoding_travels_with_the_weights():
+    m = CompresSAE(32, 256, 8, seed=1, encoding=Encoding(refit=True, pursuit=2))
+    assert CompresSAE.from_bytes(m.to_bytes()).encoding == Encoding(refit=True, pursuit=2)
+    with pytest.raises(ValueError, match="needs refit"):
+        Encoding(refit=False, pursuit=2)

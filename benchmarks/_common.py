@@ -1,0 +1,100 @@
+"""Shared plumbing for the benchmark scripts: a private server, tables of real vectors, results."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import psutil
+import torch
+from psycopg import sql
+
+from compressae_pg.server import EmbeddedServer, connect
+
+ROOT = Path(__file__).resolve().parent
+DEFAULT_DATA = ROOT.parents[1] / "shared" / "data" / "pypi-minilm-100k.f16.npy"
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="(n, d) .npy of embeddings")
+    p.add_argument("--dsn", help="benchmark against this server instead of a private embedded one")
+    return p
+
+
+def load(path: Path, rows: int | None = None) -> np.ndarray:
+    """Unit-normalised float32 rows of a .npy file."""
+    x = np.load(path, mmap_mode="r")
+    x = np.asarray(x[:rows] if rows else x, dtype=np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@contextmanager
+def database(dsn: str | None):
+    """A DSN: the given one, or a private embedded server that is removed afterwards."""
+    if dsn:
+        yield dsn
+        return
+    root = Path(tempfile.mkdtemp(prefix="compressae-bench-"))
+    srv = EmbeddedServer(root / "pgdata")
+    try:
+        url = srv.start()
+        os.environ["COMPRESSAE_PG_DATA"] = str(srv.pgdata)
+        yield url
+    finally:
+        srv.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def make_table(conn, name: str, vectors: np.ndarray, *, type_: str = "vector") -> None:
+    """(Re)create ``name (id bigint primary key, embedding <type_>(d))`` holding ``vectors``."""
+    ident = sql.Identifier(name)
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(ident))
+    conn.execute(
+        sql.SQL("CREATE TABLE {} (id bigint PRIMARY KEY, embedding {}({}))").format(ident, sql.SQL(type_), sql.Literal(vectors.shape[1]))
+    )
+    with conn.cursor().copy(sql.SQL("COPY {} (id, embedding) FROM STDIN (FORMAT binary)").format(ident)) as copy:
+        copy.set_types(["int8", type_])
+        for i, v in enumerate(vectors):
+            copy.write_row((i + 1, v))
+    conn.execute(sql.SQL("VACUUM ANALYZE {}").format(ident))
+
+
+def machine() -> dict:
+    """What the numbers were measured on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def save(name: str, result: dict) -> Path:
+    """Write ``benchmarks/results/<name>.json`` (with the machine) and return its path."""
+    out = ROOT / "results" / f"{name}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"machine": machine(), **result}, indent=2, default=str) + "\n")
+    return out
+
+
+__all__ = ["connect", "database", "load", "machine", "make_table", "parser", "save"]

@@ -1,0 +1,40 @@
+"""Retrieval quality against the exact dense answer: the pure maths, shared by benchmarks and CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def exact_topk(queries: np.ndarray, items: np.ndarray, k: int = 10, *, chunk: int = 256) -> np.ndarray:
+    """Indices of the k items of highest cosine with each query (brute force, best first)."""
+    q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    x = items / np.linalg.norm(items, axis=1, keepdims=True)
+    return topk_rows(q, x, k, chunk=chunk)
+
+
+def topk_rows(q: np.ndarray, x: np.ndarray, k: int, *, chunk: int = 256) -> np.ndarray:
+    """Indices of the k largest inner products ``q @ x.T`` per row, best first, in bounded memory."""
+    out = np.empty((len(q), k), dtype=np.int64)
+    for start in range(0, len(q), chunk):
+        scores = q[start : start + chunk] @ x.T
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        order = np.take_along_axis(scores, part, axis=1).argsort(axis=1)[:, ::-1]
+        out[start : start + chunk] = np.take_along_axis(part, order, axis=1)
+    return out
+
+
+def recall_at_k(found: np.ndarray | list, truth: np.ndarray, k: int = 10) -> float:
+    """Mean fraction of the true top-k found in the first k results of each query."""
+    hits = [len(set(list(f)[:k]) & set(t[:k].tolist())) / k for f, t in zip(found, truth)]
+    return float(np.mean(hits)) if hits else float("nan")
+
+
+def ndcg_at_k(found: np.ndarray | list, truth: np.ndarray, k: int = 10) -> float:
+    """Mean nDCG@k with the true rank as graded relevance (rank 1 gains k, rank k gains 1)."""
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    ideal = float((np.arange(k, 0, -1) * discounts).sum())
+    scores = []
+    for f, t in zip(found, truth):
+        gain = {int(item): k - rank for rank, item in enumerate(t[:k])}
+        scores.append(sum(gain.get(int(item), 0) * discounts[r] for r, item in enumerate(list(f)[:k])) / ideal)
+    return float(np.mean(scores)) if scores else float("nan")
