@@ -4,6 +4,7 @@ Train a model by streaming vectors out of a table (:func:`train`), store compact
 codes beside them, index and search them from SQL, Python, SQLAlchemy or the CLI.
 """
 
+from .backfill import BackfillConfig, BackfillResult, backfill
 from .errors import (
     BusyError,
     CompressaeError,
@@ -13,13 +14,18 @@ from .errors import (
     UnknownModelError,
     UnknownTableError,
 )
+from .index import build as build_index
 from .model import Codes, CompresSAE
+from .recompress import recompress
 from .server import connect
+from .status import status
 from .train import TrainConfig, TrainResult, train
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BackfillConfig",
+    "BackfillResult",
     "BusyError",
     "Codes",
     "CompresSAE",
@@ -31,6 +37,10 @@ __all__ = [
     "TrainResult",
     "UnknownModelError",
     "UnknownTableError",
+    "backfill",
+    "build_index",
     "connect",
+    "recompress",
+    "status",
     "train",
 ]

@@ -184,7 +184,7 @@ def _plan(conn: psycopg.Connection, target: Target, cfg: BackfillConfig, mode: s
     unfinished = [j for j in previous if not j.finished]
     if mode == "resume" and not unfinished:
         raise CompressaeError(f"nothing to resume: no unfinished backfill of {att.table}.{att.code_column}")
-    if mode == "auto" and unfinished:
+    if mode != "restart" and unfinished:
         if jobs.horizon_usable(conn, min(j.horizon for j in unfinished)):
             result.mode = "resume"
             return unfinished, result
