@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from . import _sql, attachments, jobs, locks, registry, relation, schema
 from .attachments import Attachment
 from .errors import CompressaeError, NotAttachedError
+from .index import state as index_state
 from .jobs import Job
 from .server import connect, resolve_dsn
 from .worker import BatchResult, Encoder, Limits, RetriesExhausted, Target, Worker
@@ -156,6 +157,9 @@ def backfill(
         encoder = Encoder(registry.load(conn, att.model.ref)[1], cfg.device)
         with locks.exclusive(conn, "backfill", att.id):
             run, result = _plan(conn, target, cfg, mode)
+            if run and index_state(conn, att) is not None:
+                result.notes.append(f"note: {att.code_column} already has an index ({att.index_name}); every write also "
+                                    "inserts into it, which slows the backfill many times over: build the index after")
             if run:
                 _execute(conn, dsn, target, encoder, cfg, run, result, progress)
     result.seconds = time.perf_counter() - started

@@ -26,6 +26,13 @@ def test_every_row_gets_its_models_code_for_any_key_type(conn, dsn, real_vectors
     assert all(j.status == "done" for j in run) and [j.kind for j in run].count("sweep") == 1
 
 
+def test_a_halfvec_source_is_encoded_from_its_half_precision_values(conn, dsn, real_vectors):
+    create_items(conn, real_vectors[:300], type_="halfvec(384)")
+    _att, model = attach_model(conn)
+    assert backfill("items", "embedding", dsn=dsn, progress=False).rows_written == 300
+    assert check_codes(conn, model) == 300
+
+
 def test_running_again_changes_nothing(conn, dsn, real_vectors):
     create_items(conn, real_vectors[:800])
     _att, model = attach_model(conn)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -65,6 +66,26 @@ def test_kill_9_mid_run_then_resume_writes_every_row_exactly_once(conn, dsn, rea
     per_row = dict(conn.execute("SELECT id, count(*) FROM writes GROUP BY id").fetchall())
     assert len(per_row) == 3000 and set(per_row.values()) == {1}  # every row written exactly once
     assert sum(j.rows_done for j in latest_run(conn, att.id) if j.kind == "range") == 3000
+
+
+def test_ctrl_c_pauses_the_run_at_a_checkpoint(conn, dsn, real_vectors):
+    create_items(conn, real_vectors[:2000], key="integer")
+    _att, model = attach_model(conn)
+    args = ["backfill", "--table", "items", "--column", "embedding", "--dsn", dsn, "--workers", "2",
+            "--batch-size", "50", "--sleep", "0.02"]
+    proc = subprocess.Popen([*CLI, *args], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: conn.execute(PROGRESS).fetchone()[0] >= 300, "300 rows checkpointed")
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "checkpointed" in err
+    assert status(conn)[0]["backfill"]["state"] == "paused"
+    done = conn.execute(PROGRESS).fetchone()[0]
+    result = backfill("items", "embedding", dsn=dsn, progress=False)
+    assert (result.mode, result.rows) == ("resume", 2000 - done)
+    check_codes(conn, model)
 
 
 def test_concurrent_inserts_updates_and_deletes_end_up_correct(conn, dsn, real_vectors):
