@@ -45,8 +45,9 @@ class RowBatch:
     def last_key(self) -> str | None:
         return self.keys[-1].decode() if self.keys else None
 
-    def invalid_keys(self) -> list[str]:
-        return [k.decode() for k, bad in zip(self.keys, self.invalid) if bad]
+    def skipped_keys(self, coded: np.ndarray) -> list[str]:
+        """Keys of the rows whose source is set but got no code (invalid, or an all-zero code)."""
+        return [k.decode() for k, bad in zip(self.keys, self.invalid | (self.valid & ~coded)) if bad]
 
 
 def strip_framing(rows: list[bytes]) -> list[bytes]:

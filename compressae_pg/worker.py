@@ -106,7 +106,8 @@ class Encoder:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
 
-    def __call__(self, batch: codec.RowBatch) -> bytes:
+    def __call__(self, batch: codec.RowBatch) -> tuple[bytes, np.ndarray]:
+        """The COPY stream of the batch's codes, and which rows got a (non-NULL) code."""
         x = batch.vectors
         n = len(x)
         if n == 0:
@@ -115,8 +116,7 @@ class Encoder:
             padded = np.concatenate([x, np.repeat(x[:1], MIN_ENCODE_ROWS - n, axis=0)]) if n < MIN_ENCODE_ROWS else x
             full = self.model.compress(padded)
             codes = Codes(full.indices[:n], full.values[:n], full.h)
-        data, _coded = codec.encode_codes(batch.identity, batch.valid, codes)
-        return data
+        return codec.encode_codes(batch.identity, batch.valid, codes)
 
 
 class Worker:
@@ -174,8 +174,8 @@ class Worker:
         return codec.decode_batch(codec.strip_framing(rows), src.type, self.target.dim)
 
     def _write(self, batch: codec.RowBatch, job: Job, *, last_key: str | None, finished: bool) -> BatchResult:
-        data = self.encoder(batch) if len(batch) else b""
-        skipped = batch.invalid_keys()
+        data, coded = self.encoder(batch) if len(batch) else (b"", batch.valid)
+        skipped = batch.skipped_keys(coded)
         att = self.target.attachment
         write = _sql.query("backfill_write", table=self.target.key.table.ident, code=att.code_ident)
 
