@@ -141,6 +141,10 @@ def backfill(
     one (or does a full pass if there was none); ``"resume"`` insists on an unfinished run;
     ``"restart"`` abandons any and does a full pass. ``code_column``/``model`` pick the attachment
     when the column has several. Settings are those of :class:`BackfillConfig`.
+
+    A key range whose batches keep failing is recorded as failed and the result's ``status`` is
+    ``"failed"`` (with ``errors``); ``"paused"`` after ``max_rows``. Either way, run it again to resume.
+    Raises BusyError while another backfill of the same code column runs.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)} (got {mode!r})")

@@ -151,7 +151,7 @@ class Worker:
                     return
                 hi = f"({lo + step},0)" if lo + step < pages else MAX_TID
                 query = self.target.sweep_query(part, f"({lo},0)", hi, horizon)
-                batch = self._retrying(lambda: self._read(query, sweep=True))
+                batch = self._retrying(lambda q=query: self._read(q, sweep=True))
                 if len(batch):
                     yield self._write(batch, job, last_key=None, finished=False)
 

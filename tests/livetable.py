@@ -14,7 +14,7 @@ KEY_TYPES = {
     "integer": lambda i: i + 1,
     "bigint": lambda i: 10_000_000_000 + 7 * i,
     "uuid": lambda i: uuid.UUID(int=(i * 0x9E3779B97F4A7C15) % (1 << 128)),
-    "text": lambda i: f"key {i % 97:02d}/{i}é",
+    "text": lambda i: f"key {i % 97:02d}/{i}é'\\",  # quotes, backslashes, non-ASCII
 }
 DIM, H, K = 384, 512, 16
 
