@@ -4,6 +4,7 @@ Train a model by streaming vectors out of a table (:func:`train`), store compact
 codes beside them, index and search them from SQL, Python, SQLAlchemy or the CLI.
 """
 
+from .backfill import BackfillConfig, BackfillResult, backfill
 from .errors import (
     BusyError,
     CompressaeError,
@@ -14,13 +15,18 @@ from .errors import (
     UnknownTableError,
 )
 from .fit import TrainConfig
+from .index import build as build_index
 from .model import Codes, CompresSAE, Encoding
+from .recompress import recompress
 from .server import connect
+from .status import status
 from .train import TrainResult, train
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BackfillConfig",
+    "BackfillResult",
     "BusyError",
     "Codes",
     "CompresSAE",
@@ -33,6 +39,10 @@ __all__ = [
     "TrainResult",
     "UnknownModelError",
     "UnknownTableError",
+    "backfill",
+    "build_index",
     "connect",
+    "recompress",
+    "status",
     "train",
 ]

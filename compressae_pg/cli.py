@@ -64,9 +64,8 @@ def cmd_db(args: argparse.Namespace) -> None:
 
 # ---- train ------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> None:
-    from .train import train
-
     from .fit import TrainConfig
+    from .train import train
 
     settings = {k: getattr(args, k) for k in ("h", "k", "steps", "batch_size", "lr", "seed", "device") if getattr(args, k) is not None}
     config = TrainConfig.paper() if args.paper else TrainConfig()
@@ -111,6 +110,73 @@ def cmd_demo(args: argparse.Namespace) -> None:
     _emit(args, result, demo.summary)
 
 
+# ---- backfill, index, status, recompress -------------------------------------------------------
+BACKFILL_SETTINGS = ("batch_size", "workers", "sleep", "lock_timeout", "statement_timeout", "max_rows", "max_retries", "device")
+
+
+def _backfill_settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: getattr(args, k) for k in BACKFILL_SETTINGS if getattr(args, k) is not None}
+
+
+def _backfill_text(r: dict) -> str:
+    line = (
+        f"{r['status']}: {r['attachment']['table']}.{r['attachment']['code_column']} ({r['attachment']['model']}, {r['mode']} run): "
+        f"{r['rows']} rows in {r['seconds']:.1f}s ({r['rows_per_s']:.0f} rows/s), {r['rows_written']} written, "
+        f"{r['rows_swept']} swept, {r['rows_skipped']} skipped, {r['batches']} batches, {r['retries']} retries"
+    )
+    extra = [f"skipped keys (source cannot be encoded, code left NULL): {', '.join(r['skipped_keys'])}"] if r["skipped_keys"] else []
+    if r["status"] == "paused":
+        extra.append("paused: run the same command again to resume")
+    return "\n".join([line, *extra, *r["notes"], *(f"error: {e}" for e in r["errors"])])
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from .backfill import backfill
+
+    mode = "resume" if args.resume else "restart" if args.restart else "auto"
+    result = backfill(args.table, args.column, code_column=args.code_column, model=args.model, mode=mode, dsn=args.dsn,
+                      progress=not args.json, **_backfill_settings(args))
+    _emit(args, result.as_dict(), _backfill_text)
+    return 2 if result.status == "failed" else 0
+
+
+def cmd_index(args: argparse.Namespace) -> None:
+    from . import index
+
+    result = index.build(args.table, args.column, code_column=args.code_column, dsn=args.dsn, concurrently=args.concurrently,
+                         m=args.m, ef_construction=args.ef_construction, maintenance_work_mem=args.maintenance_work_mem,
+                         parallel_workers=args.parallel_workers, rebuild=args.rebuild)
+    _emit(args, result.as_dict(), lambda r: (
+        f"{r['index']} on {r['table']}.{r['code_column']}: {'built' if r['built'] else 'kept'}"
+        f"{' (replacing an invalid index)' if r['rebuilt_invalid'] else ''}, valid={r['valid']}, "
+        f"{r['bytes'] / 2**20:.1f} MiB, {r['seconds']:.1f}s" + "".join(f"\n{n}" for n in r["notices"])))
+
+
+def cmd_status(args: argparse.Namespace) -> None:
+    from . import schema
+    from .server import connect
+    from .status import status
+
+    with connect(args.dsn, autocommit=True) as conn:
+        schema.ensure(conn)
+        rows = status(conn, args.table, exact=args.exact)
+    cols = ["table", "column", "code_column", "model", "sync", "backfill", "last_run", "rows_done", "rows_estimate", "index", "index_valid"]
+    cols += ["rows_coded", "rows_missing"] if args.exact else []
+    flat = lambda r: {**r, "backfill": r["backfill"]["state"], "last_run": r["backfill"].get("kind"), "rows_done": r["backfill"]["rows_done"]}  # noqa: E731
+    _emit(args, rows, lambda rs: _table([flat(r) for r in rs], cols))
+
+
+def cmd_recompress(args: argparse.Namespace) -> int:
+    from .recompress import recompress
+
+    result = recompress(args.table, args.column, args.model, code_column=args.code_column, dsn=args.dsn, progress=not args.json,
+                        build_index=args.index, m=args.m, ef_construction=args.ef_construction, **_backfill_settings(args))
+    _emit(args, result.as_dict(), lambda r: (
+        f"{r['table']}.{r['code_column']}: {r['old_model']} -> {r['new_model']}: "
+        + ("swapped" if r["swapped"] else f"backfill of {r['staged_column']} {r['backfill']['status']}; run again to continue")))
+    return 0 if result.swapped or result.backfill.status == "paused" else 2
+
+
 # ---- parser -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="compressae-pg", description="CompresSAE compression of pgvector embeddings.")
@@ -150,7 +216,60 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", type=int, default=20000)
     p.add_argument("--steps", type=int, default=200)
     _model_options(p)
+
+    p = add("backfill", cmd_backfill, "fill the code column of a live table: resumable, throttled, parallel")
+    _target_options(p)
+    p.add_argument("--model", help="the attachment's model (name or name@version), to pick one of several")
+    _backfill_options(p)
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue the unfinished run (an error if there is none)")
+    again.add_argument("--restart", action="store_true", help="abandon any unfinished run and start a full pass")
+    p.set_defaults(on_interrupt="interrupted: finished batches are checkpointed; run the same command to resume")
+
+    p = add("index", cmd_index, "build the HNSW index of a code column (rebuilds an invalid one)")
+    _target_options(p)
+    _index_options(p)
+    p.add_argument("--concurrently", action=argparse.BooleanOptionalAction, default=True,
+                   help="CREATE INDEX CONCURRENTLY, the table stays writable (default; --no-concurrently blocks writes)")
+    p.add_argument("--maintenance-work-mem", help="for this build, e.g. 2GB (default: the server's)")
+    p.add_argument("--parallel-workers", type=int, help="max_parallel_maintenance_workers for this build")
+    p.add_argument("--rebuild", action="store_true", help="rebuild even a valid index")
+
+    p = add("status", cmd_status, "attachments: model version, backfill progress, index validity")
+    p.add_argument("--table", help="only this table")
+    p.add_argument("--exact", action="store_true", help="count coded and missing rows (a full scan of each table)")
+
+    p = add("recompress", cmd_recompress, "re-compress a code column with a new model version and swap it in")
+    _target_options(p)
+    p.add_argument("--model", required=True, help="the new model (name or name@version)")
+    _backfill_options(p)
+    p.add_argument("--index", action=argparse.BooleanOptionalAction, default=None,
+                   help="build the new column's index before the swap (default: when the current column has one)")
+    _index_options(p)
+    p.set_defaults(on_interrupt="interrupted: finished batches are checkpointed; run the same command to resume")
     return parser
+
+
+def _target_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--table", required=True)
+    p.add_argument("--column", required=True, help="the source vector column")
+    p.add_argument("--code-column", help="the code column, when the source column has several")
+
+
+def _backfill_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--batch-size", type=int, help="rows per batch and transaction (default 1000)")
+    p.add_argument("--workers", type=int, help="parallel key ranges, one connection each (default 1)")
+    p.add_argument("--sleep", type=float, help="seconds to pause after every batch, per worker (default 0)")
+    p.add_argument("--lock-timeout", help="longest wait for a lock before a batch backs off and retries (default 2s)")
+    p.add_argument("--statement-timeout", help="longest statement of a batch (default 60s)")
+    p.add_argument("--max-rows", type=int, help="stop (resumably) after about this many rows")
+    p.add_argument("--max-retries", type=int, help="retries of one batch before its range fails (default 30)")
+    p.add_argument("--device", help="where to encode: cpu, cuda (default: cuda when present)")
+
+
+def _index_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--m", type=int, default=16, help="HNSW m (default 16)")
+    p.add_argument("--ef-construction", type=int, default=64, help="HNSW ef_construction (default 64)")
 
 
 def _model_options(p: argparse.ArgumentParser) -> None:
@@ -166,14 +285,13 @@ def main(argv: list[str] | None = None) -> int:
         print("error: models drop needs a model name or name@version", file=sys.stderr)
         return 2
     try:
-        args.handler(args)
+        return args.handler(args) or 0
     except (CompressaeError, ValueError, psycopg.Error) as exc:
         print(f"error: {exc}".rstrip(), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: nothing was written", file=sys.stderr)
+        print(getattr(args, "on_interrupt", "interrupted: nothing was written"), file=sys.stderr)
         return 130
-    return 0
 
 
 if __name__ == "__main__":

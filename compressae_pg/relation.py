@@ -100,3 +100,10 @@ def primary_key(conn: psycopg.Connection, table: str | Table) -> Column:
         cols = ", ".join(r[0] for r in rows)
         raise UnknownTableError(f"table {t} has a composite primary key ({cols}); a single-column key is required")
     return Column(table=t, name=rows[0][0], type=rows[0][1], dim=None, not_null=True)
+
+
+def estimated_rows(conn: psycopg.Connection, table: Table, dim: int | None = None) -> int:
+    """Rows in ``table`` (all leaf partitions) by the planner's statistics, or by its size if never analyzed."""
+    parts = conn.execute(_sql.query("heap_parts"), {"oid": table.oid}).fetchall()
+    per_page_default = max(1.0, 8192 / (4 * (dim or 384) + 40))
+    return int(sum(pages * (rpp or per_page_default) for _s, _n, pages, rpp in parts))

@@ -19,7 +19,7 @@ from sqlalchemy.pool import NullPool
 
 from . import _sql
 from .errors import CompressaeError
-from .server import resolve_dsn
+from .server import register_types, resolve_dsn
 
 SCHEMA = "compressae"
 VERSION_TABLE = "compressae_alembic_version"
@@ -113,6 +113,7 @@ def ensure(conn: psycopg.Connection) -> None:
         if not conn.autocommit:
             conn.rollback()
         upgrade(_dsn_of(conn))
+        register_types(conn)  # the upgrade may have just created the vector extension
         return
     if version_table is not None:
         at = conn.execute(_sql.query("schema_version")).fetchone()[0]

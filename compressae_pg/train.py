@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import torch
 
-from . import _sql, registry, schema
+from . import registry, relation, schema
 from .fit import TrainConfig, fit, new_model, validate
 from .model import CompresSAE
 from .registry import ModelInfo
@@ -31,9 +31,7 @@ class TrainResult:
 
 def estimated_rows(reader: VectorReader) -> int:
     """Rows in the table by the planner's statistics (or its size, if never analyzed)."""
-    parts = reader.conn.execute(_sql.query("heap_parts"), {"oid": reader.col.table.oid}).fetchall()
-    per_page_default = max(1.0, 8192 / (4 * (reader.dim or 384) + 40))
-    return int(sum(pages * (rpp or per_page_default) for _s, _n, pages, rpp in parts))
+    return relation.estimated_rows(reader.conn, reader.col.table, reader.dim)
 
 
 def train(

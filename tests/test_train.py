@@ -102,3 +102,25 @@ def test_cli_reports_errors_without_a_traceback(dsn):
     )
     assert out.returncode == 2
     assert "error: table 'nope' does not exist" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_connection_opened_before_the_extension_exists_can_store_models(server_dsn):
+    import uuid
+
+    import psycopg
+    from psycopg import sql
+
+    from compressae_pg import CompresSAE, schema
+
+    from .conftest import _with_db
+
+    name = f"fresh_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        with connect(_with_db(server_dsn, name), autocommit=True) as conn:  # no vector extension yet
+            schema.ensure(conn)  # creates the extension and the schema
+            assert registry.save(conn, "m", CompresSAE(4, 64, 4, seed=0)).version == 1
+    finally:
+        with psycopg.connect(server_dsn, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))

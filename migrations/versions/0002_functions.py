@@ -16,6 +16,7 @@ FILES = [
     "functions/resolve_model.sql",
     "functions/attach.sql",
     "functions/index_ddl.sql",
+    "functions/swap.sql",
 ]
 
 

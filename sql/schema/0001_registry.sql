@@ -44,25 +44,46 @@ CREATE TABLE compressae.attachments (
 );
 COMMENT ON TABLE compressae.attachments IS 'Code columns: which sparsevec column of which table holds codes of which source column, by which model';
 
+-- Backfill runs (compressae/backfill.py). A run is planned as key ranges of the table's primary key
+-- (kind 'range', one per worker) plus, for attachments without a sync trigger, one 'sweep' job that
+-- re-checks rows written by others while the run went on. Every batch commits its codes and its job's
+-- checkpoint in one transaction, so a killed run resumes at last_key with nothing lost or redone.
 CREATE TABLE compressae.backfill_jobs (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     attachment_id bigint NOT NULL REFERENCES compressae.attachments (id) ON DELETE CASCADE,
     model_id      bigint NOT NULL REFERENCES compressae.models (id) ON DELETE CASCADE,
+    run           bigint NOT NULL,
+    kind          text NOT NULL DEFAULT 'range' CHECK (kind IN ('range', 'sweep')),
     worker        integer NOT NULL DEFAULT 0,
     key_lo        text,
     key_hi        text,
     last_key      text,
+    horizon       xid8 NOT NULL,
     rows_done     bigint NOT NULL DEFAULT 0,
+    rows_written  bigint NOT NULL DEFAULT 0,
     rows_skipped  bigint NOT NULL DEFAULT 0,
     batches       integer NOT NULL DEFAULT 0,
     retries       integer NOT NULL DEFAULT 0,
-    status        text NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'done', 'failed', 'cancelled')),
+    status        text NOT NULL DEFAULT 'pending'
+                  CHECK (status IN ('pending', 'running', 'paused', 'failed', 'done', 'cancelled')),
     error         text,
     started_at    timestamptz NOT NULL DEFAULT now(),
     updated_at    timestamptz NOT NULL DEFAULT now(),
     finished_at   timestamptz
 );
-CREATE INDEX ON compressae.backfill_jobs (attachment_id, status);
+CREATE INDEX ON compressae.backfill_jobs (attachment_id, run);
+CREATE SEQUENCE compressae.backfill_runs;
+COMMENT ON COLUMN compressae.backfill_jobs.key_lo IS 'range: exclusive lower bound (primary key as text), NULL = from the first key';
+COMMENT ON COLUMN compressae.backfill_jobs.key_hi IS 'range: inclusive upper bound, NULL = to the last key';
+COMMENT ON COLUMN compressae.backfill_jobs.horizon IS 'range: snapshot xmin when the run was planned; sweep: rows whose xmin is at or after it are re-checked';
+
+-- The transactions that backfill batches committed (per attachment), so that the sweep can tell
+-- rows the backfill wrote from rows that others wrote. Pruned once a sweep's horizon passes them.
+CREATE TABLE compressae.backfill_xids (
+    attachment_id bigint NOT NULL REFERENCES compressae.attachments (id) ON DELETE CASCADE,
+    xid           xid8 NOT NULL,
+    PRIMARY KEY (attachment_id, xid)
+);
 
 GRANT USAGE ON SCHEMA compressae TO PUBLIC;
 GRANT SELECT ON compressae.models, compressae.atoms, compressae.attachments TO PUBLIC;

@@ -1,4 +1,6 @@
+DROP TABLE compressae.backfill_xids;
 DROP TABLE compressae.backfill_jobs;
+DROP SEQUENCE compressae.backfill_runs;
 DROP TABLE compressae.attachments;
 DROP TABLE compressae.atoms;
 DROP TABLE compressae.models;

@@ -1,0 +1,1 @@
+SELECT pg_advisory_unlock(hashtextextended('compressae.' || %(purpose)s || ':' || %(attachment)s::bigint, 0))
