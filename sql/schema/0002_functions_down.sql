@@ -1,4 +1,15 @@
 DROP FUNCTION IF EXISTS compressae.index_ddl(bigint, boolean, integer, integer);
 DROP FUNCTION IF EXISTS compressae.detach(regclass, name);
 DROP FUNCTION IF EXISTS compressae.attach(regclass, name, text, name, text);
+DROP FUNCTION IF EXISTS compressae.drop_sync_trigger(regclass, bigint);
+DROP FUNCTION IF EXISTS compressae.create_sync_trigger(bigint);
+DROP FUNCTION IF EXISTS compressae.similarity(text, sparsevec, sparsevec);
+DROP FUNCTION IF EXISTS compressae.project(text, halfvec);
+DROP FUNCTION IF EXISTS compressae.project(text, vector);
+DROP FUNCTION IF EXISTS compressae.decode(text, sparsevec);
+DROP FUNCTION IF EXISTS compressae.encode(text, halfvec);
+DROP FUNCTION IF EXISTS compressae.encode(text, vector);
+DROP FUNCTION IF EXISTS compressae.decode_atoms(bigint, integer, integer[], double precision[]);
+DROP FUNCTION IF EXISTS compressae.check_input(vector, integer, text);
+DROP FUNCTION IF EXISTS compressae.sparse_entries(sparsevec);
 DROP FUNCTION IF EXISTS compressae.resolve_model(text);
