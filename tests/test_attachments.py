@@ -7,6 +7,7 @@ import psycopg
 import pytest
 
 from compressae_pg import CompresSAE, NotAttachedError, attachments, registry
+from compressae_pg.relation import resolve_table
 
 from .conftest import make_table
 
@@ -68,3 +69,62 @@ def test_index_ddl_builds_an_hnsw_index_on_the_code_column(conn):
     assert "USING hnsw (embedding_sae sparsevec_cosine_ops) WITH (m='8', ef_construction='32')" in indexdef
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="HNSW needs"):
         conn.execute("SELECT compressae.index_ddl(%s, false, 1, 64)", (att.id,))
+
+
+def _catalog(conn, table: str) -> dict:
+    """What a user can see of a table: columns, indexes, triggers, constraints, and the functions of its schema."""
+    oid = conn.execute("SELECT %s::regclass::oid", (table,)).fetchone()[0]
+    q = lambda text: conn.execute(text, {"oid": oid}).fetchall()  # noqa: E731
+    return {
+        "columns": q("SELECT attname, format_type(atttypid, atttypmod), attnotnull, attnum FROM pg_attribute"
+                     " WHERE attrelid = %(oid)s AND attnum > 0 AND NOT attisdropped ORDER BY attnum"),
+        "indexes": q("SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = %(oid)s ORDER BY 1"),
+        "triggers": q("SELECT tgname FROM pg_trigger WHERE tgrelid = %(oid)s ORDER BY 1"),
+        "constraints": q("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %(oid)s ORDER BY 1"),
+        "functions": q("SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_class c ON c.relnamespace = p.pronamespace"
+                       " WHERE c.oid = %(oid)s ORDER BY 1"),
+    }
+
+
+def test_sync_trigger_keeps_codes_fresh_with_the_attached_version(conn, real_vectors):
+    x = real_vectors[:4]
+    conn.execute('CREATE SCHEMA "App; Schema"')
+    conn.execute('CREATE TABLE "App; Schema"."It""ems" (id int PRIMARY KEY, "Emb Vec" vector(384), label text)')
+    table = '"App; Schema"."It""ems"'
+    before = _catalog(conn, table)
+    registry.save(conn, "m", CompresSAE(384, 256, 8, seed=0))
+    att = attachments.attach(conn, resolve_table(conn, 'It"ems', "App; Schema"), "Emb Vec", "m", sync="trigger")
+    assert att.sync == "trigger" and att.code_column == "Emb Vec_sae"
+    registry.save(conn, "m", CompresSAE(384, 256, 8, seed=1))  # a newer version must not change what the trigger uses
+
+    ins = f'INSERT INTO {table} (id, "Emb Vec") VALUES (%s, %s)'
+    conn.execute(ins, (1, x[0]))
+    conn.execute(ins, (2, None))
+    check = f"""SELECT id, "Emb Vec_sae" IS NULL, "Emb Vec_sae" = compressae.encode('m@1', "Emb Vec"),
+                       "Emb Vec_sae" = compressae.encode('m', "Emb Vec") FROM {table} ORDER BY id"""
+    assert conn.execute(check).fetchall() == [(1, False, True, False), (2, True, None, None)]
+
+    conn.execute(f'UPDATE {table} SET "Emb Vec" = %s WHERE id = 2', (x[1],))
+    conn.execute(f'UPDATE {table} SET "Emb Vec" = NULL WHERE id = 1')
+    assert conn.execute(check).fetchall() == [(1, True, None, None), (2, False, True, False)]
+
+    # an update that leaves the source column alone does not re-encode (a backfill writes codes this way)
+    conn.execute(f"""UPDATE {table} SET "Emb Vec_sae" = '{{1:1}}/256', label = 'x' WHERE id = 2""")
+    assert conn.execute(f'SELECT "Emb Vec_sae"::text FROM {table} WHERE id = 2').fetchone() == ("{1:1}/256",)
+
+    attachments.detach(conn, att.table, att.code_column)
+    assert _catalog(conn, table) == before
+    conn.execute(ins, (3, x[2]))  # no trigger left behind
+
+
+def test_a_sync_trigger_failure_rolls_the_statement_back(conn, real_vectors):
+    make_table(conn, "items", real_vectors[:2], dim=384)
+    conn.execute("ALTER TABLE items ALTER COLUMN embedding TYPE vector")  # no dimension: any vector gets in
+    registry.save(conn, "m", CompresSAE(384, 256, 8, seed=0))
+    attachments.attach(conn, "items", "embedding", "m", sync="trigger")
+    with pytest.raises(psycopg.errors.DataException, match="expects 384-dimensional vectors, got 3"):
+        conn.execute("INSERT INTO items (id, embedding) VALUES (10, '[1,2,3]')")
+    with pytest.raises(psycopg.errors.DataException, match="all-zero vector"):
+        conn.execute("UPDATE items SET embedding = %s WHERE id = 1", (np.zeros(384, dtype=np.float32),))
+    assert conn.execute("SELECT count(*) FROM items").fetchone() == (2,)
+    assert conn.execute("SELECT count(*) FROM items WHERE embedding_sae IS NOT NULL").fetchone() == (0,)
