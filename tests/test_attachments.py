@@ -9,7 +9,7 @@ import pytest
 from compressae_pg import CompresSAE, NotAttachedError, attachments, registry
 from compressae_pg.relation import resolve_table
 
-from .conftest import make_table
+from .conftest import catalog, make_table
 
 COLUMNS = "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s ORDER BY ordinal_position"
 
@@ -71,27 +71,12 @@ def test_index_ddl_builds_an_hnsw_index_on_the_code_column(conn):
         conn.execute("SELECT compressae.index_ddl(%s, false, 1, 64)", (att.id,))
 
 
-def _catalog(conn, table: str) -> dict:
-    """What a user can see of a table: columns, indexes, triggers, constraints, and the functions of its schema."""
-    oid = conn.execute("SELECT %s::regclass::oid", (table,)).fetchone()[0]
-    q = lambda text: conn.execute(text, {"oid": oid}).fetchall()  # noqa: E731
-    return {
-        "columns": q("SELECT attname, format_type(atttypid, atttypmod), attnotnull, attnum FROM pg_attribute"
-                     " WHERE attrelid = %(oid)s AND attnum > 0 AND NOT attisdropped ORDER BY attnum"),
-        "indexes": q("SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = %(oid)s ORDER BY 1"),
-        "triggers": q("SELECT tgname FROM pg_trigger WHERE tgrelid = %(oid)s ORDER BY 1"),
-        "constraints": q("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %(oid)s ORDER BY 1"),
-        "functions": q("SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_class c ON c.relnamespace = p.pronamespace"
-                       " WHERE c.oid = %(oid)s ORDER BY 1"),
-    }
-
-
 def test_sync_trigger_keeps_codes_fresh_with_the_attached_version(conn, real_vectors):
     x = real_vectors[:4]
     conn.execute('CREATE SCHEMA "App; Schema"')
     conn.execute('CREATE TABLE "App; Schema"."It""ems" (id int PRIMARY KEY, "Emb Vec" vector(384), label text)')
     table = '"App; Schema"."It""ems"'
-    before = _catalog(conn, table)
+    before = catalog(conn, table)
     registry.save(conn, "m", CompresSAE(384, 256, 8, seed=0))
     att = attachments.attach(conn, resolve_table(conn, 'It"ems', "App; Schema"), "Emb Vec", "m", sync="trigger")
     assert att.sync == "trigger" and att.code_column == "Emb Vec_sae"
@@ -113,7 +98,7 @@ def test_sync_trigger_keeps_codes_fresh_with_the_attached_version(conn, real_vec
     assert conn.execute(f'SELECT "Emb Vec_sae"::text FROM {table} WHERE id = 2').fetchone() == ("{1:1}/256",)
 
     attachments.detach(conn, att.table, att.code_column)
-    assert _catalog(conn, table) == before
+    assert catalog(conn, table) == before
     conn.execute(ins, (3, x[2]))  # no trigger left behind
 
 
