@@ -173,5 +173,7 @@ def run(operation: AddCompressedColumnOp | DropCompressedColumnOp, dsn: str | No
             ctx = MigrationContext.configure(connection)
             with ctx.begin_transaction():
                 Operations(ctx).invoke(operation)
+    except sa.exc.DBAPIError as exc:
+        raise exc.orig from exc  # the server's own error (psycopg's), not SQLAlchemy's wrapping of it
     finally:
         engine.dispose()
