@@ -10,13 +10,13 @@ LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SECURITY INVOKER
 SET search_path = pg_catalog, @vector_schema@, pg_temp
 AS $$
 DECLARE
-    m    compressae.models := compressae.resolve_model(model);
-    x    vector := compressae.check_input(v, m.dim, m.name || '@' || m.version);
-    idx  integer[];
-    pre  float8[];
-    norm float8;
+    m     compressae.models := compressae.resolve_model(model);
+    x     vector := l2_normalize(compressae.check_input(v, m.dim, m.name || '@' || m.version));
+    idx   integer[];
+    pre   float8[];
+    norm  float8;
+    code  real[] := array_fill(0::real, ARRAY[m.h]);
 BEGIN
-    x := l2_normalize(x);
     SELECT array_agg(t.idx ORDER BY t.idx), array_agg(t.pre ORDER BY t.idx) INTO idx, pre
     FROM (
         SELECT a.idx, a.pre
@@ -30,9 +30,11 @@ BEGIN
         RAISE EXCEPTION 'model %@% decodes this vector to zero; it has no code', m.name, m.version
             USING ERRCODE = 'data_exception';
     END IF;
-    RETURN format('{%s}/%s',
-                  (SELECT string_agg(format('%s:%s', e.i + 1, (e.p / norm)::real), ',') FROM unnest(idx, pre) e (i, p)),
-                  m.h)::sparsevec;
+    -- Built as a dense array and cast, not as text: real's text form depends on extra_float_digits.
+    FOR i IN 1 .. cardinality(idx) LOOP
+        code[idx[i] + 1] := (pre[i] / norm)::real;
+    END LOOP;
+    RETURN code::sparsevec;
 END
 $$;
 
