@@ -11,6 +11,7 @@ Alembic may use psycopg2 or psycopg 3, and they call the server-side functions `
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,10 +34,17 @@ def _bind(operations: Operations, what: str) -> sa.Connection:
     return operations.get_bind()
 
 
-def _call(name: str, op: MigrateOperation, **kwargs: Any) -> str:
+def _options(op: MigrateOperation) -> dict[str, Any]:
+    """An operation's keyword-only arguments that are required or differ from their defaults."""
+    params = inspect.signature(type(op).__init__).parameters.values()
+    return {p.name: getattr(op, p.name) for p in params
+            if p.kind is p.KEYWORD_ONLY and (p.default is p.empty or getattr(op, p.name) != p.default)}
+
+
+def _call(name: str, op: MigrateOperation) -> str:
     """``op.name(args...)`` as Python source: positional table and column, then the non-default options."""
     args = [repr(op.table_name), repr(op.column_name)]
-    args += [f"{key}={value!r}" for key, value in kwargs.items()]
+    args += [f"{key}={value!r}" for key, value in _options(op).items()]
     return f"op.{name}({', '.join(args)})"
 
 
@@ -78,12 +86,6 @@ class AddCompressedColumnOp(MigrateOperation):
     def reverse(self) -> DropCompressedColumnOp:
         return DropCompressedColumnOp(self.table_name, self.column_name, code_column=self.code_column, schema=self.schema)
 
-    def options(self) -> dict[str, Any]:
-        """The keyword arguments that differ from the defaults (``model`` always)."""
-        defaults = {"code_column": None, "sync": "none", "index": True, "concurrently": False, "m": 16,
-                    "ef_construction": 64, "schema": None}
-        return {"model": self.model} | {k: getattr(self, k) for k, v in defaults.items() if getattr(self, k) != v}
-
 
 @Operations.register_operation("drop_compressed_column")
 class DropCompressedColumnOp(MigrateOperation):
@@ -97,9 +99,6 @@ class DropCompressedColumnOp(MigrateOperation):
         """Drop the code column attached to ``table_name.column_name`` (name it with ``code_column`` if several)."""
         return operations.invoke(cls(table_name, column_name, **kw))
 
-    def options(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("code_column", "schema") if getattr(self, k) is not None}
-
 
 @Operations.implementation_for(AddCompressedColumnOp)
 def add_compressed_column(operations: Operations, op: AddCompressedColumnOp) -> None:
@@ -110,6 +109,7 @@ def add_compressed_column(operations: Operations, op: AddCompressedColumnOp) -> 
         {"schema": op.schema, "table": op.table_name, "column": op.column_name, "model": op.model,
          "code_column": op.code_column, "sync": op.sync},
     ).scalar_one()
+    op.info["attachment_id"] = attachment_id
     if not op.index:
         return
     ddl = bind.execute(
@@ -149,13 +149,13 @@ def _execute_raw(bind: sa.Connection, ddl: str) -> None:
 @renderers.dispatch_for(AddCompressedColumnOp)
 def render_add(_autogen_context: Any, op: AddCompressedColumnOp) -> str:
     """``op.add_compressed_column(...)`` as it appears in a revision file."""
-    return _call("add_compressed_column", op, **op.options())
+    return _call("add_compressed_column", op)
 
 
 @renderers.dispatch_for(DropCompressedColumnOp)
 def render_drop(_autogen_context: Any, op: DropCompressedColumnOp) -> str:
     """``op.drop_compressed_column(...)`` as it appears in a revision file."""
-    return _call("drop_compressed_column", op, **op.options())
+    return _call("drop_compressed_column", op)
 
 
 def run(operation: AddCompressedColumnOp | DropCompressedColumnOp, dsn: str | None = None) -> None:

@@ -123,18 +123,14 @@ def cmd_attach(args: argparse.Namespace) -> None:
             " `compressae-pg db upgrade` on each database before this revision")
         _emit(args, rev.as_dict(), lambda r: f"wrote {r['path']} (revision {r['revision']}, after {r['down_revision']}){note}")
         return
-    alembic.run(op, args.dsn)
-    _emit_attachment(args, table, schema, args.column, op.code_column)
-
-
-def _emit_attachment(args: argparse.Namespace, table: str, schema: str | None, column: str, code_column: str | None) -> None:
     from . import attachments
-    from .relation import resolve_table
     from .server import connect
 
+    alembic.run(op, args.dsn)
     with connect(args.dsn, autocommit=True) as conn:
-        att = attachments.get(conn, resolve_table(conn, table, schema), column, code_column=code_column)
-        _emit(args, att.as_dict(), lambda r: f"attached {r['code_column']} to {r['table']}.{r['column']} ({r['model']}, sync={r['sync']}, index {r['index']})")
+        att = next(a for a in attachments.list_attachments(conn) if a.id == op.info["attachment_id"])
+    _emit(args, att.as_dict(), lambda r: f"attached {r['code_column']} to {r['table']}.{r['column']} "
+                                         f"({r['model']}, sync={r['sync']}, index {r['index']})")
 
 
 def cmd_detach(args: argparse.Namespace) -> None:
@@ -142,7 +138,8 @@ def cmd_detach(args: argparse.Namespace) -> None:
 
     table, schema = _table_and_schema(args)
     alembic.run(alembic.DropCompressedColumnOp(table, args.column, code_column=args.code_column, schema=schema), args.dsn)
-    _emit(args, {"detached": True}, lambda r: f"dropped the code column of {args.table}.{args.column}")
+    _emit(args, {"table": args.table, "column": args.column, "detached": True},
+          lambda r: f"dropped the code column of {r['table']}.{r['column']}")
 
 
 # ---- demo -------------------------------------------------------------------------------------

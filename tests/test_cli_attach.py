@@ -32,6 +32,14 @@ def test_attach_apply_then_models_refuse_to_drop_until_detached(conn, dsn, capsy
                                "sync": "trigger", "index": "items_embedding_sae_hnsw", "opclass": "sparsevec_cosine_ops"}
     assert conn.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = 'shop.items_embedding_sae_hnsw'::regclass").fetchone() == (True,)
 
+    # a second code column for the same source (a re-compression) is reported as itself
+    code, out, err = cli(capsys, "attach", "--dsn", dsn, "--table", "shop.items", "--column", "embedding", "--model", "m@1",
+                         "--code-column", "v2", "--no-index", "--json", "--apply")
+    assert (code, json.loads(out)["code_column"], json.loads(out)["index"]) == (0, "v2", "items_v2_hnsw")
+    assert conn.execute("SELECT to_regclass('shop.items_v2_hnsw')").fetchone() == (None,)
+    code, out, err = cli(capsys, "detach", "--dsn", dsn, "--table", "shop.items", "--column", "embedding", "--code-column", "v2")
+    assert code == 0, err
+
     code, out, err = cli(capsys, "models", "--dsn", dsn, "--json")
     (listed,) = json.loads(out)
     assert {k: listed[k] for k in ("ref", "version", "dim", "h", "k", "val_cosine", "dead_atoms")} == {
