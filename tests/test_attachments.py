@@ -77,21 +77,23 @@ def test_sync_trigger_keeps_codes_fresh_with_the_attached_version(conn, real_vec
     conn.execute('CREATE TABLE "App; Schema"."It""ems" (id int PRIMARY KEY, "Emb Vec" vector(384), label text)')
     table = '"App; Schema"."It""ems"'
     before = catalog(conn, table)
-    registry.save(conn, "m", CompresSAE(384, 256, 8, seed=0))
-    att = attachments.attach(conn, resolve_table(conn, 'It"ems', "App; Schema"), "Emb Vec", "m", sync="trigger")
+    model = "it's \"sae\"; 1"  # the trigger's body quotes the model name too
+    registry.save(conn, model, CompresSAE(384, 256, 8, seed=0))
+    att = attachments.attach(conn, resolve_table(conn, 'It"ems', "App; Schema"), "Emb Vec", model, sync="trigger")
     assert att.sync == "trigger" and att.code_column == "Emb Vec_sae"
-    registry.save(conn, "m", CompresSAE(384, 256, 8, seed=1))  # a newer version must not change what the trigger uses
+    registry.save(conn, model, CompresSAE(384, 256, 8, seed=1))  # a newer version must not change what the trigger uses
 
     ins = f'INSERT INTO {table} (id, "Emb Vec") VALUES (%s, %s)'
     conn.execute(ins, (1, x[0]))
     conn.execute(ins, (2, None))
-    check = f"""SELECT id, "Emb Vec_sae" IS NULL, "Emb Vec_sae" = compressae.encode('m@1', "Emb Vec"),
-                       "Emb Vec_sae" = compressae.encode('m', "Emb Vec") FROM {table} ORDER BY id"""
-    assert conn.execute(check).fetchall() == [(1, False, True, False), (2, True, None, None)]
+    check = f"""SELECT id, "Emb Vec_sae" IS NULL, "Emb Vec_sae" = compressae.encode(%(v1)s, "Emb Vec"),
+                       "Emb Vec_sae" = compressae.encode(%(newest)s, "Emb Vec") FROM {table} ORDER BY id"""
+    refs = {"v1": model + "@1", "newest": model}
+    assert conn.execute(check, refs).fetchall() == [(1, False, True, False), (2, True, None, None)]
 
     conn.execute(f'UPDATE {table} SET "Emb Vec" = %s WHERE id = 2', (x[1],))
     conn.execute(f'UPDATE {table} SET "Emb Vec" = NULL WHERE id = 1')
-    assert conn.execute(check).fetchall() == [(1, True, None, None), (2, False, True, False)]
+    assert conn.execute(check, refs).fetchall() == [(1, True, None, None), (2, False, True, False)]
 
     # an update that leaves the source column alone does not re-encode (a backfill writes codes this way)
     conn.execute(f"""UPDATE {table} SET "Emb Vec_sae" = '{{1:1}}/256', label = 'x' WHERE id = 2""")
