@@ -52,7 +52,7 @@ def load_config(alembic: str | Path) -> Config:
     if not location:
         raise CompressaeError(f"{ini} has no script_location")
     if ":" not in location and not Path(location).is_absolute():
-        cfg.set_main_option("script_location", str((ini.parent / location).resolve()))
+        cfg.set_main_option("script_location", str((ini.parent / location).resolve()).replace("%", "%%"))
     return cfg
 
 

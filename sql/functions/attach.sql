@@ -1,7 +1,7 @@
 -- Attach a compressed code column to a table: add `code_column sparsevec(h)` beside the source
 -- vector column and record the attachment. Every front door (Alembic operation, CLI, Python)
 -- calls this one function, so the DDL is written once and identifiers are quoted by format(%I).
--- sync => 'trigger' also installs compressae.sync_trigger's per-attachment trigger.
+-- sync => 'trigger' also installs the attachment's sync trigger (compressae.create_sync_trigger).
 CREATE OR REPLACE FUNCTION compressae.attach(
     tbl           regclass,
     source_column name,
