@@ -215,7 +215,8 @@ def markdown(r: dict) -> str:
              "| application UPDATE latency | statements | p50 ms | p99 ms | max ms |", "|---|---:|---:|---:|---:|"]
     for phase in ("alone", "backfill"):
         s = load[f"app_{phase}"]
-        lines.append(f"| {'without' if phase == 'alone' else 'during'} the backfill | {s.get('statements', 0)} | {s.get('p50_ms', '-')} | {s.get('p99_ms', '-')} | {s.get('max_ms', '-')} |")
+        cells = [s.get("statements", 0), *(s.get(key, "-") for key in ("p50_ms", "p99_ms", "max_ms"))]
+        lines.append(f"| {'without' if phase == 'alone' else 'during'} the backfill | " + " | ".join(map(str, cells)) + " |")
     lines += ["", f"Longest lock wait of any application statement during the backfill (sampled every ~2 ms): "
                   f"{load['max_lock_wait_ms']} ms; backfill retries: {load['backfill']['retries']}."]
     return "\n".join(lines)

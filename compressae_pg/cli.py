@@ -101,6 +101,49 @@ def cmd_models(args: argparse.Namespace) -> None:
     _emit(args, models, lambda r: _table(r, cols))
 
 
+# ---- attach / detach --------------------------------------------------------------------------
+def _table_and_schema(args: argparse.Namespace) -> tuple[str, str | None]:
+    """--table and --schema as an Alembic operation takes them: --table s.t means schema s, table t."""
+    if args.schema is None and "." in args.table:
+        schema, table = args.table.split(".", 1)
+        return table, schema
+    return args.table, args.schema
+
+
+def cmd_attach(args: argparse.Namespace) -> None:
+    from . import alembic, revision
+
+    table, schema = _table_and_schema(args)
+    op = alembic.AddCompressedColumnOp(
+        table, args.column, model=args.model, code_column=args.code_column, sync=args.sync, index=not args.no_index,
+        concurrently=args.concurrently, m=args.m, ef_construction=args.ef_construction, schema=schema,
+    )
+    if args.alembic:
+        rev = revision.write(args.alembic, op, message=args.message)
+        note = "" if rev.depends_on else (
+            "\nnote: this Alembic environment does not include the compressae history; run"
+            " `compressae-pg db upgrade` on each database before this revision")
+        _emit(args, rev.as_dict(), lambda r: f"wrote {r['path']} (revision {r['revision']}, after {r['down_revision']}){note}")
+        return
+    from . import attachments
+    from .server import connect
+
+    alembic.run(op, args.dsn)
+    with connect(args.dsn, autocommit=True) as conn:
+        att = next(a for a in attachments.list_attachments(conn) if a.id == op.info["attachment_id"])
+    _emit(args, att.as_dict(), lambda r: f"attached {r['code_column']} to {r['table']}.{r['column']} "
+                                         f"({r['model']}, sync={r['sync']}, index {r['index']})")
+
+
+def cmd_detach(args: argparse.Namespace) -> None:
+    from . import alembic
+
+    table, schema = _table_and_schema(args)
+    alembic.run(alembic.DropCompressedColumnOp(table, args.column, code_column=args.code_column, schema=schema), args.dsn)
+    _emit(args, {"table": args.table, "column": args.column, "detached": True},
+          lambda r: f"dropped the code column of {r['table']}.{r['column']}")
+
+
 # ---- demo -------------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> None:
     from . import demo
@@ -211,6 +254,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ref", nargs="?", help="drop: name (all versions) or name@version")
     p.add_argument("--name", help="list: only this model name")
 
+    p = add("attach", cmd_attach, "add a compressed code column to a vector column: as an Alembic revision, or now")
+    _target_options(p)
+    p.add_argument("--schema", help="the table's schema, for a table whose name contains a dot")
+    p.add_argument("--model", required=True, help="name (newest version when applied) or name@version")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--alembic", metavar="DIR", help="write a revision into the application's Alembic (its alembic.ini, or the directory holding it)")
+    how.add_argument("--apply", action="store_true", help="change the database now")
+    p.add_argument("--sync", choices=["none", "trigger"], default="none", help="trigger: keep codes fresh on INSERT/UPDATE")
+    p.add_argument("--no-index", action="store_true", help="do not build the HNSW index (build it after the backfill)")
+    p.add_argument("--concurrently", action="store_true", help="build the index with CREATE INDEX CONCURRENTLY")
+    p.add_argument("--m", type=int, default=16, help="HNSW m (default 16)")
+    p.add_argument("--ef-construction", type=int, default=64, help="HNSW ef_construction (default 64)")
+    p.add_argument("--message", help="--alembic: the revision message")
+
+    p = add("detach", cmd_detach, "drop a compressed code column with its index and trigger (the source column stays)")
+    _target_options(p)
+    p.add_argument("--schema", help="the table's schema, for a table whose name contains a dot")
+
     p = add("demo", cmd_demo, "create a table of embeddings on the embedded server and compress it, end to end")
     p.add_argument("--npy", type=Path, help="real vectors (a .npy of shape (n, d)) instead of synthetic ones")
     p.add_argument("--rows", type=int, default=20000)
@@ -251,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _target_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--table", required=True)
+    p.add_argument("--table", required=True, help="the table (its exact name, or schema.table)")
     p.add_argument("--column", required=True, help="the source vector column")
     p.add_argument("--code-column", help="the code column, when the source column has several")
 

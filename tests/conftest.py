@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -61,17 +62,30 @@ def template_dsn(server_dsn):
     return dsn
 
 
-@pytest.fixture
-def dsn(server_dsn, template_dsn):
-    """A fresh database for one test, dropped afterwards."""
+@contextmanager
+def _database(server_dsn: str, template: str):
     name = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server_dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(TEMPLATE)))
+        admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
     try:
         yield _with_db(server_dsn, name)
     finally:
         with psycopg.connect(server_dsn, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def dsn(server_dsn, template_dsn):
+    """A fresh database for one test, dropped afterwards."""
+    with _database(server_dsn, TEMPLATE) as url:
+        yield url
+
+
+@pytest.fixture
+def empty_dsn(server_dsn):
+    """A fresh database with neither the compressae schema nor the vector extension, dropped afterwards."""
+    with _database(server_dsn, "template0") as url:
+        yield url
 
 
 @pytest.fixture
@@ -101,3 +115,19 @@ def make_table(conn: psycopg.Connection, name: str, vectors, *, type_: str = "ve
             text = None if v is None else "[" + ",".join(repr(float(a)) for a in np.asarray(v)) + "]"
             copy.write_row((i + 1, text))
     conn.execute(sql.SQL("ANALYZE {}").format(ident))
+
+
+def catalog(conn, table: str) -> dict:
+    """What a user can see of a table: columns, indexes, triggers, constraints, and the functions of its schema."""
+    oid = conn.execute("SELECT %s::regclass::oid", (table,)).fetchone()[0]
+    q = lambda text: conn.execute(text, {"oid": oid}).fetchall()  # noqa: E731
+    return {
+        "columns": q("SELECT attname, format_type(atttypid, atttypmod), attnotnull, attnum FROM pg_attribute"
+                     " WHERE attrelid = %(oid)s AND attnum > 0 AND NOT attisdropped ORDER BY attnum"),
+        "indexes": q("SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = %(oid)s ORDER BY 1"),
+        "triggers": q("SELECT tgname FROM pg_trigger WHERE tgrelid = %(oid)s ORDER BY 1"),
+        "constraints": q("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %(oid)s ORDER BY 1"),
+        "functions": q("SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_class c ON c.relnamespace = p.pronamespace"
+                       " WHERE c.oid = %(oid)s ORDER BY 1"),
+    }
+

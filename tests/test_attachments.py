@@ -7,8 +7,9 @@ import psycopg
 import pytest
 
 from compressae_pg import CompresSAE, NotAttachedError, attachments, registry
+from compressae_pg.relation import resolve_table
 
-from .conftest import make_table
+from .conftest import catalog, make_table
 
 COLUMNS = "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s ORDER BY ordinal_position"
 
@@ -68,3 +69,49 @@ def test_index_ddl_builds_an_hnsw_index_on_the_code_column(conn):
     assert "USING hnsw (embedding_sae sparsevec_cosine_ops) WITH (m='8', ef_construction='32')" in indexdef
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="HNSW needs"):
         conn.execute("SELECT compressae.index_ddl(%s, false, 1, 64)", (att.id,))
+
+
+def test_sync_trigger_keeps_codes_fresh_with_the_attached_version(conn, real_vectors):
+    x = real_vectors[:4]
+    conn.execute('CREATE SCHEMA "App; Schema"')
+    conn.execute('CREATE TABLE "App; Schema"."It""ems" (id int PRIMARY KEY, "Emb Vec" vector(384), label text)')
+    table = '"App; Schema"."It""ems"'
+    before = catalog(conn, table)
+    model = "it's \"sae\"; 1"  # the trigger's body quotes the model name too
+    registry.save(conn, model, CompresSAE(384, 256, 8, seed=0))
+    att = attachments.attach(conn, resolve_table(conn, 'It"ems', "App; Schema"), "Emb Vec", model, sync="trigger")
+    assert att.sync == "trigger" and att.code_column == "Emb Vec_sae"
+    registry.save(conn, model, CompresSAE(384, 256, 8, seed=1))  # a newer version must not change what the trigger uses
+
+    ins = f'INSERT INTO {table} (id, "Emb Vec") VALUES (%s, %s)'
+    conn.execute(ins, (1, x[0]))
+    conn.execute(ins, (2, None))
+    check = f"""SELECT id, "Emb Vec_sae" IS NULL, "Emb Vec_sae" = compressae.encode(%(v1)s, "Emb Vec"),
+                       "Emb Vec_sae" = compressae.encode(%(newest)s, "Emb Vec") FROM {table} ORDER BY id"""
+    refs = {"v1": model + "@1", "newest": model}
+    assert conn.execute(check, refs).fetchall() == [(1, False, True, False), (2, True, None, None)]
+
+    conn.execute(f'UPDATE {table} SET "Emb Vec" = %s WHERE id = 2', (x[1],))
+    conn.execute(f'UPDATE {table} SET "Emb Vec" = NULL WHERE id = 1')
+    assert conn.execute(check, refs).fetchall() == [(1, True, None, None), (2, False, True, False)]
+
+    # an update that leaves the source column alone does not re-encode (a backfill writes codes this way)
+    conn.execute(f"""UPDATE {table} SET "Emb Vec_sae" = '{{1:1}}/256', label = 'x' WHERE id = 2""")
+    assert conn.execute(f'SELECT "Emb Vec_sae"::text FROM {table} WHERE id = 2').fetchone() == ("{1:1}/256",)
+
+    attachments.detach(conn, att.table, att.code_column)
+    assert catalog(conn, table) == before
+    conn.execute(ins, (3, x[2]))  # no trigger left behind
+
+
+def test_a_sync_trigger_failure_rolls_the_statement_back(conn, real_vectors):
+    make_table(conn, "items", real_vectors[:2], dim=384)
+    conn.execute("ALTER TABLE items ALTER COLUMN embedding TYPE vector")  # no dimension: any vector gets in
+    registry.save(conn, "m", CompresSAE(384, 256, 8, seed=0))
+    attachments.attach(conn, "items", "embedding", "m", sync="trigger")
+    with pytest.raises(psycopg.errors.DataException, match="expects 384-dimensional vectors, got 3"):
+        conn.execute("INSERT INTO items (id, embedding) VALUES (10, '[1,2,3]')")
+    with pytest.raises(psycopg.errors.DataException, match="all-zero vector"):
+        conn.execute("UPDATE items SET embedding = %s WHERE id = 1", (np.zeros(384, dtype=np.float32),))
+    assert conn.execute("SELECT count(*) FROM items").fetchone() == (2,)
+    assert conn.execute("SELECT count(*) FROM items WHERE embedding_sae IS NOT NULL").fetchone() == (0,)

@@ -14,6 +14,14 @@ depends_on = None
 
 FILES = [
     "functions/resolve_model.sql",
+    "functions/sparse_entries.sql",
+    "functions/check_input.sql",
+    "functions/decode_atoms.sql",
+    "functions/encode.sql",
+    "functions/decode.sql",
+    "functions/project.sql",
+    "functions/similarity.sql",
+    "functions/sync_trigger.sql",
     "functions/attach.sql",
     "functions/index_ddl.sql",
     "functions/swap.sql",

@@ -1,6 +1,7 @@
 -- Attach a compressed code column to a table: add `code_column sparsevec(h)` beside the source
 -- vector column and record the attachment. Every front door (Alembic operation, CLI, Python)
 -- calls this one function, so the DDL is written once and identifiers are quoted by format(%I).
+-- sync => 'trigger' also installs the attachment's sync trigger (compressae.create_sync_trigger).
 CREATE OR REPLACE FUNCTION compressae.attach(
     tbl           regclass,
     source_column name,
@@ -55,12 +56,16 @@ BEGIN
     INSERT INTO compressae.attachments (table_schema, table_name, source_column, code_column, model_id, sync, index_name)
     VALUES (rel.nspname, rel.relname, source_column, code, m.id, sync, left(rel.relname || '_' || code || '_hnsw', 63))
     RETURNING id INTO att_id;
+    IF sync = 'trigger' THEN
+        PERFORM compressae.create_sync_trigger(att_id);
+    END IF;
     RETURN att_id;
 END
 $$;
 
--- Detach: drop the code column (its index goes with it) and the attachment record.
--- The source column and every other column of the table are left exactly as they were.
+-- Detach: drop the sync trigger if any, the code column (its index goes with it) and the
+-- attachment record. The source column and every other column of the table are left exactly as
+-- they were.
 CREATE OR REPLACE FUNCTION compressae.detach(tbl regclass, code_column name)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER
@@ -77,6 +82,7 @@ BEGIN
         RAISE EXCEPTION 'no compressed column % is attached to table %', quote_ident(code_column), tbl
             USING ERRCODE = 'undefined_object';
     END IF;
+    PERFORM compressae.drop_sync_trigger(tbl, att.id);
     EXECUTE format('ALTER TABLE %s DROP COLUMN %I', tbl, code_column);
     DELETE FROM compressae.attachments WHERE id = att.id;
 END

@@ -27,6 +27,9 @@ CREATE TABLE compressae.atoms (
     decoder  vector NOT NULL,
     PRIMARY KEY (model_id, idx)
 );
+-- Keep both rows inline (no TOAST): compressae.encode scans every encoder row of a model and
+-- project every decoder row, and an out-of-line value costs a TOAST lookup each time it is read.
+ALTER TABLE compressae.atoms ALTER COLUMN encoder SET STORAGE MAIN, ALTER COLUMN decoder SET STORAGE MAIN;
 COMMENT ON TABLE compressae.atoms IS 'Per atom (0-based idx; sparsevec index idx+1 in text form): encoder row, encoder bias, unit-norm decoder row';
 
 CREATE TABLE compressae.attachments (

@@ -1,0 +1,179 @@
+"""Alembic operations ``op.add_compressed_column`` and ``op.drop_compressed_column``.
+
+Importing this module registers them (a revision written by ``compressae-pg attach --alembic``
+imports it). They issue SQL through the migration's own SQLAlchemy connection, so an application's
+Alembic may use psycopg2 or psycopg 3, and they call the server-side functions ``compressae.attach``,
+``compressae.detach`` and ``compressae.index_ddl``: the DDL is the same as from every other front door.
+
+    op.add_compressed_column("items", "embedding", model="items-sae", sync="trigger")
+    op.drop_compressed_column("items", "embedding")
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import sqlalchemy as sa
+from alembic.autogenerate import renderers
+from alembic.operations import MigrateOperation, Operations
+
+from . import _sql
+from .errors import CompressaeError, NotAttachedError
+
+SYNC_MODES = ("none", "trigger")
+
+
+def _statement(name: str) -> sa.TextClause:
+    return sa.text(_sql.text(f"queries/{name}.sql"))
+
+
+def _bind(operations: Operations, what: str) -> sa.Connection:
+    if operations.get_context().as_sql:
+        raise CompressaeError(f"{what} needs a database connection: it cannot run in offline (--sql) mode")
+    return operations.get_bind()
+
+
+def _options(op: MigrateOperation) -> dict[str, Any]:
+    """An operation's keyword-only arguments that are required or differ from their defaults."""
+    params = inspect.signature(type(op).__init__).parameters.values()
+    return {p.name: getattr(op, p.name) for p in params
+            if p.kind is p.KEYWORD_ONLY and (p.default is p.empty or getattr(op, p.name) != p.default)}
+
+
+def _call(name: str, op: MigrateOperation) -> str:
+    """``op.name(args...)`` as Python source: positional table and column, then the non-default options."""
+    args = [repr(op.table_name), repr(op.column_name)]
+    args += [f"{key}={value!r}" for key, value in _options(op).items()]
+    return f"op.{name}({', '.join(args)})"
+
+
+@Operations.register_operation("add_compressed_column")
+class AddCompressedColumnOp(MigrateOperation):
+    """Add a ``sparsevec(h)`` code column for a vector column, with its sync trigger and HNSW index."""
+
+    def __init__(
+        self,
+        table_name: str,
+        column_name: str,
+        *,
+        model: str,
+        code_column: str | None = None,
+        sync: str = "none",
+        index: bool = True,
+        concurrently: bool = False,
+        m: int = 16,
+        ef_construction: int = 64,
+        schema: str | None = None,
+    ) -> None:
+        if sync not in SYNC_MODES:
+            raise CompressaeError(f"sync must be one of {', '.join(SYNC_MODES)}, not {sync!r}")
+        self.table_name, self.column_name, self.model = table_name, column_name, model
+        self.code_column, self.sync, self.schema = code_column, sync, schema
+        self.index, self.concurrently, self.m, self.ef_construction = index, concurrently, m, ef_construction
+
+    @classmethod
+    def add_compressed_column(cls, operations: Operations, table_name: str, column_name: str, **kw: Any) -> None:
+        """Add the code column of ``table_name.column_name`` filled by ``model`` ('name' or 'name@version').
+
+        Options: ``code_column`` (default ``<column>_sae``), ``sync="trigger"`` to keep codes fresh on
+        INSERT/UPDATE of the column, ``index=False`` to skip the HNSW index (``sparsevec_cosine_ops``,
+        ``m``, ``ef_construction``), ``concurrently=True`` to build it with CREATE INDEX CONCURRENTLY in
+        an autocommit block (this commits the migration's transaction first), ``schema``.
+        """
+        return operations.invoke(cls(table_name, column_name, **kw))
+
+    def reverse(self) -> DropCompressedColumnOp:
+        return DropCompressedColumnOp(self.table_name, self.column_name, code_column=self.code_column, schema=self.schema)
+
+
+@Operations.register_operation("drop_compressed_column")
+class DropCompressedColumnOp(MigrateOperation):
+    """Drop a code column with its index and sync trigger, and forget the attachment."""
+
+    def __init__(self, table_name: str, column_name: str, *, code_column: str | None = None, schema: str | None = None) -> None:
+        self.table_name, self.column_name, self.code_column, self.schema = table_name, column_name, code_column, schema
+
+    @classmethod
+    def drop_compressed_column(cls, operations: Operations, table_name: str, column_name: str, **kw: Any) -> None:
+        """Drop the code column attached to ``table_name.column_name`` (name it with ``code_column`` if several)."""
+        return operations.invoke(cls(table_name, column_name, **kw))
+
+
+@Operations.implementation_for(AddCompressedColumnOp)
+def add_compressed_column(operations: Operations, op: AddCompressedColumnOp) -> None:
+    """Attach through ``compressae.attach``, then build the index from ``compressae.index_ddl``."""
+    bind = _bind(operations, "add_compressed_column")
+    attachment_id = bind.execute(
+        _statement("op_attach"),
+        {"schema": op.schema, "table": op.table_name, "column": op.column_name, "model": op.model,
+         "code_column": op.code_column, "sync": op.sync},
+    ).scalar_one()
+    op.info["attachment_id"] = attachment_id
+    if not op.index:
+        return
+    ddl = bind.execute(
+        _statement("op_index_ddl"),
+        {"attachment_id": attachment_id, "concurrent": op.concurrently, "m": op.m, "ef_construction": op.ef_construction},
+    ).scalar_one()
+    if op.concurrently:
+        with operations.get_context().autocommit_block():
+            _execute_raw(operations.get_bind(), ddl)
+    else:
+        _execute_raw(bind, ddl)
+
+
+@Operations.implementation_for(DropCompressedColumnOp)
+def drop_compressed_column(operations: Operations, op: DropCompressedColumnOp) -> None:
+    """Detach through ``compressae.detach`` (the column, its index and its trigger go together)."""
+    bind = _bind(operations, "drop_compressed_column")
+    rows = bind.execute(
+        _statement("op_code_columns"),
+        {"schema": op.schema, "table": op.table_name, "column": op.column_name, "code_column": op.code_column},
+    ).all()
+    codes = [code for _oid, code in rows if code is not None]
+    where = f"{op.schema + '.' if op.schema else ''}{op.table_name}.{op.column_name}"
+    if not codes:
+        what = f"code column {op.code_column!r}" if op.code_column else "compressed code column"
+        raise NotAttachedError(f"no {what} is attached to {where}")
+    if len(codes) > 1:
+        raise NotAttachedError(f"{where} has several code columns ({', '.join(codes)}); name one with code_column=")
+    bind.execute(_statement("op_detach"), {"table_oid": rows[0][0], "code_column": codes[0]})
+
+
+def _execute_raw(bind: sa.Connection, ddl: str) -> None:
+    """Run server-generated DDL as is: no parameters, so no driver reads a '%' in a quoted name."""
+    bind.exec_driver_sql(ddl, execution_options={"no_parameters": True})
+
+
+@renderers.dispatch_for(AddCompressedColumnOp)
+def render_add(_autogen_context: Any, op: AddCompressedColumnOp) -> str:
+    """``op.add_compressed_column(...)`` as it appears in a revision file."""
+    return _call("add_compressed_column", op)
+
+
+@renderers.dispatch_for(DropCompressedColumnOp)
+def render_drop(_autogen_context: Any, op: DropCompressedColumnOp) -> str:
+    """``op.drop_compressed_column(...)`` as it appears in a revision file."""
+    return _call("drop_compressed_column", op)
+
+
+def run(operation: AddCompressedColumnOp | DropCompressedColumnOp, dsn: str | None = None) -> None:
+    """Apply one operation to a database now, as a one-step migration (``compressae-pg attach --apply``)."""
+    from alembic.migration import MigrationContext
+
+    from . import schema
+    from .server import connect
+
+    with connect(dsn, autocommit=True) as conn:
+        schema.ensure(conn)
+    engine = schema._engine(dsn)
+    try:
+        with engine.connect() as connection:
+            ctx = MigrationContext.configure(connection)
+            with ctx.begin_transaction():
+                Operations(ctx).invoke(operation)
+    except sa.exc.DBAPIError as exc:
+        raise exc.orig from exc  # the server's own error (psycopg's), not SQLAlchemy's wrapping of it
+    finally:
+        engine.dispose()

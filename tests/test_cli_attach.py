@@ -1,0 +1,81 @@
+"""compressae-pg attach --apply / detach / models, in this process against a real database."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from compressae_pg import CompresSAE, registry
+from compressae_pg.cli import main
+
+from .conftest import catalog, make_table
+
+
+def cli(capsys, *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_attach_apply_then_models_refuse_to_drop_until_detached(conn, dsn, capsys, real_vectors):
+    conn.execute("CREATE SCHEMA shop")
+    make_table(conn, "items", real_vectors[:10], dim=384, schema_="shop")
+    registry.save(conn, "m", CompresSAE(384, 256, 8, seed=0), metrics={"val_cosine": 0.9, "dead_atoms": 0.01})
+    before = catalog(conn, "shop.items")
+
+    code, out, err = cli(capsys, "attach", "--dsn", dsn, "--table", "shop.items", "--column", "embedding", "--model", "m",
+                         "--sync", "trigger", "--concurrently", "--json", "--apply")
+    assert code == 0, err
+    assert json.loads(out) == {"table": "shop.items", "column": "embedding", "code_column": "embedding_sae", "model": "m@1",
+                               "sync": "trigger", "index": "items_embedding_sae_hnsw", "opclass": "sparsevec_cosine_ops"}
+    assert conn.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = 'shop.items_embedding_sae_hnsw'::regclass").fetchone() == (True,)
+
+    # a second code column for the same source (a re-compression) is reported as itself
+    code, out, err = cli(capsys, "attach", "--dsn", dsn, "--table", "shop.items", "--column", "embedding", "--model", "m@1",
+                         "--code-column", "v2", "--no-index", "--json", "--apply")
+    assert (code, json.loads(out)["code_column"], json.loads(out)["index"]) == (0, "v2", "items_v2_hnsw")
+    assert conn.execute("SELECT to_regclass('shop.items_v2_hnsw')").fetchone() == (None,)
+    code, out, err = cli(capsys, "detach", "--dsn", dsn, "--table", "shop.items", "--column", "embedding", "--code-column", "v2")
+    assert code == 0, err
+
+    code, out, err = cli(capsys, "models", "--dsn", dsn, "--json")
+    (listed,) = json.loads(out)
+    assert {k: listed[k] for k in ("ref", "version", "dim", "h", "k", "val_cosine", "dead_atoms")} == {
+        "ref": "m@1", "version": 1, "dim": 384, "h": 256, "k": 8, "val_cosine": 0.9, "dead_atoms": 0.01}
+    code, out, err = cli(capsys, "models", "--dsn", dsn)
+    assert code == 0 and "m@1" in out and "val_cosine" in out
+
+    code, out, err = cli(capsys, "models", "drop", "m", "--dsn", dsn)
+    assert code == 2
+    assert err.strip() == "error: model m@1 is used by shop.items.embedding_sae; drop those compressed columns first"
+    assert len(registry.list_models(conn)) == 1
+
+    code, out, err = cli(capsys, "detach", "--dsn", dsn, "--table", "items", "--schema", "shop", "--column", "embedding")
+    assert code == 0, err
+    assert catalog(conn, "shop.items") == before
+    code, out, err = cli(capsys, "models", "drop", "m@1", "--dsn", dsn, "--json")
+    assert (code, json.loads(out)) == (0, {"dropped": ["m@1"]})
+    assert registry.list_models(conn) == []
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (("attach", "--table", "missing", "--column", "e", "--model", "m", "--apply"), 'error: relation "missing" does not exist'),
+        (("attach", "--table", "items", "--column", "embedding", "--model", "nope", "--apply"), "error: unknown model 'nope'"),
+        (("attach", "--table", "items", "--column", "embedding", "--model", "m", "--m", "1", "--apply"), "error: HNSW needs 2 <= m"),
+        (("detach", "--table", "items", "--column", "embedding"), "error: no compressed code column is attached to items.embedding"),
+        (("models", "drop", "nope"), "error: no model 'nope' in compressae.models (known: m)"),
+    ],
+)
+def test_cli_errors_are_one_clear_line_and_change_nothing(conn, dsn, capsys, real_vectors, argv, message):
+    make_table(conn, "items", real_vectors[:3], dim=384)
+    registry.save(conn, "m", CompresSAE(384, 256, 8, seed=0))
+    before = catalog(conn, "items")
+    code, out, err = cli(capsys, *argv, "--dsn", dsn)
+    assert code == 2 and err.startswith(message), err
+    assert "Traceback" not in err
+    assert catalog(conn, "items") == before
+    assert conn.execute("SELECT count(*) FROM compressae.attachments").fetchone() == (0,)

@@ -1,0 +1,238 @@
+"""compressae.encode/decode/project/similarity compute inside Postgres what CompresSAE computes in torch."""
+
+from __future__ import annotations
+
+import numpy as np
+import psycopg
+import pytest
+import torch
+from pgvector import HalfVector, SparseVector
+from psycopg import sql
+
+from compressae_pg import CompresSAE, registry
+from compressae_pg.model import Codes
+
+from .conftest import make_table
+
+TIE_GAP = 1e-6  # |pre| gap at the k-th place below which float32 summation order may swap two atoms
+
+
+@pytest.fixture(scope="module")
+def trained(real_vectors) -> CompresSAE:
+    """A 384 → 4096, k=32 model after a few real training steps (so biases and atoms are not at init)."""
+    torch.manual_seed(0)
+    model = CompresSAE(384, 4096, 32, seed=0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x = torch.as_tensor(real_vectors[:4000])
+    for _ in range(15):
+        batch = x[torch.randint(0, len(x), (1024,))]
+        loss = model.loss(batch)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        model.project_decoder_grad()
+        opt.step()
+        model.normalize_decoder()
+    model.eval()
+    return model
+
+
+@pytest.fixture
+def items(conn, trained, real_vectors):
+    """Table ``items`` of 300 real vectors the model never trained on, and the model stored as ``m``."""
+    registry.save(conn, "m", trained)
+    vectors = real_vectors[5000:5300]
+    make_table(conn, "items", vectors, dim=384)
+    return vectors
+
+
+def sparse(s: SparseVector) -> tuple[np.ndarray, np.ndarray]:
+    """(0-based indices ascending, values) of a pgvector SparseVector."""
+    idx = np.asarray(s.indices(), dtype=np.int64)
+    order = np.argsort(idx)
+    return idx[order], np.asarray(s.values(), dtype=np.float32)[order]
+
+
+def to_sparsevec(indices: np.ndarray, values: np.ndarray, h: int) -> SparseVector:
+    return SparseVector(dict(zip(indices.tolist(), values.tolist())), h)
+
+
+def boundary_gap(model: CompresSAE, x: np.ndarray) -> float:
+    """|pre|_(k) − |pre|_(k+1) in float64: how close the k-th atom is to a tie with the next one."""
+    w = model.encoder.detach().double().numpy()
+    b = model.encoder_bias.detach().double().numpy()
+    x = x.astype(np.float64) / np.linalg.norm(x)
+    mags = np.sort(np.abs(w @ x + b))[::-1]
+    return float(mags[model.k - 1] - mags[model.k])
+
+
+def sql_codes(conn) -> list[SparseVector]:
+    return [r[0] for r in conn.execute("SELECT compressae.encode('m', embedding) FROM items ORDER BY id").fetchall()]
+
+
+def test_encode_gives_the_codes_compress_gives(conn, trained, items):
+    ref = trained.compress(items)
+    ties = 0
+    for i, code in enumerate(sql_codes(conn)):
+        assert code.dimensions() == 4096
+        idx, val = sparse(code)
+        if not np.array_equal(idx, ref.indices[i]):
+            # Only an exact tie at the k-th place may differ, and then by one atom swapped.
+            assert boundary_gap(trained, items[i]) < TIE_GAP, f"row {i}: SQL picked other atoms than torch"
+            assert len(np.setdiff1d(idx, ref.indices[i])) == 1
+            ties += 1
+            continue
+        np.testing.assert_allclose(val, ref.values[i], atol=1e-4, rtol=0)
+        assert np.all(np.sign(val) == np.sign(ref.values[i]))
+    assert ties <= 3
+
+
+def test_codes_decode_to_unit_vectors_that_match_decompress(conn, trained, items):
+    codes = sql_codes(conn)
+    decoded = np.stack([r[0].to_numpy() for r in conn.execute(
+        "SELECT compressae.decode('m', compressae.encode('m', embedding)) FROM items ORDER BY id").fetchall()])
+    parsed = [sparse(c) for c in codes]
+    ref = trained.decompress(Codes(np.stack([p[0] for p in parsed]), np.stack([p[1] for p in parsed]), 4096))
+    np.testing.assert_allclose(decoded, ref, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(np.linalg.norm(decoded, axis=1), 1, atol=1e-4)
+    # and a code made in Python decodes in SQL to the same vector
+    py = trained.compress(items[:5])
+    for i in range(5):
+        (v,) = conn.execute("SELECT compressae.decode('m@1', %s)", (to_sparsevec(py.indices[i], py.values[i], 4096),)).fetchone()
+        np.testing.assert_allclose(v.to_numpy(), trained.decompress(py)[i], atol=1e-4, rtol=0)
+
+
+def test_project_is_the_query_on_every_atom(conn, trained, items):
+    q = items[:5]
+    rows = [conn.execute("SELECT compressae.project('m', %s)", (x,)).fetchone()[0] for x in q]
+    dense = np.stack([r.to_numpy() for r in rows])
+    np.testing.assert_allclose(dense, trained.project(q), atol=1e-4, rtol=0)
+    # the asymmetric score: project(q) · s = q · decode(s)
+    codes = sql_codes(conn)[5:15]
+    for proj, x in zip(rows, q):
+        for code in codes:
+            (score,) = conn.execute("SELECT -(%s::sparsevec <#> %s::sparsevec)", (proj, code)).fetchone()
+            idx, val = sparse(code)
+            assert score == pytest.approx(float(x @ trained.decompress(Codes(idx[None], val[None], 4096))[0]), abs=1e-4)
+
+
+def test_similarity_is_the_kernel_cosine_of_two_codes(conn, trained, items):
+    codes = sql_codes(conn)[:8]
+    for a, b in zip(codes, codes[1:] + codes[:1]):
+        (got,) = conn.execute("SELECT compressae.similarity('m', %s, %s)", (a, b)).fetchone()
+        (ia, va), (ib, vb) = sparse(a), sparse(b)
+        ab = va @ trained.kernel(ia, ib) @ vb
+        aa = va @ trained.kernel(ia, ia) @ va
+        bb = vb @ trained.kernel(ib, ib) @ vb
+        assert got == pytest.approx(float(ab / np.sqrt(aa * bb)), abs=1e-4)
+    (same,) = conn.execute("SELECT compressae.similarity('m', %s, %s)", (codes[0], codes[0])).fetchone()
+    assert same == pytest.approx(1.0, abs=1e-6)
+
+
+def test_halfvec_vectors_encode_and_project_like_their_vector_values(conn, trained, items):
+    x = items[0]
+    (a, b) = conn.execute("SELECT compressae.encode('m', %s::halfvec), compressae.encode('m', %s::halfvec::vector)",
+                          (HalfVector(x), HalfVector(x))).fetchone()
+    assert a == b
+    (p, q) = conn.execute("SELECT compressae.project('m', %s::halfvec), compressae.project('m', %s::halfvec::vector)",
+                          (HalfVector(x), HalfVector(x))).fetchone()
+    assert p == q
+
+
+def test_model_references_pick_a_version(conn, trained, items):
+    registry.save(conn, "m", CompresSAE(384, 256, 8, seed=1))
+    newest, first = conn.execute("SELECT compressae.encode('m', embedding), compressae.encode('m@1', embedding) FROM items LIMIT 1").fetchone()
+    assert (newest.dimensions(), first.dimensions()) == (256, 4096)
+    assert sparse(first)[0].tolist() == trained.compress(items[:1]).indices[0].tolist()
+
+
+def test_null_in_null_out(conn, items):
+    row = conn.execute(
+        "SELECT compressae.encode('m', NULL::vector), compressae.encode(NULL, embedding), compressae.decode('m', NULL),"
+        " compressae.project('m', NULL::vector), compressae.similarity('m', NULL, compressae.encode('m', embedding))"
+        " FROM items LIMIT 1"
+    ).fetchone()
+    assert row == (None,) * 5
+
+
+@pytest.mark.parametrize(
+    "query, error, message",
+    [
+        ("SELECT compressae.encode('m', %s)", psycopg.errors.DataException, r"model m@1 expects 384-dimensional vectors, got 3"),
+        ("SELECT compressae.project('m', %s)", psycopg.errors.DataException, r"model m@1 expects 384-dimensional vectors, got 3"),
+        ("SELECT compressae.encode('nope', %s)", psycopg.errors.UndefinedObject, r"unknown model 'nope'"),
+        ("SELECT compressae.encode('m@7', %s)", psycopg.errors.UndefinedObject, r"unknown model 'm@7'"),
+        ("SELECT compressae.encode('m@x', %s)", psycopg.errors.InvalidParameterValue, r"expected name or name@version"),
+    ],
+)
+def test_bad_references_and_dimensions_are_named(conn, items, query, error, message):
+    with pytest.raises(error, match=message):
+        conn.execute(query, (np.ones(3, dtype=np.float32),) if "'m'" in query else (items[0],))
+
+
+def test_bad_vectors_are_refused_by_name(conn, items):
+    zero = np.zeros(384, dtype=np.float32)
+    with pytest.raises(psycopg.errors.DataException, match="all-zero vector"):
+        conn.execute("SELECT compressae.encode('m', %s)", (zero,))
+    with pytest.raises(psycopg.errors.DataException, match="all-zero vector"):
+        conn.execute("SELECT compressae.project('m', %s)", (zero,))
+    for bad, word in ((np.nan, "NaN"), (np.inf, "infinite")):
+        x = items[0].copy()
+        x[7] = bad
+        with pytest.raises(psycopg.errors.DataException, match=f"{word} .*not allowed in vector"):
+            conn.execute("SELECT compressae.encode('m', %s)", (x,))
+        text = "[" + ",".join(str(v) for v in x) + "]"
+        with pytest.raises(psycopg.errors.DataException, match=f"{word} .*not allowed in vector"):
+            conn.execute("SELECT compressae.encode('m', %s::vector)", (text,))
+
+
+def test_bad_codes_are_refused_by_name(conn, items):
+    with pytest.raises(psycopg.errors.DataException, match="model m@1 has 4096 atoms but the code has 10 dimensions"):
+        conn.execute("SELECT compressae.decode('m', '{1:1}/10')")
+    with pytest.raises(psycopg.errors.DataException, match="has 4096 atoms but the code has 10"):
+        conn.execute("SELECT compressae.similarity('m', compressae.encode('m', embedding), '{1:1}/10') FROM items LIMIT 1")
+    with pytest.raises(psycopg.errors.DataException, match="code b decodes to the zero vector"):
+        conn.execute("SELECT compressae.similarity('m', compressae.encode('m', embedding), '{}/4096') FROM items LIMIT 1")
+    (empty,) = conn.execute("SELECT compressae.decode('m', '{}/4096')").fetchone()
+    assert not empty.to_numpy().any() and len(empty.to_numpy()) == 384
+
+
+def test_functions_are_invoker_with_a_pinned_search_path(conn):
+    rows = conn.execute(
+        "SELECT p.proname, p.prosecdef, p.proconfig FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+        " WHERE n.nspname = 'compressae'"
+    ).fetchall()
+    names = {r[0] for r in rows}
+    assert {"encode", "decode", "project", "similarity"} <= names
+    for name, secdef, config in rows:
+        assert not secdef, name
+        assert any(c.startswith("search_path=pg_catalog,") and c.endswith("pg_temp") for c in config or []), name
+
+
+def test_a_callers_settings_cannot_change_the_result(conn, items):
+    query = "SELECT compressae.encode('m', embedding), compressae.decode('m', compressae.encode('m', embedding)) FROM items LIMIT 1"
+    before = conn.execute(query).fetchone()
+    conn.execute("CREATE SCHEMA evil")
+    conn.execute("CREATE FUNCTION evil.l2_normalize(vector) RETURNS vector LANGUAGE sql AS 'SELECT $1 + $1'")
+    conn.execute("CREATE FUNCTION evil.abs(float8) RETURNS float8 LANGUAGE sql AS 'SELECT 0::float8'")
+    conn.execute("SET search_path = evil, public")
+    conn.execute("SET extra_float_digits = -15")  # real and float8 print with 1-2 digits
+    assert conn.execute(query).fetchone() == before
+
+
+def test_a_role_that_is_not_superuser_can_use_every_function(conn, dsn, items):
+    conn.execute("CREATE ROLE app LOGIN")
+    conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO app").format(sql.Identifier(conn.info.dbname)))
+    conn.execute("GRANT SELECT ON items TO app")
+    try:
+        with psycopg.connect(dsn, user="app", autocommit=True) as app:
+            assert not app.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
+            (sim,) = app.execute(
+                "SELECT compressae.similarity('m', compressae.encode('m', embedding), compressae.encode('m', embedding))"
+                " + vector_norm(compressae.decode('m', compressae.encode('m', embedding)))"
+                " + (compressae.project('m', embedding) <#> compressae.encode('m', embedding))"
+                " FROM items LIMIT 1"
+            ).fetchone()
+            assert np.isfinite(sim)
+    finally:
+        conn.execute("DROP OWNED BY app")
+        conn.execute("DROP ROLE app")
