@@ -4,7 +4,7 @@ All of the maths lives here, exactly as the paper defines it (Kasalický et al.,
 input L2-normalised, ``e = W_enc x + b_enc``, keep the k entries of largest |e| with their signs,
 ``x̂ = W_decᵀ s`` with no bias and unit-norm decoder rows, loss
 ``(1 - cos(x, x̂_k)) + (1 - cos(x, x̂_4k)) / 8``.  The SQL functions in ``sql/`` compute the same
-numbers from the ``compressae.atoms`` table; the tests prove they agree.
+numbers from the atoms tables; the tests prove they agree.
 """
 
 from __future__ import annotations

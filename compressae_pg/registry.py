@@ -1,8 +1,9 @@
-"""Models in the database: ``compressae.models`` (weights, metadata) and ``compressae.atoms``.
+"""Models in the database: ``compressae.models`` (weights, metadata) and the atoms tables.
 
 A model is named ``name`` (its newest version) or ``name@version``. Saving a name that exists
-makes a new version. The atoms table holds, per atom, the encoder row and bias and the decoder
-row as pgvector ``vector``s so that SQL functions can encode and decode without Python.
+makes a new version. ``compressae.encoder_atoms`` and ``compressae.decoder_atoms`` (joined in the
+view ``compressae.atoms``) hold every atom's encoder row and bias and its decoder row as pgvector
+``vector``s, so that SQL functions can encode and decode without Python.
 """
 
 from __future__ import annotations
@@ -102,16 +103,22 @@ def save(
                 "dim": model.dim,
                 "h": model.h,
                 "k": model.k,
+                "refit": model.encoding.refit,
+                "pursuit": model.encoding.pursuit,
                 "source": source,
                 "params": Jsonb(params or {}),
                 "metrics": Jsonb(metrics or {}),
                 "weights": weights,
             },
         ).fetchone()
-        with cur.copy(_sql.query("atoms_copy")) as copy:
-            copy.set_types(["int8", "int4", "vector", "float4", "vector"])
+        with cur.copy(_sql.query("encoder_atoms_copy")) as copy:
+            copy.set_types(["int8", "int4", "float4", "vector"])
             for i in range(model.h):
-                copy.write_row((row[0], i, enc[i], float(bias[i]), dec[i]))
+                copy.write_row((row[0], i, float(bias[i]), enc[i]))
+        with cur.copy(_sql.query("decoder_atoms_copy")) as copy:
+            copy.set_types(["int8", "int4", "vector"])
+            for i in range(model.h):
+                copy.write_row((row[0], i, dec[i]))
     return ModelInfo(*row)
 
 

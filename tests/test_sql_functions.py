@@ -9,7 +9,7 @@ import torch
 from pgvector import HalfVector, SparseVector
 from psycopg import sql
 
-from compressae_pg import CompresSAE, registry
+from compressae_pg import CompresSAE, Encoding, registry
 from compressae_pg.model import Codes
 
 from .conftest import make_table
@@ -236,3 +236,54 @@ def test_a_role_that_is_not_superuser_can_use_every_function(conn, dsn, items):
     finally:
         conn.execute("DROP OWNED BY app")
         conn.execute("DROP ROLE app")
+
+
+def pursuit_gap(model: CompresSAE, x: np.ndarray) -> float:
+    """|corr|_(p) − |corr|_(p+1) of the pursuit stage: how close its last pick is to a tie."""
+    t = torch.as_tensor(x[None, :])
+    with torch.no_grad():
+        first = model.topk(t, model.k - model.encoding.pursuit)[1]
+        residual = torch.nn.functional.normalize(t, dim=1) - model.decode_sparse(model.least_squares(t, first), first)
+        corr = (residual @ model.decoder.t()).abs().scatter(1, first, -1.0)[0].double().numpy()
+    mags = np.sort(corr)[::-1]
+    p = model.encoding.pursuit
+    return float(mags[p - 1] - mags[p])
+
+
+@pytest.mark.parametrize("encoding", [Encoding(refit=True), Encoding(refit=True, pursuit=8)], ids=["refit", "pursuit"])
+def test_encode_computes_refined_codes_exactly_as_compress(conn, trained, items, encoding):
+    refined = CompresSAE.from_bytes(trained.to_bytes())
+    refined.encoding = encoding
+    registry.save(conn, "refined", refined)
+    ref = refined.compress(items)
+    rows = conn.execute("SELECT compressae.encode('refined', embedding) FROM items ORDER BY id").fetchall()
+    ties = 0
+    for i, (code,) in enumerate(rows):
+        idx, val = sparse(code)
+        if not np.array_equal(idx, ref.indices[i]):
+            near_tie = boundary_gap(refined, items[i]) < TIE_GAP or (encoding.pursuit and pursuit_gap(refined, items[i]) < 1e-5)
+            assert near_tie, f"row {i}: SQL picked other atoms than torch"
+            ties += 1
+            continue
+        np.testing.assert_allclose(val, ref.values[i], atol=1e-4, rtol=0)
+    assert ties <= 3
+    decoded = np.stack([r[0].to_numpy() for r in conn.execute(
+        "SELECT compressae.decode('refined', compressae.encode('refined', embedding)) FROM items ORDER BY id").fetchall()])
+    cos_sql = (decoded * (items / np.linalg.norm(items, axis=1, keepdims=True))).sum(axis=1)
+    paper = np.array([sparse(r[0])[1] for r in conn.execute("SELECT compressae.encode('m', embedding) FROM items ORDER BY id")])
+    assert paper.shape == (len(items), 32)
+    cos_paper = (trained.decompress(trained.compress(items)) * (items / np.linalg.norm(items, axis=1, keepdims=True))).sum(axis=1)
+    assert cos_sql.mean() > cos_paper.mean()  # refining is what it is for: closer reconstructions
+
+
+def test_least_squares_in_sql_matches_torch(conn, trained, items):
+    registry.save(conn, "m2", trained)
+    x = torch.as_tensor(items[:3])
+    _, idx = trained.topk(x)
+    want = trained.least_squares(x, idx).detach().numpy()
+    for row in range(3):
+        (got,) = conn.execute(
+            "SELECT compressae.least_squares((compressae.resolve_model('m2')).id, l2_normalize(%s::vector), %s)",
+            (items[row].tolist(), idx[row].tolist()),
+        ).fetchone()
+        np.testing.assert_allclose(np.array(got), want[row], atol=1e-4)

@@ -17,6 +17,7 @@ FILES = [
     "functions/sparse_entries.sql",
     "functions/check_input.sql",
     "functions/decode_atoms.sql",
+    "functions/least_squares.sql",
     "functions/encode.sql",
     "functions/decode.sql",
     "functions/project.sql",

@@ -14,7 +14,7 @@ LANGUAGE plpgsql VOLATILE SECURITY INVOKER
 SET search_path = pg_catalog, @vector_schema@, pg_temp
 AS $$
 DECLARE
-    m        compressae.models;
+    m        compressae.model_info;
     rel      record;
     src      record;
     code     name := coalesce(code_column, left(source_column || '_sae', 63)::name);

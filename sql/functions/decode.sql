@@ -8,7 +8,7 @@ LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SECURITY INVOKER
 SET search_path = pg_catalog, @vector_schema@, pg_temp
 AS $$
 DECLARE
-    m compressae.models := compressae.resolve_model(model);
+    m compressae.model_info := compressae.resolve_model(model);
     e record := compressae.sparse_entries(s);
 BEGIN
     IF e.dims <> m.h THEN

@@ -8,5 +8,5 @@ AS $$
     SELECT coalesce(sum(a.decoder * array_fill(e.v::real, ARRAY[dim])::vector),
                     array_fill(0::real, ARRAY[dim])::vector)
     FROM unnest(idx, val) AS e (i, v)
-    JOIN compressae.atoms a ON a.model_id = decode_atoms.model_id AND a.idx = e.i
+    JOIN compressae.decoder_atoms a ON a.model_id = decode_atoms.model_id AND a.idx = e.i
 $$;

@@ -1,6 +1,6 @@
--- A model row from a reference: 'name' (the newest version) or 'name@version'.
+-- A model (without its weights) from a reference: 'name' (the newest version) or 'name@version'.
 CREATE OR REPLACE FUNCTION compressae.resolve_model(ref text)
-RETURNS compressae.models
+RETURNS compressae.model_info
 LANGUAGE plpgsql STABLE SECURITY INVOKER
 SET search_path = pg_catalog, @vector_schema@, pg_temp
 AS $$
@@ -8,7 +8,7 @@ DECLARE
     at      int := length(ref) - strpos(reverse(ref), '@') + 1;
     v_name    text := ref;
     v_version int;
-    hit       compressae.models;
+    hit       compressae.model_info;
 BEGIN
     IF ref IS NULL THEN
         RETURN NULL;
@@ -22,7 +22,7 @@ BEGIN
         v_version := substr(ref, at + 1)::int;
     END IF;
     SELECT m.* INTO hit
-    FROM compressae.models m
+    FROM compressae.model_info m
     WHERE m.name = v_name AND (v_version IS NULL OR m.version = v_version)
     ORDER BY m.version DESC
     LIMIT 1;

@@ -10,6 +10,8 @@ CREATE TABLE compressae.models (
     dim        integer NOT NULL CHECK (dim > 0),
     h          integer NOT NULL CHECK (h > 0),
     k          integer NOT NULL CHECK (k > 0 AND k <= h),
+    refit      boolean NOT NULL DEFAULT false,
+    pursuit    integer NOT NULL DEFAULT 0 CHECK (pursuit >= 0 AND pursuit < k AND (pursuit = 0 OR refit)),
     source     text,
     params     jsonb NOT NULL DEFAULT '{}',
     metrics    jsonb NOT NULL DEFAULT '{}',
@@ -18,19 +20,33 @@ CREATE TABLE compressae.models (
     UNIQUE (name, version)
 );
 COMMENT ON TABLE compressae.models IS 'CompresSAE models: one row per trained version, weights as safetensors';
+-- Everything about a model but its weights: what SQL functions pass around. (A function that returned
+-- the models row itself would detoast megabytes of weights on every call.)
+CREATE VIEW compressae.model_info AS
+    SELECT id, name, version, dim, h, k, refit, pursuit FROM compressae.models;
 
-CREATE TABLE compressae.atoms (
+-- The atoms, split by use into two narrow tables: encode scans every encoder row of a model and
+-- pursuit/project every decoder row, and a scan of rows half as wide is over twice as fast (4 ms
+-- against 11 ms for one 384-d, h=4096 encode here). Rows stay inline (no TOAST lookups).
+CREATE TABLE compressae.encoder_atoms (
     model_id bigint NOT NULL REFERENCES compressae.models (id) ON DELETE CASCADE,
     idx      integer NOT NULL CHECK (idx >= 0),
-    encoder  vector NOT NULL,
     bias     real NOT NULL,
+    encoder  vector NOT NULL,
+    PRIMARY KEY (model_id, idx)
+);
+CREATE TABLE compressae.decoder_atoms (
+    model_id bigint NOT NULL REFERENCES compressae.models (id) ON DELETE CASCADE,
+    idx      integer NOT NULL CHECK (idx >= 0),
     decoder  vector NOT NULL,
     PRIMARY KEY (model_id, idx)
 );
--- Keep both rows inline (no TOAST): compressae.encode scans every encoder row of a model and
--- project every decoder row, and an out-of-line value costs a TOAST lookup each time it is read.
-ALTER TABLE compressae.atoms ALTER COLUMN encoder SET STORAGE MAIN, ALTER COLUMN decoder SET STORAGE MAIN;
-COMMENT ON TABLE compressae.atoms IS 'Per atom (0-based idx; sparsevec index idx+1 in text form): encoder row, encoder bias, unit-norm decoder row';
+ALTER TABLE compressae.encoder_atoms ALTER COLUMN encoder SET STORAGE MAIN;
+ALTER TABLE compressae.decoder_atoms ALTER COLUMN decoder SET STORAGE MAIN;
+CREATE VIEW compressae.atoms AS
+    SELECT e.model_id, e.idx, e.encoder, e.bias, d.decoder
+    FROM compressae.encoder_atoms e JOIN compressae.decoder_atoms d USING (model_id, idx);
+COMMENT ON VIEW compressae.atoms IS 'Per atom (0-based idx; sparsevec index idx+1 in text form): encoder row, encoder bias, unit-norm decoder row';
 
 CREATE TABLE compressae.attachments (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -89,4 +105,4 @@ CREATE TABLE compressae.backfill_xids (
 );
 
 GRANT USAGE ON SCHEMA compressae TO PUBLIC;
-GRANT SELECT ON compressae.models, compressae.atoms, compressae.attachments TO PUBLIC;
+GRANT SELECT ON compressae.models, compressae.model_info, compressae.encoder_atoms, compressae.decoder_atoms, compressae.atoms, compressae.attachments TO PUBLIC;

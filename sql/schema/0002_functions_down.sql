@@ -10,6 +10,7 @@ DROP FUNCTION IF EXISTS compressae.project(text, vector);
 DROP FUNCTION IF EXISTS compressae.decode(text, sparsevec);
 DROP FUNCTION IF EXISTS compressae.encode(text, halfvec);
 DROP FUNCTION IF EXISTS compressae.encode(text, vector);
+DROP FUNCTION IF EXISTS compressae.least_squares(bigint, vector, integer[]);
 DROP FUNCTION IF EXISTS compressae.decode_atoms(bigint, integer, integer[], double precision[]);
 DROP FUNCTION IF EXISTS compressae.check_input(vector, integer, text);
 DROP FUNCTION IF EXISTS compressae.sparse_entries(sparsevec);

@@ -1,1 +1,0 @@
-COPY compressae.atoms (model_id, idx, encoder, bias, decoder) FROM STDIN (FORMAT binary)
