@@ -4,7 +4,9 @@ Train a model by streaming vectors out of a table (:func:`train`), store compact
 codes beside them, index and search them from SQL, Python, SQLAlchemy or the CLI.
 """
 
-from .backfill import BackfillConfig, BackfillResult, backfill
+from importlib import import_module
+from typing import TYPE_CHECKING
+
 from .errors import (
     BusyError,
     CompressaeError,
@@ -14,13 +16,45 @@ from .errors import (
     UnknownModelError,
     UnknownTableError,
 )
-from .fit import TrainConfig
-from .index import build as build_index
-from .model import Codes, CompresSAE, Encoding
-from .recompress import recompress
-from .server import connect
-from .status import status
-from .train import TrainResult, train
+
+# Public names load their module on first use, so that `import compressae_pg.alembic` in an
+# application's migrations does not pay for torch.
+_LAZY = {
+    "BackfillConfig": "backfill",
+    "BackfillResult": "backfill",
+    "backfill": "backfill",
+    "TrainConfig": "fit",
+    "build_index": ("index", "build"),
+    "Codes": "model",
+    "CompresSAE": "model",
+    "Encoding": "model",
+    "recompress": "recompress",
+    "connect": "server",
+    "status": "status",
+    "TrainResult": "train",
+    "train": "train",
+}
+
+
+def __getattr__(name: str):
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'compressae_pg' has no attribute {name!r}")
+    module, attr = target if isinstance(target, tuple) else (target, name)
+    value = getattr(import_module(f".{module}", __name__), attr)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from .backfill import BackfillConfig, BackfillResult, backfill
+    from .fit import TrainConfig
+    from .index import build as build_index
+    from .model import Codes, CompresSAE, Encoding
+    from .recompress import recompress
+    from .server import connect
+    from .status import status
+    from .train import TrainResult, train
 
 __version__ = "0.1.0"
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from . import _sql
 from .errors import ModelInUseError, UnknownModelError
-from .model import CompresSAE
+
+if TYPE_CHECKING:
+    from .model import CompresSAE
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,8 @@ def get(conn: psycopg.Connection, ref: str) -> ModelInfo:
 
 def load(conn: psycopg.Connection, ref: str) -> tuple[ModelInfo, CompresSAE]:
     """The model named by ``ref`` and its weights, ready for inference (eval mode)."""
+    from .model import CompresSAE
+
     info = get(conn, ref)
     (weights,) = conn.execute(_sql.query("model_weights"), {"id": info.id}).fetchone()
     model = CompresSAE.from_bytes(bytes(weights))
