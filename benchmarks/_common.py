@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+import psycopg
 import torch
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from compressae_pg.server import EmbeddedServer, connect
 
@@ -39,9 +41,12 @@ def load(path: Path, rows: int | None = None) -> np.ndarray:
 
 @contextmanager
 def database(dsn: str | None):
-    """A DSN: the given one, or a private embedded server that is removed afterwards."""
+    """A DSN to a fresh database: ``compressae_bench`` on the given server, or a private embedded server."""
     if dsn:
-        yield dsn
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute("DROP DATABASE IF EXISTS compressae_bench WITH (FORCE)")
+            admin.execute("CREATE DATABASE compressae_bench")
+        yield make_conninfo(dsn, dbname="compressae_bench")
         return
     root = Path(tempfile.mkdtemp(prefix="compressae-bench-"))
     srv = EmbeddedServer(root / "pgdata")
@@ -84,6 +89,7 @@ def machine() -> dict:
         "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "date": time.strftime("%Y-%m-%d"),
     }

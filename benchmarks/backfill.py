@@ -16,36 +16,22 @@ the same whatever the weights. Results go to benchmarks/results/<name>.json and 
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
-import shutil
 import statistics
-import tempfile
 import threading
 import time
-from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 import psycopg
-import torch
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
+from _common import connect, database, load, parser, save
 from compressae_pg import CompresSAE, attachments, backfill, registry, schema
-from compressae_pg.server import EmbeddedServer, connect
 
-ROOT = Path(__file__).resolve().parent
-DEFAULT_DATA = ROOT.parents[1] / "shared" / "data" / "pypi-minilm-100k.f16.npy"
 APP = "bench-app"
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="(n, d) .npy of embeddings")
-    p.add_argument("--dsn", help="benchmark on this server (a database compressae_bench is created) instead of a private one")
+    p = parser(__doc__)
     p.add_argument("--rows", type=int, default=100_000)
     p.add_argument("--batch-size", type=int, default=1000)
     p.add_argument("--h", type=int, default=4096)
@@ -54,12 +40,10 @@ def main() -> None:
     p.add_argument("--app-pause", type=float, default=0.005, help="seconds between one session's writes")
     p.add_argument("--name", default="backfill", help="results file name")
     args = p.parse_args()
-    x = np.load(args.data, mmap_mode="r")[: args.rows].astype(np.float32)
+    x = load(args.data, args.rows)
     with database(args.dsn) as dsn:
         result = run(dsn, x, args)
-    out = ROOT / "results" / f"{args.name}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"machine": machine(), **result}, indent=2, default=str) + "\n")
+    out = save(args.name, result)
     print(markdown(result))
     print(f"\n(wrote {out})")
 
@@ -173,32 +157,6 @@ def copy_table(conn: psycopg.Connection, name: str) -> dict:
     conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (id)").format(ident))
     conn.execute(sql.SQL("VACUUM ANALYZE {}").format(ident))
     return {"bytes": conn.execute("SELECT pg_table_size(%s::regclass)", (name,)).fetchone()[0]}
-
-
-@contextmanager
-def database(dsn: str | None):
-    """A DSN to a fresh database: ``compressae_bench`` on the given server, or a private embedded server."""
-    if dsn:
-        with psycopg.connect(dsn, autocommit=True) as admin:
-            admin.execute("DROP DATABASE IF EXISTS compressae_bench WITH (FORCE)")
-            admin.execute("CREATE DATABASE compressae_bench")
-        yield make_conninfo(dsn, dbname="compressae_bench")
-        return
-    root = Path(tempfile.mkdtemp(prefix="compressae-bench-"))
-    srv = EmbeddedServer(root / "pgdata")
-    try:
-        url = srv.start()
-        os.environ["COMPRESSAE_PG_DATA"] = str(srv.pgdata)
-        yield url
-    finally:
-        srv.stop()
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def machine() -> dict:
-    return {"platform": platform.platform(), "cores": os.cpu_count(), "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-            "date": time.strftime("%Y-%m-%d")}
 
 
 def markdown(r: dict) -> str:

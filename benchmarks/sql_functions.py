@@ -11,46 +11,16 @@ the models are untrained (seeded); the 768-d vectors are pairs of real 384-d vec
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import shutil
 import statistics
-import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 from psycopg import sql
 
-from compressae_pg import CompresSAE, attachments, registry, schema
-from compressae_pg.server import EmbeddedServer, connect
-
-ROOT = Path(__file__).resolve().parent
-DEFAULT_DATA = ROOT.parents[1] / "shared" / "data" / "pypi-minilm-100k.f16.npy"
-
-
-@contextmanager
-def database(dsn: str | None):
-    """The given DSN, or a private embedded server removed afterwards."""
-    if dsn:
-        yield dsn
-        return
-    root = Path(tempfile.mkdtemp(prefix="compressae-bench-"))
-    srv = EmbeddedServer(root / "pgdata")
-    try:
-        yield srv.start()
-    finally:
-        srv.stop()
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
+from _common import connect, database, make_table, parser, save
+from compressae_pg import CompresSAE, TrainConfig, attachments, registry, schema
 
 
 def backend_cpu(conn) -> float | None:
@@ -71,17 +41,6 @@ def timed(conn, query: sql.Composable, params=None) -> tuple[float, float | None
     return wall, (cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None)
 
 
-def make_table(conn, name: str, vectors: np.ndarray) -> None:
-    ident = sql.Identifier(name)
-    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident))
-    conn.execute(sql.SQL("CREATE TABLE {} (id bigint PRIMARY KEY, embedding vector({}))").format(ident, sql.Literal(vectors.shape[1])))
-    with conn.cursor().copy(sql.SQL("COPY {} (id, embedding) FROM STDIN (FORMAT binary)").format(ident)) as copy:
-        copy.set_types(["int8", "vector"])
-        for i, v in enumerate(vectors):
-            copy.write_row((i + 1, v))
-    conn.execute(sql.SQL("VACUUM ANALYZE {}").format(ident))
-
-
 def per_row(conn, function: str, args: str, ref: str, table: str, rows: int) -> dict:
     """ms per row of ``compressae.<function>(ref, <args>)`` over ``table``'s first ``rows`` rows, wall and server CPU."""
     q = sql.SQL("SELECT count(compressae.{}({}, {})) FROM (SELECT * FROM {} ORDER BY id LIMIT {}) t").format(
@@ -96,10 +55,15 @@ def functions(conn, vectors: np.ndarray, rows: int, h: int, k: int) -> dict:
     d = vectors.shape[1]
     model = CompresSAE(d, h, k, seed=0).eval()
     ref = registry.save(conn, f"bench-{d}", model).ref
+    refined = CompresSAE(d, h, k, seed=0, encoding=TrainConfig(h=h, k=k).encoding).eval()
+    refined_ref = registry.save(conn, f"bench-{d}-refined", refined).ref
     table = f"bench_{d}"
     make_table(conn, table, vectors[:rows])
-    per_row(conn, "encode", "embedding", ref, table, min(rows, 20))  # warm the atoms into shared buffers
-    out = {"dim": d, "h": h, "k": k, "model": ref, "encode": per_row(conn, "encode", "embedding", ref, table, rows)}
+    for r in (ref, refined_ref):
+        per_row(conn, "encode", "embedding", r, table, min(rows, 20))  # warm the atoms into shared buffers
+    out = {"dim": d, "h": h, "k": k, "model": ref,
+           "encode": per_row(conn, "encode", "embedding", ref, table, rows),
+           "encode_refined": per_row(conn, "encode", "embedding", refined_ref, table, rows)}
     calls = min(rows, 200)
     conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN code sparsevec").format(sql.Identifier(table)))
     conn.execute(sql.SQL("UPDATE {} SET code = compressae.encode({}, embedding)").format(sql.Identifier(table), sql.Literal(ref)))
@@ -110,6 +74,11 @@ def functions(conn, vectors: np.ndarray, rows: int, h: int, k: int) -> dict:
     torch_codes = model.compress(vectors[:calls])
     same = sum(sorted(c.indices()) == list(t) for (c,), t in zip(codes, torch_codes.indices))
     out["same_atoms_as_torch"] = f"{same}/{calls}"
+    sql_refined = conn.execute(sql.SQL("SELECT compressae.encode({}, embedding) FROM {} ORDER BY id LIMIT {}").format(
+        sql.Literal(refined_ref), sql.Identifier(table), calls)).fetchall()
+    torch_refined = refined.compress(vectors[:calls])
+    same = sum(sorted(c.indices()) == list(t) for (c,), t in zip(sql_refined, torch_refined.indices))
+    out["refined_same_atoms_as_torch"] = f"{same}/{calls}"
     return out
 
 
@@ -133,13 +102,18 @@ def inserts(conn, vectors: np.ndarray, rows: int, rounds: int) -> dict:
 
 
 def table(result: dict) -> str:
-    lines = ["| d | encode ms/row (server CPU) | decode ms | project ms | similarity ms | same atoms as torch |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| d | encode ms/row (server CPU) | refined encode ms/row (server CPU) | decode ms | project ms | similarity ms "
+             "| same atoms as torch (paper / refined) |",
+             "|---|---|---|---|---|---|---|"]
+
+    def ms(m: dict) -> str:
+        cpu = m["cpu_ms_per_row"]
+        return f"{m['ms_per_row']:.2f} ({'-' if cpu is None else f'{cpu:.2f}'})"
+
     for r in result["functions"]:
-        cpu = r["encode"]["cpu_ms_per_row"]
-        lines.append(f"| {r['dim']} | {r['encode']['ms_per_row']:.2f} ({'-' if cpu is None else f'{cpu:.2f}'}) | "
+        lines.append(f"| {r['dim']} | {ms(r['encode'])} | {ms(r['encode_refined'])} | "
                      f"{r['decode']['ms_per_row']:.2f} | {r['project']['ms_per_row']:.2f} | "
-                     f"{r['similarity']['ms_per_row']:.2f} | {r['same_atoms_as_torch']} |")
+                     f"{r['similarity']['ms_per_row']:.2f} | {r['same_atoms_as_torch']} / {r['refined_same_atoms_as_torch']} |")
     i = result["inserts"]
     lines += ["", "| INSERT … SELECT, d=384, no index | rows/s |", "|---|---|",
               f"| without trigger | {i['plain_rows_per_s']:,.0f} |",
@@ -149,9 +123,7 @@ def table(result: dict) -> str:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="(n, 384) .npy of real embeddings")
-    p.add_argument("--dsn", help="benchmark in this database instead of a private embedded server")
+    p = parser(__doc__)
     p.add_argument("--rows", type=int, default=500, help="rows encoded per dimension")
     p.add_argument("--insert-rows", type=int, default=500, help="rows per INSERT")
     p.add_argument("--rounds", type=int, default=3, help="INSERT rounds (median)")
@@ -169,7 +141,6 @@ def main() -> None:
         schema.upgrade(dsn)
         with connect(dsn, autocommit=True) as conn:
             result = {
-                "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "date": time.strftime("%Y-%m-%d")},
                 "data": str(args.data.name),
                 "server": conn.execute("SELECT version()").fetchone()[0],
                 "pgvector": conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0],
@@ -180,11 +151,9 @@ def main() -> None:
                 attachments.detach(conn, name, "embedding_sae")
             for name in ("bench_plain", "bench_trigger", "bench_source", "bench_384", "bench_768"):
                 conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
-            for ref in ("bench-384", "bench-768", "bench-insert"):
+            for ref in ("bench-384", "bench-768", "bench-384-refined", "bench-768-refined", "bench-insert"):
                 registry.drop(conn, ref)
-    out = ROOT / "results" / f"{args.name}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = save(args.name, result)
     print(table(result))
     print(f"\nwritten to {out}")
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import statistics
 import time
 
-from _common import connect, database, load, make_table, parser, save
 from psycopg import sql
 
+from _common import connect, database, load, make_table, parser, save
 from compressae_pg.stream import VectorReader
 
 

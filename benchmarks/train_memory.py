@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 import numpy as np
+
 from _common import connect, database, load, make_table, parser, save
 
 CHILD = """

@@ -1,0 +1,153 @@
+"""Model quality: the paper's recipe against each improvement, on one split, seed and budget.
+
+    python benchmarks/model_quality.py --name paper --paper --steps 400
+    python benchmarks/model_quality.py --name default --steps 400
+    python benchmarks/model_quality.py --name default-no-aux --steps 400 --set aux_k=0
+    python benchmarks/model_quality.py --table          # the markdown table of every row so far
+
+Each run trains in memory on the first 99,500 vectors of the data (the 500 after them are the
+queries), times the training loop alone, and scores the model against the exact dense top-10 with
+each way of computing codes: the paper's TopK values, least-squares values on the same atoms
+("refit"), and refit with one pursuit stage of k/4 atoms ("pursuit"). Per encoding: mean
+reconstruction cosine, recall@10 of a full scan by sparse cosine between codes, and by asymmetric
+cosine (full query against decoded items). Dead atoms: never chosen by the encoder over all items.
+Rows are appended to results/model_quality.jsonl with the command that made them.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from dataclasses import asdict, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from _common import ROOT, load, machine, parser
+from compressae_pg.evaluate import exact_topk, recall_at_k
+from compressae_pg.fit import TrainConfig, fit, new_model
+from compressae_pg.model import CompresSAE, Encoding
+
+RESULTS = ROOT / "results" / "model_quality.jsonl"
+QUERIES = 500
+
+
+def batches(items: np.ndarray, batch_size: int, seed: int):
+    """Endless shuffled epochs over the items, as the trainer's in-memory mode draws them."""
+    rng = np.random.default_rng(seed)
+    while True:
+        order = rng.permutation(len(items))
+        for start in range(0, len(order) - batch_size + 1, batch_size):
+            yield items[order[start : start + batch_size]]
+
+
+def top10(scores: np.ndarray) -> np.ndarray:
+    return np.argpartition(-scores, 10, axis=1)[:, :10]
+
+
+@torch.no_grad()
+def codes(model: CompresSAE, x: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    parts = [model.select(chunk) for chunk in torch.from_numpy(x).split(8192)]
+    return torch.cat([v for v, _ in parts]), torch.cat([i for _, i in parts])
+
+
+@torch.no_grad()
+def score(model: CompresSAE, items: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> dict:
+    """Quality of the model's codes under each encoding, and its dead atoms."""
+    out: dict = {}
+    pursuit = max(1, model.k // 4)
+    for name, encoding in (("paper", Encoding()), ("refit", Encoding(refit=True)), ("pursuit", Encoding(refit=True, pursuit=pursuit))):
+        model.encoding = encoding
+        values, indices = codes(model, items)
+        q_values, q_indices = codes(model, queries)
+        if name == "paper":
+            used = torch.zeros(model.h, dtype=torch.bool)
+            used[indices.reshape(-1)] = True
+            out["dead_atoms"] = round(1 - used.float().mean().item(), 4)
+        rec = model.decode_sparse(values, indices)
+        x = torch.from_numpy(items)
+        rows = torch.arange(len(items)).repeat_interleave(indices.shape[1])
+        unit = F.normalize(values, dim=1).reshape(-1)
+        sparse = torch.sparse_coo_tensor(torch.stack([rows, indices.reshape(-1)]), unit, (len(items), model.h)).to_sparse_csr()
+        q_dense = F.normalize(torch.zeros(len(queries), model.h).scatter_(1, q_indices, q_values), dim=1)
+        sparse_scores = (sparse @ q_dense.t()).t().numpy()
+        asym_scores = queries @ F.normalize(rec, dim=1).numpy().T
+        out[name] = {
+            "cosine": round(F.cosine_similarity(x, rec, dim=1).mean().item(), 4),
+            "recall_sparse": round(recall_at_k(top10(sparse_scores), truth), 4),
+            "recall_asym": round(recall_at_k(top10(asym_scores), truth), 4),
+        }
+    return out
+
+
+def run(args) -> dict:
+    data = load(args.data)
+    items, queries = data[:-QUERIES], data[-QUERIES:]
+    truth = exact_topk(queries, items, 10)
+    settings = dict(kv.split("=", 1) for kv in args.set)
+    base = TrainConfig.paper() if args.paper else TrainConfig()
+    typed = {k: type(getattr(base, k))(v) if getattr(base, k) is not None else int(v) for k, v in settings.items()}
+    cfg = replace(base, steps=args.steps, batch_size=args.batch_size, lr=args.lr or base.lr, seed=args.seed, device="cpu", **typed)
+    torch.manual_seed(cfg.seed)
+    model = new_model(items.shape[1], cfg)
+    start = time.perf_counter()
+    fitted = fit(batches(items, cfg.batch_size, cfg.seed), model, cfg, progress=not args.quiet)
+    seconds = time.perf_counter() - start
+    row = {
+        "name": args.name,
+        "command": "python benchmarks/model_quality.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "config": {k: v for k, v in asdict(cfg).items() if k not in ("device", "validation_rows", "buffer_rows")},
+        "train_seconds": round(seconds, 1),
+        "steps_per_s": round(cfg.steps / seconds, 3),
+        "threads": torch.get_num_threads(),
+        "train_dead_atoms": round(fitted["dead_atoms"], 4),
+        **score(model, items, queries, truth),
+        "machine": machine(),
+    }
+    RESULTS.parent.mkdir(exist_ok=True)
+    with RESULTS.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+    if args.save:
+        torch.save(model.state_dict(), args.save)
+    return row
+
+
+def table() -> str:
+    rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
+    head = ("| row | train s | dead | cos (paper/refit/pursuit) | sparse recall (paper/refit/pursuit) "
+            "| asym recall (paper/refit/pursuit) | command |")
+    lines = [head, "|---|---|---|---|---|---|---|"]
+    def trio(r: dict, key: str) -> str:
+        return " / ".join(f"{r[e][key]:.3f}" for e in ("paper", "refit", "pursuit"))
+
+    for r in rows:
+        lines.append(f"| {r['name']} | {r['train_seconds']:.0f} | {r['dead_atoms']:.1%} | {trio(r, 'cosine')} | "
+                     f"{trio(r, 'recall_sparse')} | {trio(r, 'recall_asym')} | `{r['command']}` |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--name", default="run")
+    p.add_argument("--paper", action="store_true", help="start from the paper's recipe instead of the defaults")
+    p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--batch-size", type=int, default=4096)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other TrainConfig setting")
+    p.add_argument("--save", help="write the trained weights here (torch state dict)")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--table", action="store_true", help="print the table of all rows and exit")
+    args = p.parse_args()
+    if args.table:
+        print(table())
+        return
+    row = run(args)
+    print(json.dumps({k: row[k] for k in ("name", "train_seconds", "dead_atoms", "paper", "refit", "pursuit")}))
+
+
+if __name__ == "__main__":
+    main()
