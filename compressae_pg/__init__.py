@@ -18,6 +18,8 @@ from .fit import TrainConfig
 from .index import build as build_index
 from .model import Codes, CompresSAE, Encoding
 from .recompress import recompress
+from .retrieval import Hit
+from .search import CompressedColumn
 from .server import connect
 from .status import status
 from .train import TrainResult, train
@@ -30,8 +32,10 @@ __all__ = [
     "BusyError",
     "Codes",
     "CompresSAE",
+    "CompressedColumn",
     "CompressaeError",
     "Encoding",
+    "Hit",
     "InvalidVectorError",
     "ModelInUseError",
     "NotAttachedError",
