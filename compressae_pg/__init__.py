@@ -4,6 +4,7 @@ Train a model by streaming vectors out of a table (:func:`train`), store compact
 codes beside them, index and search them from SQL, Python, SQLAlchemy or the CLI.
 """
 
+from .asearch import AsyncCompressedColumn
 from .backfill import BackfillConfig, BackfillResult, backfill
 from .errors import (
     BusyError,
@@ -27,6 +28,7 @@ from .train import TrainResult, train
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncCompressedColumn",
     "BackfillConfig",
     "BackfillResult",
     "BusyError",
