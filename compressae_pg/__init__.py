@@ -12,6 +12,7 @@ from .errors import (
     InvalidVectorError,
     ModelInUseError,
     NotAttachedError,
+    UnknownKeyError,
     UnknownModelError,
     UnknownTableError,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "NotAttachedError",
     "TrainConfig",
     "TrainResult",
+    "UnknownKeyError",
     "UnknownModelError",
     "UnknownTableError",
     "backfill",

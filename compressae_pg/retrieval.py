@@ -20,7 +20,7 @@ from psycopg import sql
 from psycopg.pq import Format
 
 from . import _sql, loaders, rerank
-from .errors import CompressaeError, InvalidVectorError, NotAttachedError, UnknownModelError, UnknownTableError
+from .errors import CompressaeError, InvalidVectorError, NotAttachedError, UnknownKeyError, UnknownModelError, UnknownTableError
 from .model import Codes, CompresSAE
 
 T = TypeVar("T")
@@ -226,7 +226,7 @@ def item(target: Target, model: CompresSAE, key: Any, mode: str) -> Plan[Query]:
                                       table=sql.Identifier(target.schema, target.table),
                                       key=sql.Identifier(target.key), item=sql.Literal(key)), binary=True)
     if not rows:
-        raise LookupError(f"no row of {target.qualified} has {target.key} = {key!r}")
+        raise UnknownKeyError(f"no row of {target.qualified} has {target.key} = {key!r}")
     raw, vector = rows[0][0], (rows[0][1] if target.source_type else None)
     code = loaders.sparse_rows([raw]) if raw is not None else None
     if code is None or not len(code.indices):

@@ -14,6 +14,7 @@ from compressae_pg import (
     CompressedColumn,
     InvalidVectorError,
     NotAttachedError,
+    UnknownKeyError,
     UnknownTableError,
     attachments,
     recompress,
@@ -218,7 +219,7 @@ def test_rows_without_a_code_or_source_are_left_out(conn, dsn, model, real_vecto
     with pytest.raises(CompressaeError, match="needs the source vector of row 4"):
         column.similar(4, rerank="dense")
     assert len(column.similar(4, k=3)) == 3
-    with pytest.raises(LookupError, match="no row of public.items has id = 999"):
+    with pytest.raises(UnknownKeyError, match="no row of public.items has id = 999"):
         column.similar(999)
 
 
