@@ -13,6 +13,7 @@ from .errors import (
     InvalidVectorError,
     ModelInUseError,
     NotAttachedError,
+    UnknownKeyError,
     UnknownModelError,
     UnknownTableError,
 )
@@ -20,6 +21,7 @@ from .errors import (
 # Public names load their module on first use, so that `import compressae_pg.alembic` in an
 # application's migrations does not pay for torch.
 _LAZY = {
+    "AsyncCompressedColumn": "asearch",
     "BackfillConfig": "backfill",
     "BackfillResult": "backfill",
     "backfill": "backfill",
@@ -28,7 +30,9 @@ _LAZY = {
     "Codes": "model",
     "CompresSAE": "model",
     "Encoding": "model",
+    "Hit": "retrieval",
     "recompress": "recompress",
+    "CompressedColumn": "search",
     "connect": "server",
     "status": "status",
     "TrainResult": "train",
@@ -47,11 +51,14 @@ def __getattr__(name: str):
 
 
 if TYPE_CHECKING:
+    from .asearch import AsyncCompressedColumn
     from .backfill import BackfillConfig, BackfillResult, backfill
     from .fit import TrainConfig
     from .index import build as build_index
     from .model import Codes, CompresSAE, Encoding
     from .recompress import recompress
+    from .retrieval import Hit
+    from .search import CompressedColumn
     from .server import connect
     from .status import status
     from .train import TrainResult, train
@@ -59,18 +66,22 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncCompressedColumn",
     "BackfillConfig",
     "BackfillResult",
     "BusyError",
     "Codes",
     "CompresSAE",
+    "CompressedColumn",
     "CompressaeError",
     "Encoding",
+    "Hit",
     "InvalidVectorError",
     "ModelInUseError",
     "NotAttachedError",
     "TrainConfig",
     "TrainResult",
+    "UnknownKeyError",
     "UnknownModelError",
     "UnknownTableError",
     "backfill",

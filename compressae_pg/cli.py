@@ -220,6 +220,26 @@ def cmd_recompress(args: argparse.Namespace) -> int:
     return 0 if result.swapped or result.backfill.status == "paused" else 2
 
 
+# ---- search -----------------------------------------------------------------------------------
+def cmd_search(args: argparse.Namespace) -> None:
+    from .search import CompressedColumn
+    from .server import connect
+
+    opts = {"k": args.k, "candidates": args.candidates, "ef_search": args.ef_search}
+    with connect(args.dsn, autocommit=True) as conn:
+        column = CompressedColumn(conn, args.table, args.column, code_column=args.code_column)
+        if args.key is not None:
+            hits = column.similar(args.key, rerank=args.rerank or "symmetric", **opts)
+        else:
+            text = sys.stdin.read() if args.vector == "-" else args.vector
+            try:
+                vector = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"--vector must be a JSON array of numbers: {exc}") from exc
+            hits = column.search(vector, rerank=args.rerank or "reconstructed", **opts)
+    _emit(args, [h.as_dict() for h in hits], lambda r: _table(r, ["key", "score"]))
+
+
 # ---- parser -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="compressae-pg", description="CompresSAE compression of pgvector embeddings.")
@@ -308,6 +328,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="build the new column's index before the swap (default: when the current column has one)")
     _index_options(p)
     p.set_defaults(on_interrupt="interrupted: finished batches are checkpointed; run the same command to resume")
+
+    p = add("search", cmd_search, "the rows nearest a query vector (or a row) through the code column's HNSW index")
+    _target_options(p)
+    probe = p.add_mutually_exclusive_group(required=True)
+    probe.add_argument("--vector", help="the query as a JSON array of numbers ('-' reads it from stdin)")
+    probe.add_argument("--key", help="the primary key of a row: find the rows most similar to it (itself left out)")
+    p.add_argument("--k", type=int, default=10, help="results (default 10)")
+    p.add_argument("--candidates", type=int, default=100, help="rows the index returns for the rerank (default 100)")
+    p.add_argument("--rerank", choices=["none", "reconstructed", "symmetric", "dense"],
+                   help="default: reconstructed for --vector, symmetric for --key")
+    p.add_argument("--ef-search", type=int, help="hnsw.ef_search (default: the candidates, at least 40)")
     return parser
 
 

@@ -23,6 +23,10 @@ class NotAttachedError(CompressaeError, LookupError):
     """The column has no compressed code column attached."""
 
 
+class UnknownKeyError(CompressaeError, LookupError):
+    """No row of the table has that primary key."""
+
+
 class ModelInUseError(CompressaeError):
     """A model cannot be dropped while an attachment uses it."""
 

@@ -26,6 +26,7 @@ FILES = [
     "functions/attach.sql",
     "functions/index_ddl.sql",
     "functions/swap.sql",
+    "functions/search.sql",
 ]
 
 

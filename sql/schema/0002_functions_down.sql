@@ -1,3 +1,4 @@
+DROP FUNCTION IF EXISTS compressae.search(regclass, name, vector, integer, integer, text);
 DROP FUNCTION IF EXISTS compressae.swap(regclass, name, name);
 DROP FUNCTION IF EXISTS compressae.index_ddl(bigint, boolean, integer, integer);
 DROP FUNCTION IF EXISTS compressae.detach(regclass, name);

@@ -1,0 +1,250 @@
+"""Retrieval side by side: recall@10, p50/p95 latency, bytes per row and index size of a vector(384)
+HNSW index, a halfvec(384) HNSW index, and the CompresSAE codes with every rerank mode at several
+candidate counts, all measured in one run on the same rows and queries.
+
+    OMP_NUM_THREADS=1 python benchmarks/retrieval.py --data ../shared/data/pypi-minilm-100k.f16.npy
+
+The last ``--queries`` rows are held out as queries, the others are indexed; the truth is the exact
+dense cosine top 10. Latency is wall clock per query through Python, one query at a time: psycopg
+``conn.execute`` for the dense indexes, ``CompressedColumn.search`` for the codes (query encoding
+included), the SQL ``compressae.search`` once. The model is trained here (``--steps``, default the
+package's) or taken from the database (``--model``, with ``--dsn``). An extra row probes a
+``sparsevec_ip_ops`` index with the query's projection: the exact asymmetric order, but every
+distance merges the 4,096-entry projection. Writes benchmarks/results/retrieval.json and prints a
+markdown table.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+from pgvector import SparseVector
+from _common import connect, database, load, make_table, parser, save
+from psycopg import sql
+
+from compressae_pg import CompressedColumn, attachments, backfill, build_index, registry, retrieval, schema, train
+
+MODES = ("none", "reconstructed", "symmetric", "dense")
+
+
+def truth(base: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    """Exact top-k ids (1-based, as in the table) by cosine: the rows are unit norm, so by inner product."""
+    out = np.zeros((len(queries), k), dtype=np.int64)
+    for i in range(0, len(queries), 50):
+        scores = queries[i : i + 50] @ base.T
+        part = np.argpartition(-scores, k, axis=1)[:, :k]
+        order = np.take_along_axis(scores, part, 1).argsort(axis=1)[:, ::-1]
+        out[i : i + 50] = np.take_along_axis(part, order, 1) + 1
+    return out
+
+
+def measure(run: Callable[[np.ndarray], list], queries: np.ndarray, want: np.ndarray, warmup: int = 30) -> dict:
+    """recall@k and p50/p95 latency of ``run`` over every query, after ``warmup`` unmeasured ones."""
+    for q in queries[:warmup]:
+        run(q)
+    times, recall = [], []
+    for q, ids in zip(queries, want):
+        started = time.perf_counter()
+        got = run(q)
+        times.append(time.perf_counter() - started)
+        recall.append(len(set(got) & set(ids.tolist())) / len(ids))
+    ms = 1000 * np.array(times)
+    return {"recall@10": round(float(np.mean(recall)), 4), "p50_ms": round(float(np.percentile(ms, 50)), 2),
+            "p95_ms": round(float(np.percentile(ms, 95)), 2), "queries": len(queries)}
+
+
+def sizes(conn, table: str, column: str, index: str) -> dict:
+    query = sql.SQL("SELECT avg(pg_column_size({})), pg_relation_size({}::regclass), count({}) FROM {}").format(
+        sql.Identifier(column), sql.Literal(index), sql.Identifier(column), sql.Identifier(table))
+    per_row, index_bytes, rows = conn.execute(query).fetchone()
+    return {"bytes_per_row": round(float(per_row), 1), "index_bytes": index_bytes,
+            "column_plus_index_bytes": round(float(per_row) * rows + index_bytes)}
+
+
+def dense_index(conn, table: str, typ: str, dim: int, m: int, ef_construction: int) -> float:
+    """The HNSW index of ``table``'s dense column (``items_half`` is first cast from ``items``); build seconds."""
+    if typ == "halfvec":
+        conn.execute(sql.SQL("CREATE TABLE items_half AS SELECT id, embedding::halfvec({}) AS embedding FROM items").format(sql.Literal(dim)))
+        conn.execute("ALTER TABLE items_half ADD PRIMARY KEY (id)")
+        conn.execute("VACUUM ANALYZE items_half")
+    started = time.perf_counter()
+    conn.execute(sql.SQL("CREATE INDEX {} ON {} USING hnsw (embedding {}) WITH (m = {}, ef_construction = {})").format(
+        sql.Identifier(f"{table}_hnsw"), sql.Identifier(table), sql.SQL(f"{typ}_cosine_ops"), sql.Literal(m), sql.Literal(ef_construction)))
+    return round(time.perf_counter() - started, 1)
+
+
+def run(args) -> dict:
+    x = load(args.data, args.rows)
+    base, queries = x[: -args.queries], x[-args.queries :]
+    want = truth(base, queries, args.k)
+    result: dict = {"data": args.data.name, "rows": len(base), "queries": len(queries), "k": args.k, "hnsw": {"m": args.m, "ef_construction": args.ef_construction}}
+    with database(args.dsn) as dsn:
+        schema.upgrade(dsn)
+        with connect(dsn, autocommit=True) as conn:
+            result["server"] = conn.execute("SELECT version()").fetchone()[0]
+            result["pgvector"] = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0]
+            result["shared_buffers"] = conn.execute("SHOW shared_buffers").fetchone()[0]
+            prepare(conn, dsn, args, base, result)
+            result["rows_measured"] = measure_all(conn, args, queries, want)
+            result["breakdown_ms"] = breakdown(conn, CompressedColumn(conn, "items", "embedding"), queries)
+    result["targets"] = targets(result)
+    return result
+
+
+def prepare(conn, dsn: str, args, base: np.ndarray, result: dict) -> str:
+    """The three indexed columns on the same rows: vector, halfvec, and codes of a trained (or given) model."""
+    for att in attachments.list_attachments(conn, "items") if conn.execute("SELECT to_regclass('items')").fetchone()[0] else []:
+        attachments.detach(conn, "items", att.code_column)  # a previous run on this --dsn
+    conn.execute("DROP TABLE IF EXISTS items, items_half")
+    conn.execute("SET maintenance_work_mem = '1GB'")
+    make_table(conn, "items", base)
+    if args.model:
+        info = registry.get(conn, args.model)
+        ref = info.ref
+        result["model"] = {"ref": ref, "trained_here": False, "train_seconds": info.metrics.get("seconds"),
+                           **{k: info.metrics.get(k) for k in ("val_cosine", "dead_atoms", "samples_seen")}, "params": info.params}
+    else:
+        started = time.perf_counter()
+        trained = train("items", "embedding", "bench", dsn=dsn, progress=False, **({"steps": args.steps} if args.steps else {}))
+        ref = trained.info.ref
+        result["model"] = {"ref": ref, "trained_here": True, "seconds": round(time.perf_counter() - started, 1),
+                           **{k: trained.metrics.get(k) for k in ("val_cosine", "dead_atoms", "samples_seen")},
+                           "params": trained.info.params}
+    attachments.attach(conn, "items", "embedding", ref)
+    fill = backfill("items", "embedding", dsn=dsn, progress=False)
+    conn.execute("VACUUM FULL ANALYZE items")  # the backfill rewrote every row: measure a table without dead versions
+    # Indexes after the backfill: while one exists, every row the backfill rewrites is inserted into it again.
+    build = {t: dense_index(conn, t, typ, base.shape[1], args.m, args.ef_construction) for t, typ in (("items", "vector"), ("items_half", "halfvec"))}
+    index = build_index("items", "embedding", dsn=dsn, m=args.m, ef_construction=args.ef_construction, maintenance_work_mem="1GB")
+    result["build_seconds"] = {**build, "codes": round(index.seconds, 1), "backfill": round(fill.seconds, 1)}
+    result["sizes"] = {"vector": sizes(conn, "items", "embedding", "items_hnsw"),
+                       "halfvec": sizes(conn, "items_half", "embedding", "items_half_hnsw"),
+                       "codes": sizes(conn, "items", "embedding_sae", index.index)}
+    return ref
+
+
+def measure_all(conn, args, queries: np.ndarray, want: np.ndarray) -> list[dict]:
+    """Every row of the table, one configuration after the other, on the same queries."""
+    rows = []
+
+    def add(row: dict) -> None:
+        rows.append(row)
+        print(row, flush=True)
+
+    def dense(table: str, typ: str) -> Callable[[np.ndarray], list]:
+        query = sql.SQL("SELECT id FROM {} ORDER BY embedding <=> %s::{} LIMIT %s").format(sql.Identifier(table), sql.SQL(typ))
+        return lambda q: [r[0] for r in conn.execute(query, (q, args.k))]
+
+    conn.execute(sql.SQL("SET hnsw.ef_search = {}").format(sql.Literal(args.ef_search)))
+    for name, table, typ in (("vector(384) HNSW", "items", "vector"), ("halfvec(384) HNSW", "items_half", "halfvec")):
+        add({"row": name, "ef_search": args.ef_search, **measure(dense(table, typ), queries, want)})
+    conn.execute("RESET hnsw.ef_search")
+    column = CompressedColumn(conn, "items", "embedding")
+    for candidates in args.candidates:
+        for mode in MODES:
+            search = lambda q, c=candidates, m=mode: [h.key for h in column.search(q, args.k, candidates=c, rerank=m)]  # noqa: E731
+            add({"row": f"codes, rerank {mode}", "candidates": candidates, **measure(search, queries, want)})
+    sql_search = "SELECT key::bigint FROM compressae.search('items', 'embedding', %s, %s, 100, 'reconstructed')"
+    add({"row": "codes, SQL compressae.search (reconstructed)", "candidates": 100,
+         **measure(lambda q: [r[0] for r in conn.execute(sql_search, (q, args.k))], queries[: args.sql_queries], want)})
+    if not args.skip_ip:
+        rows += projection_probe(conn, column, queries, want, args)
+    return rows
+
+
+def breakdown(conn, column: CompressedColumn, queries: np.ndarray) -> dict:
+    """Where a reconstructed search at 100 candidates spends its time: encoding in Python, then the rest."""
+    model = retrieval.cached_model(conn, column.target.model_id)
+    encode = []
+    for q in queries[:200]:
+        started = time.perf_counter()
+        retrieval.encode(model, q[None, :], "reconstructed", column.target)
+        encode.append(time.perf_counter() - started)
+    return {"encode_and_project_p50": round(1000 * float(np.median(encode)), 2)}
+
+
+def projection_probe(conn, column: CompressedColumn, queries: np.ndarray, want: np.ndarray, args) -> list[dict]:
+    """An HNSW index with sparsevec_ip_ops on the codes, probed with the projection W_dec q (all h atoms)."""
+    t = column.target
+    started = time.perf_counter()
+    conn.execute(sql.SQL("CREATE INDEX items_codes_ip ON items USING hnsw ({} sparsevec_ip_ops) WITH (m = {}, ef_construction = {})").format(
+        sql.Identifier(t.code_column), sql.Literal(args.m), sql.Literal(args.ef_construction)))
+    seconds = round(time.perf_counter() - started, 1)
+    size = conn.execute("SELECT pg_relation_size('items_codes_ip')").fetchone()[0]
+    model = retrieval.cached_model(conn, t.model_id)
+    query = sql.SQL("SELECT id FROM items ORDER BY {} <#> %s LIMIT %s").format(sql.Identifier(t.code_column))
+
+    def probe(q: np.ndarray) -> list:
+        return [r[0] for r in conn.execute(query, (SparseVector(model.project(q[None, :])[0]), args.k))]
+
+    rows = []
+    for ef in args.ip_ef:
+        conn.execute(sql.SQL("SET hnsw.ef_search = {}").format(sql.Literal(ef)))
+        rows.append({"row": "codes, sparsevec_ip_ops index probed with the projection", "ef_search": ef,
+                     **measure(probe, queries[: args.ip_queries], want), "index_bytes": size, "build_seconds": seconds})
+        print(rows[-1], flush=True)
+    conn.execute("RESET hnsw.ef_search")
+    conn.execute("DROP INDEX items_codes_ip")
+    return rows
+
+
+def targets(r: dict) -> dict:
+    by = {(row["row"], row.get("candidates")): row for row in r["rows_measured"]}
+    vector = by[("vector(384) HNSW", None)]
+    recon = by[("codes, rerank reconstructed", 100)] if ("codes, rerank reconstructed", 100) in by else None
+    s = r["sizes"]
+    out = {"code_over_vector_bytes": round(s["codes"]["column_plus_index_bytes"] / s["vector"]["column_plus_index_bytes"], 3)}
+    if recon:
+        out.update(reconstructed_100_recall=recon["recall@10"], reconstructed_100_p50_over_vector_p50=round(recon["p50_ms"] / vector["p50_ms"], 2))
+    if ("codes, rerank dense", 100) in by:
+        out["dense_100_recall"] = by[("codes, rerank dense", 100)]["recall@10"]
+    if ("codes, rerank none", 100) in by:
+        out["none_100_recall"] = by[("codes, rerank none", 100)]["recall@10"]
+    return out
+
+
+def markdown(r: dict) -> str:
+    s = r["sizes"]
+    size = {"vector(384) HNSW": s["vector"], "halfvec(384) HNSW": s["halfvec"]}
+    lines = [f"{r['rows']:,} rows indexed, {r['queries']} held-out queries, truth = exact cosine top {r['k']}; "
+             f"model {r['model']['ref']}; HNSW m={r['hnsw']['m']}, ef_construction={r['hnsw']['ef_construction']}", "",
+             "| row | candidates / ef_search | recall@10 | p50 ms | p95 ms | bytes/row | index MiB |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for row in r["rows_measured"]:
+        sz = size.get(row["row"], s["codes"])
+        index_mib = row.get("index_bytes", sz["index_bytes"]) / 2**20
+        knob = row.get("candidates", row.get("ef_search"))
+        lines.append(f"| {row['row']} | {knob} | {row['recall@10']:.3f} | {row['p50_ms']:.2f} | {row['p95_ms']:.2f} | "
+                     f"{sz['bytes_per_row']:,.0f} | {index_mib:.1f} |")
+    t = r["targets"]
+    lines += ["", f"code column + index / vector column + index = {t['code_over_vector_bytes']:.3f}; "
+                  f"query encode + projection p50 {r['breakdown_ms']['encode_and_project_p50']} ms"]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = parser(__doc__.split("\n\n")[0])
+    p.add_argument("--rows", type=int, help="use only the first N rows of the data (queries included)")
+    p.add_argument("--queries", type=int, default=500, help="held-out queries: the last rows (default 500)")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--steps", type=int, help="training steps (default: the package default)")
+    p.add_argument("--model", help="use this stored model (name or name@version) instead of training (with --dsn)")
+    p.add_argument("--candidates", type=lambda v: [int(c) for c in v.split(",")], default=[50, 100, 200])
+    p.add_argument("--ef-search", type=int, default=100, help="hnsw.ef_search of the dense rows (default 100)")
+    p.add_argument("--m", type=int, default=16)
+    p.add_argument("--ef-construction", type=int, default=64)
+    p.add_argument("--sql-queries", type=int, default=100, help="queries for the SQL compressae.search row (default 100)")
+    p.add_argument("--ip-queries", type=int, default=200, help="queries for the sparsevec_ip_ops rows (default 200)")
+    p.add_argument("--ip-ef", type=lambda v: [int(c) for c in v.split(",")], default=[40, 100],
+                   help="hnsw.ef_search values of the sparsevec_ip_ops rows (default 40,100)")
+    p.add_argument("--skip-ip", action="store_true", help="skip the sparsevec_ip_ops row (it builds a second index)")
+    args = p.parse_args()
+    result = run(args)
+    out = save("retrieval", {"command": "benchmarks/retrieval.py", "args": {k: str(v) for k, v in vars(args).items()}, **result})
+    print(markdown(result))
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,346 @@
+"""The search itself, written once for the sync and the async front doors.
+
+Each step is a *plan*: a generator that yields the :class:`Statement` it needs run and receives its
+rows, so :mod:`.search` (psycopg ``Connection``) and :mod:`.asearch` (``AsyncConnection``) only differ
+in how they execute statements. A search encodes its queries in Python with the attachment's model,
+asks the HNSW index on the code column for ``candidates`` rows by sparse cosine (the query's own
+code as the probe), then reranks them in numpy (:mod:`.rerank`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
+
+import numpy as np
+import psycopg
+from psycopg import sql
+from psycopg.pq import Format
+
+from . import _sql, loaders, rerank
+from .errors import CompressaeError, InvalidVectorError, NotAttachedError, UnknownKeyError, UnknownModelError, UnknownTableError
+from .model import Codes, CompresSAE
+
+T = TypeVar("T")
+MAX_EF_SEARCH = 1000  # pgvector's limit for hnsw.ef_search
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A query for a driver to run; ``binary`` rows carry pgvector values as numpy (see :mod:`.loaders`)."""
+
+    query: sql.Composable
+    params: dict[str, Any] | None = None
+    binary: bool = False
+
+
+Plan = Generator[Statement, list[tuple], T]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: the row's primary key and its score (a cosine: higher is nearer)."""
+
+    key: Any
+    score: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "score": self.score}
+
+
+@dataclass(frozen=True)
+class Options:
+    """How one search runs; see :meth:`CompressedColumn.search <compressae_pg.search.CompressedColumn.search>`."""
+
+    k: int = 10
+    candidates: int = 100
+    rerank: str = "reconstructed"
+    where: sql.Composable | Mapping[str, Any] | None = None
+    ef_search: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("k", "candidates"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer (got {value!r})")
+        if self.rerank not in rerank.RERANK_MODES:
+            raise ValueError(f"rerank must be one of {', '.join(rerank.RERANK_MODES)} (got {self.rerank!r})")
+        ef = self.ef_search
+        if ef is not None and (isinstance(ef, bool) or not isinstance(ef, int) or not 1 <= ef <= MAX_EF_SEARCH):
+            raise ValueError(f"ef_search must be an integer from 1 to {MAX_EF_SEARCH} (got {ef!r})")
+        if self.where is not None and not isinstance(self.where, (sql.Composable, Mapping)):
+            raise TypeError("where must be psycopg.sql (e.g. sql.SQL('price < {}').format(sql.Literal(10))) or a "
+                            f"mapping of column to value, not {type(self.where).__name__}: plain strings are not spliced into SQL")
+
+    @property
+    def limit(self) -> int:
+        """Rows to fetch from the index: ``candidates``, and never fewer than ``k``."""
+        return max(self.candidates, self.k)
+
+    @property
+    def hnsw_ef_search(self) -> int:
+        return self.ef_search or min(max(self.limit, 40), MAX_EF_SEARCH)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A resolved attachment: where its codes are, which model made them, and the table's key."""
+
+    attachment_id: int
+    schema: str
+    table: str
+    source_column: str
+    code_column: str
+    model_id: int
+    model_ref: str
+    dim: int
+    h: int
+    key: str
+    key_oid: int
+    source_type: str | None  # None when the source column no longer exists
+    vector_schema: str
+    oids: dict[str, int]
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+
+@dataclass(frozen=True)
+class Query:
+    """One query, ready to search: its code (the index probe), its vector and the rerank projection."""
+
+    indices: np.ndarray
+    values: np.ndarray
+    vector: np.ndarray | None = None
+    projection: np.ndarray | None = None
+    exclude: tuple[Any] | None = None  # (key,) of a row left out of the results
+
+
+class StaleAttachment(CompressaeError):
+    """The attachment changed (a re-compression swapped in another model) since it was resolved."""
+
+
+# ---- resolving a column -------------------------------------------------------------------------
+def resolve(table: str, column: str, code_column: str | None = None) -> Plan[Target]:
+    """The attachment of ``table.column``; ``column`` may also name the code column itself.
+
+    The table is looked up as :func:`relation.resolve_table <compressae_pg.relation.resolve_table>`
+    does: its exact name on the search_path, then ``schema.table``.
+    """
+    if not isinstance(table, str) or not table or not isinstance(column, str) or not column:
+        raise UnknownTableError("a table and a column name are required")
+    tries = [(table, None)] + ([tuple(reversed(table.split(".", 1)))] if "." in table else [])
+    found = []
+    for name, schema in tries:
+        found = yield Statement(_sql.query("resolve_table"), {"name": name, "schema": schema})
+        if found:
+            break
+    if not found:
+        raise UnknownTableError(f"table {table!r} does not exist on the search_path (or you cannot see it)")
+    schema, name, oid, _kind = found[0]
+    rows = yield Statement(_sql.query("search_target"), {"oid": oid})
+    picked = [r for r in rows if r[3] == column and code_column in (None, r[4])] or [r for r in rows if r[4] == column]
+    if not picked:
+        raise NotAttachedError(f"no compressed code column is attached to column {column!r} of {schema}.{name}; "
+                               "run `compressae-pg attach` first")
+    if len(picked) > 1:
+        names = ", ".join(r[4] for r in picked)
+        raise NotAttachedError(f"{schema}.{name}.{column} has several code columns ({names}); name one with code_column=")
+    (aid, schema, name, source, code, model_id, model_name, version, dim, h, _k,
+     key, key_oid, n_keys, source_type, vector_schema, *oids) = picked[0]
+    if not n_keys:
+        raise UnknownTableError(f"table {schema}.{name} has no primary key; search results need one")
+    if n_keys > 1:
+        raise UnknownTableError(f"table {schema}.{name} has a composite primary key; search needs a single-column key")
+    return Target(aid, schema, name, source, code, model_id, f"{model_name}@{version}", dim, h, key, key_oid,
+                  source_type, vector_schema, dict(zip(("sparsevec", "vector", "halfvec"), oids)))
+
+
+_MODELS: WeakKeyDictionary[Any, dict[int, CompresSAE]] = WeakKeyDictionary()
+
+
+def cached_model(conn: Any, model_id: int) -> CompresSAE | None:
+    """The model already loaded on this connection, if any (models are cached per connection)."""
+    return _MODELS.get(conn, {}).get(model_id)
+
+
+def load_model(conn: Any, target: Target) -> Plan[CompresSAE]:
+    """The attachment's model: from the connection's cache, else its weights read once."""
+    model = cached_model(conn, target.model_id)
+    if model is None:
+        rows = yield Statement(_sql.query("model_weights"), {"id": target.model_id})
+        if not rows:
+            raise UnknownModelError(f"model {target.model_ref} of {target.qualified}.{target.code_column} is gone")
+        model = CompresSAE.from_bytes(bytes(rows[0][0])).eval()
+        _MODELS.setdefault(conn, {})[target.model_id] = model
+    return model
+
+
+# ---- queries ------------------------------------------------------------------------------------
+def as_vectors(queries: Any) -> np.ndarray:
+    """Query vectors as a float32 (n, d) array: numpy, lists, torch, or pgvector's Vector/HalfVector."""
+    if queries is None:
+        raise InvalidVectorError("the query vector is None")
+    items = queries if isinstance(queries, (list, tuple)) else [queries] if hasattr(queries, "to_numpy") else None
+    if items is not None and any(hasattr(q, "to_numpy") or q is None for q in items):
+        if any(q is None for q in items):
+            raise InvalidVectorError("a query vector is None")
+        queries = [q.to_numpy() if hasattr(q, "to_numpy") else q for q in items]
+    try:
+        x = np.asarray(queries, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise InvalidVectorError(f"query vectors must be numbers of one dimension: {exc}") from exc
+    return x[None, :] if x.ndim == 1 else x
+
+
+def encode(model: CompresSAE, vectors: np.ndarray, mode: str, target: Target) -> list[Query]:
+    """Encode query vectors with the model (``compress``) and project them for the rerank ``mode``."""
+    if vectors.ndim != 2 or vectors.shape[1] != model.dim:
+        got = vectors.shape[-1] if vectors.ndim else 0
+        raise InvalidVectorError(f"the query has {got} dimensions, but {target.qualified}.{target.code_column} "
+                                 f"holds codes of {model.dim}-dimensional vectors (model {target.model_ref})")
+    codes = model.compress(vectors)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    return _queries(model, codes, unit, mode)
+
+
+def _queries(model: CompresSAE, codes: Codes, vectors: Sequence[np.ndarray | None], mode: str,
+             exclude: tuple[Any] | None = None) -> list[Query]:
+    if mode == "reconstructed":
+        projections = model.project(np.stack(vectors))
+    elif mode == "symmetric":
+        rec = model.decompress(codes)
+        projections = model.project(rec / np.linalg.norm(rec, axis=1, keepdims=True))
+    else:
+        projections = [None] * len(codes)
+    return [Query(codes.indices[i], codes.values[i], vectors[i], projections[i], exclude) for i in range(len(codes))]
+
+
+def item(target: Target, model: CompresSAE, key: Any, mode: str) -> Plan[Query]:
+    """The stored code (and source vector) of the row with primary key ``key``, as a query."""
+    source = sql.SQL(", {}").format(sql.Identifier(target.source_column)) if target.source_type else sql.SQL("")
+    rows = yield Statement(_sql.query("search_item", code=sql.Identifier(target.code_column), source=source,
+                                      table=sql.Identifier(target.schema, target.table),
+                                      key=sql.Identifier(target.key), item=sql.Literal(key)), binary=True)
+    if not rows:
+        raise UnknownKeyError(f"no row of {target.qualified} has {target.key} = {key!r}")
+    raw, vector = rows[0][0], (rows[0][1] if target.source_type else None)
+    code = loaders.sparse_rows([raw]) if raw is not None else None
+    if code is None or not len(code.indices):
+        raise CompressaeError(f"row {key!r} of {target.qualified} has no code in {target.code_column} yet (run the backfill)")
+    if mode in ("reconstructed", "dense") and (vector is None or not np.any(vector)):
+        raise CompressaeError(f"rerank={mode!r} needs the source vector of row {key!r}, and {target.qualified}."
+                              f"{target.source_column} has none; use rerank='symmetric' or 'none'")
+    codes = Codes(code.indices[None, :], code.values[None, :], target.h)
+    unit = None if vector is None else vector / np.linalg.norm(vector)
+    return _queries(model, codes, [unit], mode, exclude=(key,))[0]
+
+
+# ---- the search ---------------------------------------------------------------------------------
+def where_sql(where: sql.Composable | Mapping[str, Any] | None) -> sql.Composable:
+    """A filter as SQL: composed SQL as given, or ``column = value`` pairs (None → IS NULL, a list → IN)."""
+    if where is None:
+        return sql.SQL("TRUE")
+    if isinstance(where, sql.Composable):
+        return where
+    terms = []
+    for column, value in where.items():
+        col = sql.Identifier(column)
+        if value is None:
+            terms.append(sql.SQL("{} IS NULL").format(col))
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            terms.append(sql.SQL("{} = ANY ({})").format(col, sql.Literal(list(value))))
+        else:
+            terms.append(sql.SQL("{} = {}").format(col, sql.Literal(value)))
+    return sql.SQL(" AND ").join(terms) if terms else sql.SQL("TRUE")
+
+
+def code_literal(query: Query, target: Target) -> sql.Composable:
+    """The query's code as a ``sparsevec`` literal (sparsevec text is 1-based)."""
+    entries = ",".join(f"{i + 1}:{float(v)!r}" for i, v in zip(query.indices.tolist(), query.values) if v != 0)
+    return sql.SQL("CAST({} AS {})").format(sql.Literal(f"{{{entries}}}/{target.h}"),
+                                           sql.Identifier(target.vector_schema, "sparsevec"))
+
+
+def _binary_key(oid: int) -> bool:
+    return psycopg.adapters.get_loader(oid, Format.BINARY) is not None
+
+
+def candidates(target: Target, query: Query, opts: Options) -> Statement:
+    """The statement that fetches a query's candidates through the HNSW index."""
+    extra = []
+    if opts.rerank in ("reconstructed", "symmetric"):
+        extra.append(sql.Identifier(target.code_column))
+    if opts.rerank == "dense":
+        if target.source_type is None:
+            raise CompressaeError(f"rerank='dense' needs the source column {target.source_column!r}, "
+                                  f"which {target.qualified} no longer has")
+        extra.append(sql.Identifier(target.source_column))
+    key = sql.Identifier(target.key)
+    where = where_sql(opts.where)
+    if query.exclude is not None:
+        where = sql.SQL("({}) AND {} IS DISTINCT FROM {}").format(where, key, sql.Literal(query.exclude[0]))
+    return Statement(_sql.query(
+        "search_candidates",
+        key=key if _binary_key(target.key_oid) else sql.SQL("{}::text").format(key),
+        code=sql.Identifier(target.code_column), ops=sql.Identifier(target.vector_schema),
+        query=code_literal(query, target), attachment=sql.Literal(target.attachment_id),
+        extra=sql.SQL("").join(sql.SQL(", {}").format(e) for e in extra),
+        table=sql.Identifier(target.schema, target.table), filter=where, limit=sql.Literal(opts.limit),
+    ), binary=True)
+
+
+def rank(target: Target, query: Query, rows: list[tuple], opts: Options) -> list[Hit]:
+    """Rerank one query's candidate rows ``(key, distance, model_id, extra...)`` and keep the best k."""
+    if rows and rows[0][2] != target.model_id:
+        raise StaleAttachment(f"{target.qualified}.{target.code_column} now holds codes of another model")
+    if opts.rerank == "dense":
+        rows = [r for r in rows if r[3] is not None and len(r[3]) == len(query.vector)]
+    keys = [r[0] for r in rows]
+    if opts.rerank == "none":
+        scores = 1.0 - np.array([r[1] for r in rows], dtype=np.float64)
+    elif opts.rerank == "dense":
+        scores = rerank.cosine(query.vector, np.stack([r[3] for r in rows])) if rows else np.zeros(0)
+    else:
+        scores = rerank.code_scores(query.projection, loaders.sparse_rows([r[3] for r in rows]))
+    return [Hit(keys[i], float(scores[i])) for i in rerank.top(scores, opts.k)]
+
+
+def search(target: Target, queries: Sequence[Query], opts: Options) -> Plan[list[list[Hit]]]:
+    """Candidates and rerank for each query, in one transaction (the driver opens it)."""
+    yield Statement(_sql.query("search_settings"), {"ef_search": str(opts.hnsw_ef_search)})
+    results = []
+    for query in queries:
+        rows = yield candidates(target, query, opts)
+        results.append(rank(target, query, rows, opts))
+    return results
+
+
+# ---- what the front doors run -------------------------------------------------------------------
+Call = Callable[[Target, CompresSAE], Plan[T]]
+
+
+def searching(queries: Any, opts: Options, *, single: bool = False) -> Call[list[list[Hit]]]:
+    """The plan of a search for ``queries`` (one vector with ``single``), once the column is resolved."""
+    vectors = as_vectors(queries)
+    if single and len(vectors) != 1:
+        raise ValueError(f"search takes one query vector (got {len(vectors)}); use search_many for several")
+    return lambda target, model: search(target, encode(model, vectors, opts.rerank, target), opts)
+
+
+def similar(key: Any, opts: Options) -> Call[list[list[Hit]]]:
+    """The plan of an item-to-item search from the row whose primary key is ``key``."""
+
+    def plan(target: Target, model: CompresSAE) -> Plan[list[list[Hit]]]:
+        query = yield from item(target, model, key, opts.rerank)
+        return (yield from search(target, [query], opts))
+
+    return plan
+
+
+def nothing(target: Target, model: CompresSAE) -> Plan[None]:
+    """A plan that only resolves the column and loads its model."""
+    yield from ()

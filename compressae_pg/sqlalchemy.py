@@ -1,0 +1,84 @@
+"""SQLAlchemy: map a code column with pgvector's ``SPARSEVEC`` and search it with expressions that
+compose with ordinary filters and joins.
+
+.. code-block:: python
+
+    from compressae_pg.sqlalchemy import SPARSEVEC, encode, hnsw_settings, reconstructed_score, sparse_cosine_distance
+
+    candidates = (select(Item.id, Item.embedding_sae).where(Item.category == "books")
+                  .order_by(sparse_cosine_distance(Item.embedding_sae, encode("items-sae", q))).limit(100).subquery())
+    stmt = (select(candidates.c.id, reconstructed_score("items-sae", candidates.c.embedding_sae, q).label("score"))
+            .order_by(desc("score")).limit(10))
+
+A query given as a value (a list, numpy array, pgvector ``Vector``) is encoded or projected once
+per statement (a scalar subquery); a column expression is evaluated per row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from pgvector.sqlalchemy import SPARSEVEC, VECTOR
+from sqlalchemy.dialects.postgresql import REGCLASS
+from sqlalchemy.sql.elements import ColumnElement
+
+from .errors import InvalidVectorError
+from .retrieval import MAX_EF_SEARCH, as_vectors
+
+__all__ = ["SPARSEVEC", "encode", "hnsw_settings", "reconstructed_score", "search", "sparse_cosine_distance"]
+
+
+def _is_sql(value: Any) -> bool:
+    """A SQL expression (a column, an ORM attribute, a function...) rather than a value."""
+    return isinstance(value, sa.sql.ClauseElement) or hasattr(value, "__clause_element__")
+
+
+def _vector(value: Any, *, unit: bool = False) -> ColumnElement:
+    """A query vector as SQL: a column expression as is, a value as a ``vector`` bind parameter."""
+    if _is_sql(value):
+        return sa.func.l2_normalize(value, type_=VECTOR) if unit else value
+    x = as_vectors(value)
+    if len(x) != 1:
+        raise InvalidVectorError(f"expected one query vector, got {len(x)}")
+    x = x[0]
+    if not np.all(np.isfinite(x)) or not np.any(x):
+        raise InvalidVectorError("the query vector is all zeros or contains NaN/Inf")
+    return sa.cast(sa.bindparam(None, (x / np.linalg.norm(x)) if unit else x, type_=VECTOR(len(x))), VECTOR(len(x)))
+
+
+def _once(expr: ColumnElement, value: Any) -> ColumnElement:
+    """``expr`` computed once per statement when it depends on a value only (STABLE functions run per row otherwise)."""
+    return expr if _is_sql(value) else sa.select(expr).scalar_subquery()
+
+
+def encode(model: str, vector: Any) -> ColumnElement:
+    """``compressae.encode(model, vector)``: the code of a query value (once per statement) or of a column."""
+    return _once(sa.func.compressae.encode(model, _vector(vector), type_=SPARSEVEC), vector)
+
+
+def sparse_cosine_distance(code: Any, query_code: Any) -> ColumnElement[float]:
+    """``code <=> query_code``, the order an HNSW index with ``sparsevec_cosine_ops`` serves (ORDER BY … LIMIT)."""
+    return sa.type_coerce(code, SPARSEVEC).op("<=>", return_type=sa.Float)(query_code)
+
+
+def reconstructed_score(model: str, code: Any, query: Any) -> ColumnElement[float]:
+    """cos(query, decode(code)) = ``project(model, query / |query|) · code``: the asymmetric rerank, O(k) per row."""
+    probe = _once(sa.func.compressae.project(model, _vector(query, unit=True), type_=SPARSEVEC), query)
+    return -sa.type_coerce(code, SPARSEVEC).op("<#>", return_type=sa.Float)(probe)
+
+
+def search(table: str, column: str, query: Any, *, k: int = 10, candidates: int = 100,
+           rerank: str = "reconstructed") -> sa.TableValuedAlias:
+    """``compressae.search(...)`` as a table of ``(key text, score)``, to select from or join on the key."""
+    fn = sa.func.compressae.search(sa.cast(table, REGCLASS), column, _vector(query), k, candidates, rerank)
+    return fn.table_valued(sa.column("key", sa.Text), sa.column("score", sa.Float))
+
+
+def hnsw_settings(ef_search: int = 100) -> sa.TextClause:
+    """For the current transaction: ``hnsw.ef_search`` (at least the candidates fetched) and iterative scans."""
+    if not 1 <= int(ef_search) <= MAX_EF_SEARCH:
+        raise ValueError(f"ef_search must be from 1 to {MAX_EF_SEARCH} (got {ef_search})")
+    return sa.text("SELECT set_config('hnsw.ef_search', :ef, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)"
+                   ).bindparams(ef=str(int(ef_search)))

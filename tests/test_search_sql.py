@@ -1,0 +1,109 @@
+"""compressae.search: the SQL front door, against numpy's brute force, served by the HNSW index."""
+
+from __future__ import annotations
+
+import numpy as np
+import psycopg
+import pytest
+from psycopg import sql
+
+from .searchdata import H, brute_force, cos, searchable, stored, train_small
+
+MODES = ["none", "reconstructed", "symmetric", "dense"]
+SEARCH = "SELECT key, score FROM compressae.search(%s::regclass, %s, %s, k => %s, candidates => %s, rerank => %s)"
+
+
+@pytest.fixture(scope="module")
+def model(real_vectors):
+    return train_small(real_vectors[1000:5000])
+
+
+@pytest.fixture
+def items(conn, dsn, model, real_vectors):
+    searchable(conn, dsn, real_vectors[:250], model)
+    return stored(conn)
+
+
+def sql_code(conn, q) -> np.ndarray:
+    """The query's code as compressae.encode makes it (dense, float64)."""
+    code = conn.execute("SELECT compressae.encode('m', %s)", (q,)).fetchone()[0]
+    out = np.zeros(H)
+    out[code.indices()] = code.values()
+    return out
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_each_rerank_mode_is_the_brute_force_ranking(conn, items, model, real_vectors, mode):
+    keys, codes, sources = items
+    for q in real_vectors[5000:5003]:
+        rows = conn.execute(SEARCH, ("items", "embedding", q, 8, 250, mode)).fetchall()
+        scores = brute_force(model, sql_code(conn, q), q, codes, sources, mode)
+        order = np.argsort(-scores, kind="stable")[:8]
+        assert [r[0] for r in rows] == [str(keys[i]) for i in order]
+        np.testing.assert_allclose([r[1] for r in rows], scores[order], atol=1e-5, rtol=0)
+
+
+def test_the_candidates_come_from_the_hnsw_index_and_settings_are_restored(conn, dsn, model, real_vectors):
+    searchable(conn, dsn, real_vectors[:2000], model)  # enough rows that the planner prefers the index
+    try:
+        conn.execute("LOAD 'auto_explain'")
+    except psycopg.errors.InsufficientPrivilege:
+        pytest.skip("LOAD 'auto_explain' needs a superuser")
+    for setting in ("log_min_duration = 0", "log_nested_statements = on", "log_level = notice"):
+        conn.execute(f"SET auto_explain.{setting}")
+    plans: list[str] = []
+    conn.add_notice_handler(lambda diag: plans.append(diag.message_primary or ""))
+    conn.execute("SET client_min_messages = notice")
+    rows = conn.execute(SEARCH, ("items", "embedding", real_vectors[5000], 5, 60, "reconstructed")).fetchall()
+    conn.execute("SET client_min_messages = warning")
+    assert len(rows) == 5
+    scan = [p for p in plans if "ORDER BY embedding_sae <=> $1 LIMIT $2" in p]
+    assert len(scan) == 1 and "Index Scan using items_embedding_sae_hnsw on items" in scan[0]
+    assert conn.execute("SHOW hnsw.ef_search").fetchone()[0] == "40"
+    assert conn.execute("SHOW hnsw.iterative_scan").fetchone()[0] == "off"
+
+
+def test_the_readme_pattern_uses_the_index_and_encodes_once(conn, items, real_vectors):
+    q = real_vectors[5001]
+    query = ("SELECT id FROM items ORDER BY embedding_sae <=> (SELECT compressae.encode('m', %s::vector)) LIMIT 10")
+    plan = "\n".join(r[0] for r in conn.execute("EXPLAIN (ANALYZE, VERBOSE, COSTS OFF) " + query, (q,)).fetchall())
+    assert "Index Scan using items_embedding_sae_hnsw" in plan and "InitPlan" in plan
+    conn.execute("SET hnsw.ef_search = 100")
+    ids = [r[0] for r in conn.execute(query, (q,)).fetchall()]
+    top = conn.execute(SEARCH, ("items", "embedding", q, 10, 100, "none")).fetchall()
+    assert [str(i) for i in ids] == [r[0] for r in top]
+
+
+def test_any_table_name_and_the_code_columns_name_work(conn, dsn, model, real_vectors):
+    table = 'it"em %s; x'
+    searchable(conn, dsn, real_vectors[:60], model, table=table, column="e%mb", key_type="text",
+               keys=[f"k'{i}" for i in range(60)])
+    regclass = conn.execute("SELECT %s::regclass::text", (sql.Identifier(table).as_string(conn),)).fetchone()[0]
+    by_source = conn.execute(SEARCH, (regclass, "e%mb", real_vectors[5000], 5, 60, "dense")).fetchall()
+    by_code = conn.execute(SEARCH, (regclass, "e%mb_sae", real_vectors[5000], 5, 60, "dense")).fetchall()
+    sources = conn.execute(sql.SQL('SELECT id, "e%mb" FROM {}').format(sql.Identifier(table))).fetchall()
+    scores = cos(real_vectors[5000], np.stack([s.to_numpy() for _k, s in sources]))
+    assert by_source == by_code
+    assert [r[0] for r in by_source] == [sources[i][0] for i in np.argsort(-scores)[:5]]
+
+
+def test_bad_calls_are_refused_by_name(conn, items, real_vectors):
+    q = real_vectors[5000]
+    with pytest.raises(psycopg.errors.UndefinedObject, match="no compressed code column is attached to column category"):
+        conn.execute(SEARCH, ("items", "category", q, 5, 10, "none"))
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="rerank must be none, reconstructed"):
+        conn.execute(SEARCH, ("items", "embedding", q, 5, 10, "exact"))
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="k and candidates must be positive"):
+        conn.execute(SEARCH, ("items", "embedding", q, 0, 10, "none"))
+    with pytest.raises(psycopg.errors.DataException, match="expects 384-dimensional vectors, got 3"):
+        conn.execute(SEARCH, ("items", "embedding", np.ones(3, dtype=np.float32), 5, 10, "none"))
+    with pytest.raises(psycopg.errors.UndefinedTable):
+        conn.execute(SEARCH, ("nope", "embedding", q, 5, 10, "none"))
+    assert conn.execute(SEARCH, ("items", "embedding", None, 5, 10, "none")).fetchall() == []
+    conn.execute("ALTER TABLE items DROP COLUMN embedding")
+    with pytest.raises(psycopg.errors.UndefinedColumn, match="needs the source column embedding"):
+        conn.execute(SEARCH, ("items", "embedding", q, 5, 10, "dense"))
+    assert len(conn.execute(SEARCH, ("items", "embedding", q, 5, 10, "symmetric")).fetchall()) == 5
+    conn.execute("ALTER TABLE items DROP CONSTRAINT items_pkey")
+    with pytest.raises(psycopg.errors.InvalidTableDefinition, match="single-column primary key"):
+        conn.execute(SEARCH, ("items", "embedding", q, 5, 10, "none"))

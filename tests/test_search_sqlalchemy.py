@@ -1,0 +1,125 @@
+"""SQLAlchemy: a declarative model with a SPARSEVEC code column, and search expressions that compose
+with ORM filters and joins, checked against numpy's brute force."""
+
+from __future__ import annotations
+
+import numpy as np
+import psycopg
+import pytest
+import sqlalchemy as sa
+from pgvector.sqlalchemy import VECTOR
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from compressae_pg import InvalidVectorError
+from compressae_pg.sqlalchemy import SPARSEVEC, encode, hnsw_settings, reconstructed_score, search, sparse_cosine_distance
+
+from .searchdata import H, brute_force, searchable, stored, train_small
+
+ROWS = 200
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Item(Base):
+    __tablename__ = "items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    category: Mapped[str]
+    embedding = mapped_column(VECTOR(384))
+    embedding_sae = mapped_column(SPARSEVEC(H))
+
+
+class Label(Base):
+    __tablename__ = "labels"
+    item_id: Mapped[int] = mapped_column(sa.ForeignKey("items.id"), primary_key=True)
+    label: Mapped[str]
+
+
+@pytest.fixture(scope="module")
+def model(real_vectors):
+    return train_small(real_vectors[1000:5000])
+
+
+@pytest.fixture
+def session(conn, dsn, model, real_vectors):
+    searchable(conn, dsn, real_vectors[:ROWS], model)
+    engine = sa.create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(dsn))
+    Base.metadata.tables["labels"].create(engine)
+    with Session(engine) as s:
+        s.add_all(Label(item_id=i, label="even" if i % 2 == 0 else "odd") for i in range(1, ROWS + 1))
+        s.commit()
+        yield s
+    engine.dispose()
+
+
+def sql_code(conn, q) -> np.ndarray:
+    code = conn.execute("SELECT compressae.encode('m', %s)", (q,)).fetchone()[0]
+    out = np.zeros(H)
+    out[code.indices()] = code.values()
+    return out
+
+
+def top(keys, scores, k, allowed=None):
+    order = [i for i in np.argsort(-scores, kind="stable") if allowed is None or keys[i] in allowed][:k]
+    return [keys[i] for i in order], scores[order]
+
+
+def test_candidates_then_reconstructed_score_compose_with_a_filter_and_a_join(conn, session, model, real_vectors):
+    keys, codes, sources = stored(conn)
+    q = real_vectors[5000]
+    session.execute(hnsw_settings(ROWS))
+    candidates = (sa.select(Item.id, Item.embedding_sae)
+                  .join(Label, Label.item_id == Item.id)
+                  .where(Item.category == "common", Label.label == "even")
+                  .order_by(sparse_cosine_distance(Item.embedding_sae, encode("m", q)))
+                  .limit(ROWS).subquery())
+    score = reconstructed_score("m", candidates.c.embedding_sae, q).label("score")
+    rows = session.execute(sa.select(candidates.c.id, score).order_by(sa.desc("score")).limit(8)).all()
+    allowed = {k for k in keys if (k - 1) % 7 != 0 and k % 2 == 0}
+    want_keys, want_scores = top(keys, brute_force(model, None, q, codes, sources, "reconstructed"), 8, allowed)
+    assert [r.id for r in rows] == want_keys
+    np.testing.assert_allclose([r.score for r in rows], want_scores, atol=1e-5, rtol=0)
+
+
+def test_sparse_cosine_distance_is_the_index_order(conn, session, model, real_vectors):
+    keys, codes, sources = stored(conn)
+    q = real_vectors[5001]
+    stmt = sa.select(Item.id).order_by(sparse_cosine_distance(Item.embedding_sae, encode("m", q))).limit(10)
+    plan = session.execute(sa.text("EXPLAIN " + str(stmt.compile(session.bind, compile_kwargs={"literal_binds": True})))).all()
+    assert "Index Scan using items_embedding_sae_hnsw" in "\n".join(r[0] for r in plan)
+    session.execute(hnsw_settings(ROWS))
+    ids = session.scalars(stmt).all()
+    assert ids == top(keys, brute_force(model, sql_code(conn, q), q, codes, sources, "none"), 10)[0]
+
+
+def test_encode_of_a_value_runs_once_and_of_a_column_per_row(conn, session):
+    value = str(sa.select(encode("m", np.ones(384))).compile(session.bind))
+    assert "(SELECT compressae.encode(" in value
+    per_row = sa.select(Item.id, encode("m", Item.embedding).label("code")).order_by(Item.id).limit(5)
+    assert "(SELECT" not in str(per_row.compile(session.bind))
+    got = [(r.id, r.code) for r in session.execute(per_row)]
+    want = conn.execute("SELECT id, compressae.encode('m', embedding) FROM items ORDER BY id LIMIT 5").fetchall()
+    assert [(i, c.to_text()) for i, c in got] == [(i, c.to_text()) for i, c in want]
+
+
+def test_the_sql_search_function_joins_the_table(conn, session, real_vectors):
+    q = real_vectors[5002]
+    hits = search("items", "embedding", q, k=5, candidates=ROWS, rerank="dense")
+    rows = session.execute(sa.select(Item.id, Label.label, hits.c.score)
+                           .join(hits, sa.cast(hits.c.key, sa.BigInteger) == Item.id)
+                           .join(Label, Label.item_id == Item.id)
+                           .order_by(hits.c.score.desc())).all()
+    want = conn.execute("SELECT key::bigint, score FROM compressae.search('items', 'embedding', %s, 5, %s, 'dense')",
+                        (q, ROWS)).fetchall()
+    assert [(r.id, r.score) for r in rows] == want
+    assert all(r.label == ("even" if r.id % 2 == 0 else "odd") for r in rows)
+
+
+def test_bad_query_values_are_refused_before_any_sql(session):
+    with pytest.raises(InvalidVectorError, match="all zeros"):
+        encode("m", np.zeros(384))
+    with pytest.raises(InvalidVectorError, match="NaN"):
+        reconstructed_score("m", Item.embedding_sae, [float("nan")] * 384)
+    with pytest.raises(ValueError, match="ef_search"):
+        hnsw_settings(0)
