@@ -11,7 +11,8 @@ The maths is :mod:`.evaluate`; :mod:`.report` shows the result as a table or a P
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -40,8 +41,9 @@ class Method:
     """One way to answer a query, measured like every other: a label, a search, and what it stores.
 
     ``search(query, n)`` gets a unit query vector and returns the keys of the ``n`` nearest rows, best
-    first. ``baseline`` marks the dense column's own index, which ratios are taken against;
-    ``queries`` limits a slow method to the first N queries.
+    first. ``settings`` (say ``hnsw.ef_search``) are set for the session while it is measured, as an
+    application would set them once, and put back afterwards. ``baseline`` marks the dense column's
+    own index, which ratios are taken against; ``queries`` limits a slow method to the first N queries.
     """
 
     name: str
@@ -51,6 +53,7 @@ class Method:
     index_bytes: int | None = None
     baseline: bool = False
     queries: int | None = None
+    settings: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -116,7 +119,8 @@ def evaluate_column(
                disable=not progress, leave=False)
     with bar:
         for method in methods:
-            result.results.append(measure(method, vectors, keys, truth, k, bar))
+            with session_settings(conn, method.settings):
+                result.results.append(measure(method, vectors, keys, truth, k, bar))
     return result
 
 
@@ -216,9 +220,7 @@ def dense_methods(conn: psycopg.Connection, target: Target, ef_search: int, note
                        type=sql.Identifier(target.vector_schema, target.source_type))
 
     def search(q: np.ndarray, n: int) -> list:
-        with conn.transaction(force_rollback=True):
-            conn.execute(_sql.query("search_settings"), {"ef_search": str(ef_search)})
-            return [r[0] for r in conn.execute(query, {"query": q, "n": n})]
+        return [r[0] for r in conn.execute(query, {"query": q, "n": n})]
 
     per_row, index_bytes = sizes(conn, target, column, index)
     label = f"{target.source_type}, dense"
@@ -226,7 +228,8 @@ def dense_methods(conn: psycopg.Connection, target: Target, ef_search: int, note
         notes.append(f"{target.qualified}.{target.source_column} has no HNSW index: the dense row is an exact scan "
                      f"(what the table does without one), on {EXACT_SCAN_QUERIES} queries")
         return [Method(f"{label}, exact scan", search, "no index", per_row, None, baseline=True, queries=EXACT_SCAN_QUERIES)]
-    return [Method(f"{label}, HNSW", search, f"ef_search {ef_search}", per_row, index_bytes, baseline=True)]
+    return [Method(f"{label}, HNSW", search, f"ef_search {ef_search}", per_row, index_bytes, baseline=True,
+                   settings={"hnsw.ef_search": str(ef_search)})]
 
 
 def _table(conn: psycopg.Connection, target: Target) -> relation.Table:
@@ -234,6 +237,18 @@ def _table(conn: psycopg.Connection, target: Target) -> relation.Table:
 
 
 # ---- measuring ----------------------------------------------------------------------------------
+@contextmanager
+def session_settings(conn: psycopg.Connection, settings: Mapping[str, str]) -> Iterator[None]:
+    """``settings`` for the session, and what they were put back afterwards."""
+    before = {name: conn.execute(_sql.query("evaluate_setting"), {"name": name, "value": value}).fetchone()[0]
+              for name, value in settings.items()}
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            conn.execute(_sql.query("evaluate_setting"), {"name": name, "value": value or ""})
+
+
 def measure(method: Method, queries: np.ndarray, keys: list, truth: np.ndarray, k: int, bar: tqdm | None = None) -> dict[str, Any]:
     """Run ``method`` on each query (after a few unmeasured ones) and score it against ``truth``."""
     n = min(method.queries or len(queries), len(queries))
