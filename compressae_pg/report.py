@@ -42,16 +42,20 @@ def rows(results: list[dict[str, Any]], k: int) -> list[dict[str, str]]:
     return out
 
 
-def text(evaluation: dict[str, Any]) -> str:
-    """The evaluation as a header, an aligned table and its notes."""
-    e, k = evaluation, evaluation["k"]
-    table = rows(e["results"], k)
-    columns = list(table[0]) if table else []
+def aligned(table: list[dict[str, str]], columns: list[str]) -> list[str]:
+    """``columns`` of printable rows as aligned lines, with a header and a rule."""
     widths = [max(len(c), *(len(r[c]) for r in table)) for c in columns]
     line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()  # noqa: E731
+    return [line(columns), line(["-" * w for w in widths]), *(line([r[c] for c in columns]) for r in table)]
+
+
+def text(evaluation: dict[str, Any], columns: list[str] | None = None) -> str:
+    """The evaluation as a header, an aligned table (all columns, or ``columns``) and its notes."""
+    e, k = evaluation, evaluation["k"]
+    table = rows(e["results"], k)
     head = (f"{e['table']}.{e['column']} -> {e['code_column']} (model {e['model']}): {e['queries']} queries, "
             f"truth = exact cosine top {k} over {e['rows']:,} rows; (x) = against the dense row")
-    body = [line(columns), line(["-" * w for w in widths]), *(line([r[c] for c in columns]) for r in table)]
+    body = aligned(table, columns or list(table[0])) if table else ["(no methods measured)"]
     return "\n".join([head, "", *body, *(f"note: {n}" for n in e["notes"])])
 
 
