@@ -114,7 +114,7 @@ def evaluate_column(
     keys, vectors = sample_queries(conn, target, queries, queries_from, seed)
     truth, rows = exact_truth(conn, target, vectors, keys, k, progress)
     result = Evaluation(target.qualified, target.source_column, target.code_column, target.model_ref, rows, len(vectors), k)
-    methods = [*code_methods(conn, codes, candidates, modes), *dense_methods(conn, target, ef_search, result.notes), *extra]
+    methods = [*code_methods(conn, codes, candidates, modes, result.notes), *dense_methods(conn, target, ef_search, result.notes), *extra]
     bar = tqdm(total=sum(min(m.queries or len(vectors), len(vectors)) for m in methods), desc="searching", unit="query",
                disable=not progress, leave=False)
     with bar:
@@ -196,11 +196,15 @@ def sizes(conn: psycopg.Connection, target: Target, value: sql.Composable, index
     return row[0], row[1]
 
 
-def code_methods(conn: psycopg.Connection, codes: CompressedColumn, candidates: Sequence[int], modes: Sequence[str]) -> list[Method]:
+def code_methods(conn: psycopg.Connection, codes: CompressedColumn, candidates: Sequence[int], modes: Sequence[str],
+                 notes: list[str]) -> list[Method]:
     """The codes with each rerank mode at each candidate count, through :meth:`CompressedColumn.search`."""
     t = codes.target
     index = attachments.get(conn, _table(conn, t), t.source_column, code_column=t.code_column).index_name
     per_row, index_bytes = sizes(conn, t, sql.Identifier(t.code_column), index)
+    if index_bytes is None:
+        notes.append(f"{t.qualified}.{t.code_column} has no HNSW index: its searches scan the table "
+                     "(run `compressae-pg index`)")
 
     def method(c: int, mode: str) -> Method:
         search = lambda q, n: [h.key for h in codes.search(q, n, candidates=c, rerank=mode)]  # noqa: E731

@@ -109,3 +109,11 @@ def test_the_command_explains_an_unattached_column(dsn, conn, real_vectors, caps
     make_table(conn, "plain", real_vectors[:20], dim=384)
     assert main(["evaluate", "--table", "plain", "--column", "embedding", "--dsn", dsn]) == 2
     assert "no compressed code column is attached" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_codes_without_an_index_are_measured_and_said_to_scan(conn, dsn, model, real_vectors):
+    searchable(conn, dsn, real_vectors[:200], model, index=False)
+    result = evaluate_column("items", "embedding", conn=conn, queries=3, candidates=[5], modes=["none"])
+    assert by_name(result, "codes, rerank none", "candidates 5")["index_bytes"] is None
+    assert any("embedding_sae has no HNSW index" in n for n in result.notes)
