@@ -30,6 +30,7 @@ _LAZY = {
     "Codes": "model",
     "CompresSAE": "model",
     "Encoding": "model",
+    "evaluate_column": "measure",
     "Hit": "retrieval",
     "recompress": "recompress",
     "CompressedColumn": "search",
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
     from .backfill import BackfillConfig, BackfillResult, backfill
     from .fit import TrainConfig
     from .index import build as build_index
+    from .measure import evaluate_column
     from .model import Codes, CompresSAE, Encoding
     from .recompress import recompress
     from .retrieval import Hit
@@ -87,6 +89,7 @@ __all__ = [
     "backfill",
     "build_index",
     "connect",
+    "evaluate_column",
     "recompress",
     "status",
     "train",
