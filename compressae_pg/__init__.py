@@ -4,7 +4,9 @@ Train a model by streaming vectors out of a table (:func:`train`), store compact
 codes beside them, index and search them from SQL, Python, SQLAlchemy or the CLI.
 """
 
+import sys
 from importlib import import_module
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from .errors import (
@@ -39,6 +41,22 @@ _LAZY = {
     "TrainResult": "train",
     "train": "train",
 }
+
+
+class _Package(ModuleType):
+    """Keeps ``compressae_pg.train`` (and ``backfill``, ``status``, ``recompress``) the function.
+
+    Importing a submodule binds it on its package; where a public function has its module's
+    name, that would replace the function by the module for everyone once anything imports it.
+    """
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if isinstance(value, ModuleType) and _LAZY.get(name) == name:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str):

@@ -11,8 +11,8 @@ The maths is :mod:`.evaluate`; :mod:`.report` shows the result as a table or a P
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from compressae_pg import demo
+
 
 @pytest.mark.slow
 def test_the_demo_goes_from_training_to_an_evaluation_against_the_dense_index(dsn):
-    # Imported here, not at collection: importing the submodules compressae_pg.train/.backfill makes the
-    # package attributes of those names the modules, and `from compressae_pg import train` elsewhere breaks.
-    from compressae_pg import demo
-
     r = demo.run(dsn=dsn, rows=600, steps=5, queries=10, progress=False, h=256, k=8, batch_size=256)
     methods = [row["method"] for row in r["evaluation"]["results"]]
     assert methods == ["codes, rerank reconstructed", "codes, rerank dense", "vector, dense, HNSW"]
