@@ -21,9 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from _common import connect, database, load, make_table, parser, save
 from psycopg import sql
 
+from _common import connect, database, load, make_table, parser, save
 from compressae_pg import CompresSAE, CompressedColumn, attachments, backfill, build_index, evaluate_column, registry, schema, train
 from compressae_pg.measure import Method, sizes
 
