@@ -37,6 +37,8 @@ _LAZY = {
     "status": "status",
     "TrainResult": "train",
     "train": "train",
+    "VerifyResult": "verify",
+    "verify": "verify",
 }
 
 
@@ -62,6 +64,7 @@ if TYPE_CHECKING:
     from .server import connect
     from .status import status
     from .train import TrainResult, train
+    from .verify import VerifyResult, verify
 
 __version__ = "0.1.0"
 
@@ -84,10 +87,12 @@ __all__ = [
     "UnknownKeyError",
     "UnknownModelError",
     "UnknownTableError",
+    "VerifyResult",
     "backfill",
     "build_index",
     "connect",
     "recompress",
     "status",
     "train",
+    "verify",
 ]

@@ -240,6 +240,25 @@ def cmd_search(args: argparse.Namespace) -> None:
     _emit(args, [h.as_dict() for h in hits], lambda r: _table(r, ["key", "score"]))
 
 
+# ---- verify -----------------------------------------------------------------------------------
+def _verify_text(r: dict) -> str:
+    lines = [f"{'ok' if r['ok'] else 'PROBLEMS'}: {r['table']}.{r['code_column']} ({r['model']}): {r['checked']} rows checked, "
+             f"{r['matching']} right, {r['mismatches']} wrong, {r['missing']} missing a code, "
+             f"{r['unencodable']} unencodable (NULL code), max value error {r['max_value_error']:.2g}"]
+    lines += [f"wrong: key {m['key']}: {m['problem']}" for m in r["mismatched"]]
+    lines += [f"missing: key {k}" for k in r["missing_keys"]]
+    return "\n".join(lines)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .verify import verify
+
+    result = verify(args.table, args.column, sample=args.sample or None, code_column=args.code_column, model=args.model,
+                    tolerance=args.tolerance, dsn=args.dsn)
+    _emit(args, result.as_dict(), _verify_text)
+    return 0 if result.ok else 1
+
+
 # ---- parser -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="compressae-pg", description="CompresSAE compression of pgvector embeddings.")
@@ -339,6 +358,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rerank", choices=["none", "reconstructed", "symmetric", "dense"],
                    help="default: reconstructed for --vector, symmetric for --key")
     p.add_argument("--ef-search", type=int, help="hnsw.ef_search (default: the candidates, at least 40)")
+
+    p = add("verify", cmd_verify, "re-encode a random sample of rows and compare with their stored codes (exit 1 on a problem)")
+    _target_options(p)
+    p.add_argument("--model", help="the attachment's model (name or name@version), to pick one of several")
+    p.add_argument("--sample", type=int, default=1000, help="rows to check, at random (default 1000; 0 checks every row)")
+    p.add_argument("--tolerance", type=float, default=1e-4, help="largest difference allowed in a code's values (default 1e-4)")
     return parser
 
 
