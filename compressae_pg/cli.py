@@ -53,6 +53,16 @@ def cmd_db(args: argparse.Namespace) -> None:
     from . import schema
     from .server import connect
 
+    if args.action == "grant":
+        from . import grants
+
+        if not args.revision:
+            raise ValueError("db grant needs a role name: compressae-pg db grant ROLE [--train]")
+        with connect(args.dsn, autocommit=True) as conn:
+            schema.ensure(conn)
+            done = grants.grant(conn, args.revision, train=args.train)
+        _emit(args, {"role": args.revision, "granted": done}, lambda r: f"granted {r['role']}: {', '.join(r['granted'])}")
+        return
     if args.action == "upgrade":
         schema.upgrade(args.dsn, args.revision or "head")
     elif args.action == "downgrade":
@@ -274,9 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("server", cmd_server, "manage the embedded PostgreSQL server")
     p.add_argument("action", choices=["start", "stop", "status", "url"])
 
-    p = add("db", cmd_db, "upgrade or downgrade the compressae schema")
-    p.add_argument("action", choices=["upgrade", "downgrade", "current"])
-    p.add_argument("revision", nargs="?", help="target revision (upgrade: head; downgrade: -1, or base)")
+    p = add("db", cmd_db, "upgrade or downgrade the compressae schema, or grant a role what the package needs")
+    p.add_argument("action", choices=["upgrade", "downgrade", "current", "grant"])
+    p.add_argument("revision", nargs="?", metavar="REVISION|ROLE",
+                   help="target revision (upgrade: head; downgrade: -1, or base); grant: the role to grant")
+    p.add_argument("--train", action="store_true", help="grant: also let the role store and drop models")
 
     p = add("train", cmd_train, "train a model on a vector column and store it in the database")
     p.add_argument("--table", required=True)
