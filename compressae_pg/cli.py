@@ -336,7 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
     again = p.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="continue the unfinished run (an error if there is none)")
     again.add_argument("--restart", action="store_true", help="abandon any unfinished run and start a full pass")
-    p.set_defaults(on_interrupt="interrupted: finished batches are checkpointed; run the same command to resume")
+    p.set_defaults(on_interrupt="interrupted: finished batches are checkpointed; run the same command to resume",
+                   on_connection_lost="finished batches are checkpointed; run the same command again to resume")
 
     p = add("index", cmd_index, "build the HNSW index of a code column (rebuilds an invalid one)")
     _target_options(p)
@@ -346,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--maintenance-work-mem", help="for this build, e.g. 2GB (default: the server's)")
     p.add_argument("--parallel-workers", type=int, help="max_parallel_maintenance_workers for this build")
     p.add_argument("--rebuild", action="store_true", help="rebuild even a valid index")
+    p.set_defaults(on_connection_lost="an interrupted build leaves an invalid index; run the same command again to rebuild it")
 
     p = add("status", cmd_status, "attachments: model version, backfill progress, index validity")
     p.add_argument("--table", help="only this table")
@@ -358,7 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", action=argparse.BooleanOptionalAction, default=None,
                    help="build the new column's index before the swap (default: when the current column has one)")
     _index_options(p)
-    p.set_defaults(on_interrupt="interrupted: finished batches are checkpointed; run the same command to resume")
+    p.set_defaults(on_interrupt="interrupted: finished batches are checkpointed; run the same command to resume",
+                   on_connection_lost="finished batches are checkpointed; run the same command again to resume")
 
     p = add("search", cmd_search, "the rows nearest a query vector (or a row) through the code column's HNSW index")
     _target_options(p)
@@ -415,6 +418,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.handler(args) or 0
+    except psycopg.OperationalError as exc:
+        hint = getattr(args, "on_connection_lost", "nothing was left half-done")
+        print(f"error: lost the database connection ({str(exc).strip()}): {hint}", file=sys.stderr)
+        return 2
     except (CompressaeError, ValueError, psycopg.Error) as exc:
         print(f"error: {exc}".rstrip(), file=sys.stderr)
         return 2

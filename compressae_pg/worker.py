@@ -39,6 +39,10 @@ class RetriesExhausted(CompressaeError):
     """A batch kept failing on lock or statement timeouts."""
 
 
+class AttachmentChanged(CompressaeError):
+    """The attachment a backfill fills was detached, replaced or given another model while it ran."""
+
+
 @dataclass(frozen=True)
 class Target:
     """What a backfill fills: the attachment's code column, its source column and the table's key."""
@@ -191,8 +195,13 @@ class Worker:
                 cur.execute(
                     _sql.query("backfill_checkpoint"),
                     {"attachment": att.id, "job": job.id, "last_key": last_key, "rows": len(batch), "written": written,
-                     "skipped": len(skipped), "retries": self.retries_pending, "finished": finished},
+                     "skipped": len(skipped), "retries": self.retries_pending, "finished": finished,
+                     "code_column": att.code_column},
                 )
+                if cur.rowcount == 0:
+                    raise AttachmentChanged(
+                        f"{att.table}.{att.code_column} is no longer attached with model {att.model.ref} (detached, attached "
+                        "again or re-compressed while this backfill ran); the batch was rolled back: run the backfill again")
             return written
 
         written = self._retrying(attempt)
