@@ -38,6 +38,8 @@ def test_an_empty_or_one_row_table_backfills(conn, dsn, real_vectors, rows):
     result = backfill("items", "embedding", dsn=dsn, workers=2, progress=False)
     assert (result.status, result.rows, result.rows_written, result.rows_skipped) == ("done", rows, rows, 0)
     assert check_codes(conn, model) == rows
+    assert len(CompressedColumn(conn, "items", "embedding").search(real_vectors[0], k=5)) == rows
+    assert verify("items", "embedding", dsn=dsn).checked == rows
 
 
 def test_a_backfill_names_every_kind_of_unencodable_row_and_writes_the_rest(conn, dsn, real_vectors):

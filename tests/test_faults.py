@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from compressae_pg import attachments, backfill, build_index, registry, schema, status, verify
+from compressae_pg import attachments, backfill, schema, status, verify
 from compressae_pg.server import EmbeddedServer, connect
 
 from .livetable import attach_model, check_codes, create_items

@@ -3,7 +3,6 @@ case and non-ASCII go through train, attach, backfill, index, search and verify,
 
 from __future__ import annotations
 
-
 import pytest
 from psycopg import sql
 
