@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from compressae_pg import attachments, backfill, schema, status, verify
+from compressae_pg import CompresSAE, attachments, backfill, registry, schema, status, verify
 from compressae_pg.server import EmbeddedServer, connect
 
 from .livetable import attach_model, check_codes, create_items
@@ -42,6 +42,25 @@ def test_an_attachment_replaced_during_a_backfill_stops_it_and_no_old_code_lands
     partial = verify("items", "embedding", sample=None, dsn=dsn)
     assert partial.mismatches == 0 and partial.missing == 1500  # not one m1 code in m2's column
     assert backfill("items", "embedding", dsn=dsn, progress=False).status == "done"
+    check_codes(conn, m2)
+
+
+def test_a_model_changed_in_place_during_a_backfill_stops_it_and_the_rerun_starts_over(conn, dsn, real_vectors):
+    create_items(conn, real_vectors[:1500], key="integer")
+    att, _m1 = attach_model(conn, name="m1")
+    m2 = CompresSAE(384, 512, 16, seed=1).eval()
+    info = registry.save(conn, "m2", m2)
+    run = threading.Thread(target=backfill, args=("items", "embedding"),
+                           kwargs={"dsn": dsn, "batch_size": 20, "sleep": 0.02, "progress": False})
+    run.start()
+    wait_for(lambda: conn.execute(PROGRESS).fetchone()[0] >= 200, "200 rows checkpointed")
+    with conn.transaction():  # a DBA points the column at another model by hand, and clears it
+        conn.execute("UPDATE compressae.attachments SET model_id = %s WHERE id = %s", (info.id, att.id))
+        conn.execute("UPDATE items SET embedding_sae = NULL")
+    run.join()
+    assert verify("items", "embedding", sample=None, dsn=dsn).mismatches == 0  # no m1 code after the change
+    again = backfill("items", "embedding", dsn=dsn, progress=False)
+    assert (again.mode, again.status, again.rows) == ("full", "done", 1500)  # m1's unfinished run is not resumed
     check_codes(conn, m2)
 
 
