@@ -39,19 +39,25 @@ def load(path: Path, rows: int | None = None) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
+def _with_pgvector(url: str) -> str:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    return url
+
+
 @contextmanager
 def database(dsn: str | None):
-    """A DSN to a fresh database: ``compressae_bench`` on the given server, or a private embedded server."""
+    """A DSN to a fresh database with pgvector: ``compressae_bench`` on the given server, or a private embedded server."""
     if dsn:
         with psycopg.connect(dsn, autocommit=True) as admin:
             admin.execute("DROP DATABASE IF EXISTS compressae_bench WITH (FORCE)")
             admin.execute("CREATE DATABASE compressae_bench")
-        yield make_conninfo(dsn, dbname="compressae_bench")
+        yield _with_pgvector(make_conninfo(dsn, dbname="compressae_bench"))
         return
     root = Path(tempfile.mkdtemp(prefix="compressae-bench-"))
     srv = EmbeddedServer(root / "pgdata")
     try:
-        url = srv.start()
+        url = _with_pgvector(srv.start())
         os.environ["COMPRESSAE_PG_DATA"] = str(srv.pgdata)
         yield url
     finally:

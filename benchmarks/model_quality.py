@@ -83,6 +83,36 @@ def score(model: CompresSAE, items: np.ndarray, queries: np.ndarray, truth: np.n
     return out
 
 
+def train_and_score(cfg: TrainConfig, items: np.ndarray, queries: np.ndarray, truth: np.ndarray, *, progress: bool = False) -> dict:
+    """Train one model in memory on ``items`` with ``cfg`` and score it on ``queries``; the row's measurements."""
+    torch.manual_seed(cfg.seed)
+    model = new_model(items.shape[1], cfg)
+    start = time.perf_counter()
+    fitted = fit(batches(items, cfg.batch_size, cfg.seed), model, cfg, progress=progress)
+    seconds = time.perf_counter() - start
+    return {
+        "config": {k: v for k, v in asdict(cfg).items() if k not in ("device", "validation_rows", "buffer_rows")},
+        "bytes_per_row": 16 + 8 * cfg.k,
+        "train_seconds": round(seconds, 1),
+        "steps_per_s": round(cfg.steps / seconds, 3),
+        "threads": torch.get_num_threads(),
+        "train_dead_atoms": round(fitted["dead_atoms"], 4),
+        **score(model, items, queries, truth),
+        "machine": machine(),
+        "model": model,
+    }
+
+
+def command_line(script: str) -> str:
+    return f"python benchmarks/{script} " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def append(path, row: dict) -> None:
+    path.parent.mkdir(exist_ok=True)
+    with path.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
 def run(args) -> dict:
     data = load(args.data)
     items, queries = data[:-QUERIES], data[-QUERIES:]
@@ -91,25 +121,10 @@ def run(args) -> dict:
     base = TrainConfig.paper() if args.paper else TrainConfig()
     typed = {k: type(getattr(base, k))(v) if getattr(base, k) is not None else int(v) for k, v in settings.items()}
     cfg = replace(base, steps=args.steps, batch_size=args.batch_size, lr=args.lr or base.lr, seed=args.seed, device="cpu", **typed)
-    torch.manual_seed(cfg.seed)
-    model = new_model(items.shape[1], cfg)
-    start = time.perf_counter()
-    fitted = fit(batches(items, cfg.batch_size, cfg.seed), model, cfg, progress=not args.quiet)
-    seconds = time.perf_counter() - start
-    row = {
-        "name": args.name,
-        "command": "python benchmarks/model_quality.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-        "config": {k: v for k, v in asdict(cfg).items() if k not in ("device", "validation_rows", "buffer_rows")},
-        "train_seconds": round(seconds, 1),
-        "steps_per_s": round(cfg.steps / seconds, 3),
-        "threads": torch.get_num_threads(),
-        "train_dead_atoms": round(fitted["dead_atoms"], 4),
-        **score(model, items, queries, truth),
-        "machine": machine(),
-    }
-    RESULTS.parent.mkdir(exist_ok=True)
-    with RESULTS.open("a") as f:
-        f.write(json.dumps(row) + "\n")
+    measured = train_and_score(cfg, items, queries, truth, progress=not args.quiet)
+    model = measured.pop("model")
+    row = {"name": args.name, "command": command_line("model_quality.py"), **measured}
+    append(RESULTS, row)
     if args.save:
         torch.save(model.state_dict(), args.save)
     return row

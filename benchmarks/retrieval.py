@@ -21,9 +21,9 @@ from collections.abc import Callable
 
 import numpy as np
 from pgvector import SparseVector
-from _common import connect, database, load, make_table, parser, save
 from psycopg import sql
 
+from _common import connect, database, load, make_table, parser, save
 from compressae_pg import CompressedColumn, attachments, backfill, build_index, registry, retrieval, schema, train
 
 MODES = ("none", "reconstructed", "symmetric", "dense")
@@ -79,7 +79,8 @@ def run(args) -> dict:
     x = load(args.data, args.rows)
     base, queries = x[: -args.queries], x[-args.queries :]
     want = truth(base, queries, args.k)
-    result: dict = {"data": args.data.name, "rows": len(base), "queries": len(queries), "k": args.k, "hnsw": {"m": args.m, "ef_construction": args.ef_construction}}
+    hnsw = {"m": args.m, "ef_construction": args.ef_construction}
+    result: dict = {"data": args.data.name, "rows": len(base), "queries": len(queries), "k": args.k, "hnsw": hnsw}
     with database(args.dsn) as dsn:
         schema.upgrade(dsn)
         with connect(dsn, autocommit=True) as conn:

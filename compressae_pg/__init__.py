@@ -4,7 +4,9 @@ Train a model by streaming vectors out of a table (:func:`train`), store compact
 codes beside them, index and search them from SQL, Python, SQLAlchemy or the CLI.
 """
 
+import sys
 from importlib import import_module
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from .errors import (
@@ -30,6 +32,7 @@ _LAZY = {
     "Codes": "model",
     "CompresSAE": "model",
     "Encoding": "model",
+    "evaluate_column": "measure",
     "Hit": "retrieval",
     "recompress": "recompress",
     "CompressedColumn": "search",
@@ -40,6 +43,22 @@ _LAZY = {
     "VerifyResult": "verify",
     "verify": "verify",
 }
+
+
+class _Package(ModuleType):
+    """Keeps ``compressae_pg.train`` (and ``backfill``, ``status``, ``recompress``) the function.
+
+    Importing a submodule binds it on its package; where a public function has its module's
+    name, that would replace the function by the module for everyone once anything imports it.
+    """
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if isinstance(value, ModuleType) and _LAZY.get(name) == name:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str):
@@ -57,6 +76,7 @@ if TYPE_CHECKING:
     from .backfill import BackfillConfig, BackfillResult, backfill
     from .fit import TrainConfig
     from .index import build as build_index
+    from .measure import evaluate_column
     from .model import Codes, CompresSAE, Encoding
     from .recompress import recompress
     from .retrieval import Hit
@@ -91,6 +111,7 @@ __all__ = [
     "backfill",
     "build_index",
     "connect",
+    "evaluate_column",
     "recompress",
     "status",
     "train",

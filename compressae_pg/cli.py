@@ -250,6 +250,23 @@ def cmd_search(args: argparse.Namespace) -> None:
     _emit(args, [h.as_dict() for h in hits], lambda r: _table(r, ["key", "score"]))
 
 
+# ---- evaluate ---------------------------------------------------------------------------------
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from . import report
+    from .measure import evaluate_column
+
+    result = evaluate_column(args.table, args.column, dsn=args.dsn, code_column=args.code_column, queries=args.queries,
+                             queries_from=args.queries_from, k=args.k, candidates=args.candidates, modes=args.rerank,
+                             ef_search=args.ef_search, seed=args.seed, progress=not args.json).as_dict()
+    if args.plot:
+        result["plot"] = str(report.plot(result["results"], args.plot, k=args.k, title=f"{result['table']}.{result['column']}"))
+    _emit(args, result, lambda r: report.text(r) + (f"\nplot: {r['plot']}" if args.plot else ""))
+
+
+def _int_list(value: str) -> list[int]:
+    return [int(v) for v in value.split(",") if v.strip()]
+
+
 # ---- verify -----------------------------------------------------------------------------------
 def _verify_text(r: dict) -> str:
     lines = [f"{'ok' if r['ok'] else 'PROBLEMS'}: {r['table']}.{r['code_column']} ({r['model']}): {r['checked']} rows checked, "
@@ -373,6 +390,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rerank", choices=["none", "reconstructed", "symmetric", "dense"],
                    help="default: reconstructed for --vector, symmetric for --key")
     p.add_argument("--ef-search", type=int, help="hnsw.ef_search (default: the candidates, at least 40)")
+
+    p = add("evaluate", cmd_evaluate, "recall, latency and size of a code column against exact search and the dense column's index")
+    _target_options(p)
+    p.add_argument("--queries", type=int, default=500, help="queries sampled from the table (default 500)")
+    p.add_argument("--queries-from", metavar="TABLE.COLUMN", help="sample the queries from another vector column")
+    p.add_argument("--k", type=int, default=10, help="recall@k and nDCG@k (default 10)")
+    p.add_argument("--candidates", type=_int_list, default=[50, 100, 200], help="candidate counts of the codes (default 50,100,200)")
+    p.add_argument("--rerank", type=lambda v: v.split(","), default=["none", "reconstructed", "symmetric", "dense"],
+                   help="rerank modes to measure, comma-separated (default: all four)")
+    p.add_argument("--ef-search", type=int, default=100, help="hnsw.ef_search of the dense column's index (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="which queries are sampled")
+    p.add_argument("--plot", type=Path, metavar="FILE.png", help="also plot recall against bytes per row and latency (needs [plot])")
 
     p = add("verify", cmd_verify, "re-encode a random sample of rows and compare with their stored codes (exit 1 on a problem)")
     _target_options(p)

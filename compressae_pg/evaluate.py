@@ -23,6 +23,32 @@ def topk_rows(q: np.ndarray, x: np.ndarray, k: int, *, chunk: int = 256) -> np.n
     return out
 
 
+class RunningTopK:
+    """The k best (score, key) of each query over a stream of item chunks, in O(queries x k) memory.
+
+    Keys can be anything hashable (a table's primary keys, as text); a chunk's ``scores`` is
+    (queries, items) and ``-inf`` marks an item a query must not count (itself, say).
+    """
+
+    def __init__(self, queries: int, k: int) -> None:
+        self.k = k
+        self.scores = np.full((queries, k), -np.inf)
+        self.keys = np.full((queries, k), None, dtype=object)
+
+    def update(self, scores: np.ndarray, keys: np.ndarray) -> None:
+        """Merge one chunk: ``scores[i, j]`` of query i with item ``keys[j]``."""
+        both = np.concatenate([self.scores, scores], axis=1)
+        names = np.concatenate([self.keys, np.broadcast_to(np.asarray(keys, dtype=object), scores.shape)], axis=1)
+        part = np.argpartition(-both, self.k - 1, axis=1)[:, : self.k]
+        self.scores = np.take_along_axis(both, part, axis=1)
+        self.keys = np.take_along_axis(names, part, axis=1)
+
+    def result(self) -> np.ndarray:
+        """Keys of each query's top k, best first (None where fewer than k items were seen)."""
+        order = np.argsort(-self.scores, axis=1, kind="stable")
+        return np.take_along_axis(self.keys, order, axis=1)
+
+
 def recall_at_k(found: np.ndarray | list, truth: np.ndarray, k: int = 10) -> float:
     """Mean fraction of the true top-k found in the first k results of each query."""
     hits = [len(set(list(f)[:k]) & set(t[:k].tolist())) / k for f, t in zip(found, truth)]
@@ -35,6 +61,6 @@ def ndcg_at_k(found: np.ndarray | list, truth: np.ndarray, k: int = 10) -> float
     ideal = float((np.arange(k, 0, -1) * discounts).sum())
     scores = []
     for f, t in zip(found, truth):
-        gain = {int(item): k - rank for rank, item in enumerate(t[:k])}
-        scores.append(sum(gain.get(int(item), 0) * discounts[r] for r, item in enumerate(list(f)[:k])) / ideal)
+        gain = {item: k - rank for rank, item in enumerate(np.asarray(t)[:k].tolist())}
+        scores.append(sum(gain.get(item, 0) * discounts[r] for r, item in enumerate(list(f)[:k])) / ideal)
     return float(np.mean(scores)) if scores else float("nan")

@@ -2,8 +2,8 @@
 
 ``TrainConfig.paper()`` reproduces the paper exactly: Kaiming-uniform init, Adam at a constant
 learning rate, the ``k + 4k/8`` cosine loss, codes from the encoder's TopK. The defaults add, each
-measured on its own in BENCHMARKS.md: the encoder initialised as the decoder's transpose, warm-up
-and cosine decay, an AuxK loss that revives dead atoms, and codes refined at encode time
+measured on its own in BENCHMARKS.md: the encoder initialised as the decoder's transpose, an AuxK
+loss that revives dead atoms, and codes refined at encode time
 (:class:`~compressae_pg.model.Encoding`). The method itself (TopK by magnitude, unit-norm atoms with
 gradient projection, bias-free decoder, the paper's loss) is the same in both.
 """
@@ -39,7 +39,7 @@ class TrainConfig:
     validation_rows: int = 2048
     buffer_rows: int = 65536
     init: str = "tied"  # "kaiming" (paper) or "tied": the encoder starts as the decoder's transpose
-    schedule: str = "cosine"  # "constant" (paper) or "cosine": linear warm-up, cosine decay to 10%
+    schedule: str = "constant"  # "constant" (paper) or "cosine": linear warm-up, cosine decay to 10%
     warmup: int = 50  # steps (at most a tenth of the run)
     aux_k: float = 1 / 32  # weight of the AuxK loss on dead atoms (0: paper)
     refit: bool = True  # stored codes: least-squares values on the support (False: paper)

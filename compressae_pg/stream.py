@@ -51,27 +51,36 @@ class StreamStats:
         }
 
 
-def decode_rows(rows: list[bytes], typname: str, dim: int) -> tuple[np.ndarray, int]:
-    """Decode one-field binary COPY tuples of a vector/halfvec column.
+def decode_tuples(data: bytes | memoryview, typname: str, dim: int) -> tuple[np.ndarray, int]:
+    """Decode the one-field tuples of a binary COPY of a vector/halfvec column (header and trailer removed).
 
-    Returns the (n, dim) float32 array and how many rows had another dimension (left out).
+    Returns the (n, dim) float32 array and how many rows had another dimension (left out). When
+    every tuple has the expected size, one ``frombuffer`` parses them all: if each parsed header
+    says "one field of this length", walking the tuples one by one finds these same boundaries.
     """
     elem = _ELEMENT[typname]
-    size = 2 + 4 + 4 + elem.itemsize * dim
+    body = 4 + elem.itemsize * dim
     rec = np.dtype([("nf", ">i2"), ("len", ">i4"), ("dim", ">i2"), ("unused", ">i2"), ("v", elem, (dim,))])
-    lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
-    keep = lengths == size
-    if not keep.all():
-        rows = [r for r, k in zip(rows, keep) if k]
-    if not rows:
-        return np.empty((0, dim), dtype=np.float32), int((~keep).sum())
-    arr = np.frombuffer(b"".join(rows), dtype=rec)
-    ok = (arr["nf"] == 1) & (arr["dim"] == dim)
-    wrong = int((~keep).sum() + (~ok).sum())
-    return arr["v"][ok].astype(np.float32), wrong
+    if len(data) % rec.itemsize == 0:
+        arr = np.frombuffer(data, dtype=rec)
+        if ((arr["nf"] == 1) & (arr["len"] == body) & (arr["dim"] == dim)).all():
+            return arr["v"].astype(np.float32), 0
+    rows = list(_split_tuples(data))
+    kept = [r for r in rows if len(r) == rec.itemsize and _row_dim(r) == dim]
+    arr = np.frombuffer(b"".join(kept), dtype=rec) if kept else np.empty(0, dtype=rec)
+    return arr["v"].astype(np.float32), len(rows) - len(kept)
 
 
-def _row_dim(row: bytes) -> int:
+def _split_tuples(data: bytes | memoryview) -> Iterator[bytes]:
+    view, at = memoryview(data), 0
+    while at < len(view):
+        length = int.from_bytes(view[at + 2 : at + 6], "big", signed=True)
+        end = at + 6 + max(length, 0)
+        yield bytes(view[at:end])
+        at = end
+
+
+def _row_dim(row: bytes | memoryview) -> int:
     return int.from_bytes(row[6:8], "big", signed=True)
 
 
@@ -135,29 +144,26 @@ class VectorReader:
                     filter=self._filter(pass_no),
                 )
 
-    def _copy_rows(self, statement: sql.Composed) -> list[bytes]:
-        rows: list[bytes] = []
+    def _copy_tuples(self, statement: sql.Composed) -> memoryview:
+        buf = bytearray()
         with self.conn.transaction(), self.conn.cursor() as cur, cur.copy(statement) as copy:
             for data in copy:
-                rows.append(bytes(data))
-        if rows and rows[0].startswith(_COPY_HEADER):
-            ext = int.from_bytes(rows[0][15:19], "big")
-            rows[0] = rows[0][19 + ext :]
-        if rows and rows[-1] == b"\xff\xff":
-            rows.pop()
-        return [r for r in rows if r]
+                buf += data
+        start = 19 + int.from_bytes(buf[15:19], "big") if buf.startswith(_COPY_HEADER) else 0
+        end = len(buf) - 2 if buf.endswith(b"\xff\xff") else len(buf)
+        return memoryview(buf)[start:end]
 
     def read_pass(self, pass_no: int = 0) -> Iterator[np.ndarray]:
         """One pass over the (sampled, split) rows: float32 (n, d) chunks of valid vectors."""
         self.stats.passes += 1
         for statement in self._chunks(pass_no):
-            rows = self._copy_rows(statement)
-            if not rows:
+            data = self._copy_tuples(statement)
+            if not len(data):
                 continue
-            self.stats.bytes += sum(map(len, rows))
+            self.stats.bytes += len(data)
             if self.dim is None:
-                self.dim = _row_dim(rows[0])
-            arr, wrong = decode_rows(rows, self.col.type, self.dim)
+                self.dim = _row_dim(data)
+            arr, wrong = decode_tuples(data, self.col.type, self.dim)
             self.stats.wrong_dim += wrong
             finite = np.isfinite(arr).all(axis=1)
             nonzero = (arr != 0).any(axis=1)

@@ -37,16 +37,21 @@ def test_paper_recipe_trains_exactly_like_the_reference_loop():
     assert model.encoding.is_paper
 
 
-def test_default_recipe_ties_the_encoder_and_decays_the_learning_rate():
+def test_default_recipe_ties_the_encoder_at_a_constant_learning_rate():
     cfg = TrainConfig(h=256, k=8, steps=100)
     model = new_model(32, cfg)
     assert torch.equal(model.encoder, model.decoder)
+    assert {lr_factor(cfg, s) for s in (0, 9, 50, 99)} == {1.0}
+    assert (model.encoding.refit, model.encoding.pursuit) == (True, 2)
+    assert TrainConfig.paper().encoding.is_paper and lr_factor(TrainConfig.paper(), 7) == 1.0
+
+
+def test_cosine_schedule_warms_up_then_decays_to_a_tenth():
+    cfg = TrainConfig(h=256, k=8, steps=100, schedule="cosine")
     assert lr_factor(cfg, 0) == pytest.approx(0.1, abs=0.01)  # warm-up over min(50, steps/10) steps
     assert lr_factor(cfg, 9) > 0.95  # warmed up; the cosine decay has barely begun
     assert lr_factor(cfg, 50) == pytest.approx(0.55, abs=0.01)
     assert lr_factor(cfg, 99) == pytest.approx(0.1, abs=0.01)
-    assert (model.encoding.refit, model.encoding.pursuit) == (True, 2)
-    assert TrainConfig.paper().encoding.is_paper and lr_factor(TrainConfig.paper(), 7) == 1.0
 
 
 def test_aux_k_loss_trains_only_dead_atoms():

@@ -32,3 +32,10 @@ def test_public_names_load_on_first_use():
     code = "import compressae_pg as c; print(c.train.__module__, c.build_index.__name__, c.TrainConfig.__module__)"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert out.stdout.split() == ["compressae_pg.train", "build", "compressae_pg.fit"]
+
+
+def test_importing_a_submodule_does_not_replace_the_function_of_its_name():
+    code = ("import compressae_pg.demo, compressae_pg.status, compressae_pg.recompress, compressae_pg as c; "
+            "from compressae_pg import train; print(*(callable(f) and f.__name__ for f in (train, c.backfill, c.status, c.recompress)))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert out.stdout.split() == ["train", "backfill", "status", "recompress"]

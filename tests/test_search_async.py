@@ -47,7 +47,7 @@ async def test_errors_surface_on_the_first_call(conn, dsn, aconn, model, real_ve
     searchable(conn, dsn, real_vectors[:40], model, index=False)
     lazy = AsyncCompressedColumn(aconn, "items", "category")
     with pytest.raises(RuntimeError, match="not resolved yet"):
-        lazy.target
+        _ = lazy.target
     with pytest.raises(NotAttachedError, match="column 'category'"):
         await lazy.search(real_vectors[0])
     column = AsyncCompressedColumn(aconn, "items", "embedding")

@@ -8,7 +8,7 @@ import pytest
 from psycopg import sql
 
 from compressae_pg import InvalidVectorError, UnknownTableError
-from compressae_pg.stream import VectorReader, decode_rows, shuffled_batches
+from compressae_pg.stream import VectorReader, decode_tuples, shuffled_batches
 
 from .conftest import make_table
 
@@ -53,8 +53,10 @@ def test_nan_and_inf_rows_are_counted_not_returned():
         body = np.array(values, dtype=">f4").tobytes()
         return (1).to_bytes(2, "big") + (4 + len(body)).to_bytes(4, "big") + len(values).to_bytes(2, "big") + b"\0\0" + body
 
-    arr, wrong = decode_rows([row([1, 2]), row([np.nan, 1]), row([1, 2, 3])], "vector", 2)
+    arr, wrong = decode_tuples(row([1, 2]) + row([np.nan, 1]) + row([1, 2, 3]), "vector", 2)
     assert wrong == 1 and arr.shape == (2, 2) and np.isnan(arr[1, 0])
+    arr, wrong = decode_tuples(row([1, 2]) + row([np.inf, 3]), "vector", 2)  # the one-frombuffer path
+    assert wrong == 0 and arr.tolist()[0] == [1, 2] and np.isinf(arr[1, 0])
 
 
 def test_sample_and_split_are_deterministic_disjoint_and_complete(conn, real_vectors):

@@ -1,0 +1,7 @@
+-- The dense baseline of an evaluation: the nearest rows by the column's own index operator
+-- ({op} is one of pgvector's <=>, <#>, <->), the query cast to the column's type.
+SELECT {key}::text
+FROM {table}
+WHERE {column} IS NOT NULL
+ORDER BY {column} OPERATOR({ops}.{op}) CAST(%(query)s AS {type})
+LIMIT %(n)s

@@ -1,0 +1,119 @@
+"""``evaluate_column`` and ``compressae-pg evaluate`` against a real server: the recall it reports is
+recomputed here from scratch (numpy truth, the package's own search), queries drawn from the table
+are left out of their truth, and what cannot be evaluated is refused with a clear error."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from compressae_pg import CompressedColumn, NotAttachedError
+from compressae_pg.cli import main
+from compressae_pg.evaluate import RunningTopK, topk_rows
+from compressae_pg.measure import evaluate_column
+
+from .conftest import make_table
+from .searchdata import K, searchable, train_small
+
+ROWS = 1500
+
+
+@pytest.fixture(scope="module")
+def model(real_vectors):
+    return train_small(real_vectors[2000:5000])
+
+
+@pytest.fixture
+def items(conn, dsn, model, real_vectors):
+    searchable(conn, dsn, real_vectors[:ROWS], model)
+
+
+def by_name(result, method: str, setting: str) -> dict:
+    return next(r for r in result.results if r["method"] == method and r["setting"] == setting)
+
+
+def test_running_topk_over_chunks_is_the_topk_of_everything():
+    rng = np.random.default_rng(0)
+    scores = rng.standard_normal((7, 1000))
+    top = RunningTopK(7, 10)
+    for start in range(0, 1000, 64):
+        top.update(scores[:, start : start + 64], np.arange(start, min(start + 64, 1000)))
+    assert top.result().astype(np.int64).tolist() == topk_rows(np.eye(7), scores.T, 10).tolist()
+
+
+@pytest.mark.slow
+def test_reported_recall_is_the_recall_of_the_search_against_brute_force(conn, items, real_vectors):
+    queries = real_vectors[5500:5530]
+    make_table(conn, "probes", queries, dim=384)
+    result = evaluate_column("items", "embedding", conn=conn, queries_from="probes.embedding", candidates=[30],
+                             modes=["none", "reconstructed"])
+
+    base = real_vectors[:ROWS] / np.linalg.norm(real_vectors[:ROWS], axis=1, keepdims=True)
+    column = CompressedColumn(conn, "items", "embedding")
+    recalls = []
+    for q in queries:
+        unit = q / np.linalg.norm(q)
+        truth = set((np.argsort(-(base @ unit))[:10] + 1).tolist())
+        hits = column.search(q, 10, candidates=30, rerank="reconstructed")
+        recalls.append(len(truth & {h.key for h in hits}) / 10)
+    row = by_name(result, "codes, rerank reconstructed", "candidates 30")
+    assert row["queries"] == len(queries) == result.queries
+    assert row["recall@10"] == pytest.approx(np.mean(recalls), abs=1e-4)
+    assert 0 < row["ndcg@10"] <= 1
+    assert row["bytes_per_row"] == 16 + 8 * K  # sparsevec: header, then an int32 index and a float32 value per non-zero
+    assert row["index_bytes"] > 0
+    assert result.rows == ROWS
+    dense = [r for r in result.results if r["baseline"]]
+    assert [r["method"] for r in dense] == ["vector, dense, exact scan"]
+    assert dense[0]["recall@10"] == pytest.approx(1.0, abs=0.01) and dense[0]["index_bytes"] is None
+    assert any("no HNSW index" in n for n in result.notes)
+
+
+@pytest.mark.slow
+def test_queries_from_the_table_are_left_out_of_their_own_truth(conn, items):
+    conn.execute("CREATE INDEX ON items USING hnsw (embedding vector_cosine_ops)")
+    result = evaluate_column("items", "embedding", conn=conn, queries=25, candidates=[ROWS], modes=["dense"])
+    dense = by_name(result, "vector, dense, HNSW", "ef_search 100")
+    # Were a query's own row counted in the results but not in the truth, recall would be at most 0.9.
+    assert dense["recall@10"] > 0.95 and dense["queries"] == 25
+    assert by_name(result, "codes, rerank dense", f"candidates {ROWS}")["recall@10"] > 0.95
+    assert dense["index_bytes"] > 0 and dense["bytes_per_row"] == 8 + 4 * 384
+    assert result.notes == []
+
+
+def test_a_column_without_codes_is_refused(conn, real_vectors):
+    make_table(conn, "plain", real_vectors[:50], dim=384)
+    with pytest.raises(NotAttachedError, match="compressae-pg attach"):
+        evaluate_column("plain", "embedding", conn=conn, queries=5)
+
+
+def test_unknown_rerank_modes_are_refused_before_any_work(conn, items):
+    with pytest.raises(ValueError, match="unknown rerank mode exact"):
+        evaluate_column("items", "embedding", conn=conn, modes=["exact"])
+
+
+@pytest.mark.slow
+def test_the_command_prints_json_and_plots(dsn, conn, items, tmp_path, capsys):
+    png = tmp_path / "eval.png"
+    code = main(["evaluate", "--table", "items", "--column", "embedding", "--queries", "10", "--candidates", "20",
+                 "--rerank", "reconstructed", "--plot", str(png), "--json", "--dsn", dsn])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["method"] for r in out["results"]] == ["codes, rerank reconstructed", "vector, dense, exact scan"]
+    assert out["plot"] == str(png) and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_command_explains_an_unattached_column(dsn, conn, real_vectors, capsys):
+    make_table(conn, "plain", real_vectors[:20], dim=384)
+    assert main(["evaluate", "--table", "plain", "--column", "embedding", "--dsn", dsn]) == 2
+    assert "no compressed code column is attached" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_codes_without_an_index_are_measured_and_said_to_scan(conn, dsn, model, real_vectors):
+    searchable(conn, dsn, real_vectors[:200], model, index=False)
+    result = evaluate_column("items", "embedding", conn=conn, queries=3, candidates=[5], modes=["none"])
+    assert by_name(result, "codes, rerank none", "candidates 5")["index_bytes"] is None
+    assert any("embedding_sae has no HNSW index" in n for n in result.notes)
