@@ -40,6 +40,8 @@ _LAZY = {
     "status": "status",
     "TrainResult": "train",
     "train": "train",
+    "VerifyResult": "verify",
+    "verify": "verify",
 }
 
 
@@ -82,6 +84,7 @@ if TYPE_CHECKING:
     from .server import connect
     from .status import status
     from .train import TrainResult, train
+    from .verify import VerifyResult, verify
 
 __version__ = "0.1.0"
 
@@ -104,6 +107,7 @@ __all__ = [
     "UnknownKeyError",
     "UnknownModelError",
     "UnknownTableError",
+    "VerifyResult",
     "backfill",
     "build_index",
     "connect",
@@ -111,4 +115,5 @@ __all__ = [
     "recompress",
     "status",
     "train",
+    "verify",
 ]

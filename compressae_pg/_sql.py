@@ -15,5 +15,9 @@ def text(path: str) -> str:
 
 
 def query(name: str, **identifiers: sql.Composable) -> sql.Composed:
-    """``sql/queries/<name>.sql`` with ``{placeholders}`` filled by composed identifiers/literals."""
+    """``sql/queries/<name>.sql`` with ``{placeholders}`` filled by composed identifiers/literals.
+
+    A query composed this way is executed without parameters (values go in as ``sql.Literal``):
+    psycopg parses the whole text for placeholders, so an identifier holding ``%`` would break it.
+    """
     return sql.SQL(text(f"queries/{name}.sql")).format(**identifiers)

@@ -53,6 +53,16 @@ def cmd_db(args: argparse.Namespace) -> None:
     from . import schema
     from .server import connect
 
+    if args.action == "grant":
+        from . import grants
+
+        if not args.revision:
+            raise ValueError("db grant needs a role name: compressae-pg db grant ROLE [--train]")
+        with connect(args.dsn, autocommit=True) as conn:
+            schema.ensure(conn)
+            done = grants.grant(conn, args.revision, train=args.train)
+        _emit(args, {"role": args.revision, "granted": done}, lambda r: f"granted {r['role']}: {', '.join(r['granted'])}")
+        return
     if args.action == "upgrade":
         schema.upgrade(args.dsn, args.revision or "head")
     elif args.action == "downgrade":
@@ -257,6 +267,25 @@ def _int_list(value: str) -> list[int]:
     return [int(v) for v in value.split(",") if v.strip()]
 
 
+# ---- verify -----------------------------------------------------------------------------------
+def _verify_text(r: dict) -> str:
+    lines = [f"{'ok' if r['ok'] else 'PROBLEMS'}: {r['table']}.{r['code_column']} ({r['model']}): {r['checked']} rows checked, "
+             f"{r['matching']} right, {r['mismatches']} wrong, {r['missing']} missing a code, "
+             f"{r['unencodable']} unencodable (NULL code), max value error {r['max_value_error']:.2g}"]
+    lines += [f"wrong: key {m['key']}: {m['problem']}" for m in r["mismatched"]]
+    lines += [f"missing: key {k}" for k in r["missing_keys"]]
+    return "\n".join(lines)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .verify import verify
+
+    result = verify(args.table, args.column, sample=args.sample or None, code_column=args.code_column, model=args.model,
+                    tolerance=args.tolerance, dsn=args.dsn)
+    _emit(args, result.as_dict(), _verify_text)
+    return 0 if result.ok else 1
+
+
 # ---- parser -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="compressae-pg", description="CompresSAE compression of pgvector embeddings.")
@@ -272,9 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("server", cmd_server, "manage the embedded PostgreSQL server")
     p.add_argument("action", choices=["start", "stop", "status", "url"])
 
-    p = add("db", cmd_db, "upgrade or downgrade the compressae schema")
-    p.add_argument("action", choices=["upgrade", "downgrade", "current"])
-    p.add_argument("revision", nargs="?", help="target revision (upgrade: head; downgrade: -1, or base)")
+    p = add("db", cmd_db, "upgrade or downgrade the compressae schema, or grant a role what the package needs")
+    p.add_argument("action", choices=["upgrade", "downgrade", "current", "grant"])
+    p.add_argument("revision", nargs="?", metavar="REVISION|ROLE",
+                   help="target revision (upgrade: head; downgrade: -1, or base); grant: the role to grant")
+    p.add_argument("--train", action="store_true", help="grant: also let the role store and drop models")
 
     p = add("train", cmd_train, "train a model on a vector column and store it in the database")
     p.add_argument("--table", required=True)
@@ -322,7 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     again = p.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="continue the unfinished run (an error if there is none)")
     again.add_argument("--restart", action="store_true", help="abandon any unfinished run and start a full pass")
-    p.set_defaults(on_interrupt="interrupted: finished batches are checkpointed; run the same command to resume")
+    p.set_defaults(on_interrupt="interrupted: finished batches are checkpointed; run the same command to resume",
+                   on_connection_lost="finished batches are checkpointed; run the same command again to resume")
 
     p = add("index", cmd_index, "build the HNSW index of a code column (rebuilds an invalid one)")
     _target_options(p)
@@ -332,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--maintenance-work-mem", help="for this build, e.g. 2GB (default: the server's)")
     p.add_argument("--parallel-workers", type=int, help="max_parallel_maintenance_workers for this build")
     p.add_argument("--rebuild", action="store_true", help="rebuild even a valid index")
+    p.set_defaults(on_connection_lost="an interrupted build leaves an invalid index; run the same command again to rebuild it")
 
     p = add("status", cmd_status, "attachments: model version, backfill progress, index validity")
     p.add_argument("--table", help="only this table")
@@ -344,7 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", action=argparse.BooleanOptionalAction, default=None,
                    help="build the new column's index before the swap (default: when the current column has one)")
     _index_options(p)
-    p.set_defaults(on_interrupt="interrupted: finished batches are checkpointed; run the same command to resume")
+    p.set_defaults(on_interrupt="interrupted: finished batches are checkpointed; run the same command to resume",
+                   on_connection_lost="finished batches are checkpointed; run the same command again to resume")
 
     p = add("search", cmd_search, "the rows nearest a query vector (or a row) through the code column's HNSW index")
     _target_options(p)
@@ -368,6 +402,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ef-search", type=int, default=100, help="hnsw.ef_search of the dense column's index (default 100)")
     p.add_argument("--seed", type=int, default=0, help="which queries are sampled")
     p.add_argument("--plot", type=Path, metavar="FILE.png", help="also plot recall against bytes per row and latency (needs [plot])")
+
+    p = add("verify", cmd_verify, "re-encode a random sample of rows and compare with their stored codes (exit 1 on a problem)")
+    _target_options(p)
+    p.add_argument("--model", help="the attachment's model (name or name@version), to pick one of several")
+    p.add_argument("--sample", type=int, default=1000, help="rows to check, at random (default 1000; 0 checks every row)")
+    p.add_argument("--tolerance", type=float, default=1e-4, help="largest difference allowed in a code's values (default 1e-4)")
     return parser
 
 
@@ -407,6 +447,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.handler(args) or 0
+    except psycopg.OperationalError as exc:
+        hint = getattr(args, "on_connection_lost", "nothing was left half-done")
+        print(f"error: lost the database connection ({str(exc).strip()}): {hint}", file=sys.stderr)
+        return 2
     except (CompressaeError, ValueError, psycopg.Error) as exc:
         print(f"error: {exc}".rstrip(), file=sys.stderr)
         return 2

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import psycopg
+from psycopg import sql
 
 from . import _sql
 from .attachments import Attachment
@@ -76,8 +77,9 @@ def split_keys(conn: psycopg.Connection, key: Column, parts: int, estimated_rows
         return []
     percent = 100.0 if estimated_rows <= SAMPLE_ROWS else max(0.01, 100.0 * SAMPLE_ROWS / estimated_rows)
     fractions = [i / parts for i in range(1, parts)]
-    query = _sql.query("backfill_quantiles", key=key.ident, table=key.table.ident)
-    (cuts,) = conn.execute(query, {"fractions": fractions, "percent": percent}).fetchone()
+    query = _sql.query("backfill_quantiles", key=key.ident, table=key.table.ident, fractions=sql.Literal(fractions),
+                       percent=sql.Literal(percent))
+    (cuts,) = conn.execute(query).fetchone()
     return list(dict.fromkeys(c for c in cuts or [] if c is not None))
 
 

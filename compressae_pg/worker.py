@@ -39,6 +39,10 @@ class RetriesExhausted(CompressaeError):
     """A batch kept failing on lock or statement timeouts."""
 
 
+class AttachmentChanged(CompressaeError):
+    """The attachment a backfill fills was detached, replaced or given another model while it ran."""
+
+
 @dataclass(frozen=True)
 class Target:
     """What a backfill fills: the attachment's code column, its source column and the table's key."""
@@ -106,17 +110,18 @@ class Encoder:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
 
-    def __call__(self, batch: codec.RowBatch) -> tuple[bytes, np.ndarray]:
-        """The COPY stream of the batch's codes, and which rows got a (non-NULL) code."""
-        x = batch.vectors
+    def codes(self, x: np.ndarray) -> Codes:
+        """The codes of finite, non-zero ``(n, dim)`` vectors, exactly as a backfill stores them."""
         n = len(x)
         if n == 0:
-            codes = Codes(np.zeros((0, self.model.k), np.int64), np.zeros((0, self.model.k), np.float32), self.model.h)
-        else:
-            padded = np.concatenate([x, np.repeat(x[:1], MIN_ENCODE_ROWS - n, axis=0)]) if n < MIN_ENCODE_ROWS else x
-            full = self.model.compress(padded)
-            codes = Codes(full.indices[:n], full.values[:n], full.h)
-        return codec.encode_codes(batch.identity, batch.valid, codes)
+            return Codes(np.zeros((0, self.model.k), np.int64), np.zeros((0, self.model.k), np.float32), self.model.h)
+        padded = np.concatenate([x, np.repeat(x[:1], MIN_ENCODE_ROWS - n, axis=0)]) if n < MIN_ENCODE_ROWS else x
+        full = self.model.compress(padded)
+        return Codes(full.indices[:n], full.values[:n], full.h)
+
+    def __call__(self, batch: codec.RowBatch) -> tuple[bytes, np.ndarray]:
+        """The COPY stream of the batch's codes, and which rows got a (non-NULL) code."""
+        return codec.encode_codes(batch.identity, batch.valid, self.codes(batch.vectors))
 
 
 class Worker:
@@ -190,8 +195,13 @@ class Worker:
                 cur.execute(
                     _sql.query("backfill_checkpoint"),
                     {"attachment": att.id, "job": job.id, "last_key": last_key, "rows": len(batch), "written": written,
-                     "skipped": len(skipped), "retries": self.retries_pending, "finished": finished},
+                     "skipped": len(skipped), "retries": self.retries_pending, "finished": finished,
+                     "code_column": att.code_column},
                 )
+                if cur.rowcount == 0:
+                    raise AttachmentChanged(
+                        f"{att.table}.{att.code_column} is no longer attached with model {att.model.ref} (detached, attached "
+                        "again or re-compressed while this backfill ran); the batch was rolled back: run the backfill again")
             return written
 
         written = self._retrying(attempt)

@@ -19,6 +19,7 @@ DECLARE
     src      record;
     code     name := coalesce(code_column, left(source_column || '_sae', 63)::name);
     att_id   bigint;
+    idx      text;
 BEGIN
     IF tbl IS NULL OR source_column IS NULL OR model IS NULL THEN
         RAISE EXCEPTION 'compressae.attach needs a table, a source column and a model'
@@ -53,9 +54,23 @@ BEGIN
                   HINT = 'pass another code_column name';
     END IF;
     EXECUTE format('ALTER TABLE %s ADD COLUMN %I sparsevec(%s)', tbl, code, m.h);
-    INSERT INTO compressae.attachments (table_schema, table_name, source_column, code_column, model_id, sync, index_name)
-    VALUES (rel.nspname, rel.relname, source_column, code, m.id, sync, left(rel.relname || '_' || code || '_hnsw', 63))
+    INSERT INTO compressae.attachments (table_schema, table_name, source_column, code_column, model_id, sync)
+    VALUES (rel.nspname, rel.relname, source_column, code, m.id, sync)
     RETURNING id INTO att_id;
+    -- The index is <table>_<code>_hnsw when that fits an identifier (63 bytes) and no relation or
+    -- attachment of the schema has the name. Otherwise it is cut at a character boundary and made
+    -- unique by the attachment id: PostgreSQL would cut a long name itself, and two long table
+    -- names could then share one index name.
+    idx := rel.relname || '_' || code || '_hnsw';
+    IF octet_length(idx) > 63 OR to_regclass(format('%I.%I', rel.nspname, idx)) IS NOT NULL
+       OR EXISTS (SELECT 1 FROM compressae.attachments a WHERE a.table_schema = rel.nspname AND a.index_name = idx) THEN
+        idx := rel.relname || '_' || code;
+        WHILE octet_length(idx) > 63 - octet_length('_' || att_id || '_hnsw') LOOP
+            idx := left(idx, -1);
+        END LOOP;
+        idx := idx || '_' || att_id || '_hnsw';
+    END IF;
+    UPDATE compressae.attachments SET index_name = idx WHERE id = att_id;
     IF sync = 'trigger' THEN
         PERFORM compressae.create_sync_trigger(att_id);
     END IF;

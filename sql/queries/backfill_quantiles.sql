@@ -1,4 +1,5 @@
 -- Primary-key values that cut a sample of the table into equal parts (for parallel key ranges).
 -- Works for any sortable key type; the key's own ordering and collation are used, as in the batches.
-SELECT percentile_disc(%(fractions)s::float8[]) WITHIN GROUP (ORDER BY t.{key})::text[]
-FROM {table} AS t TABLESAMPLE SYSTEM (%(percent)s::float4)
+-- Composed with literals only: an identifier holding '%' would otherwise be read as a placeholder.
+SELECT percentile_disc({fractions}::float8[]) WITHIN GROUP (ORDER BY t.{key})::text[]
+FROM {table} AS t TABLESAMPLE SYSTEM ({percent}::float4)

@@ -1,0 +1,7 @@
+-- The rows `verify` checks: each row's key, source vector and stored code. {percent} < 100 samples
+-- pages' rows with BERNOULLI so a large table is not read whole; the LIMIT keeps {limit} of them at
+-- random (NULL: every row). Composed with literals only, so any identifier works.
+SELECT t.{key}::text, t.{source}, t.{code}
+FROM {table} AS t TABLESAMPLE BERNOULLI ({percent})
+ORDER BY random()
+LIMIT {limit}

@@ -1,0 +1,96 @@
+"""Concurrency: the sync trigger under racing updates of the same rows, and searches that keep
+answering while a backfill runs and while the index is rebuilt concurrently."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+import pytest
+
+from compressae_pg import CompressedColumn, backfill, build_index, locks, verify
+from compressae_pg.server import connect
+
+from .livetable import attach_model, check_codes, create_items
+from .test_backfill_live import wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def test_racing_updates_of_the_same_rows_leave_every_code_matching_its_source(conn, dsn, real_vectors):
+    create_items(conn, real_vectors[:20], key="integer")
+    _att, model = attach_model(conn, sync="trigger")
+    backfill("items", "embedding", dsn=dsn, progress=False)
+    errors: list[BaseException] = []
+
+    def writer(seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            with connect(dsn, autocommit=True) as c:
+                for _ in range(60):
+                    ids = sorted(rng.sample(range(1, 6), 2))  # a few hot rows, locked in key order
+                    with c.transaction():
+                        for i in ids:
+                            c.execute("UPDATE items SET embedding = %s WHERE id = %s", (real_vectors[rng.randrange(100, 3000)], i))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert verify("items", "embedding", sample=None, dsn=dsn).ok
+    check_codes(conn, model)
+
+
+def _searching(dsn: str, query, while_: threading.Event, answered: list, failed: list) -> threading.Thread:
+    def run() -> None:
+        with connect(dsn, autocommit=True) as c:
+            column = CompressedColumn(c, "items", "embedding")
+            while not while_.is_set():
+                try:
+                    answered.append(column.search(query, k=5, rerank="dense")[0].key)
+                except Exception as exc:  # noqa: BLE001 - counted, the test asserts there are none
+                    failed.append(exc)
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_searches_answer_during_a_backfill_and_during_a_concurrent_index_rebuild(conn, dsn, real_vectors):
+    create_items(conn, real_vectors[:2000], key="integer")
+    att, _model = attach_model(conn)
+    backfill("items", "embedding", dsn=dsn, max_rows=500, progress=False)
+    stop, answered, failed = threading.Event(), [], []
+    searcher = _searching(dsn, real_vectors[10], stop, answered, failed)
+    try:
+        run = threading.Thread(target=backfill, args=("items", "embedding"),
+                               kwargs={"dsn": dsn, "batch_size": 50, "sleep": 0.02, "progress": False})
+        run.start()
+        wait_for(lambda: locks.holder(conn, "backfill", att.id), "the backfill to start")
+        during = len(answered)
+        wait_for(lambda: len(answered) > during + 3 or locks.holder(conn, "backfill", att.id) is None, "searches")
+        assert locks.holder(conn, "backfill", att.id) is not None, "the backfill ended before searches overlapped it"
+        run.join()
+        build_index("items", "embedding", dsn=dsn, m=8, ef_construction=32)
+
+        # An open transaction that read the table holds its index: the concurrent drop and build wait for it,
+        # so the rebuild is under way while we search.
+        with connect(dsn) as blocker:
+            blocker.execute("SELECT 1 FROM items LIMIT 1")
+            rebuild = threading.Thread(target=build_index, args=("items", "embedding"),
+                                       kwargs={"dsn": dsn, "m": 8, "ef_construction": 32, "rebuild": True})
+            rebuild.start()
+            wait_for(lambda: locks.holder(conn, "index", att.id), "the rebuild to start")
+            during = len(answered)
+            wait_for(lambda: len(answered) > during + 3, "searches during the rebuild")
+            assert rebuild.is_alive()
+            blocker.rollback()
+        rebuild.join()
+    finally:
+        stop.set()
+        searcher.join()
+    assert failed == [] and set(answered) == {11}
+    assert conn.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = %s::regclass", (att.index_name,)).fetchone() == (True,)

@@ -1,0 +1,144 @@
+"""Faults during a backfill or an index build: the attachment replaced under it, a statement timeout,
+the server stopped and started again. Each fails with a clear message, and a rerun completes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from compressae_pg import CompresSAE, attachments, backfill, registry, schema, status, verify
+from compressae_pg.server import EmbeddedServer, connect
+
+from .livetable import attach_model, check_codes, create_items
+from .test_backfill_live import ENV, PROGRESS, wait_for
+
+pytestmark = pytest.mark.slow
+CLI = [sys.executable, "-m", "compressae_pg.cli"]
+
+
+def test_an_attachment_replaced_during_a_backfill_stops_it_and_no_old_code_lands(conn, dsn, real_vectors):
+    create_items(conn, real_vectors[:1500], key="integer")
+    att, _m1 = attach_model(conn, name="m1")
+    with pytest.raises(psycopg.errors.RestrictViolation):  # an attached model cannot be deleted at all
+        conn.execute("DELETE FROM compressae.models WHERE id = %s", (att.model.id,))
+    outcome: list = []
+    run = threading.Thread(target=lambda: outcome.append(
+        backfill("items", "embedding", dsn=dsn, batch_size=20, sleep=0.02, progress=False)))
+    run.start()
+    wait_for(lambda: conn.execute(PROGRESS).fetchone()[0] >= 200, "200 rows checkpointed")
+    with conn.transaction():  # at once: the column is never missing, only its model changes
+        attachments.detach(conn, "items", "embedding_sae")
+        _att2, m2 = attach_model(conn, name="m2", seed=1)
+    run.join()
+    (result,) = outcome
+    assert result.status == "failed" and "no longer attached with model m1@1" in result.errors[0]
+    partial = verify("items", "embedding", sample=None, dsn=dsn)
+    assert partial.mismatches == 0 and partial.missing == 1500  # not one m1 code in m2's column
+    assert backfill("items", "embedding", dsn=dsn, progress=False).status == "done"
+    check_codes(conn, m2)
+
+
+def test_a_model_changed_in_place_during_a_backfill_stops_it_and_the_rerun_starts_over(conn, dsn, real_vectors):
+    create_items(conn, real_vectors[:1500], key="integer")
+    att, _m1 = attach_model(conn, name="m1")
+    m2 = CompresSAE(384, 512, 16, seed=1).eval()
+    info = registry.save(conn, "m2", m2)
+    run = threading.Thread(target=backfill, args=("items", "embedding"),
+                           kwargs={"dsn": dsn, "batch_size": 20, "sleep": 0.02, "progress": False})
+    run.start()
+    wait_for(lambda: conn.execute(PROGRESS).fetchone()[0] >= 200, "200 rows checkpointed")
+    with conn.transaction():  # a DBA points the column at another model by hand, and clears it
+        conn.execute("UPDATE compressae.attachments SET model_id = %s WHERE id = %s", (info.id, att.id))
+        conn.execute("UPDATE items SET embedding_sae = NULL")
+    run.join()
+    assert verify("items", "embedding", sample=None, dsn=dsn).mismatches == 0  # no m1 code after the change
+    again = backfill("items", "embedding", dsn=dsn, progress=False)
+    assert (again.mode, again.status, again.rows) == ("full", "done", 1500)  # m1's unfinished run is not resumed
+    check_codes(conn, m2)
+
+
+def test_a_statement_timeout_fails_the_range_and_a_rerun_resumes_it(conn, dsn, real_vectors):
+    create_items(conn, real_vectors[:300], key="integer")
+    _att, model = attach_model(conn)
+    with connect(dsn) as blocker:
+        blocker.execute("SELECT 1 FROM items WHERE id = 120 FOR UPDATE")  # the write of its batch waits on it
+        result = backfill("items", "embedding", dsn=dsn, batch_size=50, lock_timeout="10s", statement_timeout="200ms",
+                          max_retries=2, progress=False)
+        blocker.rollback()
+    assert result.status == "failed" and "statement timeout" in result.errors[0]
+    assert result.rows == 100  # the two batches before the locked row are in
+    assert status(conn)[0]["backfill"]["state"] == "failed"
+    again = backfill("items", "embedding", dsn=dsn, progress=False)
+    assert (again.mode, again.status, again.rows) == ("resume", "done", 200)
+    check_codes(conn, model)
+
+
+@pytest.fixture(scope="module")
+def own_server():
+    """An embedded server of this module's own, to stop and start without disturbing other tests."""
+    root = Path(tempfile.mkdtemp(prefix="compressae-faults-"))
+    srv = EmbeddedServer(root / "pgdata")
+    url = srv.start()
+    schema.upgrade(url)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _restart(srv: EmbeddedServer) -> str:
+    srv.stop()
+    return srv.start()
+
+
+def test_a_server_restart_mid_backfill_is_a_clear_error_and_a_rerun_completes(own_server, real_vectors):
+    url = own_server.url()
+    with connect(url, autocommit=True) as c:
+        create_items(c, real_vectors[:2000], table="restart_backfill", key="integer")
+        _att, model = attach_model(c, table="restart_backfill")
+    args = [*CLI, "backfill", "--table", "restart_backfill", "--column", "embedding", "--batch-size", "50", "--sleep", "0.02",
+            "--workers", "2", "--dsn", url]
+    proc = subprocess.Popen(args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with connect(url, autocommit=True) as c:
+        wait_for(lambda: c.execute(PROGRESS).fetchone()[0] >= 300, "300 rows checkpointed")
+    url = _restart(own_server)
+    _out, err = proc.communicate(timeout=120)
+    last = err.strip().splitlines()[-1]
+    assert proc.returncode == 2 and "Traceback" not in err and last.startswith("error: lost the database"), err
+    assert last.endswith("run the same command again to resume")
+    rerun = subprocess.run(args[:-1] + [url, "--json"], env=ENV, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    with connect(url, autocommit=True) as c:
+        assert check_codes(c, model, table="restart_backfill") == 2000
+        assert status(c, "restart_backfill")[0]["backfill"]["state"] == "done"
+
+
+def test_a_server_restart_mid_index_build_leaves_an_invalid_index_that_a_rerun_rebuilds(own_server, real_vectors):
+    url = own_server.url()
+    with connect(url, autocommit=True) as c:
+        create_items(c, real_vectors[:500], table="restart_index", key="integer")
+        attach_model(c, table="restart_index")
+    backfill("restart_index", "embedding", dsn=url, progress=False)
+    args = [*CLI, "index", "--table", "restart_index", "--column", "embedding", "--m", "8", "--ef-construction", "32"]
+    writer = connect(url)  # an open write: the concurrent build waits for it, after creating its index
+    writer.execute("UPDATE restart_index SET id = id WHERE id = 1")
+    proc = subprocess.Popen([*args, "--dsn", url], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with connect(url, autocommit=True) as c:
+        wait_for(lambda: c.execute("SELECT count(*) FROM pg_stat_progress_create_index").fetchone()[0], "the build")
+    url = _restart(own_server)
+    writer.close()
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in err and err.startswith("error: lost the database"), err
+    with connect(url, autocommit=True) as c:
+        assert status(c, "restart_index")[0]["index_valid"] is False
+    rerun = subprocess.run([*args, "--dsn", url, "--json"], env=ENV, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert '"rebuilt_invalid": true' in rerun.stdout and '"valid": true' in rerun.stdout
