@@ -121,8 +121,10 @@ def run(args) -> dict:
 def markdown(r: dict) -> str:
     e, k = r["evaluation"], r["k"]
     base = next(row for row in e["results"] if row["baseline"])
-    lines = [f"{r['rows']:,} rows, {r['queries']} held-out queries, truth = exact cosine top {k}; model {r['model']['ref']} "
-             f"(val cosine {r['model']['val_cosine']:.3f}); HNSW m={r['hnsw']['m']}, ef_construction={r['hnsw']['ef_construction']}",
+    cosine = r["model"]["val_cosine"]
+    trained = f" (val cosine {cosine:.3f})" if cosine is not None else ""
+    lines = [f"{r['rows']:,} rows, {r['queries']} held-out queries, truth = exact cosine top {k}; model {r['model']['ref']}{trained}; "
+             f"HNSW m={r['hnsw']['m']}, ef_construction={r['hnsw']['ef_construction']}",
              "", f"| method | setting | recall@{k} | p50 ms | p95 ms | bytes/row | × vector | index MiB | × vector | keeps vector? |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for row in e["results"]:
