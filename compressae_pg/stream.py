@@ -165,11 +165,13 @@ class VectorReader:
                 self.dim = _row_dim(data)
             arr, wrong = decode_tuples(data, self.col.type, self.dim)
             self.stats.wrong_dim += wrong
-            finite = np.isfinite(arr).all(axis=1)
-            nonzero = (arr != 0).any(axis=1)
+            mass = np.abs(arr).sum(axis=1, dtype=np.float64)  # NaN/Inf rows: not finite; all-zero rows: 0
+            finite = np.isfinite(mass)
+            usable = finite & (mass > 0)
             self.stats.nonfinite += int((~finite).sum())
-            self.stats.zero += int((finite & ~nonzero).sum())
-            arr = arr[finite & nonzero]
+            self.stats.zero += int((mass == 0).sum())
+            if not usable.all():
+                arr = arr[usable]
             self.stats.rows += len(arr)
             if len(arr):
                 yield arr
