@@ -32,6 +32,16 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def retrieval_options(p: argparse.ArgumentParser) -> None:
+    """The options every retrieval benchmark shares: the split, k, training steps, and the HNSW build."""
+    p.add_argument("--rows", type=int, help="use only the first N rows of the data (queries included)")
+    p.add_argument("--queries", type=int, default=500, help="held-out queries: the last rows (default 500)")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--steps", type=int, help="training steps (default: the package default)")
+    p.add_argument("--m", type=int, default=16, help="HNSW m (default 16)")
+    p.add_argument("--ef-construction", type=int, default=64, help="HNSW ef_construction (default 64)")
+
+
 def load(path: Path, rows: int | None = None) -> np.ndarray:
     """Unit-normalised float32 rows of a .npy file."""
     x = np.load(path, mmap_mode="r")
@@ -109,4 +119,4 @@ def save(name: str, result: dict) -> Path:
     return out
 
 
-__all__ = ["connect", "database", "load", "machine", "make_table", "parser", "save"]
+__all__ = ["connect", "database", "load", "machine", "make_table", "parser", "retrieval_options", "save"]

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from psycopg import sql
 
-from _common import connect, database, load, make_table, parser, save
+from _common import connect, database, load, make_table, parser, retrieval_options, save
 from compressae_pg import CompresSAE, CompressedColumn, attachments, backfill, build_index, evaluate_column, registry, schema, train
 from compressae_pg.measure import Method, sizes
 
@@ -137,16 +137,11 @@ def markdown(r: dict) -> str:
 
 def main() -> None:
     p = parser(__doc__.split("\n\n")[0])
-    p.add_argument("--rows", type=int, help="use only the first N rows of the data (queries included)")
-    p.add_argument("--queries", type=int, default=500, help="held-out queries: the last rows (default 500)")
-    p.add_argument("--k", type=int, default=10)
-    p.add_argument("--steps", type=int, help="training steps (default: the package default)")
+    retrieval_options(p)
     p.add_argument("--weights", type=Path, help="use this model (safetensors, as --save-weights writes) instead of training")
     p.add_argument("--save-weights", type=Path, help="write the trained model here, for another run's --weights")
     p.add_argument("--pca-dims", type=int, default=64, help="PCA dimensions: 64 is 264 B/row, the codes' 272 B (default 64)")
     p.add_argument("--ef-search", type=int, default=100, help="hnsw.ef_search of every index (default 100)")
-    p.add_argument("--m", type=int, default=16)
-    p.add_argument("--ef-construction", type=int, default=64)
     args = p.parse_args()
     result = run(args)
     out = save("compare", {"command": "benchmarks/compare.py", "args": {k: str(v) for k, v in vars(args).items()}, **result})

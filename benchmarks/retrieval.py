@@ -23,7 +23,7 @@ import numpy as np
 from pgvector import SparseVector
 from psycopg import sql
 
-from _common import connect, database, load, make_table, parser, save
+from _common import connect, database, load, make_table, parser, retrieval_options, save
 from compressae_pg import CompressedColumn, attachments, backfill, build_index, registry, retrieval, schema, train
 
 MODES = ("none", "reconstructed", "symmetric", "dense")
@@ -226,15 +226,10 @@ def markdown(r: dict) -> str:
 
 def main() -> None:
     p = parser(__doc__.split("\n\n")[0])
-    p.add_argument("--rows", type=int, help="use only the first N rows of the data (queries included)")
-    p.add_argument("--queries", type=int, default=500, help="held-out queries: the last rows (default 500)")
-    p.add_argument("--k", type=int, default=10)
-    p.add_argument("--steps", type=int, help="training steps (default: the package default)")
+    retrieval_options(p)
     p.add_argument("--model", help="use this stored model (name or name@version) instead of training (with --dsn)")
     p.add_argument("--candidates", type=lambda v: [int(c) for c in v.split(",")], default=[50, 100, 200])
     p.add_argument("--ef-search", type=int, default=100, help="hnsw.ef_search of the dense rows (default 100)")
-    p.add_argument("--m", type=int, default=16)
-    p.add_argument("--ef-construction", type=int, default=64)
     p.add_argument("--sql-queries", type=int, default=100, help="queries for the SQL compressae.search row (default 100)")
     p.add_argument("--ip-queries", type=int, default=200, help="queries for the sparsevec_ip_ops rows (default 200)")
     p.add_argument("--ip-ef", type=lambda v: [int(c) for c in v.split(",")], default=[40, 100],
