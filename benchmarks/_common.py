@@ -119,4 +119,11 @@ def save(name: str, result: dict) -> Path:
     return out
 
 
-__all__ = ["connect", "database", "load", "machine", "make_table", "parser", "retrieval_options", "save"]
+def publish(name: str, args: argparse.Namespace, result: dict, markdown) -> None:
+    """Save a benchmark's result with the arguments that made it, and print its markdown table."""
+    out = save(name, {"command": f"benchmarks/{name}.py", "args": {k: str(v) for k, v in vars(args).items()}, **result})
+    print(markdown(result))
+    print(f"\nwrote {out}")
+
+
+__all__ = ["connect", "database", "load", "machine", "make_table", "parser", "publish", "retrieval_options", "save"]

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from psycopg import sql
 
-from _common import connect, database, load, make_table, parser, retrieval_options, save
+from _common import connect, database, load, make_table, parser, publish, retrieval_options
 from compressae_pg import CompresSAE, CompressedColumn, attachments, backfill, build_index, evaluate_column, registry, schema, train
 from compressae_pg.measure import Method, sizes
 
@@ -143,10 +143,7 @@ def main() -> None:
     p.add_argument("--pca-dims", type=int, default=64, help="PCA dimensions: 64 is 264 B/row, the codes' 272 B (default 64)")
     p.add_argument("--ef-search", type=int, default=100, help="hnsw.ef_search of every index (default 100)")
     args = p.parse_args()
-    result = run(args)
-    out = save("compare", {"command": "benchmarks/compare.py", "args": {k: str(v) for k, v in vars(args).items()}, **result})
-    print(markdown(result))
-    print(f"\nwrote {out}")
+    publish("compare", args, run(args), markdown)
 
 
 if __name__ == "__main__":

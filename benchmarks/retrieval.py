@@ -23,7 +23,7 @@ import numpy as np
 from pgvector import SparseVector
 from psycopg import sql
 
-from _common import connect, database, load, make_table, parser, retrieval_options, save
+from _common import connect, database, load, make_table, parser, publish, retrieval_options
 from compressae_pg import CompressedColumn, attachments, backfill, build_index, registry, retrieval, schema, train
 
 MODES = ("none", "reconstructed", "symmetric", "dense")
@@ -236,10 +236,7 @@ def main() -> None:
                    help="hnsw.ef_search values of the sparsevec_ip_ops rows (default 40,100)")
     p.add_argument("--skip-ip", action="store_true", help="skip the sparsevec_ip_ops row (it builds a second index)")
     args = p.parse_args()
-    result = run(args)
-    out = save("retrieval", {"command": "benchmarks/retrieval.py", "args": {k: str(v) for k, v in vars(args).items()}, **result})
-    print(markdown(result))
-    print(f"\nwrote {out}")
+    publish("retrieval", args, run(args), markdown)
 
 
 if __name__ == "__main__":
