@@ -449,7 +449,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args) or 0
     except psycopg.OperationalError as exc:
         hint = getattr(args, "on_connection_lost", "nothing was left half-done")
-        print(f"error: lost the database connection ({str(exc).strip()}): {hint}", file=sys.stderr)
+        reason = " ".join(str(exc).split())  # libpq's message spans lines; keep the error on one
+        print(f"error: lost the database connection ({reason}): {hint}", file=sys.stderr)
         return 2
     except (CompressaeError, ValueError, psycopg.Error) as exc:
         print(f"error: {exc}".rstrip(), file=sys.stderr)

@@ -113,30 +113,29 @@ def fit(batches: Iterator[np.ndarray], model: CompresSAE, cfg: TrainConfig, *, p
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     window = max(1, -(-_DEAD_WINDOW_ROWS // cfg.batch_size))
     last_used = torch.full((model.h,), -1, dtype=torch.long, device=device)
-    bar = tqdm(total=cfg.steps, desc="train", unit="step", disable=not progress, dynamic_ncols=True)
     parts: dict[str, torch.Tensor] = {}
-    for step in range(cfg.steps):
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr * lr_factor(cfg, step)
-        x = torch.from_numpy(next(batches)).to(device)
-        parts = model.loss(x, keep=True)
-        with torch.no_grad():
-            last_used[parts.pop("indices")[:, : model.k].reshape(-1)] = step
-        loss = parts["loss"]
-        dead = (step - last_used) > window
-        if cfg.aux_k and step >= window and bool(dead.any()):
-            parts["aux_k"] = aux_k_loss(model, x, parts["reconstruction"], dead)
-            loss = loss + cfg.aux_k * parts["aux_k"]
-        parts.pop("reconstruction")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        model.project_decoder_grad()
-        opt.step()
-        model.normalize_decoder()
-        bar.update(1)
-        if step % 10 == 0 or step == cfg.steps - 1:
-            bar.set_postfix(loss=f"{parts['loss'].item():.4f}", cos=f"{parts['cosine'].item():.4f}")
-    bar.close()
+    with tqdm(total=cfg.steps, desc="train", unit="step", disable=not progress, dynamic_ncols=True) as bar:  # closed on errors too
+        for step in range(cfg.steps):
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * lr_factor(cfg, step)
+            x = torch.from_numpy(next(batches)).to(device)
+            parts = model.loss(x, keep=True)
+            with torch.no_grad():
+                last_used[parts.pop("indices")[:, : model.k].reshape(-1)] = step
+            loss = parts["loss"]
+            dead = (step - last_used) > window
+            if cfg.aux_k and step >= window and bool(dead.any()):
+                parts["aux_k"] = aux_k_loss(model, x, parts["reconstruction"], dead)
+                loss = loss + cfg.aux_k * parts["aux_k"]
+            parts.pop("reconstruction")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            model.project_decoder_grad()
+            opt.step()
+            model.normalize_decoder()
+            bar.update(1)
+            if step % 10 == 0 or step == cfg.steps - 1:
+                bar.set_postfix(loss=f"{parts['loss'].item():.4f}", cos=f"{parts['cosine'].item():.4f}")
     model.eval()
     dead = ((cfg.steps - 1 - last_used) >= window) if cfg.steps > window else (last_used < 0)
     return {

@@ -54,7 +54,7 @@ def train(
     cfg = replace(config or TrainConfig(), **settings)
     registry.check_name(name)
     own = conn is None
-    conn = conn or connect(dsn, autocommit=True)
+    conn = conn or connect(dsn, autocommit=True, application_name="compressae-pg train")
     try:
         schema.ensure(conn)
         return _train(conn, table, column, name, cfg, progress)

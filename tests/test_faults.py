@@ -10,6 +10,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+import numpy as np
 import psycopg
 import pytest
 
@@ -142,3 +143,27 @@ def test_a_server_restart_mid_index_build_leaves_an_invalid_index_that_a_rerun_r
     rerun = subprocess.run([*args, "--dsn", url, "--json"], env=ENV, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert '"rebuilt_invalid": true' in rerun.stdout and '"valid": true' in rerun.stdout
+
+
+def test_a_server_restart_mid_training_is_a_clear_error_stores_nothing_and_a_rerun_completes(own_server):
+    url = own_server.url()
+    rows = 70_000  # more than the shuffle buffer holds, so training keeps reading the table
+    vectors = np.random.default_rng(0).standard_normal((rows, 8)).astype(np.float32)
+    with connect(url, autocommit=True) as c:
+        create_items(c, vectors, table="restart_train", key="integer", type_="vector(8)")
+    args = [*CLI, "train", "--table", "restart_train", "--column", "embedding", "--name", "restart-sae",
+            "--h", "64", "--k", "4", "--batch-size", "256", "--dsn", url]
+    proc = subprocess.Popen([*args, "--steps", "1000000"], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with connect(url, autocommit=True) as c:
+        # the trainer's connection after a chunk's COMMIT (each chunk is read in a transaction of its own)
+        seen = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'compressae-pg train' AND query = 'COMMIT'"
+        wait_for(lambda: c.execute(seen).fetchone()[0], "training to read the table")
+    url = _restart(own_server)
+    _out, err = proc.communicate(timeout=120)
+    last = err.strip().splitlines()[-1]
+    assert proc.returncode == 2 and "Traceback" not in err and last.startswith("error: lost the database"), err
+    with connect(url, autocommit=True) as c:
+        assert c.execute("SELECT count(*) FROM compressae.models WHERE name = 'restart-sae'").fetchone()[0] == 0
+    rerun = subprocess.run([*args, "--steps", "20", "--json"], env=ENV, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert '"version": 1' in rerun.stdout
