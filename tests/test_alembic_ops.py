@@ -51,7 +51,7 @@ def insert(conn, key: int, vector) -> None:
 def shop(conn, real_vectors):
     """A hostile schema and table name, a vector(384) column, two rows, and model ``m``."""
     conn.execute('CREATE SCHEMA "Shop ""Data"""')
-    conn.execute(f'CREATE TABLE {QUALIFIED} (id int PRIMARY KEY, "Emb Vec" vector(384), note text DEFAULT \'%\')')
+    conn.execute(sql.SQL("""CREATE TABLE {} (id int PRIMARY KEY, "Emb Vec" vector(384), note text DEFAULT '%')""").format(IDENT))
     insert(conn, 1, real_vectors[0])
     insert(conn, 2, None)
     registry.save(conn, "m", CompresSAE(384, 256, 8, seed=0))
@@ -66,7 +66,7 @@ def test_add_then_drop_leaves_the_table_as_it_was(conn, migrate, shop, real_vect
     assert 'USING hnsw ("Emb Vec_sae" sparsevec_cosine_ops) WITH (m=\'8\', ef_construction=\'32\')' in index
     assert after["triggers"] == [("compressae_sync_1",)]
     insert(conn, 3, real_vectors[1])
-    same = conn.execute(f"""SELECT bool_and("Emb Vec_sae" = compressae.encode('m@1', "Emb Vec")) FROM {QUALIFIED} WHERE id = 3""")
+    same = conn.execute(sql.SQL("""SELECT bool_and("Emb Vec_sae" = compressae.encode('m@1', "Emb Vec")) FROM {} WHERE id = 3""").format(IDENT))
     assert same.fetchone() == (True,)
 
     migrate(lambda op: op.drop_compressed_column(TABLE, COLUMN, schema=SCHEMA))

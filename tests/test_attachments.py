@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import psycopg
 import pytest
+from psycopg import sql
 
 from compressae_pg import CompresSAE, NotAttachedError, attachments, registry
 from compressae_pg.relation import resolve_table
@@ -76,6 +77,7 @@ def test_sync_trigger_keeps_codes_fresh_with_the_attached_version(conn, real_vec
     conn.execute('CREATE SCHEMA "App; Schema"')
     conn.execute('CREATE TABLE "App; Schema"."It""ems" (id int PRIMARY KEY, "Emb Vec" vector(384), label text)')
     table = '"App; Schema"."It""ems"'
+    ident = sql.Identifier("App; Schema", 'It"ems')
     before = catalog(conn, table)
     model = "it's \"sae\"; 1"  # the trigger's body quotes the model name too
     registry.save(conn, model, CompresSAE(384, 256, 8, seed=0))
@@ -83,21 +85,21 @@ def test_sync_trigger_keeps_codes_fresh_with_the_attached_version(conn, real_vec
     assert att.sync == "trigger" and att.code_column == "Emb Vec_sae"
     registry.save(conn, model, CompresSAE(384, 256, 8, seed=1))  # a newer version must not change what the trigger uses
 
-    ins = f'INSERT INTO {table} (id, "Emb Vec") VALUES (%s, %s)'
+    ins = sql.SQL('INSERT INTO {} (id, "Emb Vec") VALUES (%s, %s)').format(ident)
     conn.execute(ins, (1, x[0]))
     conn.execute(ins, (2, None))
-    check = f"""SELECT id, "Emb Vec_sae" IS NULL, "Emb Vec_sae" = compressae.encode(%(v1)s, "Emb Vec"),
-                       "Emb Vec_sae" = compressae.encode(%(newest)s, "Emb Vec") FROM {table} ORDER BY id"""
+    check = sql.SQL("""SELECT id, "Emb Vec_sae" IS NULL, "Emb Vec_sae" = compressae.encode(%(v1)s, "Emb Vec"),
+                       "Emb Vec_sae" = compressae.encode(%(newest)s, "Emb Vec") FROM {} ORDER BY id""").format(ident)
     refs = {"v1": model + "@1", "newest": model}
     assert conn.execute(check, refs).fetchall() == [(1, False, True, False), (2, True, None, None)]
 
-    conn.execute(f'UPDATE {table} SET "Emb Vec" = %s WHERE id = 2', (x[1],))
-    conn.execute(f'UPDATE {table} SET "Emb Vec" = NULL WHERE id = 1')
+    conn.execute(sql.SQL('UPDATE {} SET "Emb Vec" = %s WHERE id = 2').format(ident), (x[1],))
+    conn.execute(sql.SQL('UPDATE {} SET "Emb Vec" = NULL WHERE id = 1').format(ident))
     assert conn.execute(check, refs).fetchall() == [(1, True, None, None), (2, False, True, False)]
 
     # an update that leaves the source column alone does not re-encode (a backfill writes codes this way)
-    conn.execute(f"""UPDATE {table} SET "Emb Vec_sae" = '{{1:1}}/256', label = 'x' WHERE id = 2""")
-    assert conn.execute(f'SELECT "Emb Vec_sae"::text FROM {table} WHERE id = 2').fetchone() == ("{1:1}/256",)
+    conn.execute(sql.SQL("""UPDATE {} SET "Emb Vec_sae" = '{{1:1}}/256', label = 'x' WHERE id = 2""").format(ident))
+    assert conn.execute(sql.SQL('SELECT "Emb Vec_sae"::text FROM {} WHERE id = 2').format(ident)).fetchone() == ("{1:1}/256",)
 
     attachments.detach(conn, att.table, att.code_column)
     assert catalog(conn, table) == before
