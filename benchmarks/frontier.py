@@ -53,8 +53,7 @@ def sweep(args) -> None:
             if (k, h) in done:
                 continue
             cfg = replace(TrainConfig(), h=h, k=k, steps=args.steps, device="cpu")
-            measured = train_and_score(cfg, items, queries, truth, progress=not args.quiet)
-            measured.pop("model")
+            _, measured = train_and_score(cfg, items, queries, truth, progress=not args.quiet)
             m, pca = pca_recall(items, queries, truth, measured["bytes_per_row"])
             row = {"name": f"k={k} h={h}", "command": command_line("frontier.py"), **measured, "pca": {"dims": m, "recall": round(pca, 4)}}
             append(FRONTIER, row)

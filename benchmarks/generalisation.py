@@ -72,8 +72,7 @@ def main() -> None:
     cfg = replace(TrainConfig(), steps=args.steps, seed=args.seed, device="cpu")
     models, trained = {}, {}
     for name, half in halves.items():
-        measured = train_and_score(cfg, half["items"], half["queries"], half["truth"], progress=not args.quiet)
-        models[name] = measured.pop("model")
+        models[name], measured = train_and_score(cfg, half["items"], half["queries"], half["truth"], progress=not args.quiet)
         trained[name] = measured
     result: dict = {"command": command_line("generalisation.py"), "steps": args.steps, "halves": {}}
     for name, half in halves.items():

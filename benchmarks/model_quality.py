@@ -83,14 +83,15 @@ def score(model: CompresSAE, items: np.ndarray, queries: np.ndarray, truth: np.n
     return out
 
 
-def train_and_score(cfg: TrainConfig, items: np.ndarray, queries: np.ndarray, truth: np.ndarray, *, progress: bool = False) -> dict:
-    """Train one model in memory on ``items`` with ``cfg`` and score it on ``queries``; the row's measurements."""
+def train_and_score(cfg: TrainConfig, items: np.ndarray, queries: np.ndarray, truth: np.ndarray, *,
+                    progress: bool = False) -> tuple[CompresSAE, dict]:
+    """Train one model in memory on ``items`` with ``cfg`` and score it on ``queries``: the model, and the row's measurements."""
     torch.manual_seed(cfg.seed)
     model = new_model(items.shape[1], cfg)
     start = time.perf_counter()
     fitted = fit(batches(items, cfg.batch_size, cfg.seed), model, cfg, progress=progress)
     seconds = time.perf_counter() - start
-    return {
+    return model, {
         "config": {k: v for k, v in asdict(cfg).items() if k not in ("device", "validation_rows", "buffer_rows")},
         "bytes_per_row": 16 + 8 * cfg.k,
         "train_seconds": round(seconds, 1),
@@ -99,7 +100,6 @@ def train_and_score(cfg: TrainConfig, items: np.ndarray, queries: np.ndarray, tr
         "train_dead_atoms": round(fitted["dead_atoms"], 4),
         **score(model, items, queries, truth),
         "machine": machine(),
-        "model": model,
     }
 
 
@@ -121,8 +121,7 @@ def run(args) -> dict:
     base = TrainConfig.paper() if args.paper else TrainConfig()
     typed = {k: type(getattr(base, k))(v) if getattr(base, k) is not None else int(v) for k, v in settings.items()}
     cfg = replace(base, steps=args.steps, batch_size=args.batch_size, lr=args.lr or base.lr, seed=args.seed, device="cpu", **typed)
-    measured = train_and_score(cfg, items, queries, truth, progress=not args.quiet)
-    model = measured.pop("model")
+    model, measured = train_and_score(cfg, items, queries, truth, progress=not args.quiet)
     row = {"name": args.name, "command": command_line("model_quality.py"), **measured}
     append(RESULTS, row)
     if args.save:
