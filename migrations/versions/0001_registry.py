@@ -14,8 +14,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    run_sql_file("schema/0001_registry.sql")
+    run_sql_file("revisions/0001_registry/upgrade.sql")
 
 
 def downgrade() -> None:
-    run_sql_file("schema/0001_registry_down.sql")
+    run_sql_file("revisions/0001_registry/downgrade.sql")

@@ -1,4 +1,4 @@
-"""The compressae SQL functions, from the readable files in sql/functions/.
+"""The compressae SQL functions, as frozen in sql/revisions/0002_functions/.
 
 Revision ID: 0002_functions
 Revises: 0001_registry
@@ -13,20 +13,20 @@ branch_labels = None
 depends_on = None
 
 FILES = [
-    "functions/resolve_model.sql",
-    "functions/sparse_entries.sql",
-    "functions/check_input.sql",
-    "functions/decode_atoms.sql",
-    "functions/least_squares.sql",
-    "functions/encode.sql",
-    "functions/decode.sql",
-    "functions/project.sql",
-    "functions/similarity.sql",
-    "functions/sync_trigger.sql",
-    "functions/attach.sql",
-    "functions/index_ddl.sql",
-    "functions/swap.sql",
-    "functions/search.sql",
+    "revisions/0002_functions/resolve_model.sql",
+    "revisions/0002_functions/sparse_entries.sql",
+    "revisions/0002_functions/check_input.sql",
+    "revisions/0002_functions/decode_atoms.sql",
+    "revisions/0002_functions/least_squares.sql",
+    "revisions/0002_functions/encode.sql",
+    "revisions/0002_functions/decode.sql",
+    "revisions/0002_functions/project.sql",
+    "revisions/0002_functions/similarity.sql",
+    "revisions/0002_functions/sync_trigger.sql",
+    "revisions/0002_functions/attach.sql",
+    "revisions/0002_functions/index_ddl.sql",
+    "revisions/0002_functions/swap.sql",
+    "revisions/0002_functions/search.sql",
 ]
 
 
@@ -36,4 +36,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    run_sql_file("schema/0002_functions_down.sql")
+    run_sql_file("revisions/0002_functions/downgrade.sql")

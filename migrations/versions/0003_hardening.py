@@ -12,7 +12,7 @@ down_revision = "0002_functions"
 branch_labels = None
 depends_on = None
 
-FILES = ["functions/attach.sql"]
+FILES = ["revisions/0003_hardening/attach.sql"]
 
 
 def upgrade() -> None:

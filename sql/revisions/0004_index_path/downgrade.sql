@@ -1,0 +1,1 @@
+-- Undo 0004: restore the definitions 0003 left.
