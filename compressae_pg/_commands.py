@@ -118,7 +118,7 @@ def cmd_attach(args: argparse.Namespace) -> None:
 
     table, schema = _table_and_schema(args)
     op = alembic.AddCompressedColumnOp(
-        table, args.column, model=args.model, code_column=args.code_column, sync=args.sync, index=not args.no_index,
+        table, args.column, model=args.model, code_column=args.code_column, sync=args.sync, graph=args.graph, index=not args.no_index,
         concurrently=args.concurrently, m=args.m, ef_construction=args.ef_construction, schema=schema,
     )
     if args.alembic:

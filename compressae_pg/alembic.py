@@ -22,6 +22,7 @@ from . import _sql
 from .errors import CompressaeError, NotAttachedError
 
 SYNC_MODES = ("none", "trigger")
+GRAPHS = ("sketch", "sparse")  # what the HNSW index is built over: the sketch column, or the codes
 
 
 def _statement(name: str) -> sa.TextClause:
@@ -60,6 +61,7 @@ class AddCompressedColumnOp(MigrateOperation):
         model: str,
         code_column: str | None = None,
         sync: str = "none",
+        graph: str = "sketch",
         index: bool = True,
         concurrently: bool = False,
         m: int = 16,
@@ -69,7 +71,9 @@ class AddCompressedColumnOp(MigrateOperation):
         if sync not in SYNC_MODES:
             raise CompressaeError(f"sync must be one of {', '.join(SYNC_MODES)}, not {sync!r}")
         self.table_name, self.column_name, self.model = table_name, column_name, model
-        self.code_column, self.sync, self.schema = code_column, sync, schema
+        if graph not in GRAPHS:
+            raise CompressaeError(f"graph must be one of {', '.join(GRAPHS)}, not {graph!r}")
+        self.code_column, self.sync, self.graph, self.schema = code_column, sync, graph, schema
         self.index, self.concurrently, self.m, self.ef_construction = index, concurrently, m, ef_construction
 
     @classmethod
@@ -77,8 +81,9 @@ class AddCompressedColumnOp(MigrateOperation):
         """Add the code column of ``table_name.column_name`` filled by ``model`` ('name' or 'name@version').
 
         Options: ``code_column`` (default ``<column>_sae``), ``sync="trigger"`` to keep codes fresh on
-        INSERT/UPDATE of the column, ``index=False`` to skip the HNSW index (``sparsevec_cosine_ops``,
-        ``m``, ``ef_construction``), ``concurrently=True`` to build it with CREATE INDEX CONCURRENTLY in
+        INSERT/UPDATE of the column, ``graph="sparse"`` to index the code column by sparse cosine (the
+        paper's path) instead of the sketch column by Hamming distance, ``index=False`` to skip the HNSW
+        index (``m``, ``ef_construction``), ``concurrently=True`` to build it with CREATE INDEX CONCURRENTLY in
         an autocommit block (this commits the migration's transaction first), ``schema``.
         """
         return operations.invoke(cls(table_name, column_name, **kw))
@@ -107,7 +112,7 @@ def add_compressed_column(operations: Operations, op: AddCompressedColumnOp) -> 
     attachment_id = bind.execute(
         _statement("op_attach"),
         {"schema": op.schema, "table": op.table_name, "column": op.column_name, "model": op.model,
-         "code_column": op.code_column, "sync": op.sync},
+         "code_column": op.code_column, "sync": op.sync, "graph": op.graph},
     ).scalar_one()
     op.info["attachment_id"] = attachment_id
     if not op.index:

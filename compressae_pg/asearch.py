@@ -11,30 +11,43 @@ and the model loaded on the first call (``await items.open()`` does it up front)
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg.pq import TransactionStatus
 
 from . import loaders, retrieval
-from .retrieval import Call, Hit, Options, Plan, Target
+from .retrieval import Batch, Call, Hit, Options, Plan, Statement, Target
 from .search import STALE, Where
 
 T = TypeVar("T")
 
 
 async def drive(conn: psycopg.AsyncConnection, plan: Plan[T], oids: dict[str, int] | None = None) -> T:
-    """Run a plan's statements on ``conn`` and return what the plan returns."""
+    """Run a plan's statements on ``conn`` (a :class:`Batch` in one pipeline) and return what the plan returns."""
     try:
-        stmt = next(plan)
+        step = next(plan)
         while True:
-            async with conn.cursor(binary=stmt.binary) as cur:
-                if stmt.binary and oids:
-                    loaders.install(cur.adapters, oids)
-                await cur.execute(stmt.query, stmt.params)
-                rows = await cur.fetchall() if cur.description else []
-            stmt = plan.send(rows)
+            stmts = step.statements if isinstance(step, Batch) else (step,)
+            async with conn.pipeline() if isinstance(step, Batch) else nullcontext():
+                curs = [cursor(conn, stmt, oids) for stmt in stmts]
+                for cur, stmt in zip(curs, stmts):
+                    await cur.execute(stmt.query, stmt.params, binary=stmt.binary)
+                rows = [await cur.fetchall() if isinstance(step, Batch) or cur.description else [] for cur in curs]
+            for cur in curs:
+                await cur.close()
+            step = plan.send(rows if isinstance(step, Batch) else rows[0])
     except StopIteration as done:
         return done.value
+
+
+def cursor(conn: psycopg.AsyncConnection, stmt: Statement, oids: dict[str, int] | None) -> psycopg.AsyncCursor:
+    """See :func:`compressae_pg.search.cursor`."""
+    cur = psycopg.AsyncRawCursor(conn) if stmt.raw else conn.cursor()
+    if stmt.binary and oids:
+        loaders.install(cur.adapters, oids)
+    return cur
 
 
 class AsyncCompressedColumn:
@@ -75,7 +88,8 @@ class AsyncCompressedColumn:
     async def _call(self, plan: Call[T]) -> T:
         for attempt in (1, 2):
             try:
-                async with self.conn.transaction(force_rollback=True):
+                idle = self.conn.autocommit and self.conn.info.transaction_status == TransactionStatus.IDLE
+                async with nullcontext() if idle else self.conn.transaction(force_rollback=True):
                     if self._target is None:
                         self._target = await drive(self.conn, retrieval.resolve(*self._names))
                     model = await drive(self.conn, retrieval.load_model(self.conn, self._target))

@@ -28,6 +28,8 @@ class Attachment:
     sync: str
     index_name: str | None
     opclass: str
+    graph: str  # 'sketch': HNSW over sketch_column (the default); 'sparse': over the code column
+    sketch_column: str | None
     model: ModelInfo
 
     @property
@@ -47,11 +49,13 @@ class Attachment:
             "sync": self.sync,
             "index": self.index_name,
             "opclass": self.opclass,
+            "graph": self.graph,
+            "sketch_column": self.sketch_column,
         }
 
 
 def _from_row(row) -> Attachment:
-    (aid, schema, name, source, code, sync, index_name, opclass, *model, oid, kind) = row
+    (aid, schema, name, source, code, sync, index_name, opclass, graph, sketch, *model, oid, kind) = row
     return Attachment(
         id=aid,
         table=Table(schema=schema, name=name, oid=oid or 0, kind=kind or "r"),
@@ -60,6 +64,8 @@ def _from_row(row) -> Attachment:
         sync=sync,
         index_name=index_name,
         opclass=opclass,
+        graph=graph,
+        sketch_column=sketch,
         model=ModelInfo(*model),
     )
 
@@ -98,13 +104,18 @@ def attach(
     *,
     code_column: str | None = None,
     sync: str = "none",
+    graph: str = "sketch",
 ) -> Attachment:
-    """Add a ``sparsevec(h)`` code column for ``table.column`` and record it (one transaction)."""
+    """Add a ``sparsevec(h)`` code column for ``table.column`` and record it (one transaction).
+
+    ``graph="sketch"`` (the default) also adds the ``bit(d)`` sketch column that the HNSW index is
+    built over; ``graph="sparse"`` indexes the code column itself by sparse cosine (the paper's path).
+    """
     t = resolve_table(conn, table)
     with conn.transaction():
         (aid,) = conn.execute(
             _sql.query("attach"),
-            {"table": t.oid, "column": column, "model": model, "code_column": code_column, "sync": sync},
+            {"table": t.oid, "column": column, "model": model, "code_column": code_column, "sync": sync, "graph": graph},
         ).fetchone()
     return next(a for a in list_attachments(conn, t) if a.id == aid)
 

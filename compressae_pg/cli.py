@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--alembic", metavar="DIR", help="write a revision into the application's Alembic (its alembic.ini, or the directory holding it)")
     how.add_argument("--apply", action="store_true", help="change the database now")
     p.add_argument("--sync", choices=["none", "trigger"], default="none", help="trigger: keep codes fresh on INSERT/UPDATE")
+    p.add_argument("--graph", choices=["sketch", "sparse"], default="sketch",
+                   help="what search's HNSW index is built over: sketch (default: sign bits of each row, Hamming) "
+                        "or sparse (the codes by sparse cosine, the paper's path, for ORDER BY code <=> ...)")
     p.add_argument("--no-index", action="store_true", help="do not build the HNSW index (build it after the backfill)")
     p.add_argument("--concurrently", action="store_true", help="build the index with CREATE INDEX CONCURRENTLY")
     p.add_argument("--m", type=int, default=16, help="HNSW m (default 16)")

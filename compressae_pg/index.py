@@ -108,7 +108,8 @@ def _build(conn, att: Attachment, concurrently: bool, m: int, ef_construction: i
     conn.add_notice_handler(lambda diag: result.notices.append(diag.message_primary or ""))
     started = time.perf_counter()
     try:
-        conn.execute(ddl)
+        # The extended protocol (a binary cursor, no parameters): one statement, and no '%' parsing.
+        conn.cursor(binary=True).execute(ddl)
     except psycopg.Error as exc:
         left = state(conn, att)
         if left is not None and not left.valid:

@@ -131,7 +131,7 @@ def _staged(conn: psycopg.Connection, current: Attachment, model_ref: str, cfg: 
             )
         return found[0]
     return _short_ddl(conn, cfg, lambda: attachments.attach(
-        conn, current.table, current.source_column, model_ref, code_column=name, sync=current.sync))
+        conn, current.table, current.source_column, model_ref, code_column=name, sync=current.sync, graph=current.graph))
 
 
 def _short_ddl(conn: psycopg.Connection, cfg: BackfillConfig, step: Callable[[], T]) -> T:

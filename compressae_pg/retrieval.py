@@ -1,10 +1,15 @@
 """The search itself, written once for the sync and the async front doors.
 
-Each step is a *plan*: a generator that yields the :class:`Statement` it needs run and receives its
-rows, so :mod:`.search` (psycopg ``Connection``) and :mod:`.asearch` (``AsyncConnection``) only differ
-in how they execute statements. A search encodes its queries in Python with the attachment's model,
-asks the HNSW index on the code column for ``candidates`` rows by sparse cosine (the query's own
-code as the probe), then reranks them in numpy (:mod:`.rerank`).
+Each step is a *plan*: a generator that yields the :class:`Statement` (or the :class:`Batch` of
+statements) it needs run and receives their rows, so :mod:`.search` (psycopg ``Connection``) and
+:mod:`.asearch` (``AsyncConnection``) only differ in how they execute statements.
+
+A search asks the attachment's HNSW index for ``candidates`` rows, then reranks them in numpy
+(:mod:`.rerank`). The index is over the sketch column (graph ``sketch``, the default): the sign bits
+of each row's vector, probed by Hamming distance with the query's own sign bits, so the query needs
+no encoding at all, only its projection on the atoms for the asymmetric rerank. An attachment with
+graph ``sparse`` is probed with the query's code by sparse cosine (the paper's path). The settings
+and every query's candidates go out as one batch: one round trip.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from psycopg.pq import Format
 
 from . import _sql, loaders, rerank
 from .errors import CompressaeError, InvalidVectorError, NotAttachedError, UnknownKeyError, UnknownModelError, UnknownTableError
-from .model import Codes, CompresSAE
+from .model import Codes, CompresSAE, check_vectors
 
 T = TypeVar("T")
 MAX_EF_SEARCH = 1000  # pgvector's limit for hnsw.ef_search
@@ -29,11 +34,23 @@ MAX_EF_SEARCH = 1000  # pgvector's limit for hnsw.ef_search
 
 @dataclass(frozen=True)
 class Statement:
-    """A query for a driver to run; ``binary`` rows carry pgvector values as numpy (see :mod:`.loaders`)."""
+    """A query for a driver to run; ``binary`` rows carry pgvector values as numpy (see :mod:`.loaders`).
+
+    ``raw`` statements take positional ``$n`` parameters (psycopg's RawCursor): psycopg then parses
+    no ``%`` in the text, so identifiers composed into it may hold any character.
+    """
 
     query: sql.Composable
-    params: dict[str, Any] | None = None
+    params: dict[str, Any] | Sequence[Any] | None = None
     binary: bool = False
+    raw: bool = False
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Statements a driver sends together (a pipeline, one round trip); the plan receives each one's rows."""
+
+    statements: tuple[Statement, ...]
 
 
 Plan = Generator[Statement, list[tuple], T]
@@ -93,6 +110,8 @@ class Target:
     table: str
     source_column: str
     code_column: str
+    graph: str  # 'sketch' or 'sparse': which column the HNSW index is over
+    sketch_column: str | None
     model_id: int
     model_ref: str
     dim: int
@@ -107,13 +126,19 @@ class Target:
     def qualified(self) -> str:
         return f"{self.schema}.{self.table}"
 
+    @property
+    def needs_codes(self) -> bool:
+        """Whether the index is probed with the query's code (graph ``sparse``) rather than its sign bits."""
+        return self.graph == "sparse"
+
 
 @dataclass(frozen=True)
 class Query:
-    """One query, ready to search: its code (the index probe), its vector and the rerank projection."""
+    """One query, ready to search: the index probe (sign bits, or its code), its vector and the rerank projection."""
 
-    indices: np.ndarray
-    values: np.ndarray
+    bits: str | None  # the sign bits as bit text ('0110…'): the sketch graph's probe
+    indices: np.ndarray | None  # the query's code (the sparse graph's probe, and the symmetric rerank's)
+    values: np.ndarray | None
     vector: np.ndarray | None = None
     projection: np.ndarray | None = None
     exclude: tuple[Any] | None = None  # (key,) of a row left out of the results
@@ -149,13 +174,13 @@ def resolve(table: str, column: str, code_column: str | None = None) -> Plan[Tar
     if len(picked) > 1:
         names = ", ".join(r[4] for r in picked)
         raise NotAttachedError(f"{schema}.{name}.{column} has several code columns ({names}); name one with code_column=")
-    (aid, schema, name, source, code, model_id, model_name, version, dim, h, _k,
+    (aid, schema, name, source, code, graph, sketch, model_id, model_name, version, dim, h, _k,
      key, key_oid, n_keys, source_type, vector_schema, *oids) = picked[0]
     if not n_keys:
         raise UnknownTableError(f"table {schema}.{name} has no primary key; search results need one")
     if n_keys > 1:
         raise UnknownTableError(f"table {schema}.{name} has a composite primary key; search needs a single-column key")
-    return Target(aid, schema, name, source, code, model_id, f"{model_name}@{version}", dim, h, key, key_oid,
+    return Target(aid, schema, name, source, code, graph, sketch, model_id, f"{model_name}@{version}", dim, h, key, key_oid,
                   source_type, vector_schema, dict(zip(("sparsevec", "vector", "halfvec"), oids)))
 
 
@@ -202,41 +227,56 @@ def encode(model: CompresSAE, vectors: np.ndarray, mode: str, target: Target) ->
         got = vectors.shape[-1] if vectors.ndim else 0
         raise InvalidVectorError(f"the query has {got} dimensions, but {target.qualified}.{target.code_column} "
                                  f"holds codes of {model.dim}-dimensional vectors (model {target.model_ref})")
-    codes = model.compress(vectors)
+    check_vectors(vectors, model.dim)  # NaN, Inf and zero vectors are refused by name
+    codes = model.compress(vectors) if target.needs_codes or mode == "symmetric" else None
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    return _queries(model, codes, unit, mode)
+    return _queries(model, codes, [sign_bits(v) for v in unit], unit, mode)
 
 
-def _queries(model: CompresSAE, codes: Codes, vectors: Sequence[np.ndarray | None], mode: str,
-             exclude: tuple[Any] | None = None) -> list[Query]:
+def sign_bits(vector: np.ndarray) -> str:
+    """``binary_quantize(vector)`` as bit text: 1 where a component is positive."""
+    return (np.asarray(vector) > 0).astype(np.uint8).tobytes().translate(_BIT_TEXT).decode()
+
+
+_BIT_TEXT = bytes.maketrans(b"\x00\x01", b"01")
+
+
+def _queries(model: CompresSAE, codes: Codes | None, bits: Sequence[str | None], vectors: Sequence[np.ndarray | None],
+             mode: str, exclude: tuple[Any] | None = None) -> list[Query]:
     if mode == "reconstructed":
         projections = model.project(np.stack(vectors))
     elif mode == "symmetric":
         rec = model.decompress(codes)
         projections = model.project(rec / np.linalg.norm(rec, axis=1, keepdims=True))
     else:
-        projections = [None] * len(codes)
-    return [Query(codes.indices[i], codes.values[i], vectors[i], projections[i], exclude) for i in range(len(codes))]
+        projections = [None] * len(bits)
+    return [Query(bits[i], codes.indices[i] if codes else None, codes.values[i] if codes else None,
+                  vectors[i], projections[i], exclude) for i in range(len(bits))]
 
 
 def item(target: Target, model: CompresSAE, key: Any, mode: str) -> Plan[Query]:
     """The stored code (and source vector) of the row with primary key ``key``, as a query."""
     source = sql.SQL(", {}").format(sql.Identifier(target.source_column)) if target.source_type else sql.SQL("")
-    rows = yield Statement(_sql.query("search_item", code=sql.Identifier(target.code_column), source=source,
+    sketch = sql.SQL(", {}::text").format(sql.Identifier(target.sketch_column)) if target.sketch_column else sql.SQL("")
+    rows = yield Statement(_sql.query("search_item", code=sql.Identifier(target.code_column), source=source, sketch=sketch,
                                       table=sql.Identifier(target.schema, target.table),
                                       key=sql.Identifier(target.key), item=sql.Literal(key)), binary=True)
     if not rows:
         raise UnknownKeyError(f"no row of {target.qualified} has {target.key} = {key!r}")
-    raw, vector = rows[0][0], (rows[0][1] if target.source_type else None)
+    raw, *rest = rows[0]
+    bits = rest.pop(0) if target.sketch_column else None
+    vector = rest.pop(0) if target.source_type else None
     code = loaders.sparse_rows([raw]) if raw is not None else None
     if code is None or not len(code.indices):
         raise CompressaeError(f"row {key!r} of {target.qualified} has no code in {target.code_column} yet (run the backfill)")
     if mode in ("reconstructed", "dense") and (vector is None or not np.any(vector)):
         raise CompressaeError(f"rerank={mode!r} needs the source vector of row {key!r}, and {target.qualified}."
                               f"{target.source_column} has none; use rerank='symmetric' or 'none'")
+    if not target.needs_codes and bits is None:
+        raise CompressaeError(f"row {key!r} of {target.qualified} has no sketch in {target.sketch_column} yet (run the backfill)")
     codes = Codes(code.indices[None, :], code.values[None, :], target.h)
     unit = None if vector is None else vector / np.linalg.norm(vector)
-    return _queries(model, codes, [unit], mode, exclude=(key,))[0]
+    return _queries(model, codes, [bits], [unit], mode, exclude=(key,))[0]
 
 
 # ---- the search ---------------------------------------------------------------------------------
@@ -258,11 +298,10 @@ def where_sql(where: sql.Composable | Mapping[str, Any] | None) -> sql.Composabl
     return sql.SQL(" AND ").join(terms) if terms else sql.SQL("TRUE")
 
 
-def code_literal(query: Query, target: Target) -> sql.Composable:
-    """The query's code as a ``sparsevec`` literal (sparsevec text is 1-based)."""
+def code_text(query: Query, target: Target) -> str:
+    """The query's code as ``sparsevec`` text (1-based indices)."""
     entries = ",".join(f"{i + 1}:{float(v)!r}" for i, v in zip(query.indices.tolist(), query.values) if v != 0)
-    return sql.SQL("CAST({} AS {})").format(sql.Literal(f"{{{entries}}}/{target.h}"),
-                                           sql.Identifier(target.vector_schema, "sparsevec"))
+    return f"{{{entries}}}/{target.h}"
 
 
 def _binary_key(oid: int) -> bool:
@@ -270,7 +309,7 @@ def _binary_key(oid: int) -> bool:
 
 
 def candidates(target: Target, query: Query, opts: Options) -> Statement:
-    """The statement that fetches a query's candidates through the HNSW index."""
+    """The statement that fetches a query's candidates through the HNSW index (one text per column and filter)."""
     extra = []
     if opts.rerank in ("reconstructed", "symmetric"):
         extra.append(sql.Identifier(target.code_column))
@@ -283,14 +322,18 @@ def candidates(target: Target, query: Query, opts: Options) -> Statement:
     where = where_sql(opts.where)
     if query.exclude is not None:
         where = sql.SQL("({}) AND {} IS DISTINCT FROM {}").format(where, key, sql.Literal(query.exclude[0]))
+    if target.needs_codes:
+        graph, op, probe_type, probe = target.code_column, "<=>", sql.Identifier(target.vector_schema, "sparsevec"), code_text(query, target)
+    else:
+        graph, op, probe_type, probe = target.sketch_column, "<~>", sql.SQL("varbit"), query.bits
     return Statement(_sql.query(
         "search_candidates",
         key=key if _binary_key(target.key_oid) else sql.SQL("{}::text").format(key),
+        graph=sql.Identifier(graph), op=sql.SQL(op), probe_type=probe_type,
         code=sql.Identifier(target.code_column), ops=sql.Identifier(target.vector_schema),
-        query=code_literal(query, target), attachment=sql.Literal(target.attachment_id),
         extra=sql.SQL("").join(sql.SQL(", {}").format(e) for e in extra),
-        table=sql.Identifier(target.schema, target.table), filter=where, limit=sql.Literal(opts.limit),
-    ), binary=True)
+        table=sql.Identifier(target.schema, target.table), filter=where,
+    ), [probe, opts.limit, target.attachment_id], binary=True, raw=True)
 
 
 def rank(target: Target, query: Query, rows: list[tuple], opts: Options) -> list[Hit]:
@@ -300,7 +343,9 @@ def rank(target: Target, query: Query, rows: list[tuple], opts: Options) -> list
     if opts.rerank == "dense":
         rows = [r for r in rows if r[3] is not None and len(r[3]) == len(query.vector)]
     keys = [r[0] for r in rows]
-    if opts.rerank == "none":
+    if opts.rerank == "none" and not target.needs_codes:  # the sign bits' cosine: 1 - 2 hamming / d
+        scores = 1.0 - 2.0 * np.array([r[1] for r in rows], dtype=np.float64) / target.dim
+    elif opts.rerank == "none":
         scores = 1.0 - np.array([r[1] for r in rows], dtype=np.float64)
     elif opts.rerank == "dense":
         scores = rerank.cosine(query.vector, np.stack([r[3] for r in rows])) if rows else np.zeros(0)
@@ -310,13 +355,10 @@ def rank(target: Target, query: Query, rows: list[tuple], opts: Options) -> list
 
 
 def search(target: Target, queries: Sequence[Query], opts: Options) -> Plan[list[list[Hit]]]:
-    """Candidates and rerank for each query, in one transaction (the driver opens it)."""
-    yield Statement(_sql.query("search_settings"), {"ef_search": str(opts.hnsw_ef_search)})
-    results = []
-    for query in queries:
-        rows = yield candidates(target, query, opts)
-        results.append(rank(target, query, rows, opts))
-    return results
+    """Candidates and rerank for each query: the settings and every query's candidates in one batch."""
+    settings = Statement(_sql.query("search_settings"), [str(opts.hnsw_ef_search)], raw=True)
+    rows = yield Batch((settings, *(candidates(target, q, opts) for q in queries)))
+    return [rank(target, q, r, opts) for q, r in zip(queries, rows[1:])]
 
 
 # ---- what the front doors run -------------------------------------------------------------------

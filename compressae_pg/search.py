@@ -13,13 +13,15 @@ The maths and the SQL live in :mod:`.retrieval`; :mod:`.asearch` is the same on 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import nullcontext
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 
 from . import loaders, retrieval
-from .retrieval import Call, Hit, Options, Plan, StaleAttachment, Target
+from .retrieval import Batch, Call, Hit, Options, Plan, StaleAttachment, Statement, Target
 
 T = TypeVar("T")
 Where = sql.Composable | Mapping[str, Any] | None
@@ -27,17 +29,29 @@ Where = sql.Composable | Mapping[str, Any] | None
 STALE = (StaleAttachment, psycopg.errors.UndefinedColumn, psycopg.errors.UndefinedTable)
 
 
+def cursor(conn: psycopg.Connection, stmt: Statement, oids: dict[str, int] | None) -> psycopg.Cursor:
+    """The cursor a statement runs on: a RawCursor for ``$n`` parameters, with the pgvector loaders for binary rows."""
+    cur = psycopg.RawCursor(conn) if stmt.raw else conn.cursor()
+    if stmt.binary and oids:
+        loaders.install(cur.adapters, oids)
+    return cur
+
+
 def drive(conn: psycopg.Connection, plan: Plan[T], oids: dict[str, int] | None = None) -> T:
-    """Run a plan's statements on ``conn`` and return what the plan returns."""
+    """Run a plan's statements on ``conn`` (a :class:`Batch` in one pipeline) and return what the plan returns."""
     try:
-        stmt = next(plan)
+        step = next(plan)
         while True:
-            with conn.cursor(binary=stmt.binary) as cur:
-                if stmt.binary and oids:
-                    loaders.install(cur.adapters, oids)
-                cur.execute(stmt.query, stmt.params)
-                rows = cur.fetchall() if cur.description else []
-            stmt = plan.send(rows)
+            stmts = step.statements if isinstance(step, Batch) else (step,)
+            with conn.pipeline() if isinstance(step, Batch) else nullcontext():
+                curs = [cursor(conn, stmt, oids) for stmt in stmts]
+                for cur, stmt in zip(curs, stmts):
+                    cur.execute(stmt.query, stmt.params, binary=stmt.binary)
+                # In a pipeline the results arrive with the first fetch; every statement of a batch returns rows.
+                rows = [cur.fetchall() if isinstance(step, Batch) or cur.description else [] for cur in curs]
+            for cur in curs:
+                cur.close()
+            step = plan.send(rows if isinstance(step, Batch) else rows[0])
     except StopIteration as done:
         return done.value
 
@@ -94,7 +108,10 @@ class CompressedColumn:
     def _call(self, plan: Call[T]) -> T:
         for attempt in (1, 2):
             try:
-                with self.conn.transaction(force_rollback=True):
+                # On an idle autocommit connection a batch is its own implicit transaction, which scopes
+                # its SET LOCALs: no BEGIN and ROLLBACK round trips. Anywhere else, a savepoint does it.
+                idle = self.conn.autocommit and self.conn.info.transaction_status == TransactionStatus.IDLE
+                with nullcontext() if idle else self.conn.transaction(force_rollback=True):
                     if self._target is None:
                         self._target = drive(self.conn, retrieval.resolve(*self._names))
                     model = drive(self.conn, retrieval.load_model(self.conn, self._target))

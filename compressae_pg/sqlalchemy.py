@@ -3,13 +3,15 @@ compose with ordinary filters and joins.
 
 .. code-block:: python
 
-    from compressae_pg.sqlalchemy import SPARSEVEC, encode, hnsw_settings, reconstructed_score, sparse_cosine_distance
+    from compressae_pg.sqlalchemy import SPARSEVEC, hnsw_settings, reconstructed_score, sketch_distance
 
     candidates = (select(Item.id, Item.embedding_sae).where(Item.category == "books")
-                  .order_by(sparse_cosine_distance(Item.embedding_sae, encode("items-sae", q))).limit(100).subquery())
+                  .order_by(sketch_distance(Item.embedding_sae_sketch, q)).limit(100).subquery())
     stmt = (select(candidates.c.id, reconstructed_score("items-sae", candidates.c.embedding_sae, q).label("score"))
             .order_by(desc("score")).limit(10))
 
+``sketch_distance`` is the order of the default index (HNSW over the sketch column, the sign bits of
+each row); ``sparse_cosine_distance`` is that of a code column attached with ``graph="sparse"``.
 A query given as a value (a list, numpy array, pgvector ``Vector``) is encoded or projected once
 per statement (a scalar subquery); a column expression is evaluated per row.
 """
@@ -20,14 +22,14 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
-from pgvector.sqlalchemy import SPARSEVEC, VECTOR
+from pgvector.sqlalchemy import BIT, SPARSEVEC, VECTOR
 from sqlalchemy.dialects.postgresql import REGCLASS
 from sqlalchemy.sql.elements import ColumnElement
 
 from .errors import InvalidVectorError
 from .retrieval import MAX_EF_SEARCH, as_vectors
 
-__all__ = ["SPARSEVEC", "encode", "hnsw_settings", "reconstructed_score", "search", "sparse_cosine_distance"]
+__all__ = ["BIT", "SPARSEVEC", "encode", "hnsw_settings", "reconstructed_score", "search", "sketch_distance", "sparse_cosine_distance"]
 
 
 def _is_sql(value: Any) -> bool:
@@ -56,6 +58,12 @@ def _once(expr: ColumnElement, value: Any) -> ColumnElement:
 def encode(model: str, vector: Any) -> ColumnElement:
     """``compressae.encode(model, vector)``: the code of a query value (once per statement) or of a column."""
     return _once(sa.func.compressae.encode(model, _vector(vector), type_=SPARSEVEC), vector)
+
+
+def sketch_distance(sketch: Any, query: Any) -> ColumnElement[float]:
+    """``sketch <~> binary_quantize(query)``: the Hamming order the default HNSW index (``bit_hamming_ops``) serves."""
+    bits = _once(sa.func.binary_quantize(_vector(query), type_=BIT), query)
+    return sa.type_coerce(sketch, BIT).op("<~>", return_type=sa.Float)(bits)
 
 
 def sparse_cosine_distance(code: Any, query_code: Any) -> ColumnElement[float]:

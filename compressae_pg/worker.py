@@ -133,6 +133,7 @@ class Worker:
         self.retries_pending = 0
         self.retries_total = 0
         conn.execute(_sql.query("backfill_temp"))
+        self.write_query = write_query(conn, target)
 
     # ---- the two kinds of batch ---------------------------------------------------------------
     def range_batch(self, job: Job, limit: int) -> BatchResult:
@@ -182,7 +183,7 @@ class Worker:
         data, coded = self.encoder(batch) if len(batch) else (b"", batch.valid)
         skipped = batch.skipped_keys(coded)
         att = self.target.attachment
-        write = _sql.query("backfill_write", table=self.target.key.table.ident, code=att.code_ident)
+        write = self.write_query
 
         def attempt() -> int:
             with self.conn.transaction(), self.conn.cursor() as cur:
@@ -218,6 +219,21 @@ class Worker:
     def _count_retry(self) -> None:
         self.retries_pending += 1
         self.retries_total += 1
+
+
+def write_query(conn: psycopg.Connection, target: Target) -> sql.Composed:
+    """The ``UPDATE … FROM`` of a batch: the codes, and the sketch (sign bits of the source) where the attachment has one."""
+    att = target.attachment
+    sketch_set = sketch_differs = sql.SQL("")
+    if att.sketch_column is not None:
+        (vs,) = conn.execute(_sql.query("pgvector_schema")).fetchone()
+        col = sql.Identifier(att.sketch_column)
+        value = sql.SQL("CASE WHEN b.code IS NULL THEN NULL ELSE {}(t.{}) END").format(
+            sql.Identifier(vs, "binary_quantize"), target.source.ident)
+        sketch_set = sql.SQL(", {} = {}").format(col, value)
+        sketch_differs = sql.SQL(" OR t.{} IS DISTINCT FROM {}").format(col, value)
+    return _sql.query("backfill_write", table=target.key.table.ident, code=att.code_ident,
+                      sketch_set=sketch_set, sketch_differs=sketch_differs)
 
 
 def retrying(step: Callable[[], T], limits: Limits, stop: threading.Event, on_retry: Callable[[], None] = lambda: None) -> T:

@@ -32,7 +32,7 @@ def train_small(vectors: np.ndarray, seed: int = 0) -> CompresSAE:
 
 def searchable(conn: psycopg.Connection, dsn: str, vectors, model: CompresSAE, *, table: str = "items",
                column: str = "embedding", key: str = "id", key_type: str = "bigint", keys=None,
-               category: str = "category", name: str = "m", index: bool = True) -> attachments.Attachment:
+               category: str = "category", name: str = "m", index: bool = True, graph: str = "sketch") -> attachments.Attachment:
     """``table (key PRIMARY KEY, column vector(384), category text)``: ``vectors`` (None → NULL), every
     seventh row in category 'rare' (the rest 'common'), the model stored as ``name``, the code column
     attached, backfilled and (with ``index``) indexed."""
@@ -47,7 +47,7 @@ def searchable(conn: psycopg.Connection, dsn: str, vectors, model: CompresSAE, *
             copy.write_row((k, text, "rare" if i % 7 == 0 else "common"))
     conn.execute(sql.SQL("ANALYZE {}").format(ident))
     registry.save(conn, name, model)
-    att = attachments.attach(conn, table, column, registry.list_models(conn, name)[-1].ref)
+    att = attachments.attach(conn, table, column, registry.list_models(conn, name)[-1].ref, graph=graph)
     backfill(table, column, dsn=dsn, progress=False)
     if index:
         build_index(table, column, dsn=dsn, m=8, ef_construction=32)
@@ -71,12 +71,21 @@ def cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (b @ a) / (np.linalg.norm(b, axis=1) * np.linalg.norm(a))
 
 
+def sign_cosine(query: np.ndarray, sources: list) -> np.ndarray:
+    """The cosine of the ±1 sign vectors of ``query`` and each source (x > 0 → +1, else −1): 1 − 2·Hamming/d."""
+    q = np.asarray(query) > 0
+    return np.array([np.nan if s is None else 1.0 - 2.0 * np.mean((np.asarray(s) > 0) != q) for s in sources])
+
+
 def brute_force(model: CompresSAE, query_code: np.ndarray, query: np.ndarray | None, codes: np.ndarray,
-                sources: list, mode: str) -> np.ndarray:
-    """Every rerank score computed the long way: decode everything, take cosines (``symmetric`` by K = W_dec W_decᵀ)."""
+                sources: list, mode: str, graph: str = "sketch") -> np.ndarray:
+    """Every rerank score computed the long way: decode everything, take cosines (``symmetric`` by K = W_dec W_decᵀ).
+
+    ``none`` is the index's own order: the sign bits' cosine for the sketch graph, the codes' for the sparse one.
+    """
     dec = model.decoder.detach().double().numpy()
     if mode == "none":
-        return cos(query_code, codes)
+        return sign_cosine(query, sources) if graph == "sketch" else cos(query_code, codes)
     if mode == "reconstructed":
         return cos(query, codes @ dec)
     if mode == "symmetric":
@@ -90,3 +99,15 @@ def dense_code(indices: np.ndarray, values: np.ndarray, h: int = H) -> np.ndarra
     out = np.zeros(h, dtype=np.float64)
     out[np.asarray(indices)] = values
     return out
+
+
+def assert_top(hits: list, keys: list, scores: np.ndarray, k: int, allowed=None, atol: float = 1e-5) -> None:
+    """``hits`` are the brute-force top ``k`` of ``scores`` (over the keys ``allowed``): each hit's score is its
+    row's brute-force score, and the scores are the k best, best first. Rows tied on score may come in any order."""
+    ok = np.array([allowed is None or key in allowed for key in keys]) & ~np.isnan(scores)
+    best = np.sort(scores[ok])[::-1][:k]
+    by_key = dict(zip(keys, scores))
+    assert len({h.key for h in hits}) == len(hits) == len(best)
+    assert all(allowed is None or h.key in allowed for h in hits)
+    np.testing.assert_allclose([h.score for h in hits], best, atol=atol, rtol=0)
+    np.testing.assert_allclose([h.score for h in hits], [by_key[h.key] for h in hits], atol=atol, rtol=0)

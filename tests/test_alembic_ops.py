@@ -63,7 +63,7 @@ def test_add_then_drop_leaves_the_table_as_it_was(conn, migrate, shop, real_vect
     after = catalog(conn, QUALIFIED)
     assert ("Emb Vec_sae", "sparsevec(256)", False, 4) in after["columns"]
     (index,) = [i for (i,) in after["indexes"] if "hnsw" in i]
-    assert 'USING hnsw ("Emb Vec_sae" sparsevec_cosine_ops) WITH (m=\'8\', ef_construction=\'32\')' in index
+    assert 'USING hnsw ("Emb Vec_sae_sketch" bit_hamming_ops) WITH (m=\'8\', ef_construction=\'32\')' in index
     assert after["triggers"] == [("compressae_sync_1",)]
     insert(conn, 3, real_vectors[1])
     same = conn.execute(sql.SQL("""SELECT bool_and("Emb Vec_sae" = compressae.encode('m@1', "Emb Vec")) FROM {} WHERE id = 3""").format(IDENT))

@@ -59,15 +59,21 @@ def test_model_versions_resolve_by_reference(conn):
         attachments.attach(conn, "items", "embedding", "m@x", code_column="bad")
 
 
-def test_index_ddl_builds_an_hnsw_index_on_the_code_column(conn):
+@pytest.mark.parametrize("graph, indexed", [("sketch", "embedding_sae_sketch bit_hamming_ops"),
+                                             ("sparse", "embedding_sae sparsevec_cosine_ops")])
+def test_index_ddl_builds_an_hnsw_index_over_the_attachments_graph(conn, graph, indexed):
     conn.execute('CREATE TABLE "My Items" (id int PRIMARY KEY, embedding vector(8))')
     registry.save(conn, "m", CompresSAE(8, 64, 4, seed=0))
-    att = attachments.attach(conn, "My Items", "embedding", "m")
+    att = attachments.attach(conn, "My Items", "embedding", "m", graph=graph)
+    assert (att.graph, att.sketch_column) == (graph, "embedding_sae_sketch" if graph == "sketch" else None)
+    columns = dict(conn.execute("SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
+                                " WHERE attrelid = '\"My Items\"'::regclass AND attnum > 0").fetchall())
+    assert columns.get("embedding_sae_sketch") == ("bit(8)" if graph == "sketch" else None)
     (ddl,) = conn.execute("SELECT compressae.index_ddl(%s, true, 8, 32)", (att.id,)).fetchone()
     assert ddl.startswith("CREATE INDEX CONCURRENTLY IF NOT EXISTS")
     conn.execute(ddl)
     (indexdef,) = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", (att.index_name,)).fetchone()
-    assert "USING hnsw (embedding_sae sparsevec_cosine_ops) WITH (m='8', ef_construction='32')" in indexdef
+    assert f"USING hnsw ({indexed}) WITH (m='8', ef_construction='32')" in indexdef
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="HNSW needs"):
         conn.execute("SELECT compressae.index_ddl(%s, false, 1, 64)", (att.id,))
 

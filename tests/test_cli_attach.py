@@ -29,7 +29,8 @@ def test_attach_apply_then_models_refuse_to_drop_until_detached(conn, dsn, capsy
                          "--sync", "trigger", "--concurrently", "--json", "--apply")
     assert code == 0, err
     assert json.loads(out) == {"table": "shop.items", "column": "embedding", "code_column": "embedding_sae", "model": "m@1",
-                               "sync": "trigger", "index": "items_embedding_sae_hnsw", "opclass": "sparsevec_cosine_ops"}
+                               "sync": "trigger", "index": "items_embedding_sae_hnsw", "opclass": "bit_hamming_ops",
+                               "graph": "sketch", "sketch_column": "embedding_sae_sketch"}
     assert conn.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = 'shop.items_embedding_sae_hnsw'::regclass").fetchone() == (True,)
 
     # a second code column for the same source (a re-compression) is reported as itself

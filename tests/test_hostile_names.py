@@ -69,7 +69,7 @@ def test_index_names_of_long_table_names_fit_and_stay_apart(conn, dsn, real_vect
         assert built.valid and built.built and len(built.index.encode()) <= 63
     indexes = conn.execute("SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = %s::regclass",
                            (f'"{table}"',)).fetchall()
-    assert sorted(d.split("USING hnsw ")[1].split()[0] for (d,) in indexes if "hnsw" in d) == ["(code_a", "(code_b"]
+    assert sorted(d.split("USING hnsw ")[1].split()[0] for (d,) in indexes if "hnsw" in d) == ["(code_a_sketch", "(code_b_sketch"]
 
 
 def test_model_names_are_refused_cleanly_when_they_cannot_be_names(conn):

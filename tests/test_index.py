@@ -25,7 +25,7 @@ def test_the_index_is_built_concurrently_then_kept_until_asked_to_rebuild(conn, 
     built = build_index("items", "embedding", dsn=dsn, m=8, ef_construction=32, maintenance_work_mem="64MB", parallel_workers=0)
     assert (built.built, built.valid, built.rebuilt_invalid, built.concurrently) == (True, True, False, True)
     valid, indexdef = conn.execute(INDEX, (att.index_name,)).fetchone()
-    assert valid and "USING hnsw (embedding_sae sparsevec_cosine_ops) WITH (m='8', ef_construction='32')" in indexdef
+    assert valid and "USING hnsw (embedding_sae_sketch bit_hamming_ops) WITH (m='8', ef_construction='32')" in indexdef
     assert built.bytes == conn.execute("SELECT pg_relation_size(to_regclass(%s))", (att.index_name,)).fetchone()[0] > 0
     kept = build_index("items", "embedding", dsn=dsn)
     assert (kept.built, kept.valid) == (False, True)

@@ -21,7 +21,7 @@ from compressae_pg import (
     registry,
 )
 
-from .searchdata import brute_force, cos, searchable, stored, train_small
+from .searchdata import assert_top, brute_force, cos, searchable, stored, train_small
 
 MODES = ["none", "reconstructed", "symmetric", "dense"]
 ROWS = 300
@@ -32,9 +32,14 @@ def model(real_vectors):
     return train_small(real_vectors[1000:5000])
 
 
+@pytest.fixture(params=["sketch", "sparse"])
+def graph(request) -> str:
+    return request.param
+
+
 @pytest.fixture
 def items(conn, dsn, model, real_vectors):
-    """``items``: 300 real vectors, coded and indexed; returns (keys, codes, sources) as stored."""
+    """``items``: 300 real vectors, coded and indexed over the sketch; returns (keys, codes, sources) as stored."""
     searchable(conn, dsn, real_vectors[:ROWS], model)
     return stored(conn)
 
@@ -44,47 +49,49 @@ def queries(real_vectors) -> np.ndarray:
     return real_vectors[5000:5004]
 
 
-def expected(model, q, keys, codes, sources, mode, k, among=None):
+def expected(model, q, keys, codes, sources, mode, k, among=None, graph="sketch"):
     """The brute-force top k (keys, scores) of ``mode`` over all rows, or over the keys ``among``."""
-    scores = brute_force(model, model.compress(q).dense()[0], q, codes, sources, mode)
+    scores = brute_force(model, model.compress(q).dense()[0], q, codes, sources, mode, graph)
     allowed = np.array([among is None or key in among for key in keys]) & ~np.isnan(scores)
     order = [i for i in np.argsort(-scores, kind="stable") if allowed[i]][:k]
     return [keys[i] for i in order], scores[order]
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_with_every_row_a_candidate_each_rerank_is_the_brute_force_ranking(conn, items, model, queries, mode):
-    keys, codes, sources = items
+def test_with_every_row_a_candidate_each_rerank_is_the_brute_force_ranking(conn, dsn, model, real_vectors, queries, mode, graph):
+    searchable(conn, dsn, real_vectors[:ROWS], model, graph=graph)
+    keys, codes, sources = stored(conn)
     column = CompressedColumn(conn, "items", "embedding")
     for q in queries:
         hits = column.search(q, k=10, candidates=ROWS, rerank=mode)
-        want_keys, want_scores = expected(model, q, keys, codes, sources, mode, 10)
-        assert [h.key for h in hits] == want_keys
-        np.testing.assert_allclose([h.score for h in hits], want_scores, atol=1e-5, rtol=0)
+        assert_top(hits, keys, brute_force(model, model.compress(q).dense()[0], q, codes, sources, mode, graph), 10)
 
 
-def index_candidates(conn, model, q, n: int) -> list:
-    """The n rows the HNSW index returns for q's code, asked in plain SQL with the same ef_search."""
-    code = model.compress(q)
-    literal = "{" + ",".join(f"{i + 1}:{float(v)!r}" for i, v in zip(code.indices[0], code.values[0])) + f"}}/{code.h}"
+def index_candidates(conn, model, q, n: int, graph: str) -> list:
+    """The n rows the HNSW index returns for q (its sign bits, or its code), asked in plain SQL with the same ef_search."""
+    if graph == "sketch":
+        order, probe = "embedding_sae_sketch <~> binary_quantize(%s::vector)", "[" + ",".join(map(repr, map(float, q))) + "]"
+    else:
+        code = model.compress(q)
+        order = "embedding_sae <=> %s::sparsevec"
+        probe = "{" + ",".join(f"{i + 1}:{float(v)!r}" for i, v in zip(code.indices[0], code.values[0])) + f"}}/{code.h}"
     with conn.transaction(force_rollback=True):
         conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(n, 40)),))
-        plan = conn.execute("EXPLAIN SELECT id FROM items ORDER BY embedding_sae <=> %s::sparsevec LIMIT %s", (literal, n)).fetchall()
+        plan = conn.execute(f"EXPLAIN SELECT id FROM items ORDER BY {order} LIMIT %s", (probe, n)).fetchall()
         assert "Index Scan using items_embedding_sae_hnsw" in "\n".join(r[0] for r in plan)
-        return [r[0] for r in conn.execute("SELECT id FROM items ORDER BY embedding_sae <=> %s::sparsevec LIMIT %s", (literal, n))]
+        return [r[0] for r in conn.execute(f"SELECT id FROM items ORDER BY {order} LIMIT %s", (probe, n))]
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_the_rerank_orders_the_candidates_that_the_index_returns(conn, items, model, queries, mode):
-    keys, codes, sources = items
+def test_the_rerank_orders_the_candidates_that_the_index_returns(conn, dsn, model, real_vectors, queries, mode, graph):
+    searchable(conn, dsn, real_vectors[:ROWS], model, graph=graph)
+    keys, codes, sources = stored(conn)
     column = CompressedColumn(conn, "items", "embedding")
     for q in queries:
-        among = index_candidates(conn, model, q, 20)
-        assert [h.key for h in column.search(q, k=20, candidates=20, rerank="none")] == among
+        among = index_candidates(conn, model, q, 20, graph)
+        assert {h.key for h in column.search(q, k=20, candidates=20, rerank="none")} == set(among)
         hits = column.search(q, k=5, candidates=20, rerank=mode)
-        want_keys, want_scores = expected(model, q, keys, codes, sources, mode, 5, among=set(among))
-        assert [h.key for h in hits] == want_keys
-        np.testing.assert_allclose([h.score for h in hits], want_scores, atol=1e-5, rtol=0)
+        assert_top(hits, keys, brute_force(model, model.compress(q).dense()[0], q, codes, sources, mode, graph), 5, set(among))
 
 
 def same(a, b) -> None:
@@ -118,10 +125,7 @@ def test_similar_ranks_other_rows_against_the_rows_stored_code(conn, dsn, model,
     for mode in MODES:
         hits = column.similar(probe, k=8, candidates=120, rerank=mode)
         scores = brute_force(model, codes[row], sources[row], codes, sources, mode)
-        scores[row] = -np.inf  # the row itself is left out
-        order = np.argsort(-scores, kind="stable")[:8]
-        assert [h.key for h in hits] == [keys[i] for i in order], mode
-        np.testing.assert_allclose([h.score for h in hits], scores[order], atol=1e-5, rtol=0)
+        assert_top(hits, keys, scores, 8, allowed=set(keys) - {probe})  # the row itself is left out
     assert column.similar(probe, k=3) == column.similar(probe, k=3, rerank="symmetric")
 
 
@@ -132,9 +136,8 @@ def test_a_selective_filter_still_returns_k_rows_through_iterative_index_scans(c
     q = queries[0]
     conn.execute("SET enable_seqscan = off")  # the plan a large table gets: the filter applied to the index scan
     # Without iterative scans, the index's 40 nearest rows hold only a few rare ones.
-    code = model.compress(q)
-    literal = "{" + ",".join(f"{i + 1}:{float(v)!r}" for i, v in zip(code.indices[0], code.values[0])) + f"}}/{code.h}"
-    query = "SELECT id FROM items WHERE category = 'rare' ORDER BY embedding_sae <=> %s::sparsevec LIMIT 30"
+    literal = "[" + ",".join(map(repr, map(float, q))) + "]"
+    query = "SELECT id FROM items WHERE category = 'rare' ORDER BY embedding_sae_sketch <~> binary_quantize(%s::vector) LIMIT 30"
     assert "Index Scan using items_embedding_sae_hnsw" in str(conn.execute("EXPLAIN " + query, (literal,)).fetchall())
     assert len(conn.execute(query, (literal,)).fetchall()) < 30
     for where in ({"category": "rare"}, sql.SQL("{} = {}").format(sql.Identifier("category"), sql.Literal("rare"))):
@@ -175,8 +178,7 @@ def test_hostile_names_work(conn, dsn, model, real_vectors):
     q = real_vectors[5000]
     for mode in MODES:
         hits = col.search(q, k=5, candidates=100, rerank=mode)
-        scores = brute_force(model, model.compress(q).dense()[0], q, codes, sources, mode)
-        assert [h.key for h in hits] == [keys[i] for i in np.argsort(-scores, kind="stable")[:5]]
+        assert_top(hits, keys, brute_force(model, model.compress(q).dense()[0], q, codes, sources, mode), 5)
     rare = col.search(q, k=5, candidates=100, where={category: "rare"})
     assert len(rare) == 5 and all(keys_in.index(h.key) % 7 == 0 for h in rare)
     assert col.similar(keys_in[3], k=2)[0].key != keys_in[3]

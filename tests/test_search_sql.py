@@ -7,7 +7,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from .searchdata import H, brute_force, cos, searchable, stored, train_small
+from compressae_pg import Hit
+
+from .searchdata import H, assert_top, brute_force, cos, searchable, stored, train_small
 
 MODES = ["none", "reconstructed", "symmetric", "dense"]
 SEARCH = "SELECT key, score FROM compressae.search(%s::regclass, %s, %s, k => %s, candidates => %s, rerank => %s)"
@@ -32,15 +34,15 @@ def sql_code(conn, q) -> np.ndarray:
     return out
 
 
+@pytest.mark.parametrize("graph", ["sketch", "sparse"])
 @pytest.mark.parametrize("mode", MODES)
-def test_each_rerank_mode_is_the_brute_force_ranking(conn, items, model, real_vectors, mode):
-    keys, codes, sources = items
+def test_each_rerank_mode_is_the_brute_force_ranking(conn, dsn, model, real_vectors, mode, graph):
+    searchable(conn, dsn, real_vectors[:250], model, graph=graph)
+    keys, codes, sources = stored(conn)
     for q in real_vectors[5000:5003]:
         rows = conn.execute(SEARCH, ("items", "embedding", q, 8, 250, mode)).fetchall()
-        scores = brute_force(model, sql_code(conn, q), q, codes, sources, mode)
-        order = np.argsort(-scores, kind="stable")[:8]
-        assert [r[0] for r in rows] == [str(keys[i]) for i in order]
-        np.testing.assert_allclose([r[1] for r in rows], scores[order], atol=1e-5, rtol=0)
+        scores = brute_force(model, sql_code(conn, q), q, codes, sources, mode, graph)
+        assert_top([Hit(int(key), score) for key, score in rows], keys, scores, 8)
 
 
 def test_the_candidates_come_from_the_hnsw_index_and_settings_are_restored(conn, dsn, model, real_vectors):
@@ -57,13 +59,14 @@ def test_the_candidates_come_from_the_hnsw_index_and_settings_are_restored(conn,
     rows = conn.execute(SEARCH, ("items", "embedding", real_vectors[5000], 5, 60, "reconstructed")).fetchall()
     conn.execute("SET client_min_messages = warning")
     assert len(rows) == 5
-    scan = [p for p in plans if "ORDER BY embedding_sae <=> $1 LIMIT $2" in p]
+    scan = [p for p in plans if "ORDER BY embedding_sae_sketch <~> CAST($1 AS varbit) LIMIT $2" in p]
     assert len(scan) == 1 and "Index Scan using items_embedding_sae_hnsw on items" in scan[0]
     assert conn.execute("SHOW hnsw.ef_search").fetchone()[0] == "40"
     assert conn.execute("SHOW hnsw.iterative_scan").fetchone()[0] == "off"
 
 
-def test_the_readme_pattern_uses_the_index_and_encodes_once(conn, items, real_vectors):
+def test_the_readme_pattern_uses_the_index_and_encodes_once(conn, dsn, model, real_vectors):
+    searchable(conn, dsn, real_vectors[:250], model, graph="sparse")  # the paper's path: HNSW over the codes
     q = real_vectors[5001]
     query = ("SELECT id FROM items ORDER BY embedding_sae <=> (SELECT compressae.encode('m', %s::vector)) LIMIT 10")
     plan = "\n".join(r[0] for r in conn.execute("EXPLAIN (ANALYZE, VERBOSE, COSTS OFF) " + query, (q,)).fetchall())

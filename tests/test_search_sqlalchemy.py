@@ -10,10 +10,10 @@ import sqlalchemy as sa
 from pgvector.sqlalchemy import VECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from compressae_pg import InvalidVectorError
-from compressae_pg.sqlalchemy import SPARSEVEC, encode, hnsw_settings, reconstructed_score, search, sparse_cosine_distance
+from compressae_pg import Hit, InvalidVectorError
+from compressae_pg.sqlalchemy import BIT, SPARSEVEC, encode, hnsw_settings, reconstructed_score, search, sketch_distance, sparse_cosine_distance
 
-from .searchdata import H, brute_force, searchable, stored, train_small
+from .searchdata import H, assert_top, brute_force, searchable, sign_cosine, stored, train_small
 
 ROWS = 200
 
@@ -28,6 +28,7 @@ class Item(Base):
     category: Mapped[str]
     embedding = mapped_column(VECTOR(384))
     embedding_sae = mapped_column(SPARSEVEC(H))
+    embedding_sae_sketch = mapped_column(BIT(384))
 
 
 class Label(Base):
@@ -42,8 +43,12 @@ def model(real_vectors):
 
 
 @pytest.fixture
-def session(conn, dsn, model, real_vectors):
-    searchable(conn, dsn, real_vectors[:ROWS], model)
+def session(request, conn, dsn, model, real_vectors):
+    """A session on ``items`` attached with the default graph (or ``graph`` given as the fixture's param)."""
+    graph = getattr(request, "param", "sketch")
+    searchable(conn, dsn, real_vectors[:ROWS], model, graph=graph)
+    if graph == "sparse":  # the ORM class maps the sketch column too: keep it, unfilled
+        conn.execute("ALTER TABLE items ADD COLUMN embedding_sae_sketch bit(384)")
     engine = sa.create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(dsn))
     Base.metadata.tables["labels"].create(engine)
     with Session(engine) as s:
@@ -72,7 +77,7 @@ def test_candidates_then_reconstructed_score_compose_with_a_filter_and_a_join(co
     candidates = (sa.select(Item.id, Item.embedding_sae)
                   .join(Label, Label.item_id == Item.id)
                   .where(Item.category == "common", Label.label == "even")
-                  .order_by(sparse_cosine_distance(Item.embedding_sae, encode("m", q)))
+                  .order_by(sketch_distance(Item.embedding_sae_sketch, q))
                   .limit(ROWS).subquery())
     score = reconstructed_score("m", candidates.c.embedding_sae, q).label("score")
     rows = session.execute(sa.select(candidates.c.id, score).order_by(sa.desc("score")).limit(8)).all()
@@ -82,6 +87,18 @@ def test_candidates_then_reconstructed_score_compose_with_a_filter_and_a_join(co
     np.testing.assert_allclose([r.score for r in rows], want_scores, atol=1e-5, rtol=0)
 
 
+def test_sketch_distance_is_the_index_order(conn, session, model, real_vectors):
+    keys, codes, sources = stored(conn)
+    q = real_vectors[5001]
+    stmt = sa.select(Item.id, sketch_distance(Item.embedding_sae_sketch, q).label("d")).order_by("d").limit(10)
+    plan = session.execute(sa.text("EXPLAIN " + str(stmt.compile(session.bind, compile_kwargs={"literal_binds": True})))).all()
+    assert "Index Scan using items_embedding_sae_hnsw" in "\n".join(r[0] for r in plan)
+    session.execute(hnsw_settings(ROWS))
+    hits = [Hit(r.id, 1 - 2 * r.d / 384) for r in session.execute(stmt)]
+    assert_top(hits, keys, sign_cosine(q, sources), 10)
+
+
+@pytest.mark.parametrize("session", ["sparse"], indirect=True)
 def test_sparse_cosine_distance_is_the_index_order(conn, session, model, real_vectors):
     keys, codes, sources = stored(conn)
     q = real_vectors[5001]
@@ -90,7 +107,7 @@ def test_sparse_cosine_distance_is_the_index_order(conn, session, model, real_ve
     assert "Index Scan using items_embedding_sae_hnsw" in "\n".join(r[0] for r in plan)
     session.execute(hnsw_settings(ROWS))
     ids = session.scalars(stmt).all()
-    assert ids == top(keys, brute_force(model, sql_code(conn, q), q, codes, sources, "none"), 10)[0]
+    assert ids == top(keys, brute_force(model, sql_code(conn, q), q, codes, sources, "none", "sparse"), 10)[0]
 
 
 def test_encode_of_a_value_runs_once_and_of_a_column_per_row(conn, session):

@@ -14,7 +14,20 @@ depends_on = None
 
 DIR = "revisions/0004_index_path/"
 FILES = [
-    # each file of DIR that this revision applies, in order
+    "schema.sql",
+    "attach.sql",
+    "index_ddl.sql",
+    "sync_trigger.sql",
+    "swap.sql",
+    "search.sql",
+]
+# What downgrade() restores after downgrade.sql: the definitions 0004 replaced, as 0003 left them.
+PREVIOUS = [
+    "revisions/0003_hardening/attach.sql",
+    "revisions/0002_functions/index_ddl.sql",
+    "revisions/0002_functions/sync_trigger.sql",
+    "revisions/0002_functions/swap.sql",
+    "revisions/0002_functions/search.sql",
 ]
 
 
@@ -25,3 +38,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     run_sql_file(DIR + "downgrade.sql")
+    for path in PREVIOUS:
+        run_sql_file(path)

@@ -2,5 +2,6 @@
 -- Bind parameters in SQLAlchemy style, and no percent signs, so any DB-API driver runs it as written.
 SELECT compressae.attach(
     CAST(concat_ws('.', quote_ident(CAST(:schema AS text)), quote_ident(CAST(:table AS text))) AS regclass),
-    CAST(:column AS name), CAST(:model AS text), CAST(:code_column AS name), CAST(:sync AS text)
+    CAST(:column AS name), CAST(:model AS text), CAST(:code_column AS name), CAST(:sync AS text),
+    CAST(:graph AS text)
 )

@@ -1,7 +1,7 @@
 -- What a search needs to know about the code columns attached to one table (by oid): the
 -- attachment and its model, the table's primary key (one row per key column), the source
 -- column's type (NULL when it no longer exists), and where pgvector lives with its type oids.
-SELECT a.id, a.table_schema, a.table_name, a.source_column, a.code_column,
+SELECT a.id, a.table_schema, a.table_name, a.source_column, a.code_column, a.graph, a.sketch_column,
        m.id, m.name, m.version, m.dim, m.h, m.k,
        pk.attname::text, pk.atttypid::bigint, pk.n_keys,
        st.typname::text,
