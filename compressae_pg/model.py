@@ -21,6 +21,8 @@ from safetensors.torch import save as save_safetensors
 from torch import nn
 
 from .errors import InvalidVectorError
+from .inference import Codes
+from .inference import check_vectors as inference_check
 
 FORMAT = "compressae-pg/1"
 _CPU_CHUNK = 1024  # rows per pre-activation block in training's TopK on CPU
@@ -52,42 +54,14 @@ class Encoding:
 PAPER = Encoding()
 
 
-@dataclass(frozen=True)
-class Codes:
-    """A batch of k-sparse codes: ``indices`` (n, k) int64 ascending, ``values`` (n, k) float32."""
-
-    indices: np.ndarray
-    values: np.ndarray
-    h: int
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def dense(self) -> np.ndarray:
-        """The codes as a dense (n, h) array."""
-        out = np.zeros((len(self.indices), self.h), dtype=np.float32)
-        np.put_along_axis(out, self.indices, self.values, axis=1)
-        return out
-
-
 def check_vectors(x: np.ndarray | torch.Tensor, dim: int) -> torch.Tensor:
-    """Return ``x`` as a float32 (n, dim) tensor, or raise naming the first bad row and its problem."""
-    t = torch.as_tensor(np.asarray(x, dtype=np.float32) if not torch.is_tensor(x) else x)
-    t = t.to(torch.float32)
-    if t.ndim == 1:
-        t = t.unsqueeze(0)
-    if t.ndim != 2 or t.shape[1] != dim:
-        got = t.shape[-1] if t.ndim >= 1 else 0
-        raise InvalidVectorError(f"expected vectors of dimension {dim}, got {got}")
-    finite = torch.isfinite(t).all(dim=1)
-    if not bool(finite.all()):
-        row = int((~finite).nonzero()[0, 0])
-        raise InvalidVectorError(f"vector at row {row} contains NaN or Inf")
-    zero = (t == 0).all(dim=1)
-    if bool(zero.any()):
-        row = int(zero.nonzero()[0, 0])
-        raise InvalidVectorError(f"vector at row {row} is all zeros and has no direction to encode")
-    return t
+    """Return ``x`` as a float32 (n, dim) tensor, or raise naming the first bad row and its problem.
+
+    The checks are :func:`compressae_pg.inference.check_vectors` (a tensor goes through numpy for them).
+    """
+    device = x.device if torch.is_tensor(x) else None
+    array = x.detach().cpu().numpy() if torch.is_tensor(x) else x
+    return torch.as_tensor(inference_check(array, dim), device=device)
 
 
 class _TopKPreActivations(torch.autograd.Function):

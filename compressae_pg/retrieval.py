@@ -26,7 +26,7 @@ from psycopg.pq import Format
 
 from . import _sql, loaders, rerank
 from .errors import CompressaeError, InvalidVectorError, NotAttachedError, UnknownKeyError, UnknownModelError, UnknownTableError
-from .model import Codes, CompresSAE, check_vectors
+from .inference import Codes, Weights, check_vectors, sign_bits
 
 T = TypeVar("T")
 MAX_EF_SEARCH = 1000  # pgvector's limit for hnsw.ef_search
@@ -184,22 +184,22 @@ def resolve(table: str, column: str, code_column: str | None = None) -> Plan[Tar
                   source_type, vector_schema, dict(zip(("sparsevec", "vector", "halfvec"), oids)))
 
 
-_MODELS: WeakKeyDictionary[Any, dict[int, CompresSAE]] = WeakKeyDictionary()
+_MODELS: WeakKeyDictionary[Any, dict[int, Weights]] = WeakKeyDictionary()
 
 
-def cached_model(conn: Any, model_id: int) -> CompresSAE | None:
+def cached_model(conn: Any, model_id: int) -> Weights | None:
     """The model already loaded on this connection, if any (models are cached per connection)."""
     return _MODELS.get(conn, {}).get(model_id)
 
 
-def load_model(conn: Any, target: Target) -> Plan[CompresSAE]:
+def load_model(conn: Any, target: Target) -> Plan[Weights]:
     """The attachment's model: from the connection's cache, else its weights read once."""
     model = cached_model(conn, target.model_id)
     if model is None:
         rows = yield Statement(_sql.query("model_weights"), {"id": target.model_id})
         if not rows:
             raise UnknownModelError(f"model {target.model_ref} of {target.qualified}.{target.code_column} is gone")
-        model = CompresSAE.from_bytes(bytes(rows[0][0])).eval()
+        model = Weights.from_bytes(bytes(rows[0][0]))
         _MODELS.setdefault(conn, {})[target.model_id] = model
     return model
 
@@ -221,8 +221,8 @@ def as_vectors(queries: Any) -> np.ndarray:
     return x[None, :] if x.ndim == 1 else x
 
 
-def encode(model: CompresSAE, vectors: np.ndarray, mode: str, target: Target) -> list[Query]:
-    """Encode query vectors with the model (``compress``) and project them for the rerank ``mode``."""
+def encode(model: Weights, vectors: np.ndarray, mode: str, target: Target) -> list[Query]:
+    """The queries' probes (sign bits; a code only where the graph or the rerank needs one) and rerank projections."""
     if vectors.ndim != 2 or vectors.shape[1] != model.dim:
         got = vectors.shape[-1] if vectors.ndim else 0
         raise InvalidVectorError(f"the query has {got} dimensions, but {target.qualified}.{target.code_column} "
@@ -230,18 +230,10 @@ def encode(model: CompresSAE, vectors: np.ndarray, mode: str, target: Target) ->
     check_vectors(vectors, model.dim)  # NaN, Inf and zero vectors are refused by name
     codes = model.compress(vectors) if target.needs_codes or mode == "symmetric" else None
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    return _queries(model, codes, [sign_bits(v) for v in unit], unit, mode)
+    return _queries(model, codes, sign_bits(unit), unit, mode)
 
 
-def sign_bits(vector: np.ndarray) -> str:
-    """``binary_quantize(vector)`` as bit text: 1 where a component is positive."""
-    return (np.asarray(vector) > 0).astype(np.uint8).tobytes().translate(_BIT_TEXT).decode()
-
-
-_BIT_TEXT = bytes.maketrans(b"\x00\x01", b"01")
-
-
-def _queries(model: CompresSAE, codes: Codes | None, bits: Sequence[str | None], vectors: Sequence[np.ndarray | None],
+def _queries(model: Weights, codes: Codes | None, bits: Sequence[str | None], vectors: Sequence[np.ndarray | None],
              mode: str, exclude: tuple[Any] | None = None) -> list[Query]:
     if mode == "reconstructed":
         projections = model.project(np.stack(vectors))
@@ -254,7 +246,7 @@ def _queries(model: CompresSAE, codes: Codes | None, bits: Sequence[str | None],
                   vectors[i], projections[i], exclude) for i in range(len(bits))]
 
 
-def item(target: Target, model: CompresSAE, key: Any, mode: str) -> Plan[Query]:
+def item(target: Target, model: Weights, key: Any, mode: str) -> Plan[Query]:
     """The stored code (and source vector) of the row with primary key ``key``, as a query."""
     source = sql.SQL(", {}").format(sql.Identifier(target.source_column)) if target.source_type else sql.SQL("")
     sketch = sql.SQL(", {}::text").format(sql.Identifier(target.sketch_column)) if target.sketch_column else sql.SQL("")
@@ -362,7 +354,7 @@ def search(target: Target, queries: Sequence[Query], opts: Options) -> Plan[list
 
 
 # ---- what the front doors run -------------------------------------------------------------------
-Call = Callable[[Target, CompresSAE], Plan[T]]
+Call = Callable[[Target, Weights], Plan[T]]
 
 
 def searching(queries: Any, opts: Options, *, single: bool = False) -> Call[list[list[Hit]]]:
@@ -376,13 +368,13 @@ def searching(queries: Any, opts: Options, *, single: bool = False) -> Call[list
 def similar(key: Any, opts: Options) -> Call[list[list[Hit]]]:
     """The plan of an item-to-item search from the row whose primary key is ``key``."""
 
-    def plan(target: Target, model: CompresSAE) -> Plan[list[list[Hit]]]:
+    def plan(target: Target, model: Weights) -> Plan[list[list[Hit]]]:
         query = yield from item(target, model, key, opts.rerank)
         return (yield from search(target, [query], opts))
 
     return plan
 
 
-def nothing(target: Target, model: CompresSAE) -> Plan[None]:
+def nothing(target: Target, model: Weights) -> Plan[None]:
     """A plan that only resolves the column and loads its model."""
     yield from ()
