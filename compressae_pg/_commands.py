@@ -152,7 +152,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from . import demo
 
     settings = {k: getattr(args, k) for k in ("h", "k", "batch_size", "seed") if getattr(args, k) is not None}
-    result = demo.run(dsn=args.dsn, npy=args.npy, rows=args.rows, steps=args.steps, progress=not args.json, **settings)
+    result = demo.run(dsn=args.dsn, npy=args.npy, synthetic=args.synthetic, rows=args.rows, steps=args.steps, progress=not args.json, **settings)
     _emit(args, result, demo.summary)
 
 

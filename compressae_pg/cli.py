@@ -93,8 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schema", help="the table's schema, for a table whose name contains a dot")
 
     p = add("demo", cmd_demo, "create a table of embeddings on the embedded server and compress it, end to end")
-    p.add_argument("--npy", type=Path, help="real vectors (a .npy of shape (n, d)) instead of synthetic ones")
-    p.add_argument("--rows", type=int, default=20000)
+    data = p.add_mutually_exclusive_group()
+    data.add_argument("--npy", type=Path, help="vectors from this .npy of shape (n, d) instead of the shipped real sample")
+    data.add_argument("--synthetic", action="store_true", help="SYNTHETIC clustered vectors instead of the shipped real sample")
+    p.add_argument("--rows", type=int, default=20000, help="use at most this many rows (the sample has 6,000)")
     p.add_argument("--steps", type=int, default=200)
     _model_options(p)
 

@@ -1,13 +1,15 @@
 """``compressae-pg demo``: a table of embeddings on the embedded server, end to end, no network.
 
 train → attach → backfill → index → search → evaluate, then a table a newcomer can read: bytes per
-row, index size, recall@10 and latency of the codes against the dense column's own HNSW index.
-By default the vectors are synthetic (clustered points on the sphere, and labelled as such);
-``--npy FILE`` loads real ones.
+row, index size, recall@10 and latency of the codes (through their default sketch graph) against
+``halfvec`` and its own HNSW index. By default the vectors are the real sample the package ships
+(6,000 MiniLM embeddings of PyPI package summaries, ``compressae_pg/data``); ``--npy FILE`` loads
+others and ``--synthetic`` makes clustered points on the sphere (labelled as such).
 """
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,8 @@ DEMO_SCHEMA = "compressae_demo"
 DEMO_TABLE = "items"
 QUALIFIED = f"{DEMO_SCHEMA}.{DEMO_TABLE}"
 SUMMARY_COLUMNS = ["method", "setting", "bytes/row", "index MiB", "recall@10", "p50 ms"]
+SAMPLE = files("compressae_pg").joinpath("data", "pypi-minilm-6k.f16.npy")
+SAMPLE_TEXT = files("compressae_pg").joinpath("data", "pypi-minilm-6k.txt")
 
 
 def synthetic_embeddings(rows: int, dim: int = 384, clusters: int = 200, seed: int = 0) -> np.ndarray:
@@ -67,6 +71,7 @@ def run(
     *,
     dsn: str | None = None,
     npy: Path | None = None,
+    synthetic: bool = False,
     rows: int = 20000,
     steps: int = 200,
     name: str = "demo",
@@ -75,12 +80,18 @@ def run(
     **settings: Any,
 ) -> dict[str, Any]:
     """Create the demo table, then train, attach, backfill, index, search and evaluate; return what was measured."""
-    if npy is not None:
+    texts = None
+    if synthetic:
+        vectors = synthetic_embeddings(rows)
+        data = "SYNTHETIC clustered vectors (without --synthetic: the real sample the package ships)"
+    elif npy is not None:
         vectors = np.load(npy).astype(np.float32)[:rows]
         data = f"real vectors from {Path(npy).name}"
     else:
-        vectors = synthetic_embeddings(rows)
-        data = "SYNTHETIC clustered vectors (pass --npy FILE for real embeddings)"
+        with SAMPLE.open("rb") as f:
+            vectors = np.load(f).astype(np.float32)[:rows]
+        texts = SAMPLE_TEXT.read_text(encoding="utf-8").splitlines()
+        data = "real MiniLM embeddings of PyPI package summaries (the sample in compressae_pg/data)"
     with connect(dsn, autocommit=True) as conn:
         schema.ensure(conn)
         register_types(conn)
@@ -93,21 +104,22 @@ def run(
         conn.execute(_sql.query("demo_dense_index", index=sql.Identifier(f"{DEMO_TABLE}_embedding_hnsw"),
                                 table=sql.Identifier(DEMO_SCHEMA, DEMO_TABLE)))
         hits = CompressedColumn(conn, QUALIFIED, "embedding").search(vectors[0], k=5)
-        evaluation = evaluate_column(QUALIFIED, "embedding", conn=conn, queries=queries, candidates=[100],
+        evaluation = evaluate_column(QUALIFIED, "embedding", conn=conn, queries=queries, candidates=[50, 100],
                                      modes=["reconstructed", "dense"], progress=progress)
     dim = vectors.shape[1]
     return {
         "data": data,
         "rows": len(vectors),
         "dim": dim,
-        "dense_bytes_per_row": 8 + 4 * dim,
+        "dense_bytes_per_row": 8 + 2 * dim,
         "code_bytes_per_row": result.info.bytes_per_row,
         "h": result.info.h,
         "k": result.info.k,
         **result.as_dict(),
         "backfill_seconds": filled.seconds,
         "code_index": index.index,
-        "search": {"query": "the vector of row 1", "hits": [h.as_dict() for h in hits]},
+        "search": {"query": "the vector of row 1", "text": texts[0] if texts else None,
+                   "hits": [{**h.as_dict(), "text": texts[h.key - 1] if texts else None} for h in hits]},
         "evaluation": evaluation.as_dict(),
     }
 
@@ -119,15 +131,23 @@ def summary(r: dict[str, Any]) -> str:
         [
             f"data:        {r['rows']} x {r['dim']}-d, {r['data']}",
             f"model:       {r['ref']} (k={r['k']} of h={r['h']} atoms per row)",
-            f"bytes/row:   {r['code_bytes_per_row']} B as sparsevec vs {r['dense_bytes_per_row']} B as vector({r['dim']}) ({ratio:.1f}x smaller)",
+            f"bytes/row:   {r['code_bytes_per_row']} B as sparsevec vs {r['dense_bytes_per_row']} B as halfvec({r['dim']}) ({ratio:.1f}x smaller), "
+            f"+ {(r['dim'] + 7) // 8 + 5} B of sign bits for the index",
             f"quality:     reconstruction cosine {r['val_cosine']:.4f} on held-out rows, {r['dead_atoms']:.1%} dead atoms",
             f"training:    {r['rows_seen']} rows streamed, {r['seconds']:.1f}s on {r['device']}",
             f"backfill:    codes written in {r['backfill_seconds']:.1f}s, indexed with HNSW ({r['code_index']})",
-            "search:      nearest to row 1: " + ", ".join(f"{h['key']} ({h['score']:.3f})" for h in r["search"]["hits"]),
+            *_hits(r["search"]),
             "",
             report.text(r["evaluation"], SUMMARY_COLUMNS),
             "",
-            "codes = the sparsevec column through its own HNSW index; 'rerank reconstructed' needs only the codes,",
-            "'rerank dense' also reads the vector column. Latency is per query through Python, encoding included.",
+            "codes = candidates from the HNSW index over each row's sign bits, reranked: 'reconstructed' needs only",
+            "the codes, 'dense' also reads the halfvec column. Latency is per query through Python, encoding included.",
         ]
     )
+
+
+def _hits(search: dict[str, Any]) -> list[str]:
+    if search.get("text") is None:
+        return ["search:      nearest to row 1: " + ", ".join(f"{h['key']} ({h['score']:.3f})" for h in search["hits"])]
+    return [f"search:      nearest to row 1, {search['text'][:70]!r}:"] + [
+        f"             {h['score']:.3f}  {h['text'][:80]}" for h in search["hits"]]

@@ -1,20 +1,36 @@
-"""The demo runs the whole story on a small synthetic table and ends with the comparison table."""
+"""The demo runs the whole story on the shipped real sample (or synthetic vectors) and ends with the
+comparison table: the codes through their default sketch graph beside halfvec's own HNSW index."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from compressae_pg import demo
 
 
 @pytest.mark.slow
-def test_the_demo_goes_from_training_to_an_evaluation_against_the_dense_index(dsn):
+def test_the_demo_goes_from_training_to_an_evaluation_against_halfvec(dsn):
     r = demo.run(dsn=dsn, rows=600, steps=5, queries=10, progress=False, h=256, k=8, batch_size=256)
-    methods = [row["method"] for row in r["evaluation"]["results"]]
-    assert methods == ["codes, rerank reconstructed", "codes, rerank dense", "vector, dense, HNSW"]
+    methods = [(row["method"], row["setting"]) for row in r["evaluation"]["results"]]
+    assert methods == [("codes, rerank reconstructed", "candidates 50"), ("codes, rerank dense", "candidates 50"),
+                       ("codes, rerank reconstructed", "candidates 100"), ("codes, rerank dense", "candidates 100"),
+                       ("halfvec, dense, HNSW", "ef_search 100")]
     assert r["evaluation"]["rows"] == 600 and r["evaluation"]["notes"] == []
-    assert r["search"]["hits"] and r["code_bytes_per_row"] == 16 + 8 * 8
+    assert r["code_bytes_per_row"] == 16 + 8 * 8 and r["dense_bytes_per_row"] == 8 + 2 * 384
+    codes = r["evaluation"]["results"][0]
+    assert codes["bytes_per_row"] == pytest.approx(16 + 8 * 8 + 53, abs=1)  # the code and the sketch's 384 bits
+    lines = demo.SAMPLE_TEXT.read_text(encoding="utf-8").splitlines()
+    with demo.SAMPLE.open("rb") as f:
+        assert np.load(f).shape == (len(lines), 384) == (6000, 384)
+    assert r["search"]["text"] == lines[0] and [h["text"] for h in r["search"]["hits"]] == [lines[h["key"] - 1] for h in r["search"]["hits"]]
     text = demo.summary(r)
-    assert "SYNTHETIC" in text and "recall@10" in text and "vector, dense, HNSW" in text
+    assert "real MiniLM embeddings of PyPI package summaries" in text and "halfvec, dense, HNSW" in text and lines[0][:40] in text
     again = demo.run(dsn=dsn, rows=600, steps=5, queries=10, progress=False, h=256, k=8, batch_size=256)
     assert again["ref"].endswith("@2")  # a second run replaces the table and its code column
+
+
+@pytest.mark.slow
+def test_the_synthetic_demo_says_so(dsn):
+    r = demo.run(dsn=dsn, synthetic=True, rows=400, steps=3, queries=5, progress=False, h=256, k=8, batch_size=256)
+    assert r["rows"] == 400 and r["search"]["text"] is None and "SYNTHETIC" in demo.summary(r)

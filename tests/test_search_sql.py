@@ -110,3 +110,18 @@ def test_bad_calls_are_refused_by_name(conn, items, real_vectors):
     conn.execute("ALTER TABLE items DROP CONSTRAINT items_pkey")
     with pytest.raises(psycopg.errors.InvalidTableDefinition, match="single-column primary key"):
         conn.execute(SEARCH, ("items", "embedding", q, 5, 10, "none"))
+
+
+def test_the_readme_sketch_pattern_uses_the_index_and_ranks_as_the_search_does(conn, dsn, model, real_vectors):
+    searchable(conn, dsn, real_vectors[:2000], model)
+    keys, codes, sources = stored(conn)
+    q = real_vectors[5002]
+    query = ("SELECT id, -(embedding_sae <#> (SELECT compressae.project('m', l2_normalize(%(q)s::vector)))) AS score"
+             " FROM (SELECT id, embedding_sae FROM items ORDER BY embedding_sae_sketch <~> binary_quantize(%(q)s::vector) LIMIT 100)"
+             " AS candidates ORDER BY score DESC LIMIT 10")
+    conn.execute("SET hnsw.ef_search = 100")
+    plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + query, {"q": q}).fetchall())
+    assert "Index Scan using items_embedding_sae_hnsw" in plan
+    rows = conn.execute(query, {"q": q}).fetchall()
+    among = {r[0] for r in conn.execute("SELECT id FROM items ORDER BY embedding_sae_sketch <~> binary_quantize(%s::vector) LIMIT 100", (q,))}
+    assert_top([Hit(key, score) for key, score in rows], keys, brute_force(model, None, q, codes, sources, "reconstructed"), 10, among)

@@ -1,6 +1,7 @@
 CREATE SCHEMA IF NOT EXISTS {schema};
 DROP TABLE IF EXISTS {table} CASCADE;
+-- halfvec: the demo sets the codes beside what a table would otherwise shrink its vectors to.
 CREATE TABLE {table} (
     id        bigint PRIMARY KEY,
-    embedding vector({dim})
+    embedding halfvec({dim})
 );

@@ -1,3 +1,3 @@
--- The demo's dense baseline: an HNSW index on the vector column itself, what a table of
--- embeddings usually has, so that the codes are compared with it.
-CREATE INDEX IF NOT EXISTS {index} ON {table} USING hnsw (embedding vector_cosine_ops)
+-- The demo's dense baseline: an HNSW index on the halfvec column itself, the smallest dense
+-- index pgvector offers for it, so that the codes are compared with it.
+CREATE INDEX IF NOT EXISTS {index} ON {table} USING hnsw (embedding halfvec_cosine_ops)
