@@ -61,7 +61,7 @@ def check_vectors(x: Any, dim: int) -> np.ndarray:
 
 def sign_bits(x: np.ndarray) -> list[str]:
     """Each row's ``binary_quantize`` as bit text ('0110…'): 1 where a component is positive."""
-    return [row.tobytes().translate(_BIT_TEXT).decode() for row in (np.asarray(x) > 0).astype(np.uint8)]
+    return [row.tobytes().translate(_BIT_TEXT).decode() for row in (np.atleast_2d(x) > 0).astype(np.uint8)]
 
 
 _BIT_TEXT = bytes.maketrans(b"\x00\x01", b"01")

@@ -2,7 +2,8 @@
 
 A code is right when it is exactly what a backfill would write for the row's current source: the
 same atoms, values within ``tolerance`` (codes written by the SQL trigger agree with Python to about
-1e-5), and NULL when the source is NULL or cannot be encoded. Anything else is a *mismatch*, named by
+1e-5), and NULL when the source is NULL or cannot be encoded. Where the attachment has a sketch
+column, the row's sketch must be the source's sign bits exactly (and NULL where the code is). Anything else is a *mismatch*, named by
 its key; a NULL code beside a source that can be encoded is *missing* (not yet backfilled, or lost).
 """
 
@@ -17,6 +18,7 @@ from psycopg import sql
 
 from . import _sql, registry, relation
 from .backfill import find_attachment
+from .inference import sign_bits
 from .server import connect
 from .worker import Encoder
 
@@ -61,32 +63,34 @@ def verify(table: str, column: str, *, sample: int | None = 1000, code_column: s
         att = find_attachment(conn, table, column, code_column=code_column, model=model)
         key = relation.primary_key(conn, att.table)
         info, sae = registry.load(conn, att.model.ref)
-        rows = _sample(conn, att.table, key, att.source_column, att.code_column, sample)
+        rows = _sample(conn, att.table, key, att.source_column, att.code_column, att.sketch_column, sample)
     result = VerifyResult(table=att.table.qualified, code_column=att.code_column, model=info.ref, checked=len(rows))
-    _compare(rows, Encoder(sae, "cpu"), tolerance, result)
+    _compare(rows, Encoder(sae, "cpu"), tolerance, result, sketched=att.sketch_column is not None)
     return result
 
 
 def _sample(conn: psycopg.Connection, table: relation.Table, key: relation.Column, source: str, code: str,
-            sample: int | None) -> list[tuple]:
+            sketch: str | None, sample: int | None) -> list[tuple]:
     estimate = relation.estimated_rows(conn, table)
     percent = 100.0 if sample is None or estimate <= 4 * sample else 100.0 * 4 * sample / estimate
     query = _sql.query("verify_sample", key=key.ident, source=sql.Identifier(source), code=sql.Identifier(code),
-                       table=table.ident, percent=sql.Literal(percent), limit=sql.Literal(sample))
+                       sketch=sql.SQL("t.{}::text").format(sql.Identifier(sketch)) if sketch else sql.NULL, table=table.ident, percent=sql.Literal(percent), limit=sql.Literal(sample))
     with conn.transaction(force_rollback=True):
         return conn.execute(query).fetchall()
 
 
-def _compare(rows: list[tuple], encoder: Encoder, tolerance: float, result: VerifyResult) -> None:
+def _compare(rows: list[tuple], encoder: Encoder, tolerance: float, result: VerifyResult, sketched: bool) -> None:
     dim, h = encoder.model.dim, encoder.model.h
-    sources = [None if s is None else np.asarray(s.to_numpy(), dtype=np.float32) for _k, s, _c in rows]
+    sources = [None if s is None else np.asarray(s.to_numpy(), dtype=np.float32) for _k, s, _c, _b in rows]
     usable = [s is not None and s.shape == (dim,) and bool(np.isfinite(s).all()) and bool(s.any()) for s in sources]
     picked = [i for i, u in enumerate(usable) if u]
     codes = encoder.codes(np.stack([sources[i] for i in picked]) if picked else np.zeros((0, dim), np.float32))
     want = dict(zip(picked, range(len(picked))))
-    for i, (key, source, stored) in enumerate(rows):
+    for i, (key, source, stored, bits) in enumerate(rows):
         if i not in want:
-            if stored is not None:
+            if bits is not None:
+                result.add_mismatch(key, "a sketch, but no code can be encoded from the source")
+            elif stored is not None:
                 result.add_mismatch(key, "a code, but the source is NULL" if source is None else "a code, but the source cannot be encoded")
             else:
                 result.unencodable += source is not None
@@ -100,6 +104,8 @@ def _compare(rows: list[tuple], encoder: Encoder, tolerance: float, result: Veri
                 result.missing_keys.append(key)
             continue
         problem = _difference(stored, codes.indices[j][keep], codes.values[j][keep], h, tolerance, result)
+        if not problem and sketched and bits != sign_bits(sources[i])[0]:
+            problem = "no sketch" if bits is None else "a sketch that is not the source's sign bits"
         if problem:
             result.add_mismatch(key, problem)
         else:
