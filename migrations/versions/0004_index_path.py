@@ -15,6 +15,7 @@ depends_on = None
 DIR = "revisions/0004_index_path/"
 FILES = [
     # each file of DIR that this revision applies, in order
+    "least_squares.sql",
 ]
 
 
@@ -25,3 +26,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     run_sql_file(DIR + "downgrade.sql")
+    run_sql_file("revisions/0002_functions/least_squares.sql")  # the definition 0003 left (0003 did not change it)
