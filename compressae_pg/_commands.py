@@ -62,7 +62,7 @@ def cmd_db(args: argparse.Namespace) -> None:
         schema.downgrade(args.dsn, args.revision or "-1")
     with connect(args.dsn, autocommit=True) as conn:
         at = schema.current(conn)
-    _emit(args, {"revision": at, "head": schema.head()}, lambda r: f"compressae schema at {r['revision']} (head {r['head']})")
+    _emit(args, {"revision": at, "head": schema.head()}, lambda r: f"compressae schema at {r['revision'] or 'base'} (head {r['head']})")
 
 
 # ---- train ------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import psycopg
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.util import CommandError
 from alembic.script import ScriptDirectory
 from psycopg.conninfo import make_conninfo
 from sqlalchemy.pool import NullPool
@@ -79,9 +80,20 @@ def _run(dsn: str | None, action, revision: str) -> None:
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('compressae.migrations'))")
             cfg = _config()
             cfg.attributes["connection"] = conn
-            action(cfg, revision)
+            try:
+                action(cfg, revision)
+            except CommandError as exc:  # an unknown or unreachable revision: one line, nothing changed
+                raise CompressaeError(f"cannot move the compressae schema to {revision!r}: {exc}") from exc
+            # At base the history leaves only its empty version table (and the schema holding it): drop both.
+            conn.exec_driver_sql(_sql.text("queries/schema_drop_at_base.sql"))
     finally:
         engine.dispose()
+
+
+def _installed(dsn: str | None) -> bool:
+    """Whether the standalone history has a version table in this database (False at base)."""
+    with psycopg.connect(resolve_dsn(dsn), autocommit=True) as conn:
+        return conn.execute(_sql.query("schema_state")).fetchone()[1] is not None
 
 
 def upgrade(dsn: str | None = None, revision: str = "head") -> None:
@@ -90,16 +102,24 @@ def upgrade(dsn: str | None = None, revision: str = "head") -> None:
 
 
 def downgrade(dsn: str | None = None, revision: str = "-1") -> None:
-    """Step the ``compressae`` schema back to ``revision`` (``base`` removes it)."""
+    """Step the ``compressae`` schema back to ``revision``; ``base`` removes it, version table and schema included.
+
+    At base already, ``base`` does nothing and any other target is a :class:`CompressaeError`.
+    """
+    if not _installed(dsn):
+        if revision == "base":
+            return
+        raise CompressaeError(f"the compressae schema is not installed (at base): nothing to downgrade to {revision!r}")
     _run(dsn, command.downgrade, revision)
 
 
 def current(conn: psycopg.Connection) -> str | None:
-    """The revision the standalone history is at, or None if it was never applied standalone."""
+    """The revision the standalone history is at, or None at base (never applied standalone, or downgraded)."""
     row = conn.execute(_sql.query("schema_state")).fetchone()
     if row is None or row[1] is None:
         return None
-    return conn.execute(_sql.query("schema_version")).fetchone()[0]
+    version = conn.execute(_sql.query("schema_version")).fetchone()
+    return None if version is None else version[0]
 
 
 def ensure(conn: psycopg.Connection) -> None:
@@ -116,7 +136,7 @@ def ensure(conn: psycopg.Connection) -> None:
         register_types(conn)  # the upgrade may have just created the vector extension
         return
     if version_table is not None:
-        at = conn.execute(_sql.query("schema_version")).fetchone()[0]
+        at = current(conn)
         if at != head():
             raise CompressaeError(f"the compressae schema is at revision {at}, this package needs {head()}: run `compressae-pg db upgrade`")
 

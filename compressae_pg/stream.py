@@ -3,8 +3,8 @@
 Rows are read with binary COPY (pgvector's binary format, decoded with numpy) in short
 statements over ranges of heap pages, so a read of a large live table holds no lock or snapshot
 for longer than one chunk. A deterministic hash of each row's ctid draws the random sample (no
-sort of the table) and the train/validation split. NULL rows are left out by the query; rows with
-NaN/Inf, all zeros or another dimension are counted and skipped. Only SELECT on the table is needed.
+sort of the table) and the train/validation split. NULL rows and rows with NaN/Inf, all zeros or
+another dimension are counted and skipped. Only SELECT on the table is needed.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ class StreamStats:
     """What a stream has read so far: rows kept, and rows skipped by reason."""
 
     rows: int = 0
+    null: int = 0
     nonfinite: int = 0
     zero: int = 0
     wrong_dim: int = 0
@@ -39,11 +40,12 @@ class StreamStats:
 
     @property
     def skipped(self) -> int:
-        return self.nonfinite + self.zero + self.wrong_dim
+        return self.null + self.nonfinite + self.zero + self.wrong_dim
 
     def as_dict(self) -> dict:
         return {
             "rows": self.rows,
+            "skipped_null": self.null,
             "skipped_nonfinite": self.nonfinite,
             "skipped_zero": self.zero,
             "skipped_wrong_dim": self.wrong_dim,
@@ -51,10 +53,11 @@ class StreamStats:
         }
 
 
-def decode_tuples(data: bytes | memoryview, typname: str, dim: int) -> tuple[np.ndarray, int]:
+def decode_tuples(data: bytes | memoryview, typname: str, dim: int) -> tuple[np.ndarray, int, int]:
     """Decode the one-field tuples of a binary COPY of a vector/halfvec column (header and trailer removed).
 
-    Returns the (n, dim) float32 array and how many rows had another dimension (left out). When
+    Returns the (n, dim) float32 array, how many rows had another dimension and how many were NULL
+    (both left out). When
     every tuple has the expected size, one ``frombuffer`` parses them all: if each parsed header
     says "one field of this length", walking the tuples one by one finds these same boundaries.
     """
@@ -64,11 +67,12 @@ def decode_tuples(data: bytes | memoryview, typname: str, dim: int) -> tuple[np.
     if len(data) % rec.itemsize == 0:
         arr = np.frombuffer(data, dtype=rec)
         if ((arr["nf"] == 1) & (arr["len"] == body) & (arr["dim"] == dim)).all():
-            return arr["v"].astype(np.float32), 0
+            return arr["v"].astype(np.float32), 0, 0
     rows = list(_split_tuples(data))
+    nulls = sum(1 for r in rows if _is_null(r))
     kept = [r for r in rows if len(r) == rec.itemsize and _row_dim(r) == dim]
     arr = np.frombuffer(b"".join(kept), dtype=rec) if kept else np.empty(0, dtype=rec)
-    return arr["v"].astype(np.float32), len(rows) - len(kept)
+    return arr["v"].astype(np.float32), len(rows) - len(kept) - nulls, nulls
 
 
 def _split_tuples(data: bytes | memoryview) -> Iterator[bytes]:
@@ -82,6 +86,16 @@ def _split_tuples(data: bytes | memoryview) -> Iterator[bytes]:
 
 def _row_dim(row: bytes | memoryview) -> int:
     return int.from_bytes(row[6:8], "big", signed=True)
+
+
+def _is_null(row: bytes | memoryview) -> bool:
+    """A binary COPY field of length -1 is SQL NULL."""
+    return int.from_bytes(row[2:6], "big", signed=True) == -1
+
+
+def _first_dim(data: bytes | memoryview) -> int | None:
+    """The dimension of the first non-NULL tuple (for a column declared without one), or None if all are NULL."""
+    return next((_row_dim(r) for r in _split_tuples(data) if not _is_null(r)), None)
 
 
 @dataclass
@@ -162,9 +176,13 @@ class VectorReader:
                 continue
             self.stats.bytes += len(data)
             if self.dim is None:
-                self.dim = _row_dim(data)
-            arr, wrong = decode_tuples(data, self.col.type, self.dim)
+                self.dim = _first_dim(data)
+                if self.dim is None:  # only NULLs so far
+                    self.stats.null += sum(1 for _ in _split_tuples(data))
+                    continue
+            arr, wrong, nulls = decode_tuples(data, self.col.type, self.dim)
             self.stats.wrong_dim += wrong
+            self.stats.null += nulls
             mass = np.abs(arr).sum(axis=1, dtype=np.float64)  # NaN/Inf rows: not finite; all-zero rows: 0
             finite = np.isfinite(mass)
             usable = finite & (mass > 0)
@@ -233,7 +251,7 @@ def shuffled_batches(
     if have == 0:
         stats = reader.stats
         raise InvalidVectorError(
-            f"no usable vectors in {reader.col}: {stats.rows} read, {stats.nonfinite} NaN/Inf, "
+            f"no usable vectors in {reader.col}: {stats.rows} read, {stats.null} NULL, {stats.nonfinite} NaN/Inf, "
             f"{stats.zero} all-zero, {stats.wrong_dim} of another dimension skipped"
         )
     buf = np.concatenate(parts)

@@ -23,7 +23,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from compressae_pg import schema
 from compressae_pg.server import EmbeddedServer, connect
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pypi-minilm-100k.f16.npy"
+# Shipped in the repository (tests/data/README.md says where it comes from), so a clean clone has it.
+DATA = Path(__file__).resolve().parent / "data" / "pypi-minilm-6k.f16.npy"
 TEMPLATE = "compressae_test_template"
 
 
@@ -97,10 +98,10 @@ def conn(dsn):
 
 @pytest.fixture(scope="session")
 def real_vectors() -> np.ndarray:
-    """The first 6,000 real MiniLM embeddings from ../shared/data (384-d, unit norm)."""
+    """The 6,000 real MiniLM embeddings shipped in tests/data (384-d, unit norm); missing is an error."""
     if not DATA.exists():
-        pytest.skip(f"real embeddings not found at {DATA}")
-    return np.load(DATA, mmap_mode="r")[:6000].astype(np.float32)
+        raise FileNotFoundError(f"the test sample {DATA} is missing: it is part of the repository (tests/data/README.md)")
+    return np.load(DATA)[:6000].astype(np.float32)
 
 
 def make_table(conn: psycopg.Connection, name: str, vectors, *, type_: str = "vector", dim: int | None = None,

@@ -9,7 +9,13 @@ import pytest
 from compressae_pg import BusyError, CompressaeError, UnknownTableError, backfill, locks, status
 from compressae_pg.jobs import latest_run
 
-from .livetable import attach_model, check_codes, codes_by_key, create_items, insert_rows, row_versions
+from .livetable import attach_model, check_codes, codes_by_key, create_items, insert_rows, row_versions, trained_model
+
+
+@pytest.fixture(scope="module")
+def refined(real_vectors):
+    """A trained model with the default refined encoding (refit, pursuit k // 4), not an untrained paper one."""
+    return trained_model(real_vectors[:4000])
 
 
 @pytest.mark.parametrize("key", ["integer", "bigint", "uuid", "text"])
@@ -24,6 +30,14 @@ def test_every_row_gets_its_models_code_for_any_key_type(conn, dsn, real_vectors
     ranges = [j for j in run if j.kind == "range"]
     assert len(ranges) == 2 and sum(j.rows_done for j in ranges) == 1500
     assert all(j.status == "done" for j in run) and [j.kind for j in run].count("sweep") == 1
+
+
+def test_a_trained_refined_code_model_backfills_the_codes_numpy_computes(conn, dsn, real_vectors, refined):
+    create_items(conn, [*real_vectors[4000:4600], None, np.zeros(384)], key="integer")
+    _att, model = attach_model(conn, model=refined)
+    result = backfill("items", "embedding", dsn=dsn, workers=2, batch_size=128, progress=False)
+    assert (result.status, result.rows, result.rows_written, result.rows_skipped) == ("done", 602, 600, 1)
+    assert check_codes(conn, model) == 602
 
 
 def test_a_halfvec_source_is_encoded_from_its_half_precision_values(conn, dsn, real_vectors):

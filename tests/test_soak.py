@@ -17,8 +17,6 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "soak.py"
 
 
 def test_a_short_soak_serves_every_search_and_write_and_leaves_codes_right(server_dsn, tmp_path):
-    if not DATA.exists():
-        pytest.skip(f"real embeddings not found at {DATA}")
     out = tmp_path / "soak.json"
     args = [sys.executable, str(SCRIPT), "--seconds", "20", "--rows", "1000", "--searchers", "2", "--writers", "2",
             "--data", str(DATA), "--dsn", server_dsn, "--out", str(out)]

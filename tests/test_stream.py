@@ -44,7 +44,16 @@ def test_nulls_zeros_and_other_dimensions_are_skipped_and_counted(conn):
     got = _read_all(reader)
     assert got.shape == (2, 3)
     s = reader.stats
-    assert (s.rows, s.zero, s.wrong_dim, s.nonfinite) == (2, 1, 1, 0)
+    assert (s.rows, s.null, s.zero, s.wrong_dim, s.nonfinite) == (2, 2, 1, 1, 0)
+    assert s.skipped == 4 and s.as_dict()["skipped_null"] == 2
+
+
+def test_a_leading_null_does_not_decide_an_undeclared_dimension(conn):
+    make_table(conn, "t", [None, np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0])])
+    reader = VectorReader(conn, "t", "embedding")
+    got = _read_all(reader)
+    assert got.tolist() == [[1.0, 2.0, 3.0]] and reader.dim == 3
+    assert (reader.stats.null, reader.stats.wrong_dim) == (1, 1)
 
 
 def test_nan_and_inf_rows_are_counted_not_returned():
@@ -53,10 +62,11 @@ def test_nan_and_inf_rows_are_counted_not_returned():
         body = np.array(values, dtype=">f4").tobytes()
         return (1).to_bytes(2, "big") + (4 + len(body)).to_bytes(4, "big") + len(values).to_bytes(2, "big") + b"\0\0" + body
 
-    arr, wrong = decode_tuples(row([1, 2]) + row([np.nan, 1]) + row([1, 2, 3]), "vector", 2)
-    assert wrong == 1 and arr.shape == (2, 2) and np.isnan(arr[1, 0])
-    arr, wrong = decode_tuples(row([1, 2]) + row([np.inf, 3]), "vector", 2)  # the one-frombuffer path
-    assert wrong == 0 and arr.tolist()[0] == [1, 2] and np.isinf(arr[1, 0])
+    null = (1).to_bytes(2, "big") + (-1).to_bytes(4, "big", signed=True)  # a NULL field: length -1, no body
+    arr, wrong, nulls = decode_tuples(row([1, 2]) + row([np.nan, 1]) + null + row([1, 2, 3]), "vector", 2)
+    assert (wrong, nulls) == (1, 1) and arr.shape == (2, 2) and np.isnan(arr[1, 0])
+    arr, wrong, nulls = decode_tuples(row([1, 2]) + row([np.inf, 3]), "vector", 2)  # the one-frombuffer path
+    assert (wrong, nulls) == (0, 0) and arr.tolist()[0] == [1, 2] and np.isinf(arr[1, 0])
 
 
 def test_sample_and_split_are_deterministic_disjoint_and_complete(conn, real_vectors):

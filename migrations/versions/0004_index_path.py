@@ -20,6 +20,7 @@ FILES = [
     "sync_trigger.sql",
     "swap.sql",
     "search.sql",
+    "least_squares.sql",
 ]
 # What downgrade() restores after downgrade.sql: the definitions 0004 replaced, as 0003 left them.
 PREVIOUS = [
@@ -28,6 +29,7 @@ PREVIOUS = [
     "revisions/0002_functions/sync_trigger.sql",
     "revisions/0002_functions/swap.sql",
     "revisions/0002_functions/search.sql",
+    "revisions/0002_functions/least_squares.sql",
 ]
 
 
