@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import psycopg
+from pgvector import HalfVector
 from psycopg import sql
 
 from . import _sql, attachments, report, schema
@@ -61,9 +62,9 @@ def load_table(conn: psycopg.Connection, vectors: np.ndarray, *, schema: str = D
     with conn.transaction():
         conn.execute(_sql.query("demo_create", schema=sql.Identifier(schema), table=ident, dim=sql.Literal(vectors.shape[1])))
         with conn.cursor().copy(_sql.query("demo_copy", table=ident)) as copy:
-            copy.set_types(["int8", "vector"])
+            copy.set_types(["int8", "halfvec"])
             for i, v in enumerate(vectors):
-                copy.write_row((i + 1, v))
+                copy.write_row((i + 1, HalfVector(v)))
         conn.execute(sql.SQL("ANALYZE {}").format(ident))
 
 

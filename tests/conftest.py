@@ -23,8 +23,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from compressae_pg import schema
 from compressae_pg.server import EmbeddedServer, connect
 
-# Shipped in the repository (tests/data/README.md says where it comes from), so a clean clone has it.
-DATA = Path(__file__).resolve().parent / "data" / "pypi-minilm-6k.f16.npy"
+# Shipped in the package (compressae_pg/data/README.md says where it comes from; the demo uses it too),
+# so a clean clone has it.
+DATA = Path(__file__).resolve().parents[1] / "compressae_pg" / "data" / "pypi-minilm-6k.f16.npy"
 TEMPLATE = "compressae_test_template"
 
 
@@ -98,9 +99,9 @@ def conn(dsn):
 
 @pytest.fixture(scope="session")
 def real_vectors() -> np.ndarray:
-    """The 6,000 real MiniLM embeddings shipped in tests/data (384-d, unit norm); missing is an error."""
+    """The 6,000 real MiniLM embeddings shipped in compressae_pg/data (384-d, unit norm); missing is an error."""
     if not DATA.exists():
-        raise FileNotFoundError(f"the test sample {DATA} is missing: it is part of the repository (tests/data/README.md)")
+        raise FileNotFoundError(f"the test sample {DATA} is missing: it is part of the repository (compressae_pg/data/README.md)")
     return np.load(DATA)[:6000].astype(np.float32)
 
 
