@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from alembic.autogenerate import renderers
 from alembic.operations import MigrateOperation, Operations
@@ -147,8 +148,16 @@ def drop_compressed_column(operations: Operations, op: DropCompressedColumnOp) -
 
 
 def _execute_raw(bind: sa.Connection, ddl: str) -> None:
-    """Run server-generated DDL as is: no parameters, so no driver reads a '%' in a quoted name."""
-    bind.exec_driver_sql(ddl, execution_options={"no_parameters": True})
+    """Run server-generated DDL as is: no parameters, so no driver reads a '%' in a quoted name.
+
+    On psycopg 3 by the extended protocol (a binary cursor), which runs one statement and no more;
+    psycopg2 has only the simple protocol.
+    """
+    dbapi = bind.connection.dbapi_connection
+    if isinstance(dbapi, psycopg.Connection):
+        dbapi.cursor(binary=True).execute(ddl)
+    else:
+        bind.exec_driver_sql(ddl, execution_options={"no_parameters": True})
 
 
 @renderers.dispatch_for(AddCompressedColumnOp)

@@ -54,7 +54,8 @@ class IndexResult:
 
 def state(conn: psycopg.Connection, att: Attachment) -> IndexState | None:
     """The attachment's index as the catalog sees it, or None when there is none."""
-    row = conn.execute(_sql.query("index_state"), {"schema": att.table.schema, "name": att.index_name}).fetchone()
+    row = conn.execute(_sql.query("index_state"), {"schema": att.table.schema, "name": att.index_name,
+                                                   "table": att.table.oid}).fetchone()
     return IndexState(*row) if row else None
 
 

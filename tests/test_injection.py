@@ -12,11 +12,11 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from compressae_pg import attachments
+from compressae_pg import CompresSAE, attachments, registry
 from compressae_pg.cli import main
 from compressae_pg.server import connect
 
-from .livetable import attach_model, create_items
+from .livetable import DIM, H, K, attach_model, create_items
 
 PAYLOAD = "sparsevec_cosine_ops); drop table sentinel; --"
 
@@ -72,4 +72,45 @@ def test_the_opclass_check_and_index_ddl_refuse_what_is_not_an_operator_class(co
     conn.execute("UPDATE compressae.attachments SET opclass = 'sparsevec_ip_ops' WHERE id = %s", (att.id,))
     (ddl,) = conn.execute("SELECT compressae.index_ddl(%s)", (att.id,)).fetchone()
     assert ddl.endswith('USING hnsw (embedding_sae public.sparsevec_ip_ops) WITH (m = 16, ef_construction = 64)')
+    assert conn.execute("SELECT to_regclass('sentinel')").fetchone()[0] == "sentinel"
+
+
+def test_names_an_attachment_row_holds_reach_no_other_table(conn, dsn, evil, capsys, real_vectors):
+    """The review's second round: a granted role points its own attachment's index name at another
+    owner's index, and a trigger of the sync trigger's name at another owner's function. The DBA's
+    index, recompress and detach leave both alone."""
+    conn.execute("CREATE TABLE victim (x int)")
+    conn.execute("CREATE INDEX victim_x_idx ON victim (x)")
+    conn.execute("CREATE FUNCTION victim_audit() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'")
+    registry.save(conn, "m", CompresSAE(DIM, H, K, seed=0))
+    assert main(["db", "grant", evil, "--dsn", dsn]) == 0, capsys.readouterr().err
+    evil_dsn = make_conninfo(**{**conninfo_to_dict(dsn), "user": evil})
+    with connect(evil_dsn, autocommit=True) as ec:
+        create_items(ec, real_vectors[:10], table="mine")
+        own = attachments.attach(ec, "mine", "embedding", "m@1")
+        ec.execute("UPDATE compressae.attachments SET index_name = 'victim_x_idx' WHERE id = %s", (own.id,))
+        ec.execute(sql.SQL("CREATE TRIGGER {} BEFORE INSERT ON mine FOR EACH ROW EXECUTE FUNCTION public.victim_audit()").format(
+            sql.Identifier(f"compressae_sync_{own.id}")))
+    assert main(["index", "--table", "mine", "--column", "embedding", "--rebuild", "--dsn", dsn]) == 2
+    assert "is taken by a relation that is not an index of public.mine" in capsys.readouterr().err
+    assert main(["detach", "--table", "mine", "--column", "embedding", "--dsn", dsn]) == 0, capsys.readouterr().err
+    assert conn.execute("SELECT to_regclass('victim_x_idx')::text, to_regprocedure('victim_audit()')::text").fetchone() == (
+        "victim_x_idx", "victim_audit()")
+
+
+def test_a_function_planted_in_pgvectors_schema_is_not_what_attach_runs(conn, dsn, evil, real_vectors):
+    """CVE-2018-1058's shape: pgvector lives in public, where the granted role may create. A public.format
+    that matches attach's call better than pg_catalog's variadic one would run its text as the DBA."""
+    conn.execute("CREATE TABLE sentinel (x int)")
+    evil_dsn = make_conninfo(**{**conninfo_to_dict(dsn), "user": evil})
+    with connect(evil_dsn, autocommit=True) as ec:
+        create_items(ec, real_vectors[:10], table="mine")
+        ec.execute("CREATE FUNCTION public.format(text, regclass, name, name, integer) RETURNS text"
+                   " LANGUAGE sql AS $$ SELECT 'DROP TABLE sentinel' $$")
+        ec.execute("CREATE FUNCTION public.format(text, regclass, name, integer) RETURNS text"
+                   " LANGUAGE sql AS $$ SELECT 'DROP TABLE sentinel' $$")
+    registry.save(conn, "m", CompresSAE(DIM, H, K, seed=0))
+    conn.execute(sql.SQL("ALTER TABLE mine OWNER TO {}").format(sql.Identifier(conn.info.user)))  # the DBA attaches it
+    att = attachments.attach(conn, "mine", "embedding", "m@1")
+    assert att.sketch_column == "embedding_sae_sketch"
     assert conn.execute("SELECT to_regclass('sentinel')").fetchone()[0] == "sentinel"

@@ -1,3 +1,6 @@
+-- 0004: attach and detach run with search_path = pg_catalog, pg_temp (pgvector's names qualified):
+-- a DBA's session runs them, and a role that may create in pgvector's schema (public, often) must
+-- not be able to put a function there that one of theirs resolves to.
 -- 0004: attach takes the candidate graph. graph => 'sketch' (the default) adds, beside the code
 -- column, `<code>_sketch bit(d)`: the sign bits of the source vector, which the HNSW index is built
 -- over (bit_hamming_ops) and which every writer of codes fills with them. graph => 'sparse' is the
@@ -45,7 +48,7 @@ CREATE FUNCTION compressae.attach(
 )
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER
-SET search_path = pg_catalog, @vector_schema@, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     m        compressae.model_info;
@@ -54,6 +57,7 @@ DECLARE
     code     name := coalesce(code_column, left(source_column || '_sae', 63)::name);
     sketch   name;
     att_id   bigint;
+    vs       name := (SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector');
 BEGIN
     IF tbl IS NULL OR source_column IS NULL OR model IS NULL THEN
         RAISE EXCEPTION 'compressae.attach needs a table, a source column and a model'
@@ -91,7 +95,7 @@ BEGIN
             USING ERRCODE = 'duplicate_column',
                   HINT = 'pass another code_column name';
     END IF;
-    EXECUTE format('ALTER TABLE %s ADD COLUMN %I sparsevec(%s)', tbl, code, m.h);
+    EXECUTE format('ALTER TABLE %s ADD COLUMN %I %I.sparsevec(%s)', tbl, code, vs, m.h);
     INSERT INTO compressae.attachments (table_schema, table_name, source_column, code_column, model_id, sync, graph, opclass)
     VALUES (rel.nspname, rel.relname, source_column, code, m.id, sync, 'sparse', 'sparsevec_cosine_ops')
     RETURNING id INTO att_id;
@@ -116,7 +120,7 @@ $$;
 CREATE OR REPLACE FUNCTION compressae.detach(tbl regclass, code_column name)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER
-SET search_path = pg_catalog, @vector_schema@, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     att compressae.attachments;

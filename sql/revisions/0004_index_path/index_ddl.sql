@@ -11,7 +11,7 @@ CREATE OR REPLACE FUNCTION compressae.index_ddl(
 )
 RETURNS text
 LANGUAGE plpgsql STABLE SECURITY INVOKER
-SET search_path = pg_catalog, @vector_schema@, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     att    compressae.attachments;
@@ -39,6 +39,13 @@ BEGIN
         RAISE EXCEPTION 'operator class % is not an hnsw operator class for column %.%.%',
             quote_literal(att.opclass), quote_ident(att.table_schema), quote_ident(att.table_name), quote_ident(col)
             USING ERRCODE = 'undefined_object';
+    END IF;
+    IF to_regclass(format('%I.%I', att.table_schema, att.index_name)) IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM pg_index i WHERE i.indexrelid = to_regclass(format('%I.%I', att.table_schema, att.index_name))
+                                   AND i.indrelid = to_regclass(format('%I.%I', att.table_schema, att.table_name))) THEN
+        RAISE EXCEPTION 'index name %.% is taken by a relation that is not an index of %.%',
+            quote_ident(att.table_schema), quote_ident(att.index_name), quote_ident(att.table_schema), quote_ident(att.table_name)
+            USING ERRCODE = 'duplicate_object';
     END IF;
     RETURN format(
         'CREATE INDEX %s IF NOT EXISTS %I ON %I.%I USING hnsw (%I %I.%I) WITH (m = %s, ef_construction = %s)',

@@ -6,7 +6,7 @@
 CREATE OR REPLACE FUNCTION compressae.swap(tbl regclass, current_code name, staged_code name)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER
-SET search_path = pg_catalog, @vector_schema@, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     old_att compressae.attachments;
@@ -32,7 +32,8 @@ BEGIN
     END IF;
     PERFORM compressae.detach(tbl, current_code);
     EXECUTE format('ALTER TABLE %s RENAME COLUMN %I TO %I', tbl, staged_code, current_code);
-    IF to_regclass(format('%I.%I', new_att.table_schema, new_att.index_name)) IS NOT NULL THEN
+    IF (SELECT i.indrelid FROM pg_index i
+        WHERE i.indexrelid = to_regclass(format('%I.%I', new_att.table_schema, new_att.index_name))) = tbl THEN
         EXECUTE format('ALTER INDEX %I.%I RENAME TO %I', new_att.table_schema, new_att.index_name, old_att.index_name);
     END IF;
     IF new_att.sketch_column IS NOT NULL THEN

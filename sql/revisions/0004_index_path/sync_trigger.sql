@@ -1,3 +1,6 @@
+-- 0004: both functions run with search_path = pg_catalog, pg_temp, and drop_sync_trigger drops only
+-- the function that create_sync_trigger made (named as the trigger, in the table's schema), not
+-- whatever function a trigger of that name was pointed at.
 -- 0004: the sync trigger also fills the sketch column (binary_quantize of the source, NULL where the
 -- code is NULL) of a 'sketch' attachment.
 -- The sync trigger of an attachment: BEFORE INSERT OR UPDATE OF the source column, it sets the
@@ -9,7 +12,7 @@
 CREATE OR REPLACE FUNCTION compressae.create_sync_trigger(attachment_id bigint)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER
-SET search_path = pg_catalog, @vector_schema@, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     att  compressae.attachments;
@@ -37,5 +40,28 @@ BEGIN
         'CREATE TRIGGER %I BEFORE INSERT OR UPDATE OF %I ON %I.%I FOR EACH ROW EXECUTE FUNCTION %I.%I()',
         name, att.source_column, att.table_schema, att.table_name, att.table_schema, name
     );
+END
+$$;
+
+-- Drop an attachment's sync trigger and its function, wherever the table has moved since.
+CREATE OR REPLACE FUNCTION compressae.drop_sync_trigger(tbl regclass, attachment_id bigint)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    trg record;
+BEGIN
+    SELECT t.tgname, t.tgfoid::regprocedure AS fn, p.proname = t.tgname AND p.pronamespace = c.relnamespace AS ours INTO trg
+    FROM pg_trigger t
+    JOIN pg_class c ON c.oid = t.tgrelid
+    JOIN pg_proc p ON p.oid = t.tgfoid
+    WHERE t.tgrelid = tbl AND t.tgname = 'compressae_sync_' || attachment_id;
+    IF FOUND THEN
+        EXECUTE format('DROP TRIGGER %I ON %s', trg.tgname, tbl);
+        IF trg.ours THEN
+            EXECUTE format('DROP FUNCTION %s', trg.fn);
+        END IF;
+    END IF;
 END
 $$;
