@@ -62,7 +62,9 @@ def test_reported_recall_is_the_recall_of_the_search_against_brute_force(conn, i
     assert row["queries"] == len(queries) == result.queries
     assert row["recall@10"] == pytest.approx(np.mean(recalls), abs=1e-4)
     assert 0 < row["ndcg@10"] <= 1
-    assert row["bytes_per_row"] == 16 + 8 * K  # sparsevec: header, then an int32 index and a float32 value per non-zero
+    # sparsevec: header, then an int32 index and a float32 value per non-zero; and the sketch beside it,
+    # bit(384): a 1-byte header (short, in a row), the int32 bit length and 48 bytes of bits
+    assert row["bytes_per_row"] == 16 + 8 * K + (1 + 4 + 384 // 8)
     assert row["index_bytes"] > 0
     assert result.rows == ROWS
     dense = [r for r in result.results if r["baseline"]]
