@@ -77,9 +77,10 @@ def index_candidates(conn, model, q, n: int, graph: str) -> list:
         probe = "{" + ",".join(f"{i + 1}:{float(v)!r}" for i, v in zip(code.indices[0], code.values[0])) + f"}}/{code.h}"
     with conn.transaction(force_rollback=True):
         conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(max(n, 40)),))
-        plan = conn.execute(f"EXPLAIN SELECT id FROM items ORDER BY {order} LIMIT %s", (probe, n)).fetchall()
+        query = sql.SQL("SELECT id FROM items ORDER BY {} LIMIT %s").format(sql.SQL(order))
+        plan = conn.execute(sql.SQL("EXPLAIN {}").format(query), (probe, n)).fetchall()
         assert "Index Scan using items_embedding_sae_hnsw" in "\n".join(r[0] for r in plan)
-        return [r[0] for r in conn.execute(f"SELECT id FROM items ORDER BY {order} LIMIT %s", (probe, n))]
+        return [r[0] for r in conn.execute(query, (probe, n))]
 
 
 @pytest.mark.parametrize("mode", MODES)
