@@ -302,30 +302,50 @@ def _binary_key(oid: int) -> bool:
 
 def candidates(target: Target, query: Query, opts: Options) -> Statement:
     """The statement that fetches a query's candidates through the HNSW index (one text per column and filter)."""
+    if opts.rerank == "dense" and target.source_type is None:
+        raise CompressaeError(f"rerank='dense' needs the source column {target.source_column!r}, "
+                              f"which {target.qualified} no longer has")
+    probe = code_text(query, target) if target.needs_codes else query.bits
+    params = [probe, opts.limit, target.attachment_id]
+    if opts.where is None and query.exclude is None:  # the common case: compose its text once per column
+        return Statement(_plain_candidates(target, opts.rerank), params, binary=True, raw=True)
+    return Statement(_candidates_sql(target, opts.rerank, opts.where, query.exclude), params, binary=True, raw=True)
+
+
+_PLAIN: dict[tuple, sql.SQL] = {}
+
+
+def _plain_candidates(target: Target, rerank: str) -> sql.SQL:
+    """:func:`_candidates_sql` without a filter, composed once per attachment, its names and the rerank."""
+    key = (target.attachment_id, target.schema, target.table, target.code_column, target.sketch_column,
+           target.source_column, target.key, target.key_oid, target.vector_schema, target.graph, rerank)
+    if key not in _PLAIN:
+        _PLAIN[key] = sql.SQL(_candidates_sql(target, rerank, None, None).as_string(None))
+    return _PLAIN[key]
+
+
+def _candidates_sql(target: Target, rerank: str, where: Any, exclude: tuple[Any] | None) -> sql.Composed:
     extra = []
-    if opts.rerank in ("reconstructed", "symmetric"):
+    if rerank in ("reconstructed", "symmetric"):
         extra.append(sql.Identifier(target.code_column))
-    if opts.rerank == "dense":
-        if target.source_type is None:
-            raise CompressaeError(f"rerank='dense' needs the source column {target.source_column!r}, "
-                                  f"which {target.qualified} no longer has")
+    if rerank == "dense":
         extra.append(sql.Identifier(target.source_column))
     key = sql.Identifier(target.key)
-    where = where_sql(opts.where)
-    if query.exclude is not None:
-        where = sql.SQL("({}) AND {} IS DISTINCT FROM {}").format(where, key, sql.Literal(query.exclude[0]))
+    condition = where_sql(where)
+    if exclude is not None:
+        condition = sql.SQL("({}) AND {} IS DISTINCT FROM {}").format(condition, key, sql.Literal(exclude[0]))
     if target.needs_codes:
-        graph, op, probe_type, probe = target.code_column, "<=>", sql.Identifier(target.vector_schema, "sparsevec"), code_text(query, target)
+        graph, op, probe_type = target.code_column, "<=>", sql.Identifier(target.vector_schema, "sparsevec")
     else:
-        graph, op, probe_type, probe = target.sketch_column, "<~>", sql.SQL("varbit"), query.bits
-    return Statement(_sql.query(
+        graph, op, probe_type = target.sketch_column, "<~>", sql.SQL("varbit")
+    return _sql.query(
         "search_candidates",
         key=key if _binary_key(target.key_oid) else sql.SQL("{}::text").format(key),
         graph=sql.Identifier(graph), op=sql.SQL(op), probe_type=probe_type,
         code=sql.Identifier(target.code_column), ops=sql.Identifier(target.vector_schema),
         extra=sql.SQL("").join(sql.SQL(", {}").format(e) for e in extra),
-        table=sql.Identifier(target.schema, target.table), filter=where,
-    ), [probe, opts.limit, target.attachment_id], binary=True, raw=True)
+        table=sql.Identifier(target.schema, target.table), filter=condition,
+    )
 
 
 def rank(target: Target, query: Query, rows: list[tuple], opts: Options) -> list[Hit]:
