@@ -80,11 +80,12 @@ def test_a_hostile_search_path_cannot_reach_into_the_functions_or_the_trigger(co
     for signature in SHADOWS:
         name = signature.split("(")[0]
         args = signature[len(name) + 1 : -1].split(", ")
-        params = ", ".join(f"a{i} {t}" for i, t in enumerate(args))
+        params = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(f"a{i}"), sql.SQL(t)) for i, t in enumerate(args))
         returns = {"vector_norm": "float8", "vector_dims": "int", "l2_normalize": "vector", "array_fill": "real[]",
                    "abs": "float8"}[name]
-        conn.execute(f"CREATE FUNCTION evil.{name}({params}) RETURNS {returns} LANGUAGE plpgsql AS "
-                     f"$$ BEGIN PERFORM evil.spy('{name}'); RETURN NULL; END $$")
+        body = sql.SQL("BEGIN PERFORM evil.spy({}); RETURN NULL; END").format(sql.Literal(name)).as_string(conn)
+        conn.execute(sql.SQL("CREATE FUNCTION evil.{}({}) RETURNS {} LANGUAGE plpgsql AS {}").format(
+            sql.Identifier(name), params, sql.SQL(returns), sql.Literal(body)))
     conn.execute("CREATE FUNCTION evil.ip(vector, vector) RETURNS float8 LANGUAGE plpgsql AS "
                  "$$ BEGIN PERFORM evil.spy('<#>'); RETURN 0; END $$")
     conn.execute("CREATE OPERATOR evil.<#> (LEFTARG = vector, RIGHTARG = vector, FUNCTION = evil.ip)")

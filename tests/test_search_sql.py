@@ -51,8 +51,8 @@ def test_the_candidates_come_from_the_hnsw_index_and_settings_are_restored(conn,
         conn.execute("LOAD 'auto_explain'")
     except psycopg.errors.InsufficientPrivilege:
         pytest.skip("LOAD 'auto_explain' needs a superuser")
-    for setting in ("log_min_duration = 0", "log_nested_statements = on", "log_level = notice"):
-        conn.execute(f"SET auto_explain.{setting}")
+    for setting, value in (("log_min_duration", "0"), ("log_nested_statements", "on"), ("log_level", "notice")):
+        conn.execute(sql.SQL("SET {} = {}").format(sql.Identifier("auto_explain", setting), sql.SQL(value)))
     plans: list[str] = []
     conn.add_notice_handler(lambda diag: plans.append(diag.message_primary or ""))
     conn.execute("SET client_min_messages = notice")
