@@ -15,11 +15,10 @@ from contextlib import nullcontext
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg.pq import TransactionStatus
 
-from . import loaders, retrieval
-from .retrieval import Batch, Call, Hit, Options, Plan, Statement, Target
-from .search import STALE, Where
+from . import retrieval
+from .retrieval import Batch, Call, Hit, Options, Plan, Target
+from .search import STALE, Where, cursor, needs_savepoint
 
 T = TypeVar("T")
 
@@ -31,7 +30,7 @@ async def drive(conn: psycopg.AsyncConnection, plan: Plan[T], oids: dict[str, in
         while True:
             stmts = step.statements if isinstance(step, Batch) else (step,)
             async with conn.pipeline() if isinstance(step, Batch) else nullcontext():
-                curs = [cursor(conn, stmt, oids) for stmt in stmts]
+                curs = [cursor(conn, stmt, oids, psycopg.AsyncRawCursor) for stmt in stmts]
                 for cur, stmt in zip(curs, stmts):
                     await cur.execute(stmt.query, stmt.params, binary=stmt.binary)
                 rows = [await cur.fetchall() if isinstance(step, Batch) or cur.description else [] for cur in curs]
@@ -40,14 +39,6 @@ async def drive(conn: psycopg.AsyncConnection, plan: Plan[T], oids: dict[str, in
             step = plan.send(rows if isinstance(step, Batch) else rows[0])
     except StopIteration as done:
         return done.value
-
-
-def cursor(conn: psycopg.AsyncConnection, stmt: Statement, oids: dict[str, int] | None) -> psycopg.AsyncCursor:
-    """See :func:`compressae_pg.search.cursor`."""
-    cur = psycopg.AsyncRawCursor(conn) if stmt.raw else conn.cursor()
-    if stmt.binary and oids:
-        loaders.install(cur.adapters, oids)
-    return cur
 
 
 class AsyncCompressedColumn:
@@ -88,8 +79,7 @@ class AsyncCompressedColumn:
     async def _call(self, plan: Call[T]) -> T:
         for attempt in (1, 2):
             try:
-                idle = self.conn.autocommit and self.conn.info.transaction_status == TransactionStatus.IDLE
-                async with nullcontext() if idle else self.conn.transaction(force_rollback=True):
+                async with self.conn.transaction(force_rollback=True) if needs_savepoint(self.conn) else nullcontext():
                     if self._target is None:
                         self._target = await drive(self.conn, retrieval.resolve(*self._names))
                     model = await drive(self.conn, retrieval.load_model(self.conn, self._target))

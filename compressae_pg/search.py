@@ -29,12 +29,22 @@ Where = sql.Composable | Mapping[str, Any] | None
 STALE = (StaleAttachment, psycopg.errors.UndefinedColumn, psycopg.errors.UndefinedTable)
 
 
-def cursor(conn: psycopg.Connection, stmt: Statement, oids: dict[str, int] | None) -> psycopg.Cursor:
-    """The cursor a statement runs on: a RawCursor for ``$n`` parameters, with the pgvector loaders for binary rows."""
-    cur = psycopg.RawCursor(conn) if stmt.raw else conn.cursor()
+def cursor(conn: Any, stmt: Statement, oids: dict[str, int] | None, raw: type = psycopg.RawCursor) -> Any:
+    """The cursor a statement runs on: ``raw`` (RawCursor, or AsyncRawCursor) for ``$n`` parameters, with the
+    pgvector loaders for binary rows."""
+    cur = raw(conn) if stmt.raw else conn.cursor()
     if stmt.binary and oids:
         loaders.install(cur.adapters, oids)
     return cur
+
+
+def needs_savepoint(conn: Any) -> bool:
+    """Whether a call needs a transaction (a savepoint inside the caller's) to scope its SET LOCALs.
+
+    On an idle autocommit connection a batch is its own implicit transaction, which scopes them
+    already: no BEGIN and ROLLBACK round trips.
+    """
+    return not (conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE)
 
 
 def drive(conn: psycopg.Connection, plan: Plan[T], oids: dict[str, int] | None = None) -> T:
@@ -108,10 +118,7 @@ class CompressedColumn:
     def _call(self, plan: Call[T]) -> T:
         for attempt in (1, 2):
             try:
-                # On an idle autocommit connection a batch is its own implicit transaction, which scopes
-                # its SET LOCALs: no BEGIN and ROLLBACK round trips. Anywhere else, a savepoint does it.
-                idle = self.conn.autocommit and self.conn.info.transaction_status == TransactionStatus.IDLE
-                with nullcontext() if idle else self.conn.transaction(force_rollback=True):
+                with self.conn.transaction(force_rollback=True) if needs_savepoint(self.conn) else nullcontext():
                     if self._target is None:
                         self._target = drive(self.conn, retrieval.resolve(*self._names))
                     model = drive(self.conn, retrieval.load_model(self.conn, self._target))
