@@ -3,8 +3,8 @@
 A code is right when it is exactly what a backfill would write for the row's current source: the
 same atoms, values within ``tolerance`` (codes written by the SQL trigger agree with Python to about
 1e-5), and NULL when the source is NULL or cannot be encoded. Where the attachment has a sketch
-column, the row's sketch must be the source's sign bits exactly (and NULL where the code is). Anything else is a *mismatch*, named by
-its key; a NULL code beside a source that can be encoded is *missing* (not yet backfilled, or lost).
+column, the row's sketch must be the source's sign bits exactly (and NULL where the code is).
+Anything else is a *mismatch*, named by its key; a NULL code beside a source that can be encoded is *missing* (not yet backfilled, or lost).
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ def _sample(conn: psycopg.Connection, table: relation.Table, key: relation.Colum
     estimate = relation.estimated_rows(conn, table)
     percent = 100.0 if sample is None or estimate <= 4 * sample else 100.0 * 4 * sample / estimate
     query = _sql.query("verify_sample", key=key.ident, source=sql.Identifier(source), code=sql.Identifier(code),
-                       sketch=sql.SQL("t.{}::text").format(sql.Identifier(sketch)) if sketch else sql.NULL, table=table.ident, percent=sql.Literal(percent), limit=sql.Literal(sample))
+                       sketch=sql.SQL("t.{}::text").format(sql.Identifier(sketch)) if sketch else sql.NULL,
+                       table=table.ident, percent=sql.Literal(percent), limit=sql.Literal(sample))
     with conn.transaction(force_rollback=True):
         return conn.execute(query).fetchall()
 

@@ -183,7 +183,6 @@ class Worker:
         data, coded = self.encoder(batch) if len(batch) else (b"", batch.valid)
         skipped = batch.skipped_keys(coded)
         att = self.target.attachment
-        write = self.write_query
 
         def attempt() -> int:
             with self.conn.transaction(), self.conn.cursor() as cur:
@@ -192,7 +191,7 @@ class Worker:
                 if data:
                     with cur.copy(_sql.query("backfill_copy_in")) as copy:
                         copy.write(data)
-                    written = cur.execute(write).rowcount
+                    written = cur.execute(self.write_query).rowcount
                 cur.execute(
                     _sql.query("backfill_checkpoint"),
                     {"attachment": att.id, "job": job.id, "last_key": last_key, "rows": len(batch), "written": written,
