@@ -32,12 +32,24 @@ UPDATE = sql.SQL("UPDATE {} SET embedding = %s WHERE id = %s").format(sql.Identi
 
 
 def server_rss(conn) -> int | None:
-    """Resident bytes of the server's processes (postmaster and children), when it runs on this machine."""
+    """Resident bytes of the server's processes (postmaster and children), when it runs on this machine.
+
+    A backend that exits between listing the children and reading its memory is left out, not fatal.
+    """
     try:
         postmaster = psutil.Process(conn.info.backend_pid).parent()
-        return sum(p.memory_info().rss for p in [postmaster, *postmaster.children()])
+        processes = [postmaster, *postmaster.children()]
     except (psutil.Error, AttributeError):
         return None
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+        except psutil.Error:
+            return None
+    return total
 
 
 def percentiles(samples: list[float]) -> dict[str, float | None]:
