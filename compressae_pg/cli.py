@@ -82,7 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--graph", choices=["sketch", "sparse"], default="sketch",
                    help="what search's HNSW index is built over: sketch (default: sign bits of each row, Hamming) "
                         "or sparse (the codes by sparse cosine, the paper's path, for ORDER BY code <=> ...)")
-    p.add_argument("--no-index", action="store_true", help="do not build the HNSW index (build it after the backfill)")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--no-index", action="store_true", help="build no HNSW index now (a finished backfill still builds it, "
+                                                             "unless run with --no-index too)")
+    when.add_argument("--index-now", action="store_true",
+                      help="build the HNSW index now even when the table has rows (the slow order: every backfilled row "
+                           "then goes through it). Default: now on an empty table, else at the end of the backfill")
     p.add_argument("--concurrently", action="store_true", help="build the index with CREATE INDEX CONCURRENTLY")
     p.add_argument("--m", type=int, default=16, help="HNSW m (default 16)")
     p.add_argument("--ef-construction", type=int, default=64, help="HNSW ef_construction (default 64)")
@@ -104,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     _target_options(p)
     p.add_argument("--model", help="the attachment's model (name or name@version), to pick one of several")
     _backfill_options(p)
+    p.add_argument("--index", action=argparse.BooleanOptionalAction, default=True,
+                   help="once the run is done, build the code column's HNSW index CONCURRENTLY if it has none (default; "
+                        "--no-index leaves it without one)")
+    _index_options(p)
     again = p.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="continue the unfinished run (an error if there is none)")
     again.add_argument("--restart", action="store_true", help="abandon any unfinished run and start a full pass")

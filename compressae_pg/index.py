@@ -18,6 +18,7 @@ from psycopg import sql
 from . import _sql, attachments, locks, schema
 from .attachments import Attachment
 from .errors import BusyError, CompressaeError
+from .relation import Table
 from .server import connect
 
 
@@ -60,7 +61,7 @@ def state(conn: psycopg.Connection, att: Attachment) -> IndexState | None:
 
 
 def build(
-    table: str,
+    table: str | Table,
     column: str,
     *,
     code_column: str | None = None,

@@ -8,7 +8,7 @@ import psycopg
 import torch
 from psycopg import sql
 
-from compressae_pg import CompresSAE, Encoding, attachments, backfill, build_index, registry
+from compressae_pg import CompresSAE, Encoding, attachments, backfill, registry
 
 DIM, H, K = 384, 1024, 16
 
@@ -48,9 +48,7 @@ def searchable(conn: psycopg.Connection, dsn: str, vectors, model: CompresSAE, *
     conn.execute(sql.SQL("ANALYZE {}").format(ident))
     registry.save(conn, name, model)
     att = attachments.attach(conn, table, column, registry.list_models(conn, name)[-1].ref, graph=graph)
-    backfill(table, column, dsn=dsn, progress=False)
-    if index:
-        build_index(table, column, dsn=dsn, m=8, ef_construction=32)
+    backfill(table, column, dsn=dsn, progress=False, index=index, m=8, ef_construction=32)  # the fast flow: codes, then the index
     return att
 
 
