@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 from .errors import (
     BusyError,
     CompressaeError,
+    InvalidModelNameError,
     InvalidVectorError,
+    ModelFileError,
     ModelInUseError,
     NotAttachedError,
     UnknownKeyError,
@@ -33,6 +35,8 @@ _LAZY = {
     "CompresSAE": "model",
     "Encoding": "model",
     "evaluate_column": "measure",
+    "export_model": "transfer",
+    "import_model": "transfer",
     "Hit": "retrieval",
     "recompress": "recompress",
     "CompressedColumn": "search",
@@ -84,6 +88,7 @@ if TYPE_CHECKING:
     from .server import connect
     from .status import status
     from .train import TrainResult, train
+    from .transfer import export_model, import_model
     from .verify import VerifyResult, verify
 
 __version__ = "0.1.0"
@@ -99,7 +104,9 @@ __all__ = [
     "CompressaeError",
     "Encoding",
     "Hit",
+    "InvalidModelNameError",
     "InvalidVectorError",
+    "ModelFileError",
     "ModelInUseError",
     "NotAttachedError",
     "TrainConfig",
@@ -112,6 +119,8 @@ __all__ = [
     "build_index",
     "connect",
     "evaluate_column",
+    "export_model",
+    "import_model",
     "recompress",
     "status",
     "train",

@@ -96,6 +96,14 @@ def cmd_models(args: argparse.Namespace) -> None:
             dropped = [m.ref for m in registry.drop(conn, args.ref)]
             _emit(args, {"dropped": dropped}, lambda r: "dropped " + ", ".join(r["dropped"]))
             return
+        if args.action in ("export", "import"):
+            from . import transfer
+
+            moved = (transfer.export_model(conn, args.ref, args.output) if args.action == "export"
+                     else transfer.import_model(conn, args.ref, name=args.name))
+            verb = "exported" if args.action == "export" else "imported" if moved.created else "already there:"
+            _emit(args, moved.as_dict(), lambda r: f"{verb} {r['ref']} ({r['path']}, sha256 {r['sha256'][:16]}...)")
+            return
         models = [m.as_dict() for m in registry.list_models(conn, args.name)]
     for m in models:
         m["val_cosine"] = m["metrics"].get("val_cosine")

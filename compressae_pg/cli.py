@@ -66,10 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
     p.add_argument("--paper", action="store_true", help="the paper's recipe exactly (no init, schedule, AuxK or encode refinements)")
 
-    p = add("models", cmd_models, "list stored models, or drop one")
-    p.add_argument("action", nargs="?", choices=["list", "drop"], default="list")
-    p.add_argument("ref", nargs="?", help="drop: name (all versions) or name@version")
-    p.add_argument("--name", help="list: only this model name")
+    p = add("models", cmd_models, "list stored models, drop one, or export one to a file and import it elsewhere")
+    p.add_argument("action", nargs="?", choices=["list", "drop", "export", "import"], default="list")
+    p.add_argument("ref", nargs="?", metavar="REF|FILE",
+                   help="drop: name (all versions) or name@version; export: name (newest) or name@version; import: the file")
+    p.add_argument("--name", help="list: only this model name; import: store under this name (default: the exported one)")
+    p.add_argument("--output", type=Path, help="export: the safetensors file to write")
 
     p = add("attach", cmd_attach, "add a compressed code column to a vector column: as an Alembic revision, or now")
     _target_options(p)
@@ -205,8 +207,12 @@ def _model_options(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "models" and args.action == "drop" and not args.ref:
-        print("error: models drop needs a model name or name@version", file=sys.stderr)
+    if args.command == "models" and args.action != "list" and not args.ref:
+        what = "a file" if args.action == "import" else "a model name or name@version"
+        print(f"error: models {args.action} needs {what}", file=sys.stderr)
+        return 2
+    if args.command == "models" and args.action == "export" and args.output is None:
+        print("error: models export needs --output FILE", file=sys.stderr)
         return 2
     try:
         return args.handler(args) or 0

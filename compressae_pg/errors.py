@@ -33,3 +33,11 @@ class ModelInUseError(CompressaeError):
 
 class BusyError(CompressaeError):
     """Another process holds the lock this operation needs (e.g. a backfill already running)."""
+
+
+class InvalidModelNameError(CompressaeError, ValueError):
+    """A model name that cannot be stored: empty, over 200 characters, with '@' or a NUL character."""
+
+
+class ModelFileError(CompressaeError, ValueError):
+    """A model export file that cannot be written, or imported: unreadable, truncated, corrupt, or not a compressae-pg export."""
