@@ -24,7 +24,7 @@ import psutil
 from psycopg import sql
 
 from _common import ROOT, connect, database, load, machine, make_table, parser
-from compressae_pg import CompresSAE, CompressedColumn, attachments, backfill, build_index, registry, schema, verify
+from compressae_pg import CompresSAE, CompressedColumn, attachments, backfill, registry, schema, verify
 
 TABLE = "soak_items"
 INSERT = sql.SQL("INSERT INTO {} (id, embedding) VALUES (%s, %s)").format(sql.Identifier(TABLE))
@@ -65,8 +65,7 @@ def soak(dsn: str, vectors: np.ndarray, seconds: float, searchers: int, writers:
         make_table(conn, TABLE, vectors[:rows])
         registry.save(conn, "soak", CompresSAE(vectors.shape[1], 4096, 32, seed=0).eval())
         attachments.attach(conn, TABLE, "embedding", "soak", sync="trigger")
-    backfill(TABLE, "embedding", dsn=dsn, progress=False)
-    build_index(TABLE, "embedding", dsn=dsn)
+    backfill(TABLE, "embedding", dsn=dsn, progress=False)  # and, when done, the index
     stop = threading.Event()
     latencies: dict[str, list[float]] = {"search": [], "write": []}
     errors: list[str] = []

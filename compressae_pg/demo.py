@@ -21,7 +21,6 @@ from psycopg import sql
 from . import _sql, attachments, report, schema
 from .backfill import backfill
 from .errors import UnknownTableError
-from .index import build as build_index
 from .measure import evaluate_column
 from .search import CompressedColumn
 from .server import connect, register_types
@@ -98,9 +97,8 @@ def run(
         register_types(conn)
         load_table(conn, vectors)
         result = train(QUALIFIED, "embedding", name, conn=conn, steps=steps, progress=progress, **settings)
-        attachments.attach(conn, QUALIFIED, "embedding", result.info.ref)
-    filled = backfill(QUALIFIED, "embedding", dsn=dsn, progress=progress)
-    index = build_index(QUALIFIED, "embedding", dsn=dsn)
+        att = attachments.attach(conn, QUALIFIED, "embedding", result.info.ref)
+    filled = backfill(QUALIFIED, "embedding", dsn=dsn, progress=progress)  # and, once the codes are in, the index
     with connect(dsn, autocommit=True) as conn:
         conn.execute(_sql.query("demo_dense_index", index=sql.Identifier(f"{DEMO_TABLE}_embedding_hnsw"),
                                 table=sql.Identifier(DEMO_SCHEMA, DEMO_TABLE)))
@@ -118,7 +116,7 @@ def run(
         "k": result.info.k,
         **result.as_dict(),
         "backfill_seconds": filled.seconds,
-        "code_index": index.index,
+        "code_index": att.index_name,
         "search": {"query": "the vector of row 1", "text": texts[0] if texts else None,
                    "hits": [{**h.as_dict(), "text": texts[h.key - 1] if texts else None} for h in hits]},
         "evaluation": evaluation.as_dict(),
