@@ -170,7 +170,7 @@ def backfill(
         encoder = Encoder(registry.load(conn, att.model.ref)[1], cfg.device)
         with locks.exclusive(conn, "backfill", att.id):
             run, result = _plan(conn, target, cfg, mode)
-            if run and index_state(conn, att) is not None:
+            if run and result.mode != "sweep" and index_state(conn, att) is not None:
                 result.notes.append(f"note: {att.code_column} already has an index ({att.index_name}); every write also "
                                     "inserts into it, which slows the backfill many times over: build the index after")
             if run:

@@ -86,17 +86,21 @@ def test_the_deferred_index_is_built_concurrently_by_the_finished_backfill(conn,
     assert 'USING hnsw ("Emb Vec_sae_sketch" bit_hamming_ops) WITH (m=\'8\', ef_construction=\'32\')' in index
     assert conn.execute("SELECT bool_and(indisvalid) FROM pg_index WHERE indrelid = %s::regclass", (QUALIFIED,)).fetchone() == (True,)
     again = backfill(f"{SCHEMA}.{TABLE}", COLUMN, dsn=dsn, progress=False)
-    assert again.index is None  # a valid index is left alone
+    assert (again.mode, again.index) == ("sweep", None)  # a valid index is left alone
+    assert not any("already has an index" in n for n in again.notes)  # and a sweep behind it is not warned about
 
 
 @pytest.mark.parametrize("rows", ["empty", "populated"])
-def test_an_empty_table_is_indexed_at_once_and_index_true_forces_it(conn, migrate, shop, rows):
+def test_an_empty_table_is_indexed_at_once_and_index_true_forces_it(conn, dsn, migrate, shop, rows):
     if rows == "empty":
         conn.execute(sql.SQL("DELETE FROM {}").format(IDENT))
     force = {} if rows == "empty" else {"index": True}
     migrate(lambda op: op.add_compressed_column(TABLE, COLUMN, model="m", schema=SCHEMA, m=8, ef_construction=32, **force))
     (index,) = hnsw_indexes(conn)
     assert 'USING hnsw ("Emb Vec_sae_sketch" bit_hamming_ops) WITH (m=\'8\', ef_construction=\'32\')' in index
+    filled = backfill(f"{SCHEMA}.{TABLE}", COLUMN, dsn=dsn, progress=False)
+    assert filled.index is None  # the index there is kept
+    assert any("already has an index" in n for n in filled.notes)  # and a full pass behind it is pointed out
 
 
 def test_concurrent_index_build_runs_in_an_autocommit_block(conn, migrate, shop):

@@ -43,9 +43,10 @@ def test_an_owner_without_superuser_runs_everything_and_a_reader_only_searches(c
         create_items(oc, real_vectors[:300], key="integer")
         attach_model(oc, sync="trigger")
         oc.execute(sql.SQL("GRANT SELECT ON items TO {}").format(sql.Identifier(reader)))
-    result = backfill("items", "embedding", dsn=owner_dsn, workers=2, batch_size=64, progress=False)
+    result = backfill("items", "embedding", dsn=owner_dsn, workers=2, batch_size=64, progress=False, m=8, ef_construction=32)
     assert (result.status, result.rows_written) == ("done", 300)
-    assert build_index("items", "embedding", dsn=owner_dsn, m=8, ef_construction=32).valid
+    assert result.index["built"] and result.index["valid"]  # the owner's finished backfill built the index
+    assert build_index("items", "embedding", dsn=owner_dsn).valid
     with connect(owner_dsn, autocommit=True) as oc:
         oc.execute("INSERT INTO items (id, embedding) VALUES (301, %s)", (real_vectors[400],))  # the trigger encodes it
         assert CompressedColumn(oc, "items", "embedding").search(real_vectors[400], k=1, rerank="dense")[0].key == 301
