@@ -104,3 +104,15 @@ def test_a_hostile_search_path_cannot_reach_into_the_functions_or_the_trigger(co
     conn.execute("RESET search_path")
     assert conn.execute("SELECT embedding_sae::text FROM items WHERE id = 100").fetchone()[0] == normal
     assert verify("items", "embedding", sample=None, dsn=dsn).ok
+
+
+def test_a_role_that_fills_a_table_it_does_not_own_is_told_who_builds_the_index(conn, dsn, roles, capsys, real_vectors):
+    _owner, operator = roles
+    assert main(["db", "grant", operator, "--dsn", dsn]) == 0, capsys.readouterr().err
+    create_items(conn, real_vectors[:100], key="integer")  # owned by the test's superuser
+    attach_model(conn)
+    conn.execute(sql.SQL("GRANT SELECT, UPDATE ON items TO {}").format(sql.Identifier(operator)))
+    result = backfill("items", "embedding", dsn=as_user(dsn, operator), progress=False)
+    assert (result.status, result.rows_written, result.index) == ("done", 100, None)
+    assert any("the current role does not own the table: build it with `compressae-pg index`" in n for n in result.notes)
+    assert conn.execute("SELECT count(*) FROM pg_index WHERE indrelid = 'items'::regclass AND NOT indisprimary").fetchone() == (0,)
