@@ -62,7 +62,7 @@ def prepare(conn, dsn: str, args, base: np.ndarray, queries: np.ndarray, basis: 
                        **{k: info.metrics.get(k) for k in ("val_cosine", "dead_atoms", "samples_seen")}, "params": info.params}
     code = attachments.add(conn, "items", "embedding", ref).code_column
     conn.execute(sql.SQL("ALTER TABLE items ALTER {} SET STORAGE PLAIN").format(sql.Identifier(code)))
-    backfill("items", "embedding", dsn=dsn, progress=False)
+    backfill("items", "embedding", dsn=dsn, progress=False, index=False)  # indexed below, after VACUUM FULL, with these settings
     conn.execute("SET maintenance_work_mem = '1GB'")
     conn.execute("VACUUM FULL ANALYZE items")  # measure rows without the dead versions the updates left
     hnsw = {"items_vector_hnsw": "embedding vector_cosine_ops", "items_half_hnsw": "embedding_half halfvec_cosine_ops",

@@ -130,8 +130,8 @@ def prepare(conn, dsn: str, args, base: np.ndarray, result: dict) -> str:
                            "params": trained.info.params}
     att = attachments.add(conn, "items", "embedding", ref)  # the default: graph 'sketch'
     paper = attachments.add(conn, "items", "embedding", ref, code_column="paper_sae", graph="sparse")
-    fill = backfill("items", "embedding", code_column=att.code_column, dsn=dsn, progress=False)
-    backfill("items", "embedding", code_column=paper.code_column, dsn=dsn, progress=False)
+    fill = backfill("items", "embedding", code_column=att.code_column, dsn=dsn, progress=False, index=False)
+    backfill("items", "embedding", code_column=paper.code_column, dsn=dsn, progress=False, index=False)
     conn.execute("VACUUM FULL ANALYZE items")  # the backfill rewrote every row: measure a table without dead versions
     # Indexes after the backfill: while one exists, every row the backfill rewrites is inserted into it again.
     build = {t: dense_index(conn, t, typ, base.shape[1], args.m, args.ef_construction) for t, typ in (("items", "vector"), ("items_half", "halfvec"))}

@@ -24,7 +24,7 @@ import psutil
 from psycopg import sql
 
 from _common import ROOT, connect, database, load, machine, make_table, parser
-from compressae_pg import CompresSAE, CompressedColumn, _migrate, backfill, build_index, registry, verify
+from compressae_pg import CompresSAE, CompressedColumn, _migrate, backfill, registry, verify
 from compressae_pg.columns import attachments
 
 TABLE = "soak_items"
@@ -66,8 +66,7 @@ def soak(dsn: str, vectors: np.ndarray, seconds: float, searchers: int, writers:
         make_table(conn, TABLE, vectors[:rows])
         registry.save(conn, "soak", CompresSAE(vectors.shape[1], 4096, 32, seed=0).eval())
         attachments.add(conn, TABLE, "embedding", "soak", sync="trigger")
-    backfill(TABLE, "embedding", dsn=dsn, progress=False)
-    build_index(TABLE, "embedding", dsn=dsn)
+    backfill(TABLE, "embedding", dsn=dsn, progress=False)  # and, when done, the index
     stop = threading.Event()
     latencies: dict[str, list[float]] = {"search": [], "write": []}
     errors: list[str] = []

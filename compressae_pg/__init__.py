@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING
 from .errors import (
     BusyError,
     CompressaeError,
+    InvalidModelNameError,
     InvalidVectorError,
+    ModelFileError,
     ModelInUseError,
     NoPrimaryKeyError,
     NotAttachedError,
@@ -54,6 +56,8 @@ _LAZY = {
     "ModelInfo": "registry",
     "drop_model": "registry",
     "list_models": "registry",
+    "export_model": "_model_files",
+    "import_model": "_model_files",
     "connect": "server",
 }
 
@@ -73,6 +77,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from ._model_files import export_model, import_model
     from .columns.attachments import Attachment, attach, detach
     from .columns.indexes import IndexResult
     from .columns.indexes import build as build_index
@@ -106,7 +111,9 @@ __all__ = [
     "Evaluation",
     "Hit",
     "IndexResult",
+    "InvalidModelNameError",
     "InvalidVectorError",
+    "ModelFileError",
     "ModelInUseError",
     "NoPrimaryKeyError",
     "ModelInfo",
@@ -125,6 +132,8 @@ __all__ = [
     "detach",
     "drop_model",
     "evaluate_column",
+    "export_model",
+    "import_model",
     "list_models",
     "recompress",
     "status",

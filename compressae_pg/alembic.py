@@ -18,6 +18,7 @@ import psycopg
 import sqlalchemy as sa
 from alembic.autogenerate import renderers
 from alembic.operations import MigrateOperation, Operations
+from psycopg import sql as psql
 
 from . import _sql
 from ._defaults import HNSW_EF_CONSTRUCTION, HNSW_M
@@ -65,7 +66,7 @@ class AddCompressedColumnOp(MigrateOperation):
         code_column: str | None = None,
         sync: str = "none",
         graph: str = "sketch",
-        index: bool = True,
+        index: bool | None = None,
         concurrently: bool = False,
         m: int = HNSW_M,
         ef_construction: int = HNSW_EF_CONSTRUCTION,
@@ -85,9 +86,14 @@ class AddCompressedColumnOp(MigrateOperation):
 
         Options: ``code_column`` (default ``<column>_sae``), ``sync="trigger"`` to keep codes fresh on
         INSERT/UPDATE of the column, ``graph="sparse"`` to index the code column by sparse cosine (the
-        paper's path) instead of the sketch column by Hamming distance, ``index=False`` to skip the HNSW
-        index (``m``, ``ef_construction``), ``concurrently=True`` to build it with CREATE INDEX CONCURRENTLY in
-        an autocommit block (this commits the migration's transaction first), ``schema``.
+        paper's path) instead of the sketch column by Hamming distance, ``schema``.
+
+        The HNSW index (``m``, ``ef_construction``): by default it is built here only when the table has
+        no rows; on a table with rows it is left to the backfill, which builds it CONCURRENTLY once the
+        codes are in (an index built first would take every backfilled row one insert at a time).
+        ``index=True`` builds it here regardless, ``index=False`` not at all. ``concurrently=True``
+        builds it with CREATE INDEX CONCURRENTLY in an autocommit block (this commits the migration's
+        transaction first).
         """
         return operations.invoke(cls(table_name, column_name, **kw))
 
@@ -118,12 +124,16 @@ def add_compressed_column(operations: Operations, op: AddCompressedColumnOp) -> 
          "code_column": op.code_column, "sync": op.sync, "graph": op.graph},
     ).scalar_one()
     op.info["attachment_id"] = attachment_id
-    if not op.index:
+    if op.index is False:
+        op.info["index"] = "none"
         return
-    ddl = bind.execute(
+    ddl = bind.execute(  # composed (and its settings checked) even when deferred: a bad m fails the migration
         _statement("op_index_ddl"),
         {"attachment_id": attachment_id, "concurrent": op.concurrently, "m": op.m, "ef_construction": op.ef_construction},
     ).scalar_one()
+    op.info["index"] = "deferred" if op.index is None and _has_rows(bind, attachment_id) else "built"
+    if op.info["index"] == "deferred":
+        return
     if op.concurrently:
         with operations.get_context().autocommit_block():
             _execute_raw(operations.get_bind(), ddl)
@@ -142,17 +152,25 @@ def drop_compressed_column(operations: Operations, op: DropCompressedColumnOp) -
     bind.execute(_statement("op_detach"), {"table_oid": oid, "code_column": code})
 
 
-def _execute_raw(bind: sa.Connection, ddl: str) -> None:
-    """Run server-generated DDL as is: no parameters, so no driver reads a '%' in a quoted name.
+def _has_rows(bind: sa.Connection, attachment_id: int) -> bool:
+    """Whether the attachment's table has a row: then its index is left to the backfill (the fast order)."""
+    schema, table = bind.execute(_statement("op_attachment_table"), {"attachment_id": attachment_id}).one()
+    return bool(_execute_raw(bind, _sql.query("table_has_rows", table=psql.Identifier(schema, table)).as_string(None)))
 
-    On psycopg 3 by the extended protocol (a binary cursor), which runs one statement and no more;
-    psycopg2 has only the simple protocol.
+
+def _execute_raw(bind: sa.Connection, statement: str) -> Any:
+    """Run composed SQL (server-generated DDL, a query with quoted names) as is; its first value, if it returns rows.
+
+    No parameters, so no driver reads a '%' in a quoted name. On psycopg 3 by the extended protocol
+    (a binary cursor), which runs one statement and no more; psycopg2 has only the simple protocol.
     """
     dbapi = bind.connection.dbapi_connection
     if isinstance(dbapi, psycopg.Connection):
-        dbapi.cursor(binary=True).execute(ddl)
-    else:
-        bind.exec_driver_sql(ddl, execution_options={"no_parameters": True})
+        cur = dbapi.cursor(binary=True)
+        cur.execute(statement)
+        return cur.fetchone()[0] if cur.description else None
+    result = bind.exec_driver_sql(statement, execution_options={"no_parameters": True})
+    return result.scalar() if result.returns_rows else None
 
 
 @renderers.dispatch_for(AddCompressedColumnOp)

@@ -16,7 +16,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from . import _sql
-from .errors import ModelInUseError, UnknownModelError
+from .errors import InvalidModelNameError, ModelInUseError, UnknownModelError
 from .server import takes_database
 
 if TYPE_CHECKING:
@@ -64,9 +64,10 @@ class ModelInfo:
 
 
 def check_name(name: str) -> str:
-    """A model name is any non-empty text of at most 200 characters without '@'."""
-    if not isinstance(name, str) or not name or "@" in name or len(name) > 200:
-        raise ValueError(f"invalid model name {name!r}: use 1-200 characters, no '@' (that separates a version)")
+    """A model name is any non-empty text of at most 200 characters without '@' (or NUL, which text cannot hold)."""
+    if not isinstance(name, str) or not name or "@" in name or "\x00" in name or len(name) > 200:
+        raise InvalidModelNameError(f"invalid model name {name!r}: use 1-200 characters, no '@' (that separates a version) "
+                                    "and no NUL")
     return name
 
 

@@ -12,7 +12,7 @@ from alembic.operations import Operations
 from psycopg import sql
 from sqlalchemy.pool import NullPool
 
-from compressae_pg import CompresSAE, NotAttachedError, registry
+from compressae_pg import CompresSAE, NotAttachedError, backfill, registry
 from compressae_pg.alembic import AddCompressedColumnOp, DropCompressedColumnOp, render_add, render_drop
 from compressae_pg.errors import CompressaeError
 
@@ -58,12 +58,15 @@ def shop(conn, real_vectors):
     return catalog(conn, QUALIFIED)
 
 
+def hnsw_indexes(conn) -> list[str]:
+    return [i for (i,) in catalog(conn, QUALIFIED)["indexes"] if "hnsw" in i]
+
+
 def test_add_then_drop_leaves_the_table_as_it_was(conn, migrate, shop, real_vectors):
     migrate(lambda op: op.add_compressed_column(TABLE, COLUMN, model="m", schema=SCHEMA, sync="trigger", m=8, ef_construction=32))
     after = catalog(conn, QUALIFIED)
     assert ("Emb Vec_sae", "sparsevec(256)", False, 4) in after["columns"]
-    (index,) = [i for (i,) in after["indexes"] if "hnsw" in i]
-    assert 'USING hnsw ("Emb Vec_sae_sketch" bit_hamming_ops) WITH (m=\'8\', ef_construction=\'32\')' in index
+    assert hnsw_indexes(conn) == []  # the table has rows: the index waits for the backfill (the fast flow)
     assert after["triggers"] == [("compressae_sync_1",)]
     insert(conn, 3, real_vectors[1])
     same = conn.execute(sql.SQL("""SELECT bool_and("Emb Vec_sae" = compressae.encode('m@1', "Emb Vec")) FROM {} WHERE id = 3""").format(IDENT))
@@ -74,7 +77,34 @@ def test_add_then_drop_leaves_the_table_as_it_was(conn, migrate, shop, real_vect
     assert conn.execute("SELECT count(*) FROM compressae.attachments").fetchone() == (0,)
 
 
+def test_the_deferred_index_is_built_concurrently_by_the_finished_backfill(conn, dsn, migrate, shop):
+    migrate(lambda op: op.add_compressed_column(TABLE, COLUMN, model="m", schema=SCHEMA))
+    assert hnsw_indexes(conn) == []
+    result = backfill(f"{SCHEMA}.{TABLE}", COLUMN, dsn=dsn, progress=False, m=8, ef_construction=32)
+    assert (result.status, result.rows_written, result.index["built"], result.index["concurrently"]) == ("done", 1, True, True)
+    (index,) = hnsw_indexes(conn)
+    assert 'USING hnsw ("Emb Vec_sae_sketch" bit_hamming_ops) WITH (m=\'8\', ef_construction=\'32\')' in index
+    assert conn.execute("SELECT bool_and(indisvalid) FROM pg_index WHERE indrelid = %s::regclass", (QUALIFIED,)).fetchone() == (True,)
+    again = backfill(f"{SCHEMA}.{TABLE}", COLUMN, dsn=dsn, progress=False)
+    assert (again.mode, again.index) == ("sweep", None)  # a valid index is left alone
+    assert not any("already has an index" in n for n in again.notes)  # and a sweep behind it is not warned about
+
+
+@pytest.mark.parametrize("rows", ["empty", "populated"])
+def test_an_empty_table_is_indexed_at_once_and_index_true_forces_it(conn, dsn, migrate, shop, rows):
+    if rows == "empty":
+        conn.execute(sql.SQL("DELETE FROM {}").format(IDENT))
+    force = {} if rows == "empty" else {"index": True}
+    migrate(lambda op: op.add_compressed_column(TABLE, COLUMN, model="m", schema=SCHEMA, m=8, ef_construction=32, **force))
+    (index,) = hnsw_indexes(conn)
+    assert 'USING hnsw ("Emb Vec_sae_sketch" bit_hamming_ops) WITH (m=\'8\', ef_construction=\'32\')' in index
+    filled = backfill(f"{SCHEMA}.{TABLE}", COLUMN, dsn=dsn, progress=False)
+    assert filled.index is None  # the index there is kept
+    assert any("already has an index" in n for n in filled.notes)  # and a full pass behind it is pointed out
+
+
 def test_concurrent_index_build_runs_in_an_autocommit_block(conn, migrate, shop):
+    conn.execute(sql.SQL("DELETE FROM {}").format(IDENT))  # a new application's empty table: indexed at once
     migrate(lambda op: op.add_compressed_column(TABLE, COLUMN, model="m@1", schema=SCHEMA, code_column="c%1", concurrently=True))
     (valid,) = conn.execute(
         "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"

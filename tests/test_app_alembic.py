@@ -80,7 +80,12 @@ def test_an_application_adds_and_drops_a_compressed_column_through_its_own_alemb
     with connect(empty_dsn, autocommit=True) as conn:
         after = catalog(conn, "items")
         assert ("embedding_sae", "sparsevec(256)", False, 4) in after["columns"]
-        assert any("USING hnsw (embedding_sae_sketch bit_hamming_ops) WITH (m='8'" in i for (i,) in after["indexes"])
+        assert not any("hnsw" in i for (i,) in after["indexes"])  # the table has rows: the backfill builds the index
+    filled = json.loads(cli(capsys, "backfill", "--table", "items", "--column", "embedding", "--m", "8", "--dsn", empty_dsn, "--json"))
+    assert (filled["status"], filled["rows_written"], filled["index"]["built"]) == ("done", 20, True)
+    with connect(empty_dsn, autocommit=True) as conn:
+        indexes = [i for (i,) in catalog(conn, "items")["indexes"]]
+        assert any("USING hnsw (embedding_sae_sketch bit_hamming_ops) WITH (m='8'" in i for i in indexes)
         conn.execute("INSERT INTO items (id, embedding) VALUES (100, %s)", (real_vectors[100],))
         assert conn.execute(
             "SELECT embedding_sae = compressae.encode('items-sae@1', embedding) FROM items WHERE id = 100").fetchone() == (True,)

@@ -30,13 +30,16 @@ def test_attach_apply_then_models_refuse_to_drop_until_detached(conn, dsn, capsy
     assert code == 0, err
     assert json.loads(out) == {"table": "shop.items", "column": "embedding", "code_column": "embedding_sae", "model": "m@1",
                                "sync": "trigger", "index": "items_embedding_sae_hnsw", "opclass": "bit_hamming_ops",
-                               "graph": "sketch", "sketch_column": "embedding_sae_sketch"}
+                               "graph": "sketch", "sketch_column": "embedding_sae_sketch", "index_built": "deferred"}
+    assert conn.execute("SELECT to_regclass('shop.items_embedding_sae_hnsw')").fetchone() == (None,)  # rows: left to the backfill
+    code, out, err = cli(capsys, "backfill", "--dsn", dsn, "--table", "shop.items", "--column", "embedding")
+    assert code == 0 and "10 written" in out and "built items_embedding_sae_hnsw CONCURRENTLY" in out, (out, err)
     assert conn.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = 'shop.items_embedding_sae_hnsw'::regclass").fetchone() == (True,)
 
     # a second code column for the same source (a re-compression) is reported as itself
     code, out, err = cli(capsys, "attach", "--dsn", dsn, "--table", "shop.items", "--column", "embedding", "--model", "m@1",
                          "--code-column", "v2", "--no-index", "--json", "--apply")
-    assert (code, json.loads(out)["code_column"], json.loads(out)["index"]) == (0, "v2", "items_v2_hnsw")
+    assert (code, json.loads(out)["code_column"], json.loads(out)["index"], json.loads(out)["index_built"]) == (0, "v2", "items_v2_hnsw", "none")
     assert conn.execute("SELECT to_regclass('shop.items_v2_hnsw')").fetchone() == (None,)
     code, out, err = cli(capsys, "detach", "--dsn", dsn, "--table", "shop.items", "--column", "embedding", "--code-column", "v2")
     assert code == 0, err
@@ -80,3 +83,16 @@ def test_cli_errors_are_one_clear_line_and_change_nothing(conn, dsn, capsys, rea
     assert "Traceback" not in err
     assert catalog(conn, "items") == before
     assert conn.execute("SELECT count(*) FROM compressae.attachments").fetchone() == (0,)
+
+
+def test_index_now_builds_on_a_table_with_rows_and_cannot_be_combined_with_no_index(conn, dsn, capsys, real_vectors):
+    create_table(conn, "items", real_vectors[:10])
+    registry.save(conn, "m", CompresSAE(384, 256, 8, seed=0))
+    target = ("attach", "--dsn", dsn, "--table", "items", "--column", "embedding", "--model", "m", "--apply")
+    with pytest.raises(SystemExit) as refused:
+        main([*target, "--no-index", "--index-now"])
+    assert refused.value.code == 2 and conn.execute("SELECT count(*) FROM compressae.attachments").fetchone() == (0,)
+    code, out, err = cli(capsys, *target, "--index-now", "--m", "8")
+    assert code == 0 and "index items_embedding_sae_hnsw: built" in out, err
+    (indexdef,) = conn.execute("SELECT pg_get_indexdef('items_embedding_sae_hnsw'::regclass)").fetchone()
+    assert "USING hnsw (embedding_sae_sketch bit_hamming_ops) WITH (m='8'" in indexdef

@@ -130,7 +130,7 @@ def test_a_server_restart_mid_index_build_leaves_an_invalid_index_that_a_rerun_r
     with connect(url, autocommit=True) as c:
         create_table(c, "restart_index", real_vectors[:500])
         attach_model(c, table="restart_index")
-    backfill("restart_index", "embedding", dsn=url, progress=False)
+    backfill("restart_index", "embedding", dsn=url, progress=False, index=False)  # the index command is what is tested
     args = [*CLI, "index", "--table", "restart_index", "--column", "embedding", "--m", "8", "--ef-construction", "32"]
     writer = connect(url)  # an open write: the concurrent build waits for it, after creating its index
     writer.execute("UPDATE restart_index SET id = id WHERE id = 1")

@@ -22,7 +22,7 @@ INDEX = "SELECT indisvalid, pg_get_indexdef(indexrelid) FROM pg_index WHERE inde
 def test_the_index_is_built_concurrently_then_kept_until_asked_to_rebuild(conn, dsn, real_vectors):
     create_table(conn, "items", real_vectors[:600], key="wide bigint")
     att, _model = attach_model(conn)
-    backfill("items", "embedding", dsn=dsn, progress=False)
+    backfill("items", "embedding", dsn=dsn, progress=False, index=False)  # this test is about the index command itself
     built = build_index("items", "embedding", dsn=dsn, m=8, ef_construction=32, maintenance_work_mem="64MB", parallel_workers=0)
     assert (built.built, built.valid, built.rebuilt_invalid, built.concurrently) == (True, True, False, True)
     valid, indexdef = conn.execute(INDEX, (att.index_name,)).fetchone()
@@ -39,7 +39,7 @@ def test_the_index_is_built_concurrently_then_kept_until_asked_to_rebuild(conn, 
 def test_an_interrupted_concurrent_build_leaves_an_invalid_index_that_index_rebuilds(conn, dsn, real_vectors):
     create_table(conn, "items", real_vectors[:600], key="wide bigint")
     att, _model = attach_model(conn)
-    backfill("items", "embedding", dsn=dsn, progress=False)
+    backfill("items", "embedding", dsn=dsn, progress=False, index=False)
     writer = psycopg.connect(dsn)  # an open writing transaction: the concurrent build waits for it
     writer.execute("UPDATE items SET embedding = embedding WHERE id = (SELECT min(id) FROM items)")
     failure: list[BaseException] = []

@@ -44,9 +44,10 @@ def test_an_owner_without_superuser_runs_everything_and_a_reader_only_searches(c
         create_table(oc, "items", real_vectors[:300])
         attach_model(oc, sync="trigger")
         oc.execute(sql.SQL("GRANT SELECT ON items TO {}").format(sql.Identifier(reader)))
-    result = backfill("items", "embedding", dsn=owner_dsn, workers=2, batch_size=64, progress=False)
+    result = backfill("items", "embedding", dsn=owner_dsn, workers=2, batch_size=64, progress=False, m=8, ef_construction=32)
     assert (result.status, result.rows_written) == ("done", 300)
-    assert build_index("items", "embedding", dsn=owner_dsn, m=8, ef_construction=32).valid
+    assert result.index["built"] and result.index["valid"]  # the owner's finished backfill built the index
+    assert build_index("items", "embedding", dsn=owner_dsn).valid
     with connect(owner_dsn, autocommit=True) as oc:
         oc.execute("INSERT INTO items (id, embedding) VALUES (301, %s)", (real_vectors[400],))  # the trigger encodes it
         assert CompressedColumn(oc, "items", "embedding").search(real_vectors[400], k=1, rerank="dense")[0].key == 301
@@ -104,3 +105,15 @@ def test_a_hostile_search_path_cannot_reach_into_the_functions_or_the_trigger(co
     conn.execute("RESET search_path")
     assert conn.execute("SELECT embedding_sae::text FROM items WHERE id = 100").fetchone()[0] == normal
     assert verify("items", "embedding", sample=None, dsn=dsn).ok
+
+
+def test_a_role_that_fills_a_table_it_does_not_own_is_told_who_builds_the_index(conn, dsn, roles, capsys, real_vectors):
+    _owner, operator = roles
+    assert main(["db", "grant", operator, "--dsn", dsn]) == 0, capsys.readouterr().err
+    create_table(conn, "items", real_vectors[:100])  # owned by the test's superuser
+    attach_model(conn)
+    conn.execute(sql.SQL("GRANT SELECT, UPDATE ON items TO {}").format(sql.Identifier(operator)))
+    result = backfill("items", "embedding", dsn=as_user(dsn, operator), progress=False)
+    assert (result.status, result.rows_written, result.index) == ("done", 100, None)
+    assert any("the current role does not own the table: build it with `compressae-pg index`" in n for n in result.notes)
+    assert conn.execute("SELECT count(*) FROM pg_index WHERE indrelid = 'items'::regclass AND NOT indisprimary").fetchone() == (0,)

@@ -96,6 +96,14 @@ def cmd_models(args: argparse.Namespace) -> None:
             dropped = [m.ref for m in registry.delete(conn, args.ref)]
             _emit(args, {"dropped": dropped}, lambda r: "dropped " + ", ".join(r["dropped"]))
             return
+        if args.action in ("export", "import"):
+            from .. import _model_files
+
+            moved = (_model_files.export(conn, args.ref, args.output) if args.action == "export"
+                     else _model_files.load_file(conn, args.ref, name=args.name))
+            verb = "exported" if args.action == "export" else "imported" if moved.created else "already there:"
+            _emit(args, moved.as_dict(), lambda r: f"{verb} {r['ref']} ({r['path']}, sha256 {r['sha256'][:16]}...)")
+            return
         models = [m.as_dict() for m in registry.versions(conn, args.name)]
     for m in models:
         m["val_cosine"] = m["metrics"].get("val_cosine")
@@ -119,7 +127,8 @@ def cmd_attach(args: argparse.Namespace) -> None:
 
     table, schema = _table_and_schema(args)
     op = alembic.AddCompressedColumnOp(
-        table, args.column, model=args.model, code_column=args.code_column, sync=args.sync, graph=args.graph, index=not args.no_index,
+        table, args.column, model=args.model, code_column=args.code_column, sync=args.sync, graph=args.graph,
+        index=False if args.no_index else True if args.index_now else None,
         concurrently=args.concurrently, m=args.m, ef_construction=args.ef_construction, schema=schema,
     )
     if args.alembic:
@@ -135,8 +144,10 @@ def cmd_attach(args: argparse.Namespace) -> None:
     alembic.run(op, args.dsn)
     with connect(args.dsn, autocommit=True) as conn:
         att = next(a for a in attachments.list_attachments(conn) if a.id == op.info["attachment_id"])
-    _emit(args, att.as_dict(), lambda r: f"attached {r['code_column']} to {r['table']}.{r['column']} "
-                                         f"({r['model']}, sync={r['sync']}, index {r['index']})")
+    deferred = "\nthe table has rows: `compressae-pg backfill` builds the index CONCURRENTLY when it has filled the column"
+    _emit(args, {**att.as_dict(), "index_built": op.info["index"]},
+          lambda r: f"attached {r['code_column']} to {r['table']}.{r['column']} ({r['model']}, sync={r['sync']}, "
+                    f"index {r['index']}: {r['index_built']})" + (deferred if r["index_built"] == "deferred" else ""))
 
 
 def cmd_detach(args: argparse.Namespace) -> None:
@@ -172,6 +183,9 @@ def _backfill_text(r: dict) -> str:
         f"{r['rows_swept']} swept, {r['rows_skipped']} skipped, {r['batches']} batches, {r['retries']} retries"
     )
     extra = [f"skipped keys (source cannot be encoded, code left NULL): {', '.join(r['skipped_keys'])}"] if r["skipped_keys"] else []
+    if r["index"]:
+        extra.append(f"built {r['index']['index']} CONCURRENTLY in {r['index']['seconds']:.1f}s "
+                     f"({r['index']['bytes'] / 2**20:.1f} MiB, valid={r['index']['valid']})")
     if r["status"] == "paused":
         extra.append("paused: run the same command again to resume")
     return "\n".join([line, *extra, *r["notes"], *(f"error: {e}" for e in r["errors"])])
@@ -182,7 +196,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
     mode = "resume" if args.resume else "restart" if args.restart else "auto"
     result = backfill(args.table, args.column, code_column=args.code_column, model=args.model, mode=mode, dsn=args.dsn,
-                      progress=not args.json, **_backfill_settings(args))
+                      progress=not args.json, index=args.index, m=args.m, ef_construction=args.ef_construction,
+                      **_backfill_settings(args))
     _emit(args, result.as_dict(), _backfill_text)
     return 2 if result.status == "failed" else 0
 

@@ -20,7 +20,6 @@ from psycopg import sql
 
 from .. import _migrate, _sql
 from ..columns import attachments
-from ..columns.indexes import build as build_index
 from ..errors import UnknownTableError
 from ..evaluation import report
 from ..evaluation.run import evaluate_column
@@ -100,9 +99,8 @@ def run(
         register_types(conn)
         load_table(conn, vectors)
         result = train(QUALIFIED, "embedding", name, conn=conn, steps=steps, progress=progress, **settings)
-        attachments.add(conn, QUALIFIED, "embedding", result.info.ref)
-    filled = backfill(QUALIFIED, "embedding", dsn=dsn, progress=progress)
-    index = build_index(QUALIFIED, "embedding", dsn=dsn)
+        att = attachments.add(conn, QUALIFIED, "embedding", result.info.ref)
+    filled = backfill(QUALIFIED, "embedding", dsn=dsn, progress=progress)  # and, once the codes are in, the index
     with connect(dsn, autocommit=True) as conn:
         conn.execute(_sql.query("demo_dense_index", index=sql.Identifier(f"{DEMO_TABLE}_embedding_hnsw"),
                                 table=sql.Identifier(DEMO_SCHEMA, DEMO_TABLE)))
@@ -120,7 +118,7 @@ def run(
         "k": result.info.k,
         **result.as_dict(),
         "backfill_seconds": filled.seconds,
-        "code_index": index.index,
+        "code_index": att.index_name,
         "search": {"query": "the vector of row 1", "text": texts[0] if texts else None,
                    "hits": [{**h.as_dict(), "text": texts[h.key - 1] if texts else None} for h in hits]},
         "evaluation": evaluation.as_dict(),

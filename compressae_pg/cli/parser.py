@@ -67,10 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
     p.add_argument("--paper", action="store_true", help="the paper's recipe exactly (no init, schedule, AuxK or encode refinements)")
 
-    p = add("models", cmd_models, "list stored models, or drop one")
-    p.add_argument("action", nargs="?", choices=["list", "drop"], default="list")
-    p.add_argument("ref", nargs="?", help="drop: name (all versions) or name@version")
-    p.add_argument("--name", help="list: only this model name")
+    p = add("models", cmd_models, "list stored models, drop one, or export one to a file and import it elsewhere")
+    p.add_argument("action", nargs="?", choices=["list", "drop", "export", "import"], default="list")
+    p.add_argument("ref", nargs="?", metavar="REF|FILE",
+                   help="drop: name (all versions) or name@version; export: name (newest) or name@version; import: the file")
+    p.add_argument("--name", help="list: only this model name; import: store under this name (default: the exported one)")
+    p.add_argument("--output", type=Path, help="export: the safetensors file to write")
 
     p = add("attach", cmd_attach, "add a compressed code column to a vector column: as an Alembic revision, or now")
     _target_options(p)
@@ -83,7 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--graph", choices=["sketch", "sparse"], default="sketch",
                    help="what search's HNSW index is built over: sketch (default: sign bits of each row, Hamming) "
                         "or sparse (the codes by sparse cosine, the paper's path, for ORDER BY code <=> ...)")
-    p.add_argument("--no-index", action="store_true", help="do not build the HNSW index (build it after the backfill)")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--no-index", action="store_true", help="build no HNSW index now (a finished backfill still builds it, "
+                                                             "unless run with --no-index too)")
+    when.add_argument("--index-now", action="store_true",
+                      help="build the HNSW index now even when the table has rows (the slow order: every backfilled row "
+                           "then goes through it). Default: now on an empty table, else at the end of the backfill")
     p.add_argument("--concurrently", action="store_true", help="build the index with CREATE INDEX CONCURRENTLY")
     p.add_argument("--m", type=int, default=HNSW_M, help=f"HNSW m (default {HNSW_M})")
     p.add_argument("--ef-construction", type=int, default=HNSW_EF_CONSTRUCTION, help=f"HNSW ef_construction (default {HNSW_EF_CONSTRUCTION})")
@@ -105,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     _target_options(p)
     p.add_argument("--model", help="the attachment's model (name or name@version), to pick one of several")
     _backfill_options(p)
+    p.add_argument("--index", action=argparse.BooleanOptionalAction, default=True,
+                   help="once the run is done, build the code column's HNSW index CONCURRENTLY if it has none (default; "
+                        "--no-index leaves it without one)")
+    _index_options(p)
     again = p.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="continue the unfinished run (an error if there is none)")
     again.add_argument("--restart", action="store_true", help="abandon any unfinished run and start a full pass")
@@ -197,8 +208,12 @@ def _model_options(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "models" and args.action == "drop" and not args.ref:
-        print("error: models drop needs a model name or name@version", file=sys.stderr)
+    if args.command == "models" and args.action != "list" and not args.ref:
+        what = "a file" if args.action == "import" else "a model name or name@version"
+        print(f"error: models {args.action} needs {what}", file=sys.stderr)
+        return 2
+    if args.command == "models" and args.action == "export" and args.output is None:
+        print("error: models export needs --output FILE", file=sys.stderr)
         return 2
     try:
         return args.handler(args) or 0

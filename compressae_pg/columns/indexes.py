@@ -16,6 +16,7 @@ import psycopg
 from psycopg import sql
 
 from .. import _locks, _migrate, _sql
+from .._catalog import Table
 from .._defaults import HNSW_EF_CONSTRUCTION, HNSW_M
 from ..errors import BusyError, CompressaeError
 from ..server import connect, resolve_dsn
@@ -62,7 +63,7 @@ def state(conn: psycopg.Connection, att: Attachment) -> IndexState | None:
 
 
 def build(
-    table: str,
+    table: str | Table,
     column: str,
     *,
     code_column: str | None = None,

@@ -28,6 +28,8 @@ from tqdm.auto import tqdm
 from .. import _catalog, _locks, _migrate, _sql, registry
 from .._defaults import BATCH_SIZE
 from ..columns import attachments
+from ..columns.attachments import Attachment
+from ..columns.indexes import build as build_index
 from ..columns.indexes import state as index_state
 from ..errors import CompressaeError, RetriesExhausted
 from ..server import connect, resolve_dsn
@@ -83,6 +85,7 @@ class BackfillResult:
     skipped_keys: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    index: dict[str, Any] | None = None  # what the index build after a finished run did (IndexResult.as_dict())
 
     @property
     def rows_per_s(self) -> float:
@@ -137,6 +140,9 @@ def backfill(
     dsn: str | None = None,
     progress: bool = True,
     config: BackfillConfig | None = None,
+    index: bool = True,
+    m: int = 16,
+    ef_construction: int = 64,
     **settings: Any,
 ) -> BackfillResult:
     """Fill the code column attached to ``table.column``; see the module docstring for the guarantees.
@@ -149,6 +155,10 @@ def backfill(
     A key range whose batches keep failing is recorded as failed and the result's ``status`` is
     ``"failed"`` (with ``errors``); ``"paused"`` after ``max_rows``. Either way, run it again to resume.
     Raises BusyError while another backfill of the same code column runs.
+
+    With ``index`` (the default), a run that ends ``"done"`` then builds the code column's HNSW index
+    (``m``, ``ef_construction``) CONCURRENTLY when it has none or an invalid one: the fast order, codes
+    first and the graph over all of them at once (see :func:`_index_after`).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)} (got {mode!r})")
@@ -165,13 +175,34 @@ def backfill(
         encoder = Encoder(registry.load(conn, att.model.ref)[1], cfg.device)
         with _locks.exclusive(conn, "backfill", att.id):
             run, result = _plan(conn, target, cfg, mode)
-            if run and index_state(conn, att) is not None:
+            if run and result.mode != "sweep" and index_state(conn, att) is not None:
                 result.notes.append(f"note: {att.code_column} already has an index ({att.index_name}); every write also "
                                     "inserts into it, which slows the backfill many times over: build the index after")
             if run:
                 _execute(conn, dsn, target, encoder, cfg, run, result, progress)
-    result.seconds = time.perf_counter() - started
+        result.seconds = time.perf_counter() - started
+        if index and result.status == "done":
+            _index_after(conn, dsn, att, result, m, ef_construction)
     return result
+
+
+def _index_after(conn: psycopg.Connection, dsn: str, att: Attachment, result: BackfillResult, m: int, ef_construction: int) -> None:
+    """Build the missing (or invalid) index of a filled code column CONCURRENTLY, or say why not.
+
+    A role that does not own the table cannot create an index on it, and PostgreSQL refuses CREATE
+    INDEX CONCURRENTLY on a partitioned table: those runs end with a note naming the command to run.
+    """
+    before = index_state(conn, att)
+    if before is not None and before.valid:
+        return
+    (owner,) = conn.execute(_sql.query("owns_table"), {"schema": att.table.schema, "name": att.table.name}).fetchone()
+    why = ("the current role does not own the table" if not owner
+           else "the table is partitioned" if att.table.kind == "p" else None)
+    if why:
+        result.notes.append(f"note: {att.code_column} has no valid index and {why}: build it with `compressae-pg index`")
+        return
+    built = build_index(att.table, att.source_column, code_column=att.code_column, dsn=dsn, m=m, ef_construction=ef_construction)
+    result.index = built.as_dict()
 
 
 def _plan(conn: psycopg.Connection, target: FillTarget, cfg: BackfillConfig, mode: str) -> tuple[list[Job], BackfillResult]:

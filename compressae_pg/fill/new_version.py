@@ -98,7 +98,8 @@ def recompress(
         had_index = index.state(conn, current) is not None
     result = RecompressResult(table=current.table.qualified, code_column=current.code_column, old_model=current.model.ref,
                               new_model=new.ref, staged_column=staged.code_column,
-                              backfill=backfill(table, column, code_column=staged.code_column, dsn=dsn, progress=progress, config=cfg))
+                              backfill=backfill(table, column, code_column=staged.code_column, dsn=dsn, progress=progress, config=cfg,
+                                                index=False))
     if result.backfill.status != "done":
         return result
     if build_index if build_index is not None else had_index:
@@ -108,7 +109,7 @@ def recompress(
             params = {"table": current.table.oid, "current_code": current.code_column, "staged_code": staged.code_column}
             _short_ddl(conn, cfg, lambda: conn.execute(_sql.query("swap"), params))
     result.swapped = True
-    result.catch_up = backfill(table, column, code_column=current.code_column, dsn=dsn, progress=progress, config=cfg)
+    result.catch_up = backfill(table, column, code_column=current.code_column, dsn=dsn, progress=progress, config=cfg, index=False)
     return result
 
 

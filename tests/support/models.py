@@ -8,7 +8,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from compressae_pg import CompresSAE, backfill, build_index, registry
+from compressae_pg import CompresSAE, backfill, registry
 from compressae_pg.columns import attachments
 from compressae_pg.training.loop import TrainConfig, fit, new_model
 
@@ -49,9 +49,7 @@ def searchable(conn: psycopg.Connection, dsn: str, vectors, model: CompresSAE, *
     create_table(conn, table, vectors, column=column, key_column=key, key=key_type, keys=keys, category=category)
     registry.save(conn, name, model)
     att = attachments.add(conn, table, column, registry.versions(conn, name)[-1].ref, graph=graph)
-    backfill(table, column, dsn=dsn, progress=False)
-    if index:
-        build_index(table, column, dsn=dsn, m=8, ef_construction=32)
+    backfill(table, column, dsn=dsn, progress=False, index=index, m=8, ef_construction=32)  # the fast flow: codes, then the index
     return att
 
 
