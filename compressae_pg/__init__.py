@@ -17,6 +17,7 @@ from .errors import (
     NotAttachedError,
     UnknownKeyError,
     UnknownModelError,
+    UnknownPeerError,
     UnknownTableError,
 )
 
@@ -106,6 +107,7 @@ __all__ = [
     "TrainResult",
     "UnknownKeyError",
     "UnknownModelError",
+    "UnknownPeerError",
     "UnknownTableError",
     "VerifyResult",
     "backfill",

@@ -33,3 +33,7 @@ class ModelInUseError(CompressaeError):
 
 class BusyError(CompressaeError):
     """Another process holds the lock this operation needs (e.g. a backfill already running)."""
+
+
+class UnknownPeerError(CompressaeError, ValueError):
+    """``evaluate --compare`` names a peer the package does not build."""
