@@ -186,8 +186,9 @@ def _methods(conn: psycopg.Connection, target: Target, schema: str, peer: Peer, 
             notes.append(f"{peer.name}: pgvector refuses its HNSW index ({str(exc).strip()}): measured by exact scan, "
                          f"on {EXACT_SCAN_QUERIES} queries")
     table_bytes, index_bytes = conn.execute(_sql.query("peer_disk", schema=sql.Literal(schema), relation=sql.Literal(peer.name))).fetchone()
-    say(f"peer {peer.name}: {table_bytes / 2**20:.1f} MiB table + {index_bytes / 2**20:.1f} MiB index in schema {schema} "
-        "while the evaluation runs (dropped at the end)")
+    disk = f"{table_bytes / 2**20:.1f} MiB table + {index_bytes / 2**20:.1f} MiB index in schema {schema}"
+    say(f"peer {peer.name}: {disk} while the evaluation runs (dropped at the end)")
+    notes.append(f"{peer.name} took {disk} while it ran, dropped afterwards")
     per_row = _bytes_per_row(conn, schema, peer)
     vs = sql.Identifier(target.vector_schema)
 

@@ -79,6 +79,7 @@ def figure(results: list[dict[str, Any]], *, k: int = 10, title: str = "") -> An
     reference as a star and a dotted line at its recall."""
     try:
         import matplotlib
+        import matplotlib.ticker
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
@@ -102,14 +103,16 @@ def figure(results: list[dict[str, Any]], *, k: int = 10, title: str = "") -> An
         if size is not None:  # methods of one size side by side, not on top of each other
             nudge = same_size.get(size, 0)
             same_size[size] = nudge + 1
-            by_size.plot([size * 1.04**nudge] * len(rows), recall, label=label, **style)
+            by_size.plot([size * 1.025**nudge] * len(rows), recall, label=label, **style)
     if base is not None:
         for ax in (by_time, by_size):
             ax.axhline(base[f"recall@{k}"], color="black", linestyle=":", linewidth=1, label="dense reference recall")
-    by_time.set(xlabel="p50 latency per query, ms (numbers: candidates)", ylabel=f"recall@{k}", title="recall vs latency")
+    by_time.set(xscale="log", xlabel="p50 latency per query, ms, log (numbers: candidates)", ylabel=f"recall@{k}",
+                title="recall vs latency")
     by_size.set(xscale="log", xlabel="bytes per row, log (methods of one size drawn side by side)", title="recall vs size")
     for ax in (by_time, by_size):
-        ax.grid(True, alpha=0.3)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     handles, labels = by_time.get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=7, frameon=False)
     if title:

@@ -118,6 +118,7 @@ def test_peers_get_their_own_index_and_say_their_disk_while_they_exist(conn, ite
     printed = capsys.readouterr().err
     assert re.search(rf"peer pca: \d+\.\d MiB table \+ \d+\.\d MiB index in schema {schema} while", printed)
     assert f"dropped schema {schema}" in printed
+    assert any(n.startswith("pca took ") and n.endswith(f"in schema {schema} while it ran, dropped afterwards") for n in result.notes)
     pca = row(result, f"PCA vector({DIMS}), HNSW", "ef_search 100")
     binary = row(result, "binary_quantize bit(384), HNSW", "ef_search 100")
     assert pca["index_bytes"] > 0 and binary["index_bytes"] > 0
