@@ -15,7 +15,7 @@ from compressae_pg.measure import Method, evaluate_column
 from compressae_pg.peers import PEERS
 
 from .conftest import make_table
-from .searchdata import K, train_small, searchable
+from .searchdata import K, searchable, train_small
 
 ROWS, QUERIES, CANDIDATES = 1500, 20, 30
 DIMS = 2 + 2 * K  # vector(m) at a k-non-zero sparsevec's bytes: 8 + 4m = 16 + 8k
