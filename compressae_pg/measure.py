@@ -117,7 +117,7 @@ def evaluate_column(
         raise ValueError(f"k, queries and candidates must be positive (got k={k}, queries={queries}, candidates={list(candidates)})")
     if unknown := [m for m in modes if m not in RERANK_MODES]:
         raise ValueError(f"unknown rerank mode {', '.join(unknown)}: choose from {', '.join(RERANK_MODES)}")
-    peers.check(compare)
+    peers.check(compare, conn)
     codes = CompressedColumn(conn, table, column, code_column=code_column)
     target = codes.target
     if target.source_type is None:

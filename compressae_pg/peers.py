@@ -61,10 +61,14 @@ class Peer:
     rerank: bool = True
 
 
-def check(names: Sequence[str]) -> list[str]:
-    """The requested peer names, in order, each once; an unknown one is refused before any work."""
+def check(names: Sequence[str], conn: psycopg.Connection) -> list[str]:
+    """The requested peer names, in order, each once; an unknown one, or a connection in a transaction of the
+    caller's, is refused before any work."""
     if unknown := [n for n in names if n not in PEERS]:
         raise UnknownPeerError(f"unknown peer {', '.join(map(repr, unknown))} for --compare: choose from {','.join(PEERS)}")
+    if names and not conn.autocommit:
+        raise CompressaeError("--compare builds its peers on an autocommit connection (each in its own transaction, "
+                              "so that they are dropped whatever happens to the evaluation)")
     return list(dict.fromkeys(names))
 
 
@@ -120,13 +124,10 @@ def built(conn: psycopg.Connection, target: Target, names: Sequence[str], *, can
           index: bool = True) -> Iterator[list[Method]]:
     """Build the peers ``names`` of ``target``'s column in a private schema and yield their :class:`Method` rows;
     the schema is dropped on the way out, whatever happened. ``index=False`` measures each by exact scan."""
-    names = check(names)
+    names = check(names, conn)
     if not names:
         yield []
         return
-    if not conn.autocommit:
-        raise CompressaeError("--compare builds its peers on an autocommit connection (each in its own transaction, "
-                              "so that they are dropped whatever happens to the evaluation)")
     code_bytes = sizes(conn, target, sql.Identifier(target.code_column), None)[0] or 0.0
     m = dims or same_bytes_dims(code_bytes)
     notes.append(f"peers at the codes' bytes: vector({m}) is {8 + 4 * m} B against the code column's {code_bytes:.0f} B "

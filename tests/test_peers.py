@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from compressae_pg import UnknownPeerError
+from compressae_pg import CompressaeError, UnknownPeerError
 from compressae_pg.cli import main
 from compressae_pg.measure import Method, evaluate_column
 from compressae_pg.peers import PEERS
@@ -148,3 +148,24 @@ def test_an_unknown_peer_is_refused_before_any_work(conn, dsn, items, capsys):
     assert main(["evaluate", "--table", "items", "--column", "embedding", "--compare", "halfvec,pq", "--dsn", dsn]) == 2
     assert "unknown peer 'pq'" in capsys.readouterr().err
     assert conn.execute(LEFTOVERS).fetchall() == []
+
+
+@pytest.mark.slow
+def test_hostile_names_and_keys_reach_the_peers_only_as_identifiers_and_values(conn, dsn, model, real_vectors):
+    """A table, column and key named to break composed SQL, keys that COPY's text format must escape: the peers
+    are built, joined back for the dense rerank, and dropped."""
+    table, column, key = 'we"ird; DROP TABLE x; %s', "Emb Vec %(q)s", "Key'); --"
+    keys = [f"k{i}\t\\N\n'\"" for i in range(400)]
+    searchable(conn, dsn, real_vectors[:400], model, table=table, column=column, key=key, key_type="text", keys=keys, index=False)
+    result = evaluate_column(table, column, conn=conn, queries=10, candidates=[20], modes=["dense"], compare=["pca", "binary"])
+    rr = row(result, f"PCA vector({DIMS}), HNSW, dense rerank", "candidates 20")
+    assert rr["queries"] == 10 and rr["recall@10"] > 0.5  # the join back by key found rows: without it, recall would be 0
+    assert conn.execute(LEFTOVERS).fetchall() == []
+
+
+def test_compare_refuses_a_connection_inside_a_transaction(dsn, items):
+    from compressae_pg.server import connect
+
+    with connect(dsn) as own:  # not autocommit
+        with pytest.raises(CompressaeError, match="autocommit connection"):
+            evaluate_column("items", "embedding", conn=own, compare=["pca"])
