@@ -23,6 +23,7 @@ from .errors import (
     NotAttachedError,
     UnknownKeyError,
     UnknownModelError,
+    UnknownPeerError,
     UnknownTableError,
 )
 
@@ -123,6 +124,7 @@ __all__ = [
     "TrainResult",
     "UnknownKeyError",
     "UnknownModelError",
+    "UnknownPeerError",
     "UnknownTableError",
     "VerifyResult",
     "attach",

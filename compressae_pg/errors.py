@@ -49,9 +49,15 @@ class AttachmentChanged(CompressaeError):
 
 class StaleAttachment(CompressaeError):
     """A cached search target no longer matches the database (the code column now holds another model's codes)."""
+
+
 class InvalidModelNameError(CompressaeError, ValueError):
     """A model name that cannot be stored: empty, over 200 characters, with '@' or a NUL character."""
 
 
 class ModelFileError(CompressaeError, ValueError):
     """A model export file that cannot be written, or imported: unreadable, truncated, corrupt, or not a compressae-pg export."""
+
+
+class UnknownPeerError(CompressaeError, ValueError):
+    """``evaluate --compare`` names a peer the package does not build."""

@@ -266,7 +266,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     result = evaluate_column(args.table, args.column, dsn=args.dsn, code_column=args.code_column, queries=args.queries,
                              queries_from=args.queries_from, k=args.k, candidates=args.candidates, modes=args.rerank,
-                             ef_search=args.ef_search, seed=args.seed, progress=not args.json).as_dict()
+                             ef_search=args.ef_search, seed=args.seed, compare=args.compare, compare_dims=args.compare_dims,
+                             progress=not args.json).as_dict()
     if args.plot:
         result["plot"] = str(report.plot(result["results"], args.plot, k=args.k, title=f"{result['table']}.{result['column']}"))
     _emit(args, result, lambda r: report.text(r) + (f"\nplot: {r['plot']}" if args.plot else ""))

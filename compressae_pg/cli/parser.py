@@ -167,7 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rerank modes to measure, comma-separated (default: all four)")
     p.add_argument("--ef-search", type=int, default=EF_SEARCH, help=f"hnsw.ef_search of the dense column's index (default {EF_SEARCH})")
     p.add_argument("--seed", type=int, default=0, help="which queries are sampled")
-    p.add_argument("--plot", type=Path, metavar="FILE.png", help="also plot recall against bytes per row and latency (needs [plot])")
+    p.add_argument("--compare", type=lambda v: [n for n in v.split(",") if n], default=[], metavar="PEERS",
+                   help="also build these peers on the table for the run and measure them alike, comma-separated: "
+                        "halfvec,binary,pca,prefix,random (temporary, dropped afterwards)")
+    p.add_argument("--compare-dims", type=int, help="dimensions of pca, random and prefix (default: vector(m) at the code column's bytes)")
+    p.add_argument("--plot", type=Path, metavar="FILE.png", help="also plot recall against latency and bytes per row (needs [plot])")
 
     p = add("verify", cmd_verify, "re-encode a random sample of rows and compare with their stored codes (exit 1 on a problem)")
     _target_options(p)

@@ -5,6 +5,7 @@ The PNG needs matplotlib, an optional extra: ``pip install "compressae-pg[plot]"
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -59,31 +60,72 @@ def text(evaluation: dict[str, Any], columns: list[str] | None = None) -> str:
     return "\n".join([head, "", *body, *(f"note: {n}" for n in e["notes"])])
 
 
-def plot(results: list[dict[str, Any]], path: str | Path, *, k: int = 10, title: str = "") -> Path:
-    """Recall@k against bytes per row, and against p50 latency: one point per method, saved as a PNG."""
+def _candidates(row: dict[str, Any]) -> int:
+    found = re.search(r"candidates (\d+)", row["setting"])
+    return int(found.group(1)) if found else 0
+
+
+def groups(results: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The rows of each method (a rerank mode of the codes, a peer, the dense column), by candidate count."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        out.setdefault(r["method"], []).append(r)
+    return {name: sorted(rows, key=_candidates) for name, rows in out.items()}
+
+
+def figure(results: list[dict[str, Any]], *, k: int = 10, title: str = "") -> Any:
+    """A matplotlib figure: recall@k against p50 latency and against bytes per row, one line per method joining
+    its candidate counts (each point labelled with its count), the peers dashed on the same axes, and the dense
+    reference as a star and a dotted line at its recall."""
     try:
         import matplotlib
+        import matplotlib.ticker
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as exc:
         raise CompressaeError('--plot needs matplotlib: pip install "compressae-pg[plot]"') from exc
-    fig, (by_size, by_time) = plt.subplots(1, 2, figsize=(12, 5), sharey=True)
-    for i, r in enumerate(results):
-        style = {"marker": "*" if r.get("baseline") else "o", "s": 60, "color": plt.cm.tab20(i % 20)}
-        label = f"{r['method']} ({r['setting']})" if r["setting"] else r["method"]
-        recall = r[f"recall@{k}"]
-        if r["bytes_per_row"] is not None:
-            by_size.scatter(r["bytes_per_row"], recall, **style)
-        by_time.scatter(r["p50_ms"], recall, label=label, **style)
-    by_size.set(xscale="log", xlabel="bytes per row (stored value)", ylabel=f"recall@{k}", title="recall vs size")
-    by_time.set(xlabel="p50 latency per query, ms", title="recall vs latency")
-    for ax in (by_size, by_time):
-        ax.grid(True, alpha=0.3)
-    by_time.legend(fontsize=7, loc="best")
+    fig, (by_time, by_size) = plt.subplots(1, 2, figsize=(13, 6), sharey=True)
+    base = baseline(results)
+    same_size: dict[float, int] = {}
+    for i, (method, rows) in enumerate(groups(results).items()):
+        recall = [r[f"recall@{k}"] for r in rows]
+        size = rows[0]["bytes_per_row"]
+        dense = bool(rows[0].get("baseline"))
+        style = {"color": "black" if dense else plt.cm.tab20(i % 20), "marker": "*" if dense else "o" if method.startswith("codes") else "s",
+                 "markersize": 13 if dense else 6, "linestyle": "-" if method.startswith("codes") else "--"}
+        label = method + ("" if size is None else f", {size:,.0f} B/row") + (" (dense reference)" if dense else "")
+        by_time.plot([r["p50_ms"] for r in rows], recall, label=label, **style)
+        if len(rows) > 1:
+            for r in rows:
+                by_time.annotate(str(_candidates(r)), (r["p50_ms"], r[f"recall@{k}"]), textcoords="offset points", xytext=(4, 3),
+                                 fontsize=7, color=style["color"])
+        if size is not None:  # methods of one size side by side, not on top of each other
+            nudge = same_size.get(size, 0)
+            same_size[size] = nudge + 1
+            by_size.plot([size * 1.025**nudge] * len(rows), recall, label=label, **style)
+    if base is not None:
+        for ax in (by_time, by_size):
+            ax.axhline(base[f"recall@{k}"], color="black", linestyle=":", linewidth=1, label="dense reference recall")
+    by_time.set(xscale="log", xlabel="p50 latency per query, ms, log (numbers: candidates)", ylabel=f"recall@{k}",
+                title="recall vs latency")
+    by_size.set(xscale="log", xlabel="bytes per row, log (methods of one size drawn side by side)", title="recall vs size")
+    for ax in (by_time, by_size):
+        ax.grid(True, which="both", alpha=0.3)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    handles, labels = by_time.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=7, frameon=False)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06 + 0.022 * ((len(labels) + 1) // 2), 1, 1))
+    return fig
+
+
+def plot(results: list[dict[str, Any]], path: str | Path, *, k: int = 10, title: str = "") -> Path:
+    """:func:`figure`, saved as a PNG at ``path``."""
+    fig = figure(results, k=k, title=title)
+    import matplotlib.pyplot as plt
+
     out = Path(path)
     fig.savefig(out, dpi=110)
     plt.close(fig)

@@ -10,6 +10,7 @@ The maths is :mod:`.metrics`; :mod:`.report` shows the result as a table or a PN
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -92,6 +93,9 @@ def evaluate_column(
     ef_search: int = EF_SEARCH,
     seed: int = 0,
     extra: Sequence[Method] = (),
+    compare: Sequence[str] = (),
+    compare_dims: int | None = None,
+    compare_index: bool = True,
     progress: bool = False,
 ) -> Evaluation:
     """Measure the codes attached to ``table.column`` against the dense column, on sampled queries.
@@ -99,16 +103,23 @@ def evaluate_column(
     ``queries_from`` (``"table.column"``) draws the queries from another vector column instead of this
     table; queries drawn from the table are left out of their own truth and results. ``extra``
     methods (say, alternatives a benchmark built on the same table) are measured beside the rest.
+    ``compare`` names peers (:mod:`.peers`: halfvec, binary, pca, prefix, random) built on this table for the
+    run, at ``compare_dims`` float32 dimensions where that applies (default: the code column's bytes), each
+    through its own HNSW index (``compare_index=False``: by exact scan), and dropped afterwards.
     """
+    from . import peers  # it builds on this module's methods
+
+
     if conn is None:
         with session(dsn=dsn) as own:
             return evaluate_column(table, column, conn=own, code_column=code_column, queries=queries, queries_from=queries_from,
                                    k=k, candidates=candidates, modes=modes, ef_search=ef_search, seed=seed, extra=extra,
-                                   progress=progress)
+                                   compare=compare, compare_dims=compare_dims, compare_index=compare_index, progress=progress)
     if k < 1 or queries < 1 or not candidates or min(candidates) < 1:
         raise ValueError(f"k, queries and candidates must be positive (got k={k}, queries={queries}, candidates={list(candidates)})")
     if unknown := [m for m in modes if m not in RERANK_MODES]:
         raise ValueError(f"unknown rerank mode {', '.join(unknown)}: choose from {', '.join(RERANK_MODES)}")
+    peers.check(compare, conn)
     codes = CompressedColumn(conn, table, column, code_column=code_column)
     target = codes.target
     if target.source_type is None:
@@ -118,12 +129,16 @@ def evaluate_column(
     truth, rows = exact_truth(conn, target, vectors, keys, k, progress)
     result = Evaluation(target.qualified, target.source_column, target.code_column, target.model_ref, rows, len(vectors), k)
     methods = [*code_methods(conn, codes, candidates, modes, result.notes), *dense_methods(conn, target, ef_search, result.notes), *extra]
-    bar = tqdm(total=sum(min(m.queries or len(vectors), len(vectors)) for m in methods), desc="searching", unit="query",
-               disable=not progress, leave=False)
-    with bar:
-        for method in methods:
-            with session_settings(conn, method.settings):
-                result.results.append(measure(method, vectors, keys, truth, k, bar))
+    say = (lambda line: tqdm.write(line, file=sys.stderr)) if progress else (lambda line: None)
+    with peers.built(conn, target, compare, candidates=candidates, rerank="dense" in modes, ef_search=ef_search, seed=seed,
+                     notes=result.notes, say=say, dims=compare_dims, index=compare_index) as built:
+        methods += built
+        bar = tqdm(total=sum(min(m.queries or len(vectors), len(vectors)) for m in methods), desc="searching", unit="query",
+                   disable=not progress, leave=False)
+        with bar:
+            for method in methods:
+                with session_settings(conn, method.settings):
+                    result.results.append(measure(method, vectors, keys, truth, k, bar))
     return result
 
 
