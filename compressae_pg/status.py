@@ -6,7 +6,7 @@ from typing import Any
 
 import psycopg
 
-from . import _sql, attachments, index, jobs, locks, relation
+from . import _sql, attachments, index, jobs, locks, partitions, relation
 from .attachments import Attachment
 
 
@@ -60,6 +60,10 @@ def _one(conn: psycopg.Connection, att: Attachment, exact: bool) -> dict[str, An
     idx = index.state(conn, att)
     out["index_valid"] = idx.valid if idx else None
     out["index_bytes"] = idx.bytes if idx else None
+    if exists and att.table.kind == "p":  # sizes above are summed over these
+        leaves = [n for n in partitions.tree(conn, att) if n.leaf]
+        out["partitions"] = len(leaves)
+        out["index_partitions"] = sum(1 for n in leaves if n.index is not None)
     if exact and exists:
         query = _sql.query("status_counts", table=att.table.ident, code=att.code_ident, source=att.source_ident)
         rows, coded, missing = conn.execute(query).fetchone()
