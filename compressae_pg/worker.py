@@ -55,10 +55,11 @@ class Target:
     def dim(self) -> int:
         return self.attachment.model.dim
 
-    def read_query(self, lo: str | None, hi: str | None, limit: int) -> sql.Composed:
+    def read_query(self, lo: str | None, hi: str | None, limit: int, table: sql.Identifier | None = None) -> sql.Composed:
+        """A keyset batch of the table (or of one of its leaf partitions, ``table``)."""
         return _sql.query(
             "backfill_read",
-            table=self.key.table.ident,
+            table=table or self.key.table.ident,
             key=self.key.ident,
             source=self.source.ident,
             lo=sql.Literal(lo),
@@ -134,14 +135,16 @@ class Worker:
         self.retries_total = 0
         conn.execute(_sql.query("backfill_temp"))
         self.write_query = write_query(conn, target)
+        self._partition_writes: dict[tuple[str, str], sql.Composed] = {}
 
     # ---- the two kinds of batch ---------------------------------------------------------------
     def range_batch(self, job: Job, limit: int) -> BatchResult:
-        """The next ``limit`` rows of a range job after its last key, written with the checkpoint."""
+        """The next ``limit`` rows of a range job after its last key (in its partition, if it has one), written with the checkpoint."""
         lo = job.last_key if job.last_key is not None else job.key_lo
-        batch = self._retrying(lambda: self._read(self.target.read_query(lo, job.key_hi, limit)))
+        part = sql.Identifier(*job.partition) if job.partition else None
+        batch = self._retrying(lambda: self._read(self.target.read_query(lo, job.key_hi, limit, part)))
         finished = len(batch) < limit
-        result = self._write(batch, job, last_key=batch.last_key, finished=finished)
+        result = self._write(batch, job, last_key=batch.last_key, finished=finished, partition=job.partition)
         if batch.last_key is not None:
             job.last_key = batch.last_key
         return result
@@ -179,8 +182,14 @@ class Worker:
         src = self.target.source
         return codec.decode_batch(codec.strip_framing(rows), src.type, self.target.dim)
 
-    def _write(self, batch: codec.RowBatch, job: Job, *, last_key: str | None, finished: bool) -> BatchResult:
+    def _write(self, batch: codec.RowBatch, job: Job, *, last_key: str | None, finished: bool,
+               partition: tuple[str, str] | None = None) -> BatchResult:
         data, coded = self.encoder(batch) if len(batch) else (b"", batch.valid)
+        if partition is None:
+            update = self.write_query
+        else:  # the UPDATE of one leaf partition: no TID lookup in the others
+            update = self._partition_writes.get(partition) or write_query(self.conn, self.target, sql.Identifier(*partition))
+            self._partition_writes[partition] = update
         skipped = batch.skipped_keys(coded)
         att = self.target.attachment
 
@@ -191,7 +200,7 @@ class Worker:
                 if data:
                     with cur.copy(_sql.query("backfill_copy_in")) as copy:
                         copy.write(data)
-                    written = cur.execute(self.write_query).rowcount
+                    written = cur.execute(update).rowcount
                 cur.execute(
                     _sql.query("backfill_checkpoint"),
                     {"attachment": att.id, "job": job.id, "last_key": last_key, "rows": len(batch), "written": written,
@@ -220,8 +229,9 @@ class Worker:
         self.retries_total += 1
 
 
-def write_query(conn: psycopg.Connection, target: Target) -> sql.Composed:
-    """The ``UPDATE … FROM`` of a batch: the codes, and the sketch (sign bits of the source) where the attachment has one."""
+def write_query(conn: psycopg.Connection, target: Target, table: sql.Identifier | None = None) -> sql.Composed:
+    """The ``UPDATE … FROM`` of a batch (of the table, or of one leaf partition ``table``): the codes, and the
+    sketch (sign bits of the source) where the attachment has one."""
     att = target.attachment
     sketch_set = sketch_differs = sql.SQL("")
     if att.sketch_column is not None:
@@ -231,7 +241,7 @@ def write_query(conn: psycopg.Connection, target: Target) -> sql.Composed:
             sql.Identifier(vs, "binary_quantize"), target.source.ident)
         sketch_set = sql.SQL(", {} = {}").format(col, value)
         sketch_differs = sql.SQL(" OR t.{} IS DISTINCT FROM {}").format(col, value)
-    return _sql.query("backfill_write", table=target.key.table.ident, code=att.code_ident,
+    return _sql.query("backfill_write", table=table or target.key.table.ident, code=att.code_ident,
                       sketch_set=sketch_set, sketch_differs=sketch_differs)
 
 
