@@ -78,7 +78,7 @@ def test_the_index_is_built_per_partition_and_attached_to_the_partitioned_index(
     assert all("m='12'" in d for _i, _v, _s, d in leaf_indexes(conn, INDEX).values())
 
 
-def test_an_interrupted_partition_build_is_finished_by_index_again(conn, dsn, model, real_vectors):
+def test_an_interrupted_partition_build_is_finished_by_index_again(conn, dsn, model, real_vectors, capsys):
     filled(conn, dsn, "hash", model, real_vectors[:ROWS])
     writer = psycopg.connect(dsn)  # an open writing transaction on one partition (not the parent): the concurrent builds wait
     writer.execute("UPDATE items_h1 SET category = category WHERE id = (SELECT min(id) FROM items_h1)")
@@ -110,6 +110,8 @@ def test_an_interrupted_partition_build_is_finished_by_index_again(conn, dsn, mo
                            " WHERE NOT i.indisvalid AND t.isleaf").fetchone()[0]
     assert invalid == 1
     assert main(["index", "--table", "items", "--column", "embedding", "--dsn", dsn]) == 0
+    said = capsys.readouterr().out
+    assert "built (replacing an invalid index), valid=True" in said and "over 4 partitions" in said, said
     per_leaf = leaf_indexes(conn, INDEX)
     assert len(per_leaf) == 4 and all(v for _i, v, _s, _d in per_leaf.values())
     assert conn.execute("SELECT count(*) FROM pg_index i JOIN pg_partition_tree('items') t ON t.relid = i.indrelid"
@@ -205,7 +207,7 @@ def test_the_backfill_runs_per_partition_with_workers_across_them(conn, dsn, mod
     registry.save(conn, "m", model)
     attachments.attach(conn, "items", "embedding", "m@1")
     paused = backfill("items", "embedding", dsn=dsn, progress=False, workers=2, batch_size=40, max_rows=120)
-    assert (paused.status, paused.rows) == ("paused", 120)
+    assert paused.status == "paused" and 80 <= paused.rows <= 120  # a budget, not exact: a partition's last batch may be short
     done = backfill("items", "embedding", dsn=dsn, progress=False, workers=2, batch_size=40)
     assert (done.mode, done.status, done.workers) == ("resume", "done", 2)
     assert job_rows(conn) == rows_per_leaf(conn)  # one range job per leaf partition, each filled exactly its rows
