@@ -90,8 +90,8 @@ def build(conn: psycopg.Connection, att: Attachment, result: index.IndexResult, 
         raise CompressaeError(f"operator class {att.opclass!r} is not an hnsw operator class for {att.table}.{column}")
     nodes = tree(conn, att)
     if nodes[0].index is not None and rebuild:
-        # A partitioned index cannot be dropped concurrently; dropping it is a catalog change, quick.
-        conn.execute(_sql.query("index_drop", concurrently=sql.SQL(""), index=sql.Identifier(att.table.schema, att.index_name)))
+        # A partitioned index cannot be dropped concurrently; dropping it is a catalog change, quick, under the short lock_timeout.
+        _catalog_step(conn, _sql.query("index_drop", concurrently=sql.SQL(""), index=sql.Identifier(nodes[0].schema, nodes[0].index)))
         nodes = tree(conn, att)
     elif nodes[0].index is not None and nodes[0].valid:
         result.valid, result.bytes = True, sum(n.bytes for n in nodes)

@@ -233,3 +233,30 @@ def test_a_job_row_naming_another_table_is_never_resumed(conn, dsn, model, real_
     assert result.mode == "full" and any("not leaf partitions of public.items" in n for n in result.notes)
     assert conn.execute("SELECT count(*) FROM victim WHERE embedding_sae IS NOT NULL").fetchone()[0] == 0
     check_codes(conn, model)
+
+
+def test_the_catalog_steps_never_hold_the_applications_writes_for_long(conn, dsn, model, real_vectors):
+    """The ON ONLY index needs a SHARE lock on the table. Queued behind a long write, it would stop every write
+    after it; under its 2 s lock_timeout it steps aside and retries, and the application's INSERT goes through."""
+    filled(conn, dsn, "range", model, real_vectors[:100])
+    writer = psycopg.connect(dsn)  # a long write through the partitioned table: a ROW EXCLUSIVE lock on it
+    writer.execute("UPDATE items SET category = category WHERE id = 3")
+    done: list = []
+    thread = threading.Thread(target=lambda: done.append(build_index("items", "embedding", dsn=dsn)))
+    thread.start()
+    try:
+        waiting = False
+        while not waiting and thread.is_alive():
+            waiting = conn.execute("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE relation = 'items'::regclass"
+                                   " AND mode = 'ShareLock' AND NOT granted)").fetchone()[0]
+        assert waiting, "the build never asked for its SHARE lock"
+        with psycopg.connect(dsn, autocommit=True) as app:
+            app.execute("SET statement_timeout = '20s'")  # without the lock_timeout this INSERT would wait for the writer
+            started = time.perf_counter()
+            app.execute("INSERT INTO items (id, embedding) SELECT 5000, embedding FROM items WHERE id = 1")
+            assert time.perf_counter() - started < 8.0
+    finally:
+        writer.commit()
+        writer.close()
+        thread.join()
+    assert len(done) == 1 and done[0].valid and done[0].built
