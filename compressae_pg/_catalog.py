@@ -104,6 +104,11 @@ def primary_key(conn: psycopg.Connection, table: str | Table) -> Column:
 
 def estimated_rows(conn: psycopg.Connection, table: Table, dim: int | None = None) -> int:
     """Rows in ``table`` (all leaf partitions) by the planner's statistics, or by its size if never analyzed."""
+    return sum(rows for _part, rows in heap_rows(conn, table, dim))
+
+
+def heap_rows(conn: psycopg.Connection, table: Table, dim: int | None = None) -> list[tuple[tuple[str, str], int]]:
+    """((schema, name), estimated rows) of each heap holding ``table``'s rows: the table, or its leaf partitions."""
     parts = conn.execute(_sql.query("heap_parts"), {"oid": table.oid}).fetchall()
     per_page_default = max(1.0, 8192 / (4 * (dim or 384) + 40))
-    return int(sum(pages * (rpp or per_page_default) for _s, _n, pages, rpp in parts))
+    return [((s, n), int(pages * (rpp or per_page_default))) for s, n, pages, rpp in parts]

@@ -211,7 +211,8 @@ def cmd_index(args: argparse.Namespace) -> None:
     _emit(args, result.as_dict(), lambda r: (
         f"{r['index']} on {r['table']}.{r['code_column']}: {'built' if r['built'] else 'kept'}"
         f"{' (replacing an invalid index)' if r['rebuilt_invalid'] else ''}, valid={r['valid']}, "
-        f"{r['bytes'] / 2**20:.1f} MiB, {r['seconds']:.1f}s" + "".join(f"\n{n}" for n in r["notices"])))
+        f"{r['bytes'] / 2**20:.1f} MiB, {r['seconds']:.1f}s"
+        + (f", over {len(r['partitions'])} partitions" if r["partitions"] else "") + "".join(f"\n{n}" for n in r["notices"])))
 
 
 def cmd_status(args: argparse.Namespace) -> None:

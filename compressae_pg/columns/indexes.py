@@ -3,7 +3,8 @@
 ``CREATE INDEX CONCURRENTLY`` keeps the table writable while it builds, but when it is interrupted
 (cancelled, a deadlock, a unique violation, the session killed) it leaves an *invalid* index behind:
 never used by queries, yet still maintained by every write. :func:`build` finds it, drops it
-(concurrently too) and builds it again. The DDL comes from ``compressae.index_ddl``.
+(concurrently too) and builds it again. The DDL comes from ``compressae.index_ddl``; a partitioned
+table's index is built partition by partition (:mod:`compressae_pg.partitions`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .._catalog import Table
 from .._defaults import HNSW_EF_CONSTRUCTION, HNSW_M
 from ..errors import BusyError, CompressaeError
 from ..server import connect, resolve_dsn
-from . import attachments
+from . import attachments, partitions
 from .attachments import Attachment
 
 
@@ -50,13 +51,16 @@ class IndexResult:
     m: int
     ef_construction: int
     notices: list[str] = field(default_factory=list)
+    partitions: list[dict[str, Any]] = field(default_factory=list)  # a partitioned table's leaves: index, validity, size
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "seconds": round(self.seconds, 3)}
 
 
 def state(conn: psycopg.Connection, att: Attachment) -> IndexState | None:
-    """The attachment's index as the catalog sees it, or None when there is none."""
+    """The attachment's index as the catalog sees it, or None when there is none (summed over a partitioned table's)."""
+    if att.table.kind == "p":
+        return partitions.state(conn, att)
     row = conn.execute(_sql.query("index_state"), {"schema": att.table.schema, "name": att.index_name,
                                                    "table": att.table.oid}).fetchone()
     return IndexState(*row) if row else None
@@ -96,6 +100,13 @@ def _build(conn, att: Attachment, concurrently: bool, m: int, ef_construction: i
                          m=m, ef_construction=ef_construction)
     (ddl,) = conn.execute(_sql.query("index_ddl"), {"attachment": att.id, "concurrently": concurrently, "m": m,
                                                     "ef_construction": ef_construction}).fetchone()
+    if att.table.kind == "p":  # index_ddl above checked the attachment (operator class, name, m, ef_construction)
+        conn.execute(_sql.query("index_settings"), {"maintenance_work_mem": maintenance_work_mem,
+                                                    "parallel_workers": parallel_workers})
+        started = time.perf_counter()
+        partitions.build(conn, att, result, concurrently=concurrently, rebuild=rebuild)
+        result.seconds = time.perf_counter() - started if result.built else 0.0
+        return result
     before = state(conn, att)
     if before is not None and before.building_pid is not None:
         raise BusyError(f"index {att.index_name} is being built right now by backend pid {before.building_pid}")

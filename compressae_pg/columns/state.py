@@ -9,7 +9,7 @@ import psycopg
 from .. import _catalog, _locks, _sql
 from ..fill import jobs
 from ..server import takes_database
-from . import attachments
+from . import attachments, partitions
 from . import indexes as index
 from .attachments import Attachment
 
@@ -64,6 +64,10 @@ def _one(conn: psycopg.Connection, att: Attachment, exact: bool) -> dict[str, An
     idx = index.state(conn, att)
     out["index_valid"] = idx.valid if idx else None
     out["index_bytes"] = idx.bytes if idx else None
+    if exists and att.table.kind == "p":  # sizes above are summed over these
+        leaves = [n for n in partitions.tree(conn, att) if n.leaf]
+        out["partitions"] = len(leaves)
+        out["index_partitions"] = sum(1 for n in leaves if n.index is not None)
     if exact and exists:
         query = _sql.query("status_counts", table=att.table.ident, code=att.code_ident, source=att.source_ident)
         rows, coded, missing = conn.execute(query).fetchone()

@@ -36,7 +36,8 @@ from ..server import connect, resolve_dsn
 from . import jobs
 from .encoder import Encoder
 from .jobs import Job
-from .worker import BatchResult, FillTarget, Limits, Worker
+from .retry import Limits
+from .worker import BatchResult, FillTarget, Worker
 
 APPLICATION_NAME = "compressae-pg backfill"
 MODES = ("auto", "resume", "restart")
@@ -189,17 +190,16 @@ def backfill(
 def _index_after(conn: psycopg.Connection, dsn: str, att: Attachment, result: BackfillResult, m: int, ef_construction: int) -> None:
     """Build the missing (or invalid) index of a filled code column CONCURRENTLY, or say why not.
 
-    A role that does not own the table cannot create an index on it, and PostgreSQL refuses CREATE
-    INDEX CONCURRENTLY on a partitioned table: those runs end with a note naming the command to run.
+    A role that does not own the table cannot create an index on it: that run ends with a note naming
+    the command to run. A partitioned table gets its index partition by partition (:mod:`..columns.partitions`).
     """
     before = index_state(conn, att)
     if before is not None and before.valid:
         return
     (owner,) = conn.execute(_sql.query("owns_table"), {"schema": att.table.schema, "name": att.table.name}).fetchone()
-    why = ("the current role does not own the table" if not owner
-           else "the table is partitioned" if att.table.kind == "p" else None)
-    if why:
-        result.notes.append(f"note: {att.code_column} has no valid index and {why}: build it with `compressae-pg index`")
+    if not owner:
+        result.notes.append(f"note: {att.code_column} has no valid index and the current role does not own the table: "
+                            "build it with `compressae-pg index`")
         return
     built = build_index(att.table, att.source_column, code_column=att.code_column, dsn=dsn, m=m, ef_construction=ef_construction)
     result.index = built.as_dict()
@@ -214,10 +214,15 @@ def _plan(conn: psycopg.Connection, target: FillTarget, cfg: BackfillConfig, mod
     if mode == "resume" and not unfinished:
         raise CompressaeError(f"nothing to resume: no unfinished backfill of {att.table}.{att.code_column}")
     if mode != "restart" and unfinished:
-        if jobs.horizon_usable(conn, min(j.horizon for j in unfinished)):
+        foreign = _foreign_partitions(conn, att, unfinished)
+        if foreign:
+            result.notes.append(f"the unfinished run names relations that are not leaf partitions of {att.table} now "
+                                f"({', '.join(foreign)}); starting over")
+        elif jobs.horizon_usable(conn, min(j.horizon for j in unfinished)):
             result.mode = "resume"
             return unfinished, result
-        result.notes.append("the unfinished run is too old to resume safely (transaction ids moved on); starting over")
+        else:
+            result.notes.append("the unfinished run is too old to resume safely (transaction ids moved on); starting over")
     elif mode == "auto" and previous:
         if not sweep:
             result.mode = "none"
@@ -228,9 +233,27 @@ def _plan(conn: psycopg.Connection, target: FillTarget, cfg: BackfillConfig, mod
             result.mode = "sweep"
             return jobs.plan(conn, att, None, sweep=True, horizon=done_sweep.horizon), result
     horizon = jobs.horizon_now(conn)
-    rows = _catalog.estimated_rows(conn, att.table, att.model.dim)
-    cuts = jobs.split_keys(conn, target.key, cfg.workers, rows)
-    return jobs.plan(conn, att, cuts, sweep=sweep, horizon=horizon), result
+    return jobs.plan(conn, att, _slices(conn, target, cfg.workers), sweep=sweep, horizon=horizon), result
+
+
+def _slices(conn: psycopg.Connection, target: FillTarget, workers: int) -> list[jobs.Slice]:
+    """The key ranges of a new run: the table cut into one range per worker or, for a partitioned table, each leaf
+    partition (cut further when there are more workers than partitions), largest first so the workers spread over them."""
+    att = target.attachment
+    heaps = _catalog.heap_rows(conn, att.table, att.model.dim)
+    if att.table.kind != "p":
+        return [(None, jobs.split_keys(conn, target.key, workers, sum(rows for _p, rows in heaps)))]
+    total = max(1, sum(rows for _p, rows in heaps))
+    heaps.sort(key=lambda heap: -heap[1])
+    per = [1 if workers <= len(heaps) else max(1, round(workers * rows / total)) for _p, rows in heaps]
+    return [(part, jobs.split_keys(conn, target.key, n, rows, part)) for (part, rows), n in zip(heaps, per)]
+
+
+def _foreign_partitions(conn: psycopg.Connection, att: Attachment, run: list[Job]) -> list[str]:
+    """The partitions named by jobs of ``run`` that are not leaf partitions of the attachment's table (a job row
+    may have been edited, or the partitions changed): such a run is never resumed, so no other relation is written."""
+    leaves = {part for part, _rows in _catalog.heap_rows(conn, att.table)} if att.table.kind == "p" else set()
+    return sorted({".".join(j.partition) for j in run if j.partition is not None and j.partition not in leaves})
 
 
 def _execute(conn, dsn, target: FillTarget, encoder: Encoder, cfg: BackfillConfig, run: list[Job],
@@ -357,4 +380,7 @@ def _settle(conn: psycopg.Connection, run: list[Job], failures: dict[Job, tuple[
 
 
 def _describe(job: Job) -> str:
-    return f"range {job.worker} ({job.key_lo or '-inf'} .. {job.key_hi or '+inf'}]" if job.kind == "range" else "sweep"
+    if job.kind == "sweep":
+        return "sweep"
+    where = f" of partition {'.'.join(job.partition)}" if job.partition else ""
+    return f"range {job.worker}{where} ({job.key_lo or '-inf'} .. {job.key_hi or '+inf'}]"

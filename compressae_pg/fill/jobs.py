@@ -2,7 +2,8 @@
 
 A run is a set of jobs planned together: one ``range`` job per worker, each a slice of the primary
 key (cut at quantiles of a sample, so any sortable key type works), and, unless a sync trigger keeps
-the code column fresh, one ``sweep`` job. Every job row carries the run's *horizon*: the oldest
+the code column fresh, one ``sweep`` job. A partitioned table's ranges are slices of its leaf
+partitions, each job reading and writing one partition. Every job row carries the run's *horizon*: the oldest
 transaction still running when the run was planned. Whatever anyone else commits from then on is
 found again by the sweep.
 """
@@ -47,6 +48,13 @@ class Job:
     started_at: object = None
     updated_at: object = None
     finished_at: object = None
+    part_schema: str | None = None
+    part_name: str | None = None
+
+    @property
+    def partition(self) -> tuple[str, str] | None:
+        """(schema, name) of the leaf partition a range job fills, None for the whole table."""
+        return (self.part_schema, self.part_name) if self.part_name is not None else None
 
     @property
     def finished(self) -> bool:
@@ -71,44 +79,54 @@ def horizon_usable(conn: psycopg.Connection, horizon: int) -> bool:
     return conn.execute(_sql.query("backfill_snapshot"), {"horizon": horizon}).fetchone()[1] < MAX_HORIZON_AGE
 
 
-def split_keys(conn: psycopg.Connection, key: Column, parts: int, estimated_rows: int) -> list[str]:
-    """Up to ``parts - 1`` distinct key values (as text, ascending) cutting the table into equal slices."""
+def split_keys(conn: psycopg.Connection, key: Column, parts: int, estimated_rows: int,
+               partition: tuple[str, str] | None = None) -> list[str]:
+    """Up to ``parts - 1`` distinct key values (as text, ascending) cutting the table (or one partition) into equal slices."""
     if parts <= 1:
         return []
     percent = 100.0 if estimated_rows <= SAMPLE_ROWS else max(0.01, 100.0 * SAMPLE_ROWS / estimated_rows)
     fractions = [i / parts for i in range(1, parts)]
-    query = _sql.query("backfill_quantiles", key=key.ident, table=key.table.ident, fractions=sql.Literal(fractions),
+    table = sql.Identifier(*partition) if partition else key.table.ident
+    query = _sql.query("backfill_quantiles", key=key.ident, table=table, fractions=sql.Literal(fractions),
                        percent=sql.Literal(percent))
     (cuts,) = conn.execute(query).fetchone()
     return list(dict.fromkeys(c for c in cuts or [] if c is not None))
 
 
-def plan(conn: psycopg.Connection, att: Attachment, cuts: list[str] | None, *, sweep: bool, horizon: int) -> list[Job]:
-    """Record a new run: key ranges split at ``cuts`` (None: no ranges, only a sweep) and the sweep.
+Slice = tuple[tuple[str, str] | None, list[str]]  # a leaf partition (None: the whole table) and the keys that cut it
+
+
+def plan(conn: psycopg.Connection, att: Attachment, slices: list[Slice] | None, *, sweep: bool, horizon: int) -> list[Job]:
+    """Record a new run: the key ranges of each slice, split at its cuts (None: no ranges, only a sweep), and the sweep.
 
     The caller holds the attachment's lock. Earlier unfinished jobs are cancelled, and the
     backfill's own xids older than the horizon are forgotten (no sweep of this run looks at them).
     """
-    kinds, workers, los, his = [], [], [], []
-    if cuts is not None:
+    kinds, workers, los, his, schemas, names = [], [], [], [], [], []
+    for part, cuts in slices or []:
         bounds = [None, *cuts, None]
         for i in range(len(bounds) - 1):
             kinds.append("range")
-            workers.append(i)
+            workers.append(len(workers))
             los.append(bounds[i])
             his.append(bounds[i + 1])
+            schemas.append(part[0] if part else None)
+            names.append(part[1] if part else None)
     if sweep:
         kinds.append("sweep")
         workers.append(0)
         los.append(None)
         his.append(None)
+        schemas.append(None)
+        names.append(None)
     if not kinds:
         raise CompressaeError("nothing to plan: no key ranges and no sweep")
     params = {"attachment": att.id, "model": att.model.id, "horizon": horizon}
     with conn.transaction():
         conn.execute(_sql.query("backfill_cancel"), params)
         conn.execute(_sql.query("backfill_prune_xids"), params)
-        conn.execute(_sql.query("backfill_plan"), {**params, "kinds": kinds, "workers": workers, "los": los, "his": his})
+        conn.execute(_sql.query("backfill_plan"), {**params, "kinds": kinds, "workers": workers, "los": los, "his": his,
+                                                     "part_schemas": schemas, "part_names": names})
     return latest_run(conn, att.id)
 
 

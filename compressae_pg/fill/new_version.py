@@ -29,7 +29,7 @@ from ..columns.indexes import IndexResult
 from ..errors import CompressaeError
 from ..server import connect, resolve_dsn
 from .coordinator import BackfillConfig, BackfillResult, backfill
-from .worker import retrying
+from .retry import retrying
 
 T = TypeVar("T")
 STAGED_SUFFIX = "_next"

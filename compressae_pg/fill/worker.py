@@ -9,25 +9,23 @@ backfill never queues for long behind (or in front of) application traffic.
 
 from __future__ import annotations
 
-import random
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
 import psycopg
-from psycopg import errors, sql
+from psycopg import sql
 
 from .. import _sql, _wire
 from .._catalog import Column
-from .._defaults import BATCH_SIZE
 from ..columns.attachments import Attachment
-from ..errors import AttachmentChanged, RetriesExhausted
+from ..errors import AttachmentChanged
 from .encoder import Encoder
 from .jobs import Job
+from .retry import Limits, retrying
 
 T = TypeVar("T")
-RETRYABLE = (errors.LockNotAvailable, errors.QueryCanceled, errors.DeadlockDetected, errors.SerializationFailure)
 MAX_TID = "(4294967295,65535)"
 
 
@@ -43,10 +41,11 @@ class FillTarget:
     def dim(self) -> int:
         return self.attachment.model.dim
 
-    def read_query(self, lo: str | None, hi: str | None, limit: int) -> sql.Composed:
+    def read_query(self, lo: str | None, hi: str | None, limit: int, table: sql.Identifier | None = None) -> sql.Composed:
+        """A keyset batch of the table (or of one of its leaf partitions, ``table``)."""
         return _sql.query(
             "backfill_read",
-            table=self.key.table.ident,
+            table=table or self.key.table.ident,
             key=self.key.ident,
             source=self.source.ident,
             lo=sql.Literal(lo),
@@ -65,19 +64,6 @@ class FillTarget:
             horizon=sql.Literal(horizon),
             attachment=sql.Literal(self.attachment.id),
         )
-
-
-@dataclass(frozen=True)
-class Limits:
-    """How a backfill treats the live table."""
-
-    batch_size: int = BATCH_SIZE
-    lock_timeout: str = "2s"
-    statement_timeout: str = "60s"
-    sleep: float = 0.0
-    max_retries: int = 30
-    backoff: float = 0.05
-    backoff_cap: float = 5.0
 
 
 @dataclass
@@ -101,14 +87,16 @@ class Worker:
         self.retries_total = 0
         conn.execute(_sql.query("backfill_temp"))
         self.write_query = write_query(conn, target)
+        self._partition_writes: dict[tuple[str, str], sql.Composed] = {}
 
     # ---- the two kinds of batch ---------------------------------------------------------------
     def range_batch(self, job: Job, limit: int) -> BatchResult:
-        """The next ``limit`` rows of a range job after its last key, written with the checkpoint."""
+        """The next ``limit`` rows of a range job after its last key (in its partition, if it has one), written with the checkpoint."""
         lo = job.last_key if job.last_key is not None else job.key_lo
-        batch = self._retrying(lambda: self._read(self.target.read_query(lo, job.key_hi, limit)))
+        part = sql.Identifier(*job.partition) if job.partition else None
+        batch = self._retrying(lambda: self._read(self.target.read_query(lo, job.key_hi, limit, part)))
         finished = len(batch) < limit
-        result = self._write(batch, job, last_key=batch.last_key, finished=finished)
+        result = self._write(batch, job, last_key=batch.last_key, finished=finished, partition=job.partition)
         if batch.last_key is not None:
             job.last_key = batch.last_key
         return result
@@ -146,8 +134,14 @@ class Worker:
         src = self.target.source
         return _wire.decode_batch(_wire.strip_framing(rows), src.type, self.target.dim)
 
-    def _write(self, batch: _wire.RowBatch, job: Job, *, last_key: str | None, finished: bool) -> BatchResult:
+    def _write(self, batch: _wire.RowBatch, job: Job, *, last_key: str | None, finished: bool,
+               partition: tuple[str, str] | None = None) -> BatchResult:
         data, coded = self.encoder(batch) if len(batch) else (b"", batch.valid)
+        if partition is None:
+            update = self.write_query
+        else:  # the UPDATE of one leaf partition: no TID lookup in the others
+            update = self._partition_writes.get(partition) or write_query(self.conn, self.target, sql.Identifier(*partition))
+            self._partition_writes[partition] = update
         skipped = batch.skipped_keys(coded)
         att = self.target.attachment
 
@@ -158,7 +152,7 @@ class Worker:
                 if data:
                     with cur.copy(_sql.query("backfill_copy_in")) as copy:
                         copy.write(data)
-                    written = cur.execute(self.write_query).rowcount
+                    written = cur.execute(update).rowcount
                 cur.execute(
                     _sql.query("backfill_checkpoint"),
                     {"attachment": att.id, "job": job.id, "last_key": last_key, "rows": len(batch), "written": written,
@@ -187,8 +181,9 @@ class Worker:
         self.retries_total += 1
 
 
-def write_query(conn: psycopg.Connection, target: FillTarget) -> sql.Composed:
-    """The ``UPDATE … FROM`` of a batch: the codes, and the sketch (sign bits of the source) where the attachment has one."""
+def write_query(conn: psycopg.Connection, target: FillTarget, table: sql.Identifier | None = None) -> sql.Composed:
+    """The ``UPDATE … FROM`` of a batch (of the table, or of one leaf partition ``table``): the codes, and the
+    sketch (sign bits of the source) where the attachment has one."""
     att = target.attachment
     sketch_set = sketch_differs = sql.SQL("")
     if att.sketch_column is not None:
@@ -198,24 +193,5 @@ def write_query(conn: psycopg.Connection, target: FillTarget) -> sql.Composed:
             sql.Identifier(vs, "binary_quantize"), target.source.ident)
         sketch_set = sql.SQL(", {} = {}").format(col, value)
         sketch_differs = sql.SQL(" OR t.{} IS DISTINCT FROM {}").format(col, value)
-    return _sql.query("backfill_write", table=target.key.table.ident, code=att.code_ident,
+    return _sql.query("backfill_write", table=table or target.key.table.ident, code=att.code_ident,
                       sketch_set=sketch_set, sketch_differs=sketch_differs)
-
-
-def retrying(step: Callable[[], T], limits: Limits, stop: threading.Event, on_retry: Callable[[], None] = lambda: None) -> T:
-    """Run ``step``; on a lock/statement timeout, deadlock or serialization failure, back off and retry.
-
-    The wait doubles from ``limits.backoff`` up to ``limits.backoff_cap`` (with jitter); after
-    ``limits.max_retries`` retries, or once ``stop`` is set, RetriesExhausted is raised.
-    """
-    failures = 0
-    while True:
-        try:
-            return step()
-        except RETRYABLE as exc:
-            failures += 1
-            on_retry()
-            if failures > limits.max_retries or stop.is_set():
-                raise RetriesExhausted(f"gave up after {failures} attempts: {exc}".strip()) from exc
-            delay = min(limits.backoff_cap, limits.backoff * 2 ** (failures - 1))
-            stop.wait(delay * random.uniform(0.5, 1.0))
