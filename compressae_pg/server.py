@@ -135,14 +135,16 @@ def connect(dsn: str | None = None, *, autocommit: bool = False, **kwargs) -> ps
 
 
 @contextmanager
-def session(conn: psycopg.Connection | None = None, dsn: str | None = None, *, autocommit: bool = True) -> Iterator[psycopg.Connection]:
-    """``conn`` itself (left open, as the caller gave it), or a new connection by :func:`resolve_dsn`, closed after."""
+def session(conn: psycopg.Connection | None = None, dsn: str | None = None, *, autocommit: bool = True,
+            **kwargs: Any) -> Iterator[psycopg.Connection]:
+    """``conn`` itself (left open, as the caller gave it), or a new connection by :func:`resolve_dsn` (``kwargs``
+    to psycopg: ``application_name``...), closed after."""
     if conn is not None:
         if dsn:
             raise ValueError("give conn= or dsn=, not both")
         yield conn
         return
-    with connect(dsn, autocommit=autocommit) as own:
+    with connect(dsn, autocommit=autocommit, **kwargs) as own:
         yield own
 
 

@@ -84,7 +84,7 @@ def test_reported_recall_is_the_recall_numpy_computes_by_brute_force(conn, dsn, 
             hits = set(keys[candidates[np.argsort(-scores)[:10]]].tolist())
             recalls.append(len(truth & hits) / 10)
         row = by_name(result, f"codes, rerank {mode}", "candidates 30")
-        assert row["recall@10"] == pytest.approx(np.mean(recalls), abs=1e-9), mode
+        assert row["recall@10"] == pytest.approx(np.mean(recalls), abs=5e-5), mode  # the report rounds to 4 places
         assert 0.1 < row["recall@10"] < 1  # a real measurement, neither empty nor the trivial answer
     assert by_name(result, "codes, rerank reconstructed", "candidates 30")["recall@10"] > \
         by_name(result, "codes, rerank none", "candidates 30")["recall@10"]

@@ -18,7 +18,7 @@ from compressae_pg import CompresSAE, _migrate, backfill, registry, status, veri
 from compressae_pg.columns import attachments
 from compressae_pg.server import EmbeddedServer, connect
 
-from .support.models import attach_model
+from .support.models import DIM, H, K, attach_model
 from .support.tables import create_table
 from .support.truth import check_codes
 from .test_backfill_live import ENV, PROGRESS, wait_for
@@ -52,7 +52,7 @@ def test_an_attachment_replaced_during_a_backfill_stops_it_and_no_old_code_lands
 def test_a_model_changed_in_place_during_a_backfill_stops_it_and_the_rerun_starts_over(conn, dsn, real_vectors):
     create_table(conn, "items", real_vectors[:1500])
     att, _m1 = attach_model(conn, name="m1")
-    m2 = CompresSAE(384, 512, 16, seed=1).eval()
+    m2 = CompresSAE(DIM, H, K, seed=1).eval()
     info = registry.save(conn, "m2", m2)
     run = threading.Thread(target=backfill, args=("items", "embedding"),
                            kwargs={"dsn": dsn, "batch_size": 20, "sleep": 0.02, "progress": False})

@@ -28,7 +28,7 @@ def test_backfilled_codes_verify_and_every_kind_of_damage_is_named(conn, dsn, re
     conn.execute(TAMPER, (2, 1))                                             # another row's code
     conn.execute("UPDATE items SET embedding_sae = NULL WHERE id = 3")       # lost
     conn.execute(TAMPER, (4, 201))                                           # a NULL source given a code
-    conn.execute("UPDATE items SET embedding_sae = '{7:0.5}/512' WHERE id = 5")  # one atom, other values
+    conn.execute("UPDATE items SET embedding_sae = '{7:0.5}/1024' WHERE id = 5")  # one atom, other values
     found = verify("items", "embedding", sample=None, dsn=dsn)
     assert not found.ok and (found.checked, found.mismatches, found.missing) == (202, 3, 1)
     assert found.missing_keys == ["3"]

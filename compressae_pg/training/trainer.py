@@ -53,7 +53,7 @@ def train(
     """
     cfg = replace(config or TrainConfig(), **settings)
     registry.check_name(name)
-    with session(conn, dsn) as c:
+    with session(conn, dsn, application_name="compressae-pg train") as c:
         _migrate.ensure(c)
         return _train(c, table, column, name, cfg, progress)
 

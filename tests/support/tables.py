@@ -28,7 +28,8 @@ def create_table(conn: psycopg.Connection, name: str, vectors, *, column: str = 
     keys = [key_of(i) for i in range(len(vectors))] if keys is None else list(keys)
     ident = sql.Identifier(schema, name)
     extra = sql.SQL(", {} text").format(sql.Identifier(category)) if category else sql.SQL("")
-    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+    if schema != "public":  # a role without CREATE on the database may still make tables in public
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
     conn.execute(sql.SQL("CREATE TABLE {} ({} {} PRIMARY KEY, {} {}{})").format(
         ident, sql.Identifier(key_column), sql.SQL(sql_type), sql.Identifier(column), sql.SQL(type_), extra))
     insert_rows(conn, keys, vectors, table=name, column=column, key_column=key_column, schema=schema, category=category)
