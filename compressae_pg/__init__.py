@@ -38,6 +38,8 @@ _LAZY = {
     "CompressedColumn": "search",
     "connect": "server",
     "status": "status",
+    "SyncResult": "sync",
+    "sync": "sync",
     "TrainResult": "train",
     "train": "train",
     "VerifyResult": "verify",
@@ -83,6 +85,7 @@ if TYPE_CHECKING:
     from .search import CompressedColumn
     from .server import connect
     from .status import status
+    from .sync import SyncResult, sync
     from .train import TrainResult, train
     from .verify import VerifyResult, verify
 
@@ -102,6 +105,7 @@ __all__ = [
     "InvalidVectorError",
     "ModelInUseError",
     "NotAttachedError",
+    "SyncResult",
     "TrainConfig",
     "TrainResult",
     "UnknownKeyError",
@@ -114,6 +118,7 @@ __all__ = [
     "evaluate_column",
     "recompress",
     "status",
+    "sync",
     "train",
     "verify",
 ]

@@ -22,7 +22,7 @@ from alembic.operations import MigrateOperation, Operations
 from . import _sql
 from .errors import CompressaeError, NotAttachedError
 
-SYNC_MODES = ("none", "trigger")
+SYNC_MODES = ("none", "trigger", "queue")
 GRAPHS = ("sketch", "sparse")  # what the HNSW index is built over: the sketch column, or the codes
 
 
@@ -82,7 +82,7 @@ class AddCompressedColumnOp(MigrateOperation):
         """Add the code column of ``table_name.column_name`` filled by ``model`` ('name' or 'name@version').
 
         Options: ``code_column`` (default ``<column>_sae``), ``sync="trigger"`` to keep codes fresh on
-        INSERT/UPDATE of the column, ``graph="sparse"`` to index the code column by sparse cosine (the
+        INSERT/UPDATE of the column (``sync="queue"``: queue the changed rows for ``compressae-pg sync``), ``graph="sparse"`` to index the code column by sparse cosine (the
         paper's path) instead of the sketch column by Hamming distance, ``index=False`` to skip the HNSW
         index (``m``, ``ef_construction``), ``concurrently=True`` to build it with CREATE INDEX CONCURRENTLY in
         an autocommit block (this commits the migration's transaction first), ``schema``.

@@ -33,3 +33,7 @@ class ModelInUseError(CompressaeError):
 
 class BusyError(CompressaeError):
     """Another process holds the lock this operation needs (e.g. a backfill already running)."""
+
+
+class NotQueuedError(CompressaeError):
+    """``sync`` was asked to drain an attachment that does not sync by queue."""

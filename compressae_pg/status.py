@@ -60,6 +60,10 @@ def _one(conn: psycopg.Connection, att: Attachment, exact: bool) -> dict[str, An
     idx = index.state(conn, att)
     out["index_valid"] = idx.valid if idx else None
     out["index_bytes"] = idx.bytes if idx else None
+    if att.sync == "queue":
+        from .sync import queue_state  # torch-free status for the other modes
+
+        out["queue"] = queue_state(conn, att)
     if exact and exists:
         query = _sql.query("status_counts", table=att.table.ident, code=att.code_ident, source=att.source_ident)
         rows, coded, missing = conn.execute(query).fetchone()

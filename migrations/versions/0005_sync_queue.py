@@ -1,0 +1,29 @@
+"""Sync by queue: the trigger only clears the code and queues the row; workers encode. See sql/revisions/0005_sync_queue/.
+
+Revision ID: 0005_sync_queue
+Revises: 0004_index_path
+Create Date: 2026-12-01
+"""
+
+from compressae_pg.schema import run_sql_file
+
+revision = "0005_sync_queue"
+down_revision = "0004_index_path"
+branch_labels = None
+depends_on = None
+
+DIR = "revisions/0005_sync_queue/"
+FILES = ["schema.sql", "sync_trigger.sql", "attach.sql"]
+# What downgrade() restores after downgrade.sql: the definitions 0005 replaced, as 0004 left them.
+PREVIOUS = ["revisions/0004_index_path/attach.sql", "revisions/0004_index_path/sync_trigger.sql"]
+
+
+def upgrade() -> None:
+    for path in FILES:
+        run_sql_file(DIR + path)
+
+
+def downgrade() -> None:
+    run_sql_file(DIR + "downgrade.sql")
+    for path in PREVIOUS:
+        run_sql_file(path)
