@@ -10,9 +10,9 @@ In one run, against one server:
    UPDATEs of the vector column from 2 sessions. The SQL trigger encodes every row (about 70 rows/s),
    so its bulk workloads use ``--trigger-rows`` rows.
 2. The sync worker's rows/s (``sync --once``, 1 process) against the backfill's (1 worker) on the same rows.
-3. Lag while an application INSERTs a steady ``--rate`` rows/s for ``--lag-seconds``, one
-   ``compressae-pg sync --follow`` process draining: per row, from its commit to its code being seen
-   (polled every 10 ms).
+3. Lag while an application INSERTs a steady ``--rate`` rows/s (4 sessions, paced) for
+   ``--lag-seconds``, one ``compressae-pg sync --follow`` process draining: per row, from its commit
+   to its code being seen (polled every 10 ms).
 The model is an untrained CompresSAE of the production shape (384 → h=4096, k=32).
 """
 
@@ -205,14 +205,22 @@ def lag(dsn: str, ref: str, x: np.ndarray, args) -> dict:
         time.sleep(8.0)  # the worker's start (torch, the model)
         watch = threading.Thread(target=watcher)
         watch.start()
-        with connect(dsn, autocommit=True) as app:
-            started = time.perf_counter()
-            for i in range(int(args.rate * args.lag_seconds)):
-                due = started + i / args.rate
-                time.sleep(max(0.0, due - time.perf_counter()))
-                app.execute("INSERT INTO l (id, embedding) VALUES (%s, %s)", (i + 1, x[i % len(x)]))
-                committed[i + 1] = time.perf_counter()
-            achieved = len(committed) / (time.perf_counter() - started)
+        total, apps = int(args.rate * args.lag_seconds), 4  # one session alone cannot commit 200/s here (a flush each)
+        started = time.perf_counter()
+
+        def app(j: int) -> None:
+            with connect(dsn, autocommit=True) as c:
+                for i in range(j, total, apps):
+                    time.sleep(max(0.0, started + i / args.rate - time.perf_counter()))
+                    c.execute("INSERT INTO l (id, embedding) VALUES (%s, %s)", (i + 1, x[i % len(x)]))
+                    committed[i + 1] = time.perf_counter()
+
+        writers = [threading.Thread(target=app, args=(j,)) for j in range(apps)]
+        for t in writers:
+            t.start()
+        for t in writers:
+            t.join()
+        achieved = len(committed) / (time.perf_counter() - started)
         stop.set()
         stopped[0] = time.perf_counter()
         watch.join()

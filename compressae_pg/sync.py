@@ -1,10 +1,10 @@
 """Drain the sync queue of a ``sync='queue'`` attachment: encode the queued rows, write their codes.
 
 The application's trigger only clears a changed row's code and appends its key to
-``compressae.sync_queue`` (sql/revisions/0005_sync_queue/). A worker here takes batches of entries
-with ``FOR UPDATE SKIP LOCKED`` (so any number of workers, on any machines, share one queue), reads
+``compressae.sync_queue`` (sql/revisions/0005_sync_queue/). A worker here takes batches of queued keys
+(whole entries, and the last one in part) with ``FOR UPDATE SKIP LOCKED`` (so any number of workers, on any machines, share one queue), reads
 the rows' current versions, encodes them with the Python encoder and writes them with the backfill's
-write path, and deletes the entries in that same transaction. Hence:
+write path, and deletes what it took from the queue in that same transaction. Hence:
 
 * a worker killed at any point (kill -9, a lost connection, a server restart) leaves its entries
   queued, their locks gone with its transaction: nothing is lost, and the next worker redoes them;
@@ -43,11 +43,11 @@ RECONNECT_DELAY = 2.0
 
 @dataclass
 class SyncResult:
-    """What a sync run did: entries taken off the queue, rows encoded and written, rows that failed."""
+    """What a sync run did: row changes taken off the queue, rows encoded and written, rows that failed."""
 
     attachment: dict[str, Any]
     mode: str
-    entries: int = 0
+    changes: int = 0
     rows: int = 0
     rows_written: int = 0
     rows_failed: int = 0
@@ -68,9 +68,9 @@ class SyncResult:
 
     def summary(self) -> str:
         r = self
-        text = (f"sync {r.attachment['table']}.{r.attachment['code_column']} ({r.mode}): {r.entries} queue entries, "
+        text = (f"sync {r.attachment['table']}.{r.attachment['code_column']} ({r.mode}): {r.changes} queued changes, "
                 f"{r.rows} rows encoded ({r.rows_written} written, {r.rows_failed} failed) in {r.batches} batches, "
-                f"{r.seconds:.1f}s ({r.rows_per_s:.0f} rows/s); {r.queue_left} entries left")
+                f"{r.seconds:.1f}s ({r.rows_per_s:.0f} rows/s); {r.queue_left} changes left")
         if r.failed_keys:
             text += f"\nrows without a code (see compressae.sync_failures): {', '.join(r.failed_keys)}"
         return text + "".join(f"\nerror: {e}" for e in r.errors)
@@ -78,9 +78,9 @@ class SyncResult:
 
 @dataclass
 class Batch:
-    """One committed batch: entries deleted, rows read, codes written, keys that failed."""
+    """One committed batch: queued changes taken, rows read, codes written, keys that failed."""
 
-    entries: int
+    changes: int
     rows: int = 0
     written: int = 0
     failed: list[str] = field(default_factory=list)
@@ -98,7 +98,7 @@ class QueueWorker:
         (self.vs,) = conn.execute(_sql.query("pgvector_schema")).fetchone()
 
     def batch(self, limit: int) -> Batch:
-        """Claim, encode, write and dequeue up to ``limit`` entries (with the same rows' other entries)."""
+        """Claim, encode, write and dequeue up to ``limit`` queued changes."""
         try:
             return retrying(lambda: self._batch(limit), self.limits, self.stop, on_retry=self._count_retry)
         except psycopg.errors.DataError:
@@ -110,51 +110,77 @@ class QueueWorker:
         self.retries += 1
 
     def _one_by_one(self, limit: int) -> Batch:
-        total = Batch(entries=0)
+        total = Batch(changes=0)
         for _ in range(limit):
             try:
                 one = self.batch(1)
             except psycopg.errors.DataError as exc:
                 self._count_failure(exc)
                 continue
-            if one.entries == 0:
+            if one.changes == 0:
                 break
-            total.entries, total.rows, total.written = total.entries + one.entries, total.rows + one.rows, total.written + one.written
+            total.changes, total.rows, total.written = total.changes + one.changes, total.rows + one.rows, total.written + one.written
             total.failed += one.failed
         return total
 
     def _count_failure(self, exc: BaseException) -> None:
         """Count a failed batch against the entry at the queue's head (moved to the failures at MAX_ATTEMPTS)."""
-        att = self.target.attachment
-        with self.conn.transaction():
-            rows = self.conn.execute(_sql.query("sync_claim"), self._claim_params(1)).fetchall()
-            self.conn.execute(_sql.query("sync_attempt"), {
-                "attachment": att.id, "ids": [r[0] for r in rows], "max_attempts": MAX_ATTEMPTS,
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            claimed, _partial = self._claim(cur, 1)
+            cur.execute(_sql.query("sync_attempt"), {
+                "attachment": self.target.attachment.id, "ids": [i for i, _keys in claimed], "max_attempts": MAX_ATTEMPTS,
                 "reason": f"failed {MAX_ATTEMPTS} batches, the last with: {' '.join(str(exc).split())}"})
 
-    def _claim_params(self, limit: int) -> dict[str, Any]:
-        return {"attachment": self.target.attachment.id, "limit": limit, "key_type": self.target.key.type}
+    def _claim(self, cur: psycopg.Cursor, limit: int) -> tuple[list[tuple[int, list[str]]], tuple[int, int] | None]:
+        """Lock free entries, oldest first, until they hold ``limit`` keys; the last may be taken in part.
+
+        Returns ``(id, keys taken)`` per entry, and ``(id, keys taken)`` of the entry taken in part, if any.
+        """
+        att = self.target.attachment.id
+        claimed: list[tuple[int, list[str]]] = []
+        partial: tuple[int, int] | None = None
+        total, after = 0, 0
+        while total < limit:
+            peek = cur.execute(_sql.query("sync_peek"), {"attachment": att, "after": after, "limit": limit - total}).fetchall()
+            if not peek:
+                break
+            ids, held = [], 0
+            for eid, n in peek:  # lock no more entries than the keys still wanted need (others may take the rest)
+                ids.append(eid)
+                held += n
+                if total + held >= limit:
+                    break
+            for eid, keys in cur.execute(_sql.query("sync_claim"), {"attachment": att, "ids": ids}).fetchall():
+                take = keys[: limit - total]
+                claimed.append((eid, take))
+                total += len(take)
+                partial = (eid, len(take)) if len(take) < len(keys) else None
+            after = ids[-1]
+        return claimed, partial if claimed else None
 
     def _batch(self, limit: int) -> Batch:
         att = self.target.attachment
         with self.conn.transaction(), self.conn.cursor() as cur:
             cur.execute(_sql.query("backfill_timeouts"),
                         {"lock_timeout": self.limits.lock_timeout, "statement_timeout": self.limits.statement_timeout})
-            claimed = cur.execute(_sql.query("sync_claim"), self._claim_params(limit)).fetchall()
+            claimed, partial = self._claim(cur, limit)
             if not claimed:
-                return Batch(entries=0)
-            keys = list(dict.fromkeys(key for _id, key, valid in claimed if valid))
-            failed = {key: "the key is not a value of the table's primary key type" for _id, key, valid in claimed if not valid}
+                return Batch(changes=0)
+            keys = list(dict.fromkeys(k for _id, taken in claimed for k in taken))
+            bad = {k for (k,) in cur.execute(_sql.query("sync_invalid_keys"), {"keys": keys, "key_type": self.target.key.type})}
+            failed = {k: "the key is not a value of the table's primary key type" for k in keys if k in bad}
+            keys = [k for k in keys if k not in bad]
             rows = self._read(cur, keys) if keys else codec.decode_batch([], self.target.source.type, self.target.dim)
             data, coded = self.encoder(rows) if len(rows) else (b"", rows.valid)
             written = write_batch(cur, data, self.write_query) if data else 0
             skipped = rows.skipped_keys(coded)
-            failed.update(self._reasons(cur, skipped, rows, coded) if skipped else {})
+            failed.update(self._reasons(cur, skipped) if skipped else {})
             cur.execute(_sql.query("sync_done"), {
-                "attachment": att.id, "ids": [r[0] for r in claimed],
+                "attachment": att.id, "ids": [i for i, _taken in claimed if partial is None or i != partial[0]],
+                "partial": partial[0] if partial else None, "taken": partial[1] if partial else 0,
                 "coded": [k.decode() for k, ok in zip(rows.keys, coded) if ok],
                 "failed": list(failed), "reasons": list(failed.values())})
-        return Batch(entries=len(claimed), rows=len(rows), written=written, failed=list(failed))
+        return Batch(changes=sum(len(taken) for _id, taken in claimed), rows=len(rows), written=written, failed=list(failed))
 
     def _read(self, cur: psycopg.Cursor, keys: list[str]) -> codec.RowBatch:
         t = self.target
@@ -163,7 +189,7 @@ class QueueWorker:
             chunks = [bytes(data) for data in copy]
         return codec.decode_batch(codec.strip_framing(chunks), t.source.type, t.dim)
 
-    def _reasons(self, cur: psycopg.Cursor, skipped: list[str], rows: codec.RowBatch, coded) -> dict[str, str]:
+    def _reasons(self, cur: psycopg.Cursor, skipped: list[str]) -> dict[str, str]:
         t = self.target
         query = _sql.query("sync_reasons", table=t.key.table.ident, key=t.key.ident, source=t.source.ident,
                            keys=_array(skipped), dims=sql.Identifier(self.vs, "vector_dims"),
@@ -196,9 +222,9 @@ def _wait(listen: psycopg.Connection, poll: float, stop: threading.Event) -> Non
 
 
 def queue_state(conn: psycopg.Connection, att: Attachment) -> dict[str, Any]:
-    """A queue attachment's backlog: entries, distinct rows, lag (age of the oldest entry, seconds), failures."""
-    entries, rows, lag, failures = conn.execute(_sql.query("sync_state"), {"attachment": att.id}).fetchone()
-    return {"depth": entries, "rows": rows, "lag_s": round(lag, 3) if lag is not None else 0.0, "failures": failures}
+    """A queue attachment's backlog: row changes queued, entries, lag (age of the oldest entry, seconds), failures."""
+    changes, entries, lag, failures = conn.execute(_sql.query("sync_state"), {"attachment": att.id}).fetchone()
+    return {"depth": changes, "entries": entries, "lag_s": round(lag, 3) if lag is not None else 0.0, "failures": failures}
 
 
 def sync(
@@ -237,7 +263,7 @@ def sync(
         encoder = encoder or Encoder(registry.load(conn, att.model.ref)[1], device)
         total = None if follow else queue_state(conn, att)["depth"]
     result = SyncResult(attachment=att.as_dict(), mode="follow" if follow else "once")
-    bar = tqdm(total=total, desc="sync", unit="entry", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=total, desc="sync", unit="change", disable=not progress, dynamic_ncols=True)
     try:
         while True:
             try:
@@ -268,14 +294,14 @@ def _drain(dsn: str, target: Target, encoder: Encoder, limits: Limits, stop: thr
         try:
             while not stop.is_set():
                 batch = worker.batch(batch_size)
-                if batch.entries:
-                    result.entries += batch.entries
+                if batch.changes:
+                    result.changes += batch.changes
                     result.rows += batch.rows
                     result.rows_written += batch.written
                     result.rows_failed += len(batch.failed)
                     result.batches += 1
                     result.failed_keys.extend(batch.failed[: MAX_FAILED_KEYS - len(result.failed_keys)])
-                    bar.update(batch.entries)
+                    bar.update(batch.changes)
                     continue
                 if not follow:
                     return

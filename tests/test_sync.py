@@ -21,8 +21,8 @@ from .livetable import attach_model, check_codes, codes_by_key, create_items, in
 
 
 def queued(conn: psycopg.Connection) -> list:
-    """The queue as the catalog has it: (key, number of entries) per queued row."""
-    return conn.execute("SELECT key, count(*) FROM compressae.sync_queue GROUP BY key ORDER BY key").fetchall()
+    """The queue as the catalog has it: (key, times queued) per queued row."""
+    return conn.execute("SELECT k, count(*) FROM compressae.sync_queue, unnest(keys) AS k GROUP BY k ORDER BY k").fetchall()
 
 
 def failures(conn: psycopg.Connection) -> dict:
@@ -55,7 +55,7 @@ def test_the_trigger_clears_the_code_and_queues_the_row_on_insert_update_and_cop
         conn.execute("UPDATE items SET embedding = %s WHERE id = 7", (x[33],))
         raise psycopg.Rollback()
     result = sync("items", "embedding", dsn=dsn, progress=False)
-    assert (result.entries, result.rows, result.rows_written, result.rows_failed, result.queue_left) == (8, 7, 7, 0, 0)
+    assert (result.changes, result.rows, result.rows_written, result.rows_failed, result.queue_left) == (8, 7, 7, 0, 0)
     assert queued(conn) == [] and check_codes(conn, model) == 24
 
 
@@ -90,8 +90,8 @@ def test_two_workers_share_the_queue_without_double_work_or_loss(conn, dsn, real
     for t in threads:
         t.join()
     a, b = results
-    assert a.entries > 0 and b.entries > 0, (a.entries, b.entries)  # both took part
-    assert a.entries + b.entries == 3000 and a.rows + b.rows == 3000  # each entry and row exactly once
+    assert a.changes > 0 and b.changes > 0, (a.changes, b.changes)  # both took part
+    assert a.changes + b.changes == 3000 and a.rows + b.rows == 3000  # each queued change and row exactly once
     assert queued(conn) == [] and check_codes(conn, model) == 3000
 
 
@@ -118,7 +118,7 @@ def test_a_row_updated_while_it_is_encoded_is_encoded_again(conn, dsn, real_vect
     encoder = UpdatingEncoder(model, dsn, 7, real_vectors[100])
     result = sync("items", "embedding", dsn=dsn, encoder=encoder, progress=False)
     assert encoder.calls == 2  # the second batch is the re-update's entry
-    assert (result.entries, result.rows, result.rows_written) == (51, 51, 50)
+    assert (result.changes, result.rows, result.rows_written) == (51, 51, 50)
     got = codes_by_key(conn)[7]
     np.testing.assert_array_equal(got[0].to_numpy(), real_vectors[100])
     assert queued(conn) == [] and check_codes(conn, model) == 50  # row 7's code is the new vector's
@@ -130,9 +130,9 @@ def test_bad_vectors_get_a_null_code_and_a_failure_and_the_queue_moves_on(conn, 
     rows = [(1, real_vectors[0]), (2, np.ones(3)), (3, np.zeros(384)), (4, real_vectors[1])]
     for key, v in rows:  # the application's writes never fail
         conn.execute("INSERT INTO items VALUES (%s, %s)", (key, v))
-    conn.execute("INSERT INTO compressae.sync_queue (attachment_id, key) VALUES (1, 'not a number')")  # junk: anyone may queue
+    conn.execute("INSERT INTO compressae.sync_queue (attachment_id, keys) VALUES (1, '{not a number}')")  # junk: anyone may queue
     result = sync("items", "embedding", dsn=dsn, batch_size=2, progress=False)
-    assert (result.entries, result.rows, result.rows_written, result.rows_failed) == (5, 4, 2, 3)
+    assert (result.changes, result.rows, result.rows_written, result.rows_failed) == (5, 4, 2, 3)
     assert failures(conn) == {
         "2": "the source has 3 dimensions; model m@1 expects 384",
         "3": "the source is the zero vector",
@@ -150,8 +150,8 @@ def test_follow_wakes_on_notify_and_status_shows_depth_and_lag(conn, dsn, real_v
     insert_rows(conn, range(1, 31), real_vectors[:30])
     time.sleep(1.1)
     (row,) = status(conn, "items")
-    assert row["queue"]["depth"] == 30 == conn.execute("SELECT count(*) FROM compressae.sync_queue").fetchone()[0]
-    assert row["queue"]["rows"] == 30 and 1.0 <= row["queue"]["lag_s"] < 60 and row["queue"]["failures"] == 0
+    assert row["queue"]["depth"] == 30 == len(queued(conn)) and row["queue"]["entries"] == 1  # one COPY, one entry
+    assert 1.0 <= row["queue"]["lag_s"] < 60 and row["queue"]["failures"] == 0
     stop = threading.Event()
     out = {}
     worker = threading.Thread(target=lambda: out.setdefault("r", sync("items", "embedding", dsn=dsn, follow=True, poll=60,
@@ -169,10 +169,10 @@ def test_follow_wakes_on_notify_and_status_shows_depth_and_lag(conn, dsn, real_v
     finally:
         stop.set()
         worker.join(10)
-    assert not worker.is_alive() and out["r"].entries == 31 and out["r"].mode == "follow"
+    assert not worker.is_alive() and out["r"].changes == 31 and out["r"].mode == "follow"
     assert check_codes(conn, model) == 31
     (row,) = status(conn, "items")
-    assert row["queue"] == {"depth": 0, "rows": 0, "lag_s": 0.0, "failures": 0}
+    assert row["queue"] == {"depth": 0, "entries": 0, "lag_s": 0.0, "failures": 0}
 
 
 def test_cli_attach_sync_and_detach_leave_nothing_behind(conn, dsn, real_vectors, capsys):
@@ -191,7 +191,7 @@ def test_cli_attach_sync_and_detach_leave_nothing_behind(conn, dsn, real_vectors
     import json
 
     out = json.loads(capsys.readouterr().out)
-    assert (out["entries"], out["rows"], out["queue_left"]) == (1, 1, 0)
+    assert (out["changes"], out["rows"], out["queue_left"]) == (1, 1, 0)
     assert main(["status", "--table", "items", "--dsn", dsn]) == 0
     assert "queue_depth" in capsys.readouterr().out
     conn.execute("UPDATE items SET embedding = %s WHERE id = 2", (real_vectors[51],))  # left queued at detach

@@ -22,14 +22,14 @@ from .test_backfill_live import ENV, wait_for
 
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "compressae_pg.cli", "sync", "--table", "items", "--column", "embedding"]
-QUEUED = "SELECT count(*) FROM compressae.sync_queue"
+QUEUED = "SELECT coalesce(sum(cardinality(keys)), 0) FROM compressae.sync_queue"
 WORKERS = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'compressae-pg sync%'"
 
 
 def uncoded_but_not_queued(conn: psycopg.Connection) -> list:
     """Rows with a source and no code that no queue entry names: what a lost entry would leave behind."""
     return conn.execute("SELECT id FROM items i WHERE embedding IS NOT NULL AND embedding_sae IS NULL AND NOT EXISTS ("
-                        " SELECT 1 FROM compressae.sync_queue q WHERE q.key = i.id::text)").fetchall()
+                        " SELECT 1 FROM compressae.sync_queue q WHERE i.id::text = ANY (q.keys))").fetchall()
 
 
 def test_a_worker_killed_mid_batch_loses_nothing_and_a_rerun_drains_the_rest(conn, dsn, real_vectors):

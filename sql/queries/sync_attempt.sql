@@ -1,16 +1,17 @@
 -- A batch failed on something other than a lock or statement timeout: count it against its entries.
--- An entry that has failed max_attempts batches is moved to the failures, so it never blocks the queue.
+-- An entry that has failed max_attempts batches is moved, key by key, to the failures, so it never
+-- blocks the queue.
 WITH bumped AS (
     UPDATE compressae.sync_queue
     SET attempts = attempts + 1
     WHERE attachment_id = %(attachment)s AND id = ANY (%(ids)s::bigint[])
-    RETURNING id, key, attempts
+    RETURNING id, attempts
 ), given_up AS (
     DELETE FROM compressae.sync_queue q
     USING bumped b
     WHERE q.attachment_id = %(attachment)s AND q.id = b.id AND b.attempts >= %(max_attempts)s
-    RETURNING q.key
+    RETURNING q.keys
 )
 INSERT INTO compressae.sync_failures (attachment_id, key, reason)
-SELECT DISTINCT %(attachment)s, key, %(reason)s FROM given_up
+SELECT DISTINCT %(attachment)s, k, %(reason)s FROM given_up, unnest(given_up.keys) AS k
 ON CONFLICT (attachment_id, key) DO UPDATE SET reason = excluded.reason, at = now()

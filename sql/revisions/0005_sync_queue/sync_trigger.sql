@@ -6,10 +6,10 @@
 --   * compressae_sync_<id>: BEFORE UPDATE OF the source, per row, only when the row has a code or a
 --     sketch (the WHEN clause costs no function call): sets both to NULL;
 --   * compressae_sync_<id>_insert and _update: AFTER INSERT / AFTER UPDATE, per statement, with the
---     statement's new rows as a transition table: one INSERT … SELECT appends the key of every new
---     row with a source (after an UPDATE, of every row left without a code: those whose source was
---     set, and rows never coded) to compressae.sync_queue, and NOTIFY compressae_sync_<id> wakes
---     the workers. Statement triggers keep COPY's multi-row inserts (a BEFORE row trigger on
+--     statement's new rows as a transition table: one INSERT … SELECT appends one entry (one per
+--     1,000 rows) holding the key of every new row with a source (after an UPDATE, of every row left
+--     without a code: those whose source was set, and rows never coded) to compressae.sync_queue,
+--     and NOTIFY compressae_sync_<id> wakes the workers. Statement triggers keep COPY's multi-row inserts (a BEFORE row trigger on
 --     INSERT would turn them off); a worker's own write sets codes, so it queues nothing.
 -- Nothing in them can fail on a vector: a bad one is queued like any other, and the worker records it.
 CREATE OR REPLACE FUNCTION compressae.create_sync_trigger(attachment_id bigint)
@@ -51,8 +51,9 @@ BEGIN
             'CREATE FUNCTION %I.%I() RETURNS trigger LANGUAGE plpgsql SECURITY INVOKER '
             'SET search_path = pg_catalog, pg_temp AS %L',
             att.table_schema, name || '_queue',
-            format('BEGIN INSERT INTO compressae.sync_queue (attachment_id, key) SELECT %s, n.%I::text FROM compressae_new n '
-                   'WHERE n.%I IS NOT NULL AND (TG_OP = %L OR n.%I IS NULL); '
+            format('BEGIN INSERT INTO compressae.sync_queue (attachment_id, keys) SELECT %s, array_agg(s.k) FROM ('
+                   'SELECT n.%I::text AS k, (row_number() OVER () - 1) / 1000 AS g FROM compressae_new n '
+                   'WHERE n.%I IS NOT NULL AND (TG_OP = %L OR n.%I IS NULL)) s GROUP BY s.g; '
                    'IF FOUND THEN PERFORM pg_notify(%L, %L); END IF; RETURN NULL; END',
                    attachment_id, pk, att.source_column, 'INSERT', att.code_column, name, ''));
         EXECUTE format('COMMENT ON FUNCTION %I.%I() IS %L', att.table_schema, name,
