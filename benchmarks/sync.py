@@ -18,6 +18,7 @@ The model is an untrained CompresSAE of the production shape (384 → h=4096, k=
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import statistics
@@ -232,7 +233,7 @@ def lag(dsn: str, ref: str, x: np.ndarray, args) -> dict:
         "rate_rows_per_s": args.rate, "achieved_rows_per_s": round(achieved, 1), "seconds": args.lag_seconds,
         "rows": len(committed), "rows_coded": len(seen),
         "p50_s": round(lags[len(lags) // 2], 3), "p99_s": round(lags[int(0.99 * (len(lags) - 1))], 3), "max_s": round(lags[-1], 3),
-        "worker": __import__("json").loads(out) if out.strip() else None,
+        "worker": json.loads(out) if out.strip() else None,
     }
 
 

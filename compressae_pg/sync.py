@@ -39,6 +39,8 @@ APPLICATION_NAME = "compressae-pg sync"
 MAX_ATTEMPTS = 5
 MAX_FAILED_KEYS = 20
 RECONNECT_DELAY = 2.0
+# What one row can make a batch fail with (a lost connection, or a dropped column, stops the worker instead).
+ROW_ERRORS = (psycopg.errors.DataError, psycopg.errors.IntegrityError, psycopg.errors.InternalError, psycopg.errors.RaiseException)
 
 
 @dataclass
@@ -101,8 +103,8 @@ class QueueWorker:
         """Claim, encode, write and dequeue up to ``limit`` queued changes."""
         try:
             return retrying(lambda: self._batch(limit), self.limits, self.stop, on_retry=self._count_retry)
-        except psycopg.errors.DataError:
-            if limit > 1:  # one entry spoils the batch: take them one by one, to find it and go on
+        except ROW_ERRORS:
+            if limit > 1:  # a row spoils the batch (an application trigger refusing the write, say): one by one
                 return self._one_by_one(limit)
             raise
 
@@ -111,10 +113,10 @@ class QueueWorker:
 
     def _one_by_one(self, limit: int) -> Batch:
         total = Batch(changes=0)
-        for _ in range(limit):
+        while total.changes < limit:  # ends: a failing entry leaves the queue after MAX_ATTEMPTS
             try:
                 one = self.batch(1)
-            except psycopg.errors.DataError as exc:
+            except ROW_ERRORS as exc:
                 self._count_failure(exc)
                 continue
             if one.changes == 0:

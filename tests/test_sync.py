@@ -4,6 +4,7 @@ double work, record the rows they cannot encode, and re-encode a row changed whi
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -188,8 +189,6 @@ def test_cli_attach_sync_and_detach_leave_nothing_behind(conn, dsn, real_vectors
     conn.execute("UPDATE items SET embedding = %s WHERE id = 1", (real_vectors[50],))
     capsys.readouterr()
     assert main(["sync", "--table", "items", "--column", "embedding", "--once", "--json", "--dsn", dsn]) == 0
-    import json
-
     out = json.loads(capsys.readouterr().out)
     assert (out["changes"], out["rows"], out["queue_left"]) == (1, 1, 0)
     assert main(["status", "--table", "items", "--dsn", dsn]) == 0
@@ -200,3 +199,21 @@ def test_cli_attach_sync_and_detach_leave_nothing_behind(conn, dsn, real_vectors
     _att, _ = attach_model(conn, name="n")
     with pytest.raises(NotQueuedError, match="attach it with --sync queue"):
         sync("items", "embedding", dsn=dsn, progress=False)
+
+
+def test_a_row_whose_write_keeps_failing_moves_to_the_failures_and_the_queue_moves_on(conn, dsn, real_vectors):
+    create_items(conn, real_vectors[:0], key="integer")
+    _att, model = attach_model(conn, sync="queue")
+    conn.execute("CREATE FUNCTION refuse_13() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN IF NEW.id = 13 AND NEW.embedding_sae "
+                 "IS NOT NULL THEN RAISE EXCEPTION 'row 13 is frozen'; END IF; RETURN NEW; END$$")
+    conn.execute("CREATE TRIGGER refuse_13 BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION refuse_13()")
+    for key in range(1, 21):
+        conn.execute("INSERT INTO items VALUES (%s, %s)", (key, real_vectors[key]))
+    result = sync("items", "embedding", dsn=dsn, batch_size=8, progress=False)
+    assert (result.changes, result.rows_written, result.queue_left) == (19, 19, 0)
+    (reason,) = failures(conn).values()
+    assert list(failures(conn)) == ["13"] and reason.startswith("failed 5 batches, the last with: row 13 is frozen")
+    conn.execute("DROP TRIGGER refuse_13 ON items")
+    conn.execute("UPDATE items SET embedding = embedding WHERE id = 13")
+    sync("items", "embedding", dsn=dsn, progress=False)
+    assert failures(conn) == {} and check_codes(conn, model) == 20
