@@ -1,16 +1,14 @@
 -- A batch failed on something other than a lock or statement timeout: count it against its entries.
 -- An entry that has failed max_attempts batches is moved, key by key, to the failures, so it never
--- blocks the queue.
-WITH bumped AS (
+-- blocks the queue. (The two branches touch disjoint rows: one statement must not change a row twice.)
+WITH given_up AS (
+    DELETE FROM compressae.sync_queue
+    WHERE attachment_id = %(attachment)s AND id = ANY (%(ids)s::bigint[]) AND attempts + 1 >= %(max_attempts)s
+    RETURNING keys
+), bumped AS (
     UPDATE compressae.sync_queue
     SET attempts = attempts + 1
-    WHERE attachment_id = %(attachment)s AND id = ANY (%(ids)s::bigint[])
-    RETURNING id, attempts
-), given_up AS (
-    DELETE FROM compressae.sync_queue q
-    USING bumped b
-    WHERE q.attachment_id = %(attachment)s AND q.id = b.id AND b.attempts >= %(max_attempts)s
-    RETURNING q.keys
+    WHERE attachment_id = %(attachment)s AND id = ANY (%(ids)s::bigint[]) AND attempts + 1 < %(max_attempts)s
 )
 INSERT INTO compressae.sync_failures (attachment_id, key, reason)
 SELECT DISTINCT %(attachment)s, k, %(reason)s FROM given_up, unnest(given_up.keys) AS k
