@@ -20,17 +20,17 @@ import json
 import shlex
 import sys
 import time
-from pathlib import Path
 from dataclasses import asdict, replace
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from _common import ROOT, load, machine, parser
-from compressae_pg.evaluate import exact_topk, recall_at_k
-from compressae_pg.fit import TrainConfig, fit, new_model
+from compressae_pg.evaluation.metrics import exact_topk, recall_at_k
 from compressae_pg.model import CompresSAE, Encoding
+from compressae_pg.training.loop import TrainConfig, fit, new_model
 
 RESULTS = ROOT / "results" / "model_quality.jsonl"
 QUERIES = 500

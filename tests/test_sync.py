@@ -15,10 +15,11 @@ import pytest
 from compressae_pg import backfill, status, sync
 from compressae_pg.cli import main
 from compressae_pg.errors import NotQueuedError
-from compressae_pg.worker import Encoder
+from compressae_pg.fill.encoder import Encoder
 
-from .conftest import catalog
-from .livetable import attach_model, check_codes, codes_by_key, create_items, insert_rows
+from .support.models import attach_model
+from .support.tables import catalog, codes_by_key, create_table, insert_rows
+from .support.truth import check_codes
 
 
 def queued(conn: psycopg.Connection) -> list:
@@ -36,7 +37,7 @@ def sketch_and_code(conn: psycopg.Connection) -> dict:
 
 def test_the_trigger_clears_the_code_and_queues_the_row_on_insert_update_and_copy(conn, dsn, real_vectors):
     x = real_vectors
-    create_items(conn, x[:20], key="integer")
+    create_table(conn, "items", x[:20], key="integer")
     _att, model = attach_model(conn, sync="queue")
     assert queued(conn) == []  # rows already there are the backfill's
     backfill("items", "embedding", dsn=dsn, progress=False)
@@ -63,7 +64,7 @@ def test_the_trigger_clears_the_code_and_queues_the_row_on_insert_update_and_cop
 def test_worker_codes_equal_the_backfills_bit_for_bit(conn, dsn, real_vectors):
     x = real_vectors[:700]
     conn.execute("CREATE TABLE items (id bigint PRIMARY KEY, embedding vector(384))")
-    create_items(conn, x, table="twin")
+    create_table(conn, "twin", x, key="wide bigint")
     _att, model = attach_model(conn, sync="queue")
     attach_model(conn, table="twin", model=model, name="m")  # the same model, as version 2
     insert_rows(conn, range(len(x)), x)  # queued by the trigger
@@ -113,7 +114,7 @@ class UpdatingEncoder(Encoder):
 
 
 def test_a_row_updated_while_it_is_encoded_is_encoded_again(conn, dsn, real_vectors):
-    create_items(conn, real_vectors[:0], key="integer")
+    create_table(conn, "items", real_vectors[:0], key="integer")
     _att, model = attach_model(conn, sync="queue")
     insert_rows(conn, range(1, 51), real_vectors[:50])
     encoder = UpdatingEncoder(model, dsn, 7, real_vectors[100])
@@ -146,7 +147,7 @@ def test_bad_vectors_get_a_null_code_and_a_failure_and_the_queue_moves_on(conn, 
 
 
 def test_follow_wakes_on_notify_and_status_shows_depth_and_lag(conn, dsn, real_vectors):
-    create_items(conn, real_vectors[:0], key="integer")
+    create_table(conn, "items", real_vectors[:0], key="integer")
     _att, model = attach_model(conn, sync="queue")
     insert_rows(conn, range(1, 31), real_vectors[:30])
     time.sleep(1.1)
@@ -177,7 +178,7 @@ def test_follow_wakes_on_notify_and_status_shows_depth_and_lag(conn, dsn, real_v
 
 
 def test_cli_attach_sync_and_detach_leave_nothing_behind(conn, dsn, real_vectors, capsys):
-    create_items(conn, real_vectors[:10], key="integer")
+    create_table(conn, "items", real_vectors[:10], key="integer")
     before = catalog(conn, "items")
     _att, model = attach_model(conn)
     conn.execute("SELECT compressae.detach('items', 'embedding_sae')")
@@ -202,7 +203,7 @@ def test_cli_attach_sync_and_detach_leave_nothing_behind(conn, dsn, real_vectors
 
 
 def test_a_row_whose_write_keeps_failing_moves_to_the_failures_and_the_queue_moves_on(conn, dsn, real_vectors):
-    create_items(conn, real_vectors[:0], key="integer")
+    create_table(conn, "items", real_vectors[:0], key="integer")
     _att, model = attach_model(conn, sync="queue")
     conn.execute("CREATE FUNCTION refuse_13() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN IF NEW.id = 13 AND NEW.embedding_sae "
                  "IS NOT NULL THEN RAISE EXCEPTION 'row 13 is frozen'; END IF; RETURN NEW; END$$")

@@ -14,10 +14,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from compressae_pg import schema
+from compressae_pg import _migrate
 from compressae_pg.server import EmbeddedServer, connect
 
-from .livetable import attach_model, check_codes, create_items, insert_rows
+from .support.models import attach_model
+from .support.tables import create_table, insert_rows
+from .support.truth import check_codes
 from .test_backfill_live import ENV, wait_for
 
 pytestmark = pytest.mark.slow
@@ -33,7 +35,7 @@ def uncoded_but_not_queued(conn: psycopg.Connection) -> list:
 
 
 def test_a_worker_killed_mid_batch_loses_nothing_and_a_rerun_drains_the_rest(conn, dsn, real_vectors):
-    create_items(conn, real_vectors[:0], key="integer")
+    create_table(conn, "items", real_vectors[:0], key="integer")
     _att, model = attach_model(conn, sync="queue")
     insert_rows(conn, range(1, 3001), real_vectors[:3000])
     proc = subprocess.Popen([*CLI, "--batch-size", "50", "--dsn", dsn], env=ENV, stdout=subprocess.PIPE,
@@ -56,7 +58,7 @@ def own_server():
     root = Path(tempfile.mkdtemp(prefix="compressae-sync-faults-"))
     srv = EmbeddedServer(root / "pgdata")
     url = srv.start()
-    schema.upgrade(url)
+    _migrate.upgrade(url)
     try:
         yield srv
     finally:
@@ -75,7 +77,7 @@ def crash(srv: EmbeddedServer) -> None:
 def test_a_server_crash_mid_drain_loses_nothing_and_a_rerun_completes(own_server, real_vectors):
     url = own_server.url()
     with connect(url, autocommit=True) as c:
-        create_items(c, real_vectors[:0], key="integer")
+        create_table(c, "items", real_vectors[:0], key="integer")
         _att, model = attach_model(c, sync="queue")
         insert_rows(c, range(1, 2501), real_vectors[:2500])
     proc = subprocess.Popen([*CLI, "--batch-size", "50", "--dsn", url], env=ENV, stdout=subprocess.PIPE,
