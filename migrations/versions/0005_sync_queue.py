@@ -5,7 +5,7 @@ Revises: 0004_index_path
 Create Date: 2026-12-01
 """
 
-from compressae_pg.schema import run_sql_file
+from compressae_pg._migrate import run_sql_file
 
 revision = "0005_sync_queue"
 down_revision = "0004_index_path"
