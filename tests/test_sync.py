@@ -151,7 +151,7 @@ def test_follow_wakes_on_notify_and_status_shows_depth_and_lag(conn, dsn, real_v
     _att, model = attach_model(conn, sync="queue")
     insert_rows(conn, range(1, 31), real_vectors[:30])
     time.sleep(1.1)
-    (row,) = status(conn, "items")
+    (row,) = status("items", conn=conn)
     assert row["queue"]["depth"] == 30 == len(queued(conn)) and row["queue"]["entries"] == 1  # one COPY, one entry
     assert 1.0 <= row["queue"]["lag_s"] < 60 and row["queue"]["failures"] == 0
     stop = threading.Event()
@@ -173,7 +173,7 @@ def test_follow_wakes_on_notify_and_status_shows_depth_and_lag(conn, dsn, real_v
         worker.join(10)
     assert not worker.is_alive() and out["r"].changes == 31 and out["r"].mode == "follow"
     assert check_codes(conn, model) == 31
-    (row,) = status(conn, "items")
+    (row,) = status("items", conn=conn)
     assert row["queue"] == {"depth": 0, "entries": 0, "lag_s": 0.0, "failures": 0}
 
 
