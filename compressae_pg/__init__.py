@@ -60,6 +60,8 @@ _LAZY = {
     "export_model": "_model_files",
     "import_model": "_model_files",
     "connect": "server",
+    "SyncResult": "fill.queue",
+    "sync": "fill.queue",
 }
 
 
@@ -95,6 +97,7 @@ if TYPE_CHECKING:
     from .server import connect
     from .training.loop import TrainConfig
     from .training.trainer import TrainResult, train
+    from .fill.queue import SyncResult, sync
 
 __version__ = "0.1.0"
 
@@ -120,6 +123,7 @@ __all__ = [
     "ModelInfo",
     "NotAttachedError",
     "RecompressResult",
+    "SyncResult",
     "TrainConfig",
     "TrainResult",
     "UnknownKeyError",
@@ -139,6 +143,7 @@ __all__ = [
     "list_models",
     "recompress",
     "status",
+    "sync",
     "train",
     "verify",
 ]

@@ -35,6 +35,10 @@ class BusyError(CompressaeError):
     """Another process holds the lock this operation needs (e.g. a backfill already running)."""
 
 
+class NotQueuedError(CompressaeError):
+    """``sync`` was asked to drain an attachment that does not sync by queue."""
+
+
 class NoPrimaryKeyError(CompressaeError, LookupError):
     """The table has no primary key, or a composite one: batches and search results need a single-column key."""
 

@@ -202,6 +202,23 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return 2 if result.status == "failed" else 0
 
 
+def cmd_sync(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from ..fill.queue import sync
+
+    stop = threading.Event()
+    if args.follow:  # a service manager's stop (SIGTERM) or Ctrl-C: finish the batch at hand, then report
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    result = sync(args.table, args.column, code_column=args.code_column, model=args.model, follow=args.follow,
+                  batch_size=args.batch_size, poll=args.poll, dsn=args.dsn, device=args.device, stop=stop,
+                  progress=not args.json and not args.follow)
+    _emit(args, result.as_dict(), lambda r: result.summary())
+    return 0
+
+
 def cmd_index(args: argparse.Namespace) -> None:
     from ..columns import indexes as index
 
@@ -225,7 +242,10 @@ def cmd_status(args: argparse.Namespace) -> None:
         rows = status(args.table, exact=args.exact, conn=conn)
     cols = ["table", "column", "code_column", "model", "sync", "backfill", "last_run", "rows_done", "rows_estimate", "index", "index_valid"]
     cols += ["rows_coded", "rows_missing"] if args.exact else []
-    flat = lambda r: {**r, "backfill": r["backfill"]["state"], "last_run": r["backfill"].get("kind"), "rows_done": r["backfill"]["rows_done"]}  # noqa: E731
+    cols += ["queue_depth", "lag_s", "sync_failures"] if any("queue" in r for r in rows) else []
+    flat = lambda r: {**r, "backfill": r["backfill"]["state"], "last_run": r["backfill"].get("kind"), "rows_done": r["backfill"]["rows_done"],  # noqa: E731
+                      **({"queue_depth": r["queue"]["depth"], "lag_s": r["queue"]["lag_s"], "sync_failures": r["queue"]["failures"]}
+                         if "queue" in r else {})}
     _emit(args, rows, lambda rs: _table([flat(r) for r in rs], cols))
 
 

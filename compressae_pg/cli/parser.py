@@ -25,6 +25,7 @@ from .commands import (
     cmd_search,
     cmd_server,
     cmd_status,
+    cmd_sync,
     cmd_train,
     cmd_verify,
 )
@@ -81,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument("--alembic", metavar="DIR", help="write a revision into the application's Alembic (its alembic.ini, or the directory holding it)")
     how.add_argument("--apply", action="store_true", help="change the database now")
-    p.add_argument("--sync", choices=["none", "trigger"], default="none", help="trigger: keep codes fresh on INSERT/UPDATE")
+    p.add_argument("--sync", choices=["none", "trigger", "queue"], default="none",
+                   help="trigger: encode on INSERT/UPDATE in the statement; queue: clear the code and queue the row for `sync`")
     p.add_argument("--graph", choices=["sketch", "sparse"], default="sketch",
                    help="what search's HNSW index is built over: sketch (default: sign bits of each row, Hamming) "
                         "or sparse (the codes by sparse cosine, the paper's path, for ORDER BY code <=> ...)")
@@ -121,6 +123,18 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("--restart", action="store_true", help="abandon any unfinished run and start a full pass")
     p.set_defaults(on_interrupt="interrupted: finished batches are checkpointed; run the same command to resume",
                    on_connection_lost="finished batches are checkpointed; run the same command again to resume")
+
+    p = add("sync", cmd_sync, "encode the rows a --sync queue trigger queued: once, or following the queue as a service")
+    _target_options(p)
+    p.add_argument("--model", help="the attachment's model (name or name@version), to pick one of several")
+    once = p.add_mutually_exclusive_group()
+    once.add_argument("--once", action="store_true", help="drain what is queued, then exit (the default)")
+    once.add_argument("--follow", action="store_true", help="keep draining as rows are queued (LISTEN/NOTIFY, polling too) until SIGTERM")
+    p.add_argument("--batch-size", type=int, default=1000, help="queue entries per batch and transaction (default 1000)")
+    p.add_argument("--poll", type=float, default=5.0, help="--follow: seconds between looks at the queue without a notification (default 5)")
+    p.add_argument("--device", help="where to encode: cpu, cuda (default: cuda when present)")
+    p.set_defaults(on_interrupt="interrupted: the batch at hand was rolled back and stays queued; run it again",
+                   on_connection_lost="the batch at hand was rolled back and stays queued; run the same command again")
 
     p = add("index", cmd_index, "build the HNSW index of a code column (rebuilds an invalid one)")
     _target_options(p)

@@ -68,6 +68,10 @@ def _one(conn: psycopg.Connection, att: Attachment, exact: bool) -> dict[str, An
         leaves = [n for n in partitions.tree(conn, att) if n.leaf]
         out["partitions"] = len(leaves)
         out["index_partitions"] = sum(1 for n in leaves if n.index is not None)
+    if att.sync == "queue":
+        from ..fill.queue import queue_state  # torch-free status for the other modes
+
+        out["queue"] = queue_state(conn, att)
     if exact and exists:
         query = _sql.query("status_counts", table=att.table.ident, code=att.code_ident, source=att.source_ident)
         rows, coded, missing = conn.execute(query).fetchone()

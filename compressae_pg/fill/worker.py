@@ -150,9 +150,7 @@ class Worker:
                 self._timeouts()
                 written = 0
                 if data:
-                    with cur.copy(_sql.query("backfill_copy_in")) as copy:
-                        copy.write(data)
-                    written = cur.execute(update).rowcount
+                    written = write_batch(cur, data, update)
                 cur.execute(
                     _sql.query("backfill_checkpoint"),
                     {"attachment": att.id, "job": job.id, "last_key": last_key, "rows": len(batch), "written": written,
@@ -179,6 +177,13 @@ class Worker:
     def _count_retry(self) -> None:
         self.retries_pending += 1
         self.retries_total += 1
+
+
+def write_batch(cur: psycopg.Cursor, data: bytes, query: sql.Composed) -> int:
+    """COPY a batch's codes (the stream ``Encoder`` makes) into the temp table and run ``query`` (of :func:`write_query`)."""
+    with cur.copy(_sql.query("backfill_copy_in")) as copy:
+        copy.write(data)
+    return cur.execute(query).rowcount
 
 
 def write_query(conn: psycopg.Connection, target: FillTarget, table: sql.Identifier | None = None) -> sql.Composed:
