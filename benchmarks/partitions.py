@@ -20,7 +20,8 @@ from backfill import load_source
 from psycopg import sql
 
 from _common import connect, database, load, parser, publish
-from compressae_pg import CompresSAE, attachments, backfill, build_index, registry, schema
+from compressae_pg import CompresSAE, _migrate, backfill, build_index, registry
+from compressae_pg.columns import attachments
 
 LAYOUTS = ("plain", "hash", "range")
 
@@ -40,14 +41,14 @@ def main() -> None:
 
 def run(dsn: str, x: np.ndarray, args) -> dict:
     n = len(x)
-    schema.upgrade(dsn)
+    _migrate.upgrade(dsn)
     with connect(dsn, autocommit=True) as conn:
         info = registry.save(conn, "bench", CompresSAE(x.shape[1], args.h, args.k, seed=0).eval())
         load_source(conn, x)
         for workers in (1, 2):
             for layout in LAYOUTS:
                 make(conn, f"{layout}_w{workers}", layout, n, x.shape[1])
-                attachments.attach(conn, f"{layout}_w{workers}", "embedding", info.ref)
+                attachments.add(conn, f"{layout}_w{workers}", "embedding", info.ref)
     runs: dict[str, dict] = {}
     for workers in (1, 2):
         order = LAYOUTS if workers == 1 else LAYOUTS[::-1]

@@ -29,10 +29,10 @@ import time
 
 import numpy as np
 import psycopg
+from backfill import load_source
 from psycopg import sql
 
 from _common import connect, database, load, parser, publish
-from backfill import load_source
 from compressae_pg import CompresSAE, _migrate, backfill, registry, sync
 from compressae_pg.columns import attachments
 

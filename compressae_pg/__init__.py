@@ -89,6 +89,7 @@ if TYPE_CHECKING:
     from .fill.checks import VerifyResult, verify
     from .fill.coordinator import BackfillConfig, BackfillResult, backfill
     from .fill.new_version import RecompressResult, recompress
+    from .fill.queue import SyncResult, sync
     from .model import Codes, CompresSAE, Encoding
     from .registry import ModelInfo, drop_model, list_models
     from .search.async_column import AsyncCompressedColumn
@@ -97,7 +98,6 @@ if TYPE_CHECKING:
     from .server import connect
     from .training.loop import TrainConfig
     from .training.trainer import TrainResult, train
-    from .fill.queue import SyncResult, sync
 
 __version__ = "0.1.0"
 

@@ -85,7 +85,8 @@ class AddCompressedColumnOp(MigrateOperation):
         """Add the code column of ``table_name.column_name`` filled by ``model`` ('name' or 'name@version').
 
         Options: ``code_column`` (default ``<column>_sae``), ``sync="trigger"`` to keep codes fresh on
-        INSERT/UPDATE of the column (``sync="queue"``: queue the changed rows for ``compressae-pg sync``), ``graph="sparse"`` to index the code column by sparse cosine (the
+        INSERT/UPDATE of the column (``sync="queue"``: queue the changed rows for ``compressae-pg sync``),
+        ``graph="sparse"`` to index the code column by sparse cosine (the
         paper's path) instead of the sketch column by Hamming distance, ``schema``.
 
         The HNSW index (``m``, ``ef_construction``): by default it is built here only when the table has

@@ -12,8 +12,8 @@ import pytest
 from psycopg import sql
 
 from compressae_pg import CompressedColumn, backfill, build_index, evaluate_column, registry, train
+from compressae_pg.cli.demo import synthetic_embeddings
 from compressae_pg.columns import attachments
-from compressae_pg.demo import synthetic_embeddings
 
 from .support.models import stored
 from .support.tables import create_table

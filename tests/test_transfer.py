@@ -15,13 +15,13 @@ from compressae_pg import (
     InvalidModelNameError,
     ModelFileError,
     UnknownModelError,
-    attachments,
     backfill,
     export_model,
     import_model,
     registry,
 )
 from compressae_pg.cli import main
+from compressae_pg.columns import attachments
 from compressae_pg.server import connect
 
 from .fixtures.database import TEMPLATE, _database
