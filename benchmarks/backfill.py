@@ -68,7 +68,7 @@ def run(dsn: str, x: np.ndarray, args) -> dict:
     for i in range(0, n, args.batch_size):
         model.compress(x[i : i + args.batch_size])
     encode_s = time.perf_counter() - started
-    runs = {w: backfill(f"t_w{w}", "embedding", dsn=dsn, workers=w, batch_size=args.batch_size, progress=False) for w in (1, 2)}
+    runs = {w: backfill(f"t_w{w}", "embedding", dsn=dsn, workers=w, batch_size=args.batch_size, progress=False, index=False) for w in (1, 2)}
     load = under_load(dsn, args)
     w1, w2 = runs[1], runs[2]
     return {
@@ -115,7 +115,7 @@ def under_load(dsn: str, args) -> dict:
     try:
         time.sleep(5.0)
         phase["name"] = "backfill"
-        result = backfill("t_load", "embedding", dsn=dsn, workers=1, batch_size=args.batch_size, progress=False)
+        result = backfill("t_load", "embedding", dsn=dsn, workers=1, batch_size=args.batch_size, progress=False, index=False)
     finally:
         stop.set()
         for t in threads:

@@ -53,7 +53,7 @@ def run(dsn: str, x: np.ndarray, args) -> dict:
     for workers in (1, 2):
         order = LAYOUTS if workers == 1 else LAYOUTS[::-1]
         for layout in order:
-            r = backfill(f"{layout}_w{workers}", "embedding", dsn=dsn, workers=workers, batch_size=args.batch_size, progress=False)
+            r = backfill(f"{layout}_w{workers}", "embedding", dsn=dsn, workers=workers, batch_size=args.batch_size, progress=False, index=False)
             assert (r.status, r.rows) == ("done", n), r.as_dict()
             runs.setdefault(layout, {})[str(workers)] = {"rows_per_s": round(r.rows_per_s, 1), "seconds": round(r.seconds, 3),
                                                          "workers": r.workers, "retries": r.retries}

@@ -68,7 +68,7 @@ def run(dsn: str, x: np.ndarray, args) -> dict:
         conn.execute("CREATE TABLE tpl AS SELECT * FROM bench_src")
         conn.execute("ALTER TABLE tpl ADD PRIMARY KEY (id)")
         attachments.add(conn, "tpl", "embedding", ref)
-    template = backfill("tpl", "embedding", dsn=dsn, progress=False)
+    template = backfill("tpl", "embedding", dsn=dsn, progress=False, index=False)
     writes: dict[str, dict[str, list[float]]] = {m: {} for m in MODES}
     for r in range(args.rounds):
         for mode in (MODES if r % 2 == 0 else MODES[::-1]):
@@ -168,7 +168,7 @@ def drain(dsn: str, ref: str, x: np.ndarray, args) -> dict:
                     fresh_table(conn, "d", ref, "none", 0)
                     conn.execute("INSERT INTO d SELECT id, embedding FROM bench_src")
                     conn.execute("VACUUM ANALYZE d")
-                    runs[kind].append(backfill("d", "embedding", dsn=dsn, progress=False).rows_per_s)
+                    runs[kind].append(backfill("d", "embedding", dsn=dsn, progress=False, index=False).rows_per_s)
                 else:
                     fresh_table(conn, "d", ref, "queue", 0)
                     conn.execute("INSERT INTO d SELECT id, embedding FROM bench_src")
