@@ -24,8 +24,8 @@ import json
 import shlex
 import sys
 import time
-from pathlib import Path
 from dataclasses import asdict, replace
+from pathlib import Path
 
 import numpy as np
 import torch
