@@ -5,7 +5,9 @@ learning rate, the ``k + 4k/8`` cosine loss, codes from the encoder's TopK. The 
 measured on its own in BENCHMARKS.md: the encoder initialised as the decoder's transpose, an AuxK
 loss that revives dead atoms, and codes refined at encode time
 (:class:`~compressae_pg.model.Encoding`). The method itself (TopK by magnitude, unit-norm atoms with
-gradient projection, bias-free decoder, the paper's loss) is the same in both.
+gradient projection, bias-free decoder, the paper's loss) is the same in both. Off in both, for
+experiments: the neighbour terms of :mod:`compressae_pg.losses` and k-annealing (``k_start``); none
+beat the defaults in BENCHMARKS.md's issue-14 screens.
 """
 
 from __future__ import annotations
