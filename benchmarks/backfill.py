@@ -25,7 +25,8 @@ import psycopg
 from psycopg import sql
 
 from _common import connect, database, load, parser, save
-from compressae_pg import CompresSAE, attachments, backfill, registry, schema
+from compressae_pg import CompresSAE, _migrate, backfill, registry
+from compressae_pg.columns import attachments
 
 APP = "bench-app"
 
@@ -51,13 +52,13 @@ def main() -> None:
 def run(dsn: str, x: np.ndarray, args) -> dict:
     n = len(x)
     model = CompresSAE(x.shape[1], args.h, args.k, seed=0).eval()
-    schema.upgrade(dsn)
+    _migrate.upgrade(dsn)
     with connect(dsn, autocommit=True) as conn:
         info = registry.save(conn, "bench", model)
         load_source(conn, x)
         tables = {name: copy_table(conn, name) for name in ("t_update", "t_w1", "t_w2", "t_load")}
         for name in ("t_w1", "t_w2", "t_load"):
-            attachments.attach(conn, name, "embedding", info.ref)
+            attachments.add(conn, name, "embedding", info.ref)
         constant = "{" + ",".join(f"{i + 1}:0.125" for i in range(args.k)) + "}/" + str(args.h)
         conn.execute(sql.SQL("ALTER TABLE t_update ADD COLUMN embedding_sae sparsevec({})").format(sql.Literal(args.h)))
         started = time.perf_counter()

@@ -24,8 +24,9 @@ import numpy as np
 from psycopg import sql
 
 from _common import connect, database, load, make_table, parser, publish, retrieval_options
-from compressae_pg import CompresSAE, CompressedColumn, attachments, backfill, build_index, evaluate_column, registry, schema, train
-from compressae_pg.measure import Method, sizes
+from compressae_pg import CompresSAE, CompressedColumn, _migrate, backfill, build_index, evaluate_column, registry, train
+from compressae_pg.columns import attachments
+from compressae_pg.evaluation.run import Method, sizes
 
 CANDIDATES = 100  # probes fetched before a dense rerank, as for the codes
 
@@ -59,7 +60,7 @@ def prepare(conn, dsn: str, args, base: np.ndarray, queries: np.ndarray, basis: 
     info = registry.get(conn, ref)
     result["model"] = {"ref": ref, "trained_here": not args.weights, "seconds": round(time.perf_counter() - started, 1),
                        **{k: info.metrics.get(k) for k in ("val_cosine", "dead_atoms", "samples_seen")}, "params": info.params}
-    code = attachments.attach(conn, "items", "embedding", ref).code_column
+    code = attachments.add(conn, "items", "embedding", ref).code_column
     conn.execute(sql.SQL("ALTER TABLE items ALTER {} SET STORAGE PLAIN").format(sql.Identifier(code)))
     backfill("items", "embedding", dsn=dsn, progress=False)
     conn.execute("SET maintenance_work_mem = '1GB'")
@@ -107,7 +108,7 @@ def run(args) -> dict:
     result: dict = {"data": args.data.name, "rows": len(base), "queries": len(queries), "k": args.k,
                     "hnsw": {"m": args.m, "ef_construction": args.ef_construction, "ef_search": args.ef_search}}
     with database(args.dsn) as dsn:
-        schema.upgrade(dsn)
+        _migrate.upgrade(dsn)
         with connect(dsn, autocommit=True) as conn:
             result["server"] = conn.execute("SELECT version()").fetchone()[0]
             result["pgvector"] = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0]

@@ -19,8 +19,8 @@ import numpy as np
 from model_quality import command_line, score, train_and_score
 
 from _common import load, parser, save
-from compressae_pg.evaluate import exact_topk
-from compressae_pg.fit import TrainConfig
+from compressae_pg.evaluation.metrics import exact_topk
+from compressae_pg.training.loop import TrainConfig
 
 CLUSTERS = 8
 QUERIES = 500

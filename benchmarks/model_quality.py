@@ -32,9 +32,9 @@ import torch
 import torch.nn.functional as F
 
 from _common import ROOT, load, machine, parser
-from compressae_pg.evaluate import exact_topk, recall_at_k, topk_rows
-from compressae_pg.fit import TrainConfig, fit, new_model
+from compressae_pg.evaluation.metrics import exact_topk, recall_at_k, topk_rows
 from compressae_pg.model import CompresSAE, Encoding
+from compressae_pg.training.loop import TrainConfig, fit, new_model
 
 RESULTS = ROOT / "results" / "model_quality.jsonl"
 QUERIES = 500

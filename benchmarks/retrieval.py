@@ -28,8 +28,9 @@ from pgvector import SparseVector
 from psycopg import sql
 
 from _common import connect, database, load, make_table, parser, publish, retrieval_options
-from compressae_pg import CompresSAE, CompressedColumn, attachments, backfill, build_index, registry, retrieval, schema, train
-from compressae_pg import loaders
+from compressae_pg import CompresSAE, CompressedColumn, _migrate, _wire, backfill, build_index, registry, train
+from compressae_pg.columns import attachments
+from compressae_pg.search import plans
 
 MODES = ("none", "reconstructed", "symmetric", "dense")
 
@@ -89,7 +90,7 @@ def run(args) -> dict:
     hnsw = {"m": args.m, "ef_construction": args.ef_construction}
     result: dict = {"data": args.data.name, "rows": len(base), "queries": len(queries), "k": args.k, "hnsw": hnsw}
     with database(args.dsn) as dsn:
-        schema.upgrade(dsn)
+        _migrate.upgrade(dsn)
         with connect(dsn, autocommit=True) as conn:
             result["server"] = conn.execute("SELECT version()").fetchone()[0]
             result["pgvector"] = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0]
@@ -105,7 +106,7 @@ def run(args) -> dict:
 def prepare(conn, dsn: str, args, base: np.ndarray, result: dict) -> str:
     """The three indexed columns on the same rows: vector, halfvec, and codes of a trained (or given) model."""
     for att in attachments.list_attachments(conn, "items") if conn.execute("SELECT to_regclass('items')").fetchone()[0] else []:
-        attachments.detach(conn, "items", att.code_column)  # a previous run on this --dsn
+        attachments.remove(conn, "items", att.code_column)  # a previous run on this --dsn
     conn.execute("DROP TABLE IF EXISTS items, items_half")
     conn.execute("SET maintenance_work_mem = '1GB'")
     make_table(conn, "items", base)
@@ -127,8 +128,8 @@ def prepare(conn, dsn: str, args, base: np.ndarray, result: dict) -> str:
         result["model"] = {"ref": ref, "trained_here": True, "seconds": round(time.perf_counter() - started, 1),
                            **{k: trained.metrics.get(k) for k in ("val_cosine", "dead_atoms", "samples_seen")},
                            "params": trained.info.params}
-    att = attachments.attach(conn, "items", "embedding", ref)  # the default: graph 'sketch'
-    paper = attachments.attach(conn, "items", "embedding", ref, code_column="paper_sae", graph="sparse")
+    att = attachments.add(conn, "items", "embedding", ref)  # the default: graph 'sketch'
+    paper = attachments.add(conn, "items", "embedding", ref, code_column="paper_sae", graph="sparse")
     fill = backfill("items", "embedding", code_column=att.code_column, dsn=dsn, progress=False)
     backfill("items", "embedding", code_column=paper.code_column, dsn=dsn, progress=False)
     conn.execute("VACUUM FULL ANALYZE items")  # the backfill rewrote every row: measure a table without dead versions
@@ -150,12 +151,12 @@ def prepare(conn, dsn: str, args, base: np.ndarray, result: dict) -> str:
 def full_scan(conn, queries: np.ndarray, want: np.ndarray) -> dict:
     """recall@10 of the stored codes by a full scan of the asymmetric score, q · decode(code), in numpy: the ceiling."""
     column = CompressedColumn(conn, "items", "embedding", code_column="embedding_sae")
-    model = retrieval.cached_model(conn, column.target.model_id)
+    model = plans.cached_model(conn, column.target.model_id)
     with conn.cursor(binary=True) as cur:
-        loaders.install(cur.adapters, column.target.oids)
+        _wire.install(cur.adapters, column.target.oids)
         rows = cur.execute("SELECT id, embedding_sae FROM items WHERE embedding_sae IS NOT NULL ORDER BY id").fetchall()
     ids = np.array([r[0] for r in rows])
-    codes = loaders.sparse_rows([r[1] for r in rows])
+    codes = _wire.sparse_rows([r[1] for r in rows])
     k = codes.lengths[0]
     idx, val = codes.indices.reshape(len(rows), k), codes.values.reshape(len(rows), k)
     proj = model.project(queries)
@@ -201,11 +202,11 @@ def measure_all(conn, args, queries: np.ndarray, want: np.ndarray) -> list[dict]
 
 def breakdown(conn, column: CompressedColumn, queries: np.ndarray) -> dict:
     """Where a reconstructed search spends its time: the query's sign bits and projection in Python, then the rest."""
-    model = retrieval.cached_model(conn, column.target.model_id)
+    model = plans.cached_model(conn, column.target.model_id)
     encode = []
     for q in queries[:200]:
         started = time.perf_counter()
-        retrieval.encode(model, q[None, :], "reconstructed", column.target)
+        plans.encode(model, q[None, :], "reconstructed", column.target)
         encode.append(time.perf_counter() - started)
     return {"encode_and_project_p50": round(1000 * float(np.median(encode)), 2)}
 
@@ -218,7 +219,7 @@ def projection_probe(conn, column: CompressedColumn, queries: np.ndarray, want: 
         sql.Identifier(t.code_column), sql.Literal(args.m), sql.Literal(args.ef_construction)))
     seconds = round(time.perf_counter() - started, 1)
     size = conn.execute("SELECT pg_relation_size('items_codes_ip')").fetchone()[0]
-    model = retrieval.cached_model(conn, t.model_id)
+    model = plans.cached_model(conn, t.model_id)
     query = sql.SQL("SELECT id FROM items ORDER BY {} <#> %s LIMIT %s").format(sql.Identifier(t.code_column))
 
     def probe(q: np.ndarray) -> list:

@@ -24,7 +24,8 @@ import psutil
 from psycopg import sql
 
 from _common import ROOT, connect, database, load, machine, make_table, parser
-from compressae_pg import CompresSAE, CompressedColumn, attachments, backfill, build_index, registry, schema, verify
+from compressae_pg import CompresSAE, CompressedColumn, _migrate, backfill, build_index, registry, verify
+from compressae_pg.columns import attachments
 
 TABLE = "soak_items"
 INSERT = sql.SQL("INSERT INTO {} (id, embedding) VALUES (%s, %s)").format(sql.Identifier(TABLE))
@@ -61,10 +62,10 @@ def percentiles(samples: list[float]) -> dict[str, float | None]:
 def soak(dsn: str, vectors: np.ndarray, seconds: float, searchers: int, writers: int, rows: int) -> dict:
     """Set the table up, run the load for ``seconds``, and return what it measured."""
     with connect(dsn, autocommit=True) as conn:
-        schema.ensure(conn)
+        _migrate.ensure(conn)
         make_table(conn, TABLE, vectors[:rows])
         registry.save(conn, "soak", CompresSAE(vectors.shape[1], 4096, 32, seed=0).eval())
-        attachments.attach(conn, TABLE, "embedding", "soak", sync="trigger")
+        attachments.add(conn, TABLE, "embedding", "soak", sync="trigger")
     backfill(TABLE, "embedding", dsn=dsn, progress=False)
     build_index(TABLE, "embedding", dsn=dsn)
     stop = threading.Event()

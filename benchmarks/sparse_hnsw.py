@@ -19,7 +19,7 @@ from pgvector import SparseVector
 from psycopg import sql
 
 from _common import connect, database, load, parser, save
-from compressae_pg.evaluate import exact_topk, recall_at_k
+from compressae_pg.evaluation.metrics import exact_topk, recall_at_k
 from compressae_pg.model import Codes, CompresSAE
 
 CANDIDATES = 100

@@ -20,7 +20,8 @@ import numpy as np
 from psycopg import sql
 
 from _common import connect, database, make_table, parser, save
-from compressae_pg import CompresSAE, TrainConfig, attachments, registry, schema
+from compressae_pg import CompresSAE, TrainConfig, _migrate, registry
+from compressae_pg.columns import attachments
 
 
 def backend_cpu(conn) -> float | None:
@@ -88,7 +89,7 @@ def inserts(conn, vectors: np.ndarray, rows: int, rounds: int) -> dict:
     ref = registry.save(conn, "bench-insert", CompresSAE(vectors.shape[1], 4096, 32, seed=0)).ref
     for name, sync in (("bench_plain", "none"), ("bench_trigger", "trigger")):
         make_table(conn, name, vectors[:0])
-        attachments.attach(conn, name, "embedding", ref, sync=sync)
+        attachments.add(conn, name, "embedding", ref, sync=sync)
     rates: dict[str, list[float]] = {"bench_plain": [], "bench_trigger": []}
     for _ in range(rounds):  # alternate, so that both see the same machine load
         for name in rates:
@@ -138,7 +139,7 @@ def main() -> None:
     x768 = np.concatenate([x384[:half], x384[half:2 * half]], axis=1)
     x768 /= np.linalg.norm(x768, axis=1, keepdims=True)
     with database(args.dsn) as dsn:
-        schema.upgrade(dsn)
+        _migrate.upgrade(dsn)
         with connect(dsn, autocommit=True) as conn:
             result = {
                 "data": str(args.data.name),
@@ -148,11 +149,11 @@ def main() -> None:
                 "inserts": inserts(conn, x384, args.insert_rows, args.rounds),
             }
             for name in ("bench_plain", "bench_trigger"):
-                attachments.detach(conn, name, "embedding_sae")
+                attachments.remove(conn, name, "embedding_sae")
             for name in ("bench_plain", "bench_trigger", "bench_source", "bench_384", "bench_768"):
                 conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
             for ref in ("bench-384", "bench-768", "bench-384-refined", "bench-768-refined", "bench-insert"):
-                registry.drop(conn, ref)
+                registry.delete(conn, ref)
     out = save(args.name, result)
     print(table(result))
     print(f"\nwritten to {out}")

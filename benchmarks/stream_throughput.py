@@ -15,7 +15,7 @@ import time
 from psycopg import sql
 
 from _common import connect, database, load, make_table, parser, save
-from compressae_pg.stream import VectorReader
+from compressae_pg.training.stream import VectorReader
 
 
 def raw_copy(conn) -> int:

@@ -1,12 +1,15 @@
 """compressae-pg: CompresSAE sparse compression of pgvector embeddings, inside PostgreSQL.
 
-Train a model by streaming vectors out of a table (:func:`train`), store compact ``sparsevec``
-codes beside them, index and search them from SQL, Python, SQLAlchemy or the CLI.
+The data path, one subpackage per stage: ``training`` (stream a table's vectors, fit a model),
+``registry`` (models in the database), ``columns`` (attach a code column, index it), ``fill``
+(backfill it on a live table), ``search`` (sparse candidates, rerank), ``evaluation`` (what it buys),
+with the front doors ``cli``, ``alembic`` and ``sqlalchemy``. Every public function takes the
+database as ``conn=`` or ``dsn=`` (:mod:`compressae_pg.server`).
 """
 
-import sys
+from __future__ import annotations
+
 from importlib import import_module
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 from .errors import (
@@ -14,51 +17,45 @@ from .errors import (
     CompressaeError,
     InvalidVectorError,
     ModelInUseError,
+    NoPrimaryKeyError,
     NotAttachedError,
     UnknownKeyError,
     UnknownModelError,
     UnknownTableError,
 )
 
-# Public names load their module on first use, so that `import compressae_pg.alembic` in an
+# Public names load their module on first use (PEP 562), so that `import compressae_pg.alembic` in an
 # application's migrations does not pay for torch.
 _LAZY = {
-    "AsyncCompressedColumn": "asearch",
-    "BackfillConfig": "backfill",
-    "BackfillResult": "backfill",
-    "backfill": "backfill",
-    "TrainConfig": "fit",
-    "build_index": ("index", "build"),
+    "Attachment": "columns.attachments",
+    "attach": "columns.attachments",
+    "detach": "columns.attachments",
+    "IndexResult": "columns.indexes",
+    "build_index": ("columns.indexes", "build"),
+    "status": "columns.state",
+    "AsyncCompressedColumn": "search.async_column",
+    "CompressedColumn": "search.column",
+    "Hit": "search.plans",
+    "BackfillConfig": "fill.coordinator",
+    "BackfillResult": "fill.coordinator",
+    "backfill": "fill.coordinator",
+    "RecompressResult": "fill.new_version",
+    "recompress": "fill.new_version",
+    "VerifyResult": "fill.checks",
+    "verify": "fill.checks",
+    "Evaluation": "evaluation.run",
+    "evaluate_column": "evaluation.run",
+    "TrainConfig": "training.loop",
+    "TrainResult": "training.trainer",
+    "train": "training.trainer",
     "Codes": "model",
     "CompresSAE": "model",
     "Encoding": "model",
-    "evaluate_column": "measure",
-    "Hit": "retrieval",
-    "recompress": "recompress",
-    "CompressedColumn": "search",
+    "ModelInfo": "registry",
+    "drop_model": "registry",
+    "list_models": "registry",
     "connect": "server",
-    "status": "status",
-    "TrainResult": "train",
-    "train": "train",
-    "VerifyResult": "verify",
-    "verify": "verify",
 }
-
-
-class _Package(ModuleType):
-    """Keeps ``compressae_pg.train`` (and ``backfill``, ``status``, ``recompress``) the function.
-
-    Importing a submodule binds it on its package; where a public function has its module's
-    name, that would replace the function by the module for everyone once anything imports it.
-    """
-
-    def __setattr__(self, name: str, value: object) -> None:
-        if isinstance(value, ModuleType) and _LAZY.get(name) == name:
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str):
@@ -71,47 +68,64 @@ def __getattr__(name: str):
     return value
 
 
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
 if TYPE_CHECKING:
-    from .asearch import AsyncCompressedColumn
-    from .backfill import BackfillConfig, BackfillResult, backfill
-    from .fit import TrainConfig
-    from .index import build as build_index
-    from .measure import evaluate_column
+    from .columns.attachments import Attachment, attach, detach
+    from .columns.indexes import IndexResult
+    from .columns.indexes import build as build_index
+    from .columns.state import status
+    from .evaluation.run import Evaluation, evaluate_column
+    from .fill.checks import VerifyResult, verify
+    from .fill.coordinator import BackfillConfig, BackfillResult, backfill
+    from .fill.new_version import RecompressResult, recompress
     from .model import Codes, CompresSAE, Encoding
-    from .recompress import recompress
-    from .retrieval import Hit
-    from .search import CompressedColumn
+    from .registry import ModelInfo, drop_model, list_models
+    from .search.async_column import AsyncCompressedColumn
+    from .search.column import CompressedColumn
+    from .search.plans import Hit
     from .server import connect
-    from .status import status
-    from .train import TrainResult, train
-    from .verify import VerifyResult, verify
+    from .training.loop import TrainConfig
+    from .training.trainer import TrainResult, train
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AsyncCompressedColumn",
+    "Attachment",
     "BackfillConfig",
     "BackfillResult",
     "BusyError",
     "Codes",
     "CompresSAE",
-    "CompressedColumn",
     "CompressaeError",
+    "CompressedColumn",
     "Encoding",
+    "Evaluation",
     "Hit",
+    "IndexResult",
     "InvalidVectorError",
     "ModelInUseError",
+    "NoPrimaryKeyError",
+    "ModelInfo",
     "NotAttachedError",
+    "RecompressResult",
     "TrainConfig",
     "TrainResult",
     "UnknownKeyError",
     "UnknownModelError",
     "UnknownTableError",
     "VerifyResult",
+    "attach",
     "backfill",
     "build_index",
     "connect",
+    "detach",
+    "drop_model",
     "evaluate_column",
+    "list_models",
     "recompress",
     "status",
     "train",

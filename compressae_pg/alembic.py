@@ -20,7 +20,9 @@ from alembic.autogenerate import renderers
 from alembic.operations import MigrateOperation, Operations
 
 from . import _sql
-from .errors import CompressaeError, NotAttachedError
+from ._defaults import HNSW_EF_CONSTRUCTION, HNSW_M
+from .columns.choice import choose
+from .errors import CompressaeError
 
 SYNC_MODES = ("none", "trigger")
 GRAPHS = ("sketch", "sparse")  # what the HNSW index is built over: the sketch column, or the codes
@@ -65,8 +67,8 @@ class AddCompressedColumnOp(MigrateOperation):
         graph: str = "sketch",
         index: bool = True,
         concurrently: bool = False,
-        m: int = 16,
-        ef_construction: int = 64,
+        m: int = HNSW_M,
+        ef_construction: int = HNSW_EF_CONSTRUCTION,
         schema: str | None = None,
     ) -> None:
         if sync not in SYNC_MODES:
@@ -133,18 +135,11 @@ def add_compressed_column(operations: Operations, op: AddCompressedColumnOp) -> 
 def drop_compressed_column(operations: Operations, op: DropCompressedColumnOp) -> None:
     """Detach through ``compressae.detach`` (the column, its index and its trigger go together)."""
     bind = _bind(operations, "drop_compressed_column")
-    rows = bind.execute(
-        _statement("op_code_columns"),
-        {"schema": op.schema, "table": op.table_name, "column": op.column_name, "code_column": op.code_column},
-    ).all()
-    codes = [code for _oid, code in rows if code is not None]
-    where = f"{op.schema + '.' if op.schema else ''}{op.table_name}.{op.column_name}"
-    if not codes:
-        what = f"code column {op.code_column!r}" if op.code_column else "compressed code column"
-        raise NotAttachedError(f"no {what} is attached to {where}")
-    if len(codes) > 1:
-        raise NotAttachedError(f"{where} has several code columns ({', '.join(codes)}); name one with code_column=")
-    bind.execute(_statement("op_detach"), {"table_oid": rows[0][0], "code_column": codes[0]})
+    rows = bind.execute(_statement("op_code_columns"), {"schema": op.schema, "table": op.table_name}).all()
+    where = f"{op.schema + '.' if op.schema else ''}{op.table_name}"
+    oid, _source, code = choose([r for r in rows if r[2] is not None], where, op.column_name,
+                                source=lambda r: r[1], code=lambda r: r[2], code_column=op.code_column)
+    bind.execute(_statement("op_detach"), {"table_oid": oid, "code_column": code})
 
 
 def _execute_raw(bind: sa.Connection, ddl: str) -> None:
@@ -176,12 +171,12 @@ def run(operation: AddCompressedColumnOp | DropCompressedColumnOp, dsn: str | No
     """Apply one operation to a database now, as a one-step migration (``compressae-pg attach --apply``)."""
     from alembic.migration import MigrationContext
 
-    from . import schema
+    from . import _migrate
     from .server import connect
 
     with connect(dsn, autocommit=True) as conn:
-        schema.ensure(conn)
-    engine = schema._engine(dsn)
+        _migrate.ensure(conn)
+    engine = _migrate._engine(dsn)
     try:
         with engine.connect() as connection:
             ctx = MigrationContext.configure(connection)

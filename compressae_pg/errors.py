@@ -33,3 +33,19 @@ class ModelInUseError(CompressaeError):
 
 class BusyError(CompressaeError):
     """Another process holds the lock this operation needs (e.g. a backfill already running)."""
+
+
+class NoPrimaryKeyError(CompressaeError, LookupError):
+    """The table has no primary key, or a composite one: batches and search results need a single-column key."""
+
+
+class RetriesExhausted(CompressaeError):
+    """A backfill batch kept failing on lock or statement timeouts."""
+
+
+class AttachmentChanged(CompressaeError):
+    """The attachment a backfill fills was detached, replaced or given another model while it ran."""
+
+
+class StaleAttachment(CompressaeError):
+    """A cached search target no longer matches the database (the code column now holds another model's codes)."""

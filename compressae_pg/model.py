@@ -20,9 +20,8 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
-from .errors import InvalidVectorError
-from .inference import Codes
-from .inference import check_vectors as inference_check
+from . import _vectors
+from .search.codes import Codes
 
 FORMAT = "compressae-pg/1"
 _CPU_CHUNK = 1024  # rows per pre-activation block in training's TopK on CPU
@@ -57,11 +56,11 @@ PAPER = Encoding()
 def check_vectors(x: np.ndarray | torch.Tensor, dim: int) -> torch.Tensor:
     """Return ``x`` as a float32 (n, dim) tensor, or raise naming the first bad row and its problem.
 
-    The checks are :func:`compressae_pg.inference.check_vectors` (a tensor goes through numpy for them).
+    The checks are :func:`compressae_pg._vectors.check` (a tensor goes through numpy for them).
     """
     device = x.device if torch.is_tensor(x) else None
     array = x.detach().cpu().numpy() if torch.is_tensor(x) else x
-    return torch.as_tensor(inference_check(array, dim), device=device)
+    return torch.as_tensor(_vectors.check(array, dim), device=device)
 
 
 class _TopKPreActivations(torch.autograd.Function):

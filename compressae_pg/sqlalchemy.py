@@ -26,8 +26,10 @@ from pgvector.sqlalchemy import BIT, SPARSEVEC, VECTOR
 from sqlalchemy.dialects.postgresql import REGCLASS
 from sqlalchemy.sql.elements import ColumnElement
 
+from . import _vectors
+from ._defaults import EF_SEARCH
 from .errors import InvalidVectorError
-from .retrieval import MAX_EF_SEARCH, as_vectors
+from .search.plans import MAX_EF_SEARCH
 
 __all__ = ["BIT", "SPARSEVEC", "encode", "hnsw_settings", "reconstructed_score", "search", "sketch_distance", "sparse_cosine_distance"]
 
@@ -41,12 +43,10 @@ def _vector(value: Any, *, unit: bool = False) -> ColumnElement:
     """A query vector as SQL: a column expression as is, a value as a ``vector`` bind parameter."""
     if _is_sql(value):
         return sa.func.l2_normalize(value, type_=VECTOR) if unit else value
-    x = as_vectors(value)
+    x = _vectors.check(value, None)
     if len(x) != 1:
         raise InvalidVectorError(f"expected one query vector, got {len(x)}")
     x = x[0]
-    if not np.all(np.isfinite(x)) or not np.any(x):
-        raise InvalidVectorError("the query vector is all zeros or contains NaN/Inf")
     return sa.cast(sa.bindparam(None, (x / np.linalg.norm(x)) if unit else x, type_=VECTOR(len(x))), VECTOR(len(x)))
 
 
@@ -84,7 +84,7 @@ def search(table: str, column: str, query: Any, *, k: int = 10, candidates: int 
     return fn.table_valued(sa.column("key", sa.Text), sa.column("score", sa.Float))
 
 
-def hnsw_settings(ef_search: int = 100) -> sa.TextClause:
+def hnsw_settings(ef_search: int = EF_SEARCH) -> sa.TextClause:
     """For the current transaction: ``hnsw.ef_search`` (at least the candidates fetched) and iterative scans."""
     if not 1 <= int(ef_search) <= MAX_EF_SEARCH:
         raise ValueError(f"ef_search must be from 1 to {MAX_EF_SEARCH} (got {ef_search})")

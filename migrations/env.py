@@ -1,13 +1,13 @@
 """Alembic environment for the package's own ``compressae`` schema history.
 
-Used by ``compressae-pg db upgrade|downgrade`` (see compressae_pg/schema.py), which passes an open
+Used by ``compressae-pg db upgrade|downgrade`` (see compressae_pg/_migrate.py), which passes an open
 connection in ``config.attributes["connection"]``. Applications that include this history in their
 own Alembic environment use *their* env.py; these revisions need nothing from this file.
 """
 
 from alembic import context
 
-from compressae_pg.schema import SCHEMA, VERSION_TABLE
+from compressae_pg._migrate import SCHEMA, VERSION_TABLE
 
 connection = context.config.attributes.get("connection")
 if connection is None:

@@ -16,7 +16,7 @@ from compressae_pg import CompresSAE, NotAttachedError, registry
 from compressae_pg.alembic import AddCompressedColumnOp, DropCompressedColumnOp, render_add, render_drop
 from compressae_pg.errors import CompressaeError
 
-from .conftest import catalog
+from .support.tables import catalog
 
 SCHEMA, TABLE, COLUMN = 'Shop "Data"', "It%ems; x", "Emb Vec"
 QUALIFIED = '"Shop ""Data"""."It%ems; x"'

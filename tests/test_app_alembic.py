@@ -16,7 +16,7 @@ from compressae_pg import CompresSAE, registry
 from compressae_pg.cli import main
 from compressae_pg.server import connect
 
-from .conftest import catalog
+from .support.tables import catalog
 
 SAMPLE_APP = Path(__file__).parent / "sample_app"
 BIN = Path(sys.executable).parent

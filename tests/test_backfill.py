@@ -6,21 +6,17 @@ import numpy as np
 import psycopg
 import pytest
 
-from compressae_pg import BusyError, CompressaeError, UnknownTableError, backfill, locks, status
-from compressae_pg.jobs import latest_run
+from compressae_pg import BusyError, CompressaeError, NoPrimaryKeyError, _locks, backfill, status
+from compressae_pg.fill.jobs import latest_run
 
-from .livetable import attach_model, check_codes, codes_by_key, create_items, insert_rows, row_versions, trained_model
-
-
-@pytest.fixture(scope="module")
-def refined(real_vectors):
-    """A trained model with the default refined encoding (refit, pursuit k // 4), not an untrained paper one."""
-    return trained_model(real_vectors[:4000])
+from .support.models import attach_model
+from .support.tables import codes_by_key, create_table, insert_rows, row_versions
+from .support.truth import check_codes
 
 
-@pytest.mark.parametrize("key", ["integer", "bigint", "uuid", "text"])
+@pytest.mark.parametrize("key", ["integer", "bigint", "wide bigint", "uuid", "text"])
 def test_every_row_gets_its_models_code_for_any_key_type(conn, dsn, real_vectors, key):
-    create_items(conn, real_vectors[:1500], key=key)
+    create_table(conn, "items", real_vectors[:1500], key=key)
     att, model = attach_model(conn)
     result = backfill("items", "embedding", dsn=dsn, workers=2, batch_size=128, progress=False)
     assert (result.status, result.mode, result.rows, result.rows_written) == ("done", "full", 1500, 1500)
@@ -32,23 +28,23 @@ def test_every_row_gets_its_models_code_for_any_key_type(conn, dsn, real_vectors
     assert all(j.status == "done" for j in run) and [j.kind for j in run].count("sweep") == 1
 
 
-def test_a_trained_refined_code_model_backfills_the_codes_numpy_computes(conn, dsn, real_vectors, refined):
-    create_items(conn, [*real_vectors[4000:4600], None, np.zeros(384)], key="integer")
-    _att, model = attach_model(conn, model=refined)
+def test_a_trained_refined_code_model_backfills_the_codes_numpy_computes(conn, dsn, real_vectors, model):
+    create_table(conn, "items", [*real_vectors[4000:4600], None, np.zeros(384)])
+    _att, model = attach_model(conn, model=model)
     result = backfill("items", "embedding", dsn=dsn, workers=2, batch_size=128, progress=False)
     assert (result.status, result.rows, result.rows_written, result.rows_skipped) == ("done", 602, 600, 1)
     assert check_codes(conn, model) == 602
 
 
 def test_a_halfvec_source_is_encoded_from_its_half_precision_values(conn, dsn, real_vectors):
-    create_items(conn, real_vectors[:300], type_="halfvec(384)")
+    create_table(conn, "items", real_vectors[:300], type_="halfvec(384)", key="wide bigint")
     _att, model = attach_model(conn)
     assert backfill("items", "embedding", dsn=dsn, progress=False).rows_written == 300
     assert check_codes(conn, model) == 300
 
 
 def test_running_again_changes_nothing(conn, dsn, real_vectors):
-    create_items(conn, real_vectors[:800])
+    create_table(conn, "items", real_vectors[:800], key="wide bigint")
     _att, model = attach_model(conn)
     backfill("items", "embedding", dsn=dsn, batch_size=100, progress=False)
     before = row_versions(conn)
@@ -62,7 +58,7 @@ def test_running_again_changes_nothing(conn, dsn, real_vectors):
 
 def test_rows_that_cannot_be_encoded_keep_a_null_code_and_are_reported(conn, dsn, real_vectors):
     rows = [real_vectors[0], None, np.zeros(384), np.ones(3), real_vectors[1], real_vectors[2]]
-    create_items(conn, rows, key="integer", type_="vector")  # an untyped column may hold other dimensions
+    create_table(conn, "items", rows, type_="vector")  # an untyped column may hold other dimensions
     _att, model = attach_model(conn)
     first = backfill("items", "embedding", dsn=dsn, progress=False)
     assert (first.rows, first.rows_written, first.rows_skipped) == (6, 3, 2)
@@ -75,11 +71,11 @@ def test_rows_that_cannot_be_encoded_keep_a_null_code_and_are_reported(conn, dsn
 
 
 def test_a_paused_run_resumes_and_covers_rows_changed_in_between(conn, dsn, real_vectors):
-    keys = create_items(conn, real_vectors[:1000])
+    keys = create_table(conn, "items", real_vectors[:1000], key="wide bigint")
     att, model = attach_model(conn)
     first = backfill("items", "embedding", dsn=dsn, batch_size=100, max_rows=450, progress=False)
     assert (first.status, first.rows) == ("paused", 450)
-    assert status(conn)[0]["backfill"]["state"] == "paused"
+    assert status(conn=conn)[0]["backfill"]["state"] == "paused"
     extra = real_vectors[1000:1010]
     conn.execute("UPDATE items SET embedding = %s WHERE id = %s", (extra[0], keys[3]))   # already done
     conn.execute("UPDATE items SET embedding = %s WHERE id = %s", (extra[1], keys[900]))  # not reached yet
@@ -92,13 +88,13 @@ def test_a_paused_run_resumes_and_covers_rows_changed_in_between(conn, dsn, real
     assert check_codes(conn, model) == 1001
     with pytest.raises(CompressaeError, match="nothing to resume"):
         backfill("items", "embedding", dsn=dsn, mode="resume", progress=False)
-    assert status(conn)[0]["backfill"]["state"] == "done"
+    assert status(conn=conn)[0]["backfill"]["state"] == "done"
     assert backfill("items", "embedding", dsn=dsn, progress=False).rows == 0
     assert [j.kind for j in latest_run(conn, att.id)] == ["sweep"]
 
 
 def test_restart_abandons_the_unfinished_run(conn, dsn, real_vectors):
-    create_items(conn, real_vectors[:300])
+    create_table(conn, "items", real_vectors[:300], key="wide bigint")
     att, model = attach_model(conn)
     backfill("items", "embedding", dsn=dsn, batch_size=50, max_rows=100, progress=False)
     paused_run = latest_run(conn, att.id)[0].run
@@ -125,7 +121,7 @@ def test_a_partitioned_table_is_filled_across_its_partitions(conn, dsn, real_vec
 
 def test_hostile_names_work(conn, dsn, real_vectors):
     table, column = 'we"ird; DROP TABLE x; --.ta ble', "Emb ed'ding"
-    create_items(conn, real_vectors[:200], table=table, column=column, key="text")
+    create_table(conn, table, real_vectors[:200], column=column, key="text")
     att, model = attach_model(conn, table=table, column=column)
     result = backfill(table, column, dsn=dsn, workers=2, batch_size=32, progress=False)
     assert (result.status, result.rows) == ("done", 200)
@@ -137,27 +133,27 @@ def test_tables_without_a_single_column_primary_key_are_refused(conn, dsn):
     conn.execute("CREATE TABLE pair (a int, b int, embedding vector(384), PRIMARY KEY (a, b))")
     for table in ("nokey", "pair"):
         attach_model(conn, table=table, name=table)
-    with pytest.raises(UnknownTableError, match="has no primary key"):
+    with pytest.raises(NoPrimaryKeyError, match="has no primary key"):
         backfill("nokey", "embedding", dsn=dsn, progress=False)
-    with pytest.raises(UnknownTableError, match="composite primary key"):
+    with pytest.raises(NoPrimaryKeyError, match="composite primary key"):
         backfill("pair", "embedding", dsn=dsn, progress=False)
     assert conn.execute("SELECT count(*) FROM compressae.backfill_jobs").fetchone() == (0,)
 
 
 def test_a_second_backfill_of_the_same_column_is_refused(conn, dsn, real_vectors):
-    create_items(conn, real_vectors[:10])
+    create_table(conn, "items", real_vectors[:10], key="wide bigint")
     att, _model = attach_model(conn)
     with psycopg.connect(dsn, autocommit=True, application_name="the other one") as other:
-        with locks.exclusive(other, "backfill", att.id):
+        with _locks.exclusive(other, "backfill", att.id):
             pid = other.info.backend_pid
             with pytest.raises(BusyError, match=f"pid {pid} \\(the other one"):
                 backfill("items", "embedding", dsn=dsn, progress=False)
-            assert status(conn)[0]["backfill"]["state"] == "never"
+            assert status(conn=conn)[0]["backfill"]["state"] == "never"
     assert backfill("items", "embedding", dsn=dsn, progress=False).rows == 10
 
 
 def test_the_model_option_must_match_the_attachment(conn, dsn, real_vectors):
-    create_items(conn, real_vectors[:10])
+    create_table(conn, "items", real_vectors[:10], key="wide bigint")
     attach_model(conn)
     attach_model(conn, name="other", code_column="other_codes")
     with pytest.raises(CompressaeError, match="several code columns"):

@@ -16,11 +16,13 @@ import psycopg
 import pytest
 
 from compressae_pg import backfill, status
-from compressae_pg.backfill import APPLICATION_NAME
-from compressae_pg.jobs import latest_run
+from compressae_pg.fill.coordinator import APPLICATION_NAME
+from compressae_pg.fill.jobs import latest_run
 from compressae_pg.server import connect
 
-from .livetable import attach_model, check_codes, create_items
+from .support.models import attach_model
+from .support.tables import create_table
+from .support.truth import check_codes
 
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "compressae_pg.cli"]
@@ -40,7 +42,7 @@ def wait_for(predicate, what: str, timeout: float = 120.0):
 
 
 def test_kill_9_mid_run_then_resume_writes_every_row_exactly_once(conn, dsn, real_vectors):
-    create_items(conn, real_vectors[:3000], key="integer")
+    create_table(conn, "items", real_vectors[:3000])
     att, model = attach_model(conn)
     conn.execute("CREATE TABLE writes (id int, code sparsevec)")
     conn.execute("CREATE FUNCTION log_write() RETURNS trigger LANGUAGE plpgsql AS "
@@ -57,7 +59,7 @@ def test_kill_9_mid_run_then_resume_writes_every_row_exactly_once(conn, dsn, rea
     wait_for(lambda: conn.execute(ACTIVE, (APPLICATION_NAME,)).fetchone()[0] == 0, "the killed run's backends to go")
     done_at_kill = conn.execute(PROGRESS).fetchone()[0]
     assert 1000 <= done_at_kill < 3000, "the run finished before it could be killed; slow it down"
-    assert status(conn)[0]["backfill"]["state"] == "interrupted"
+    assert status(conn=conn)[0]["backfill"]["state"] == "interrupted"
 
     result = backfill("items", "embedding", dsn=dsn, mode="resume", workers=2, batch_size=50, progress=False)
     assert (result.mode, result.status) == ("resume", "done")
@@ -69,7 +71,7 @@ def test_kill_9_mid_run_then_resume_writes_every_row_exactly_once(conn, dsn, rea
 
 
 def test_ctrl_c_pauses_the_run_at_a_checkpoint(conn, dsn, real_vectors):
-    create_items(conn, real_vectors[:2000], key="integer")
+    create_table(conn, "items", real_vectors[:2000])
     _att, model = attach_model(conn)
     args = ["backfill", "--table", "items", "--column", "embedding", "--dsn", dsn, "--workers", "2",
             "--batch-size", "50", "--sleep", "0.02"]
@@ -81,7 +83,7 @@ def test_ctrl_c_pauses_the_run_at_a_checkpoint(conn, dsn, real_vectors):
     finally:
         proc.kill()
     assert proc.returncode == 130 and "checkpointed" in err
-    assert status(conn)[0]["backfill"]["state"] == "paused"
+    assert status(conn=conn)[0]["backfill"]["state"] == "paused"
     done = conn.execute(PROGRESS).fetchone()[0]
     result = backfill("items", "embedding", dsn=dsn, progress=False)
     assert (result.mode, result.rows) == ("resume", 2000 - done)
@@ -89,7 +91,7 @@ def test_ctrl_c_pauses_the_run_at_a_checkpoint(conn, dsn, real_vectors):
 
 
 def test_concurrent_inserts_updates_and_deletes_end_up_correct(conn, dsn, real_vectors):
-    create_items(conn, real_vectors[:3000], key="integer")
+    create_table(conn, "items", real_vectors[:3000])
     conn.execute("ALTER TABLE items ADD COLUMN note text")
     _att, model = attach_model(conn)
     fresh = itertools.cycle(real_vectors[3000:6000])
@@ -137,7 +139,7 @@ def test_concurrent_inserts_updates_and_deletes_end_up_correct(conn, dsn, real_v
 
 @pytest.mark.parametrize("lock", ["LOCK TABLE items IN SHARE MODE", "SELECT 1 FROM items WHERE id <= 400 FOR UPDATE"])
 def test_a_conflicting_lock_makes_batches_back_off_and_retry(conn, dsn, real_vectors, lock):
-    create_items(conn, real_vectors[:1000], key="integer")
+    create_table(conn, "items", real_vectors[:1000])
     att, model = attach_model(conn)
     waiting = ("SELECT query_start FROM pg_stat_activity WHERE datname = current_database() "
                "AND application_name = %s AND wait_event_type = 'Lock'")
@@ -168,7 +170,7 @@ def test_a_conflicting_lock_makes_batches_back_off_and_retry(conn, dsn, real_vec
 
 
 def test_cli_reports_json_and_refuses_what_it_cannot_do(conn, dsn, real_vectors):
-    create_items(conn, real_vectors[:300])
+    create_table(conn, "items", real_vectors[:300], key="wide bigint")
     _att, model = attach_model(conn)
     conn.execute("CREATE TABLE nokey (id int, embedding vector(384))")
     attach_model(conn, table="nokey", name="n")

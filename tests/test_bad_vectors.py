@@ -11,7 +11,9 @@ import pytest
 from compressae_pg import CompressedColumn, InvalidVectorError, backfill, verify
 from compressae_pg.cli import main
 
-from .livetable import attach_model, check_codes, create_items
+from .support.models import attach_model
+from .support.tables import create_table
+from .support.truth import check_codes
 
 
 def test_the_trigger_refuses_a_write_it_cannot_encode_and_leaves_the_row_as_it_was(conn, dsn, real_vectors):
@@ -33,7 +35,7 @@ def test_the_trigger_refuses_a_write_it_cannot_encode_and_leaves_the_row_as_it_w
 
 @pytest.mark.parametrize("rows", [0, 1])
 def test_an_empty_or_one_row_table_backfills(conn, dsn, real_vectors, rows):
-    create_items(conn, real_vectors[:rows], key="integer")
+    create_table(conn, "items", real_vectors[:rows])
     _att, model = attach_model(conn)
     result = backfill("items", "embedding", dsn=dsn, workers=2, progress=False)
     assert (result.status, result.rows, result.rows_written, result.rows_skipped) == ("done", rows, rows, 0)
@@ -55,7 +57,7 @@ def test_a_backfill_names_every_kind_of_unencodable_row_and_writes_the_rest(conn
 
 
 def test_search_refuses_bad_queries_by_name_in_python_and_the_cli(conn, dsn, capsys, real_vectors):
-    create_items(conn, real_vectors[:30], key="integer")
+    create_table(conn, "items", real_vectors[:30])
     attach_model(conn)
     backfill("items", "embedding", dsn=dsn, progress=False)
     column = CompressedColumn(conn, "items", "embedding")

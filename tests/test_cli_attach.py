@@ -9,7 +9,7 @@ import pytest
 from compressae_pg import CompresSAE, registry
 from compressae_pg.cli import main
 
-from .conftest import catalog, make_table
+from .support.tables import catalog, create_table
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -21,7 +21,7 @@ def cli(capsys, *argv: str) -> tuple[int, str, str]:
 
 def test_attach_apply_then_models_refuse_to_drop_until_detached(conn, dsn, capsys, real_vectors):
     conn.execute("CREATE SCHEMA shop")
-    make_table(conn, "items", real_vectors[:10], dim=384, schema_="shop")
+    create_table(conn, "items", real_vectors[:10], schema="shop")
     registry.save(conn, "m", CompresSAE(384, 256, 8, seed=0), metrics={"val_cosine": 0.9, "dead_atoms": 0.01})
     before = catalog(conn, "shop.items")
 
@@ -51,14 +51,14 @@ def test_attach_apply_then_models_refuse_to_drop_until_detached(conn, dsn, capsy
     code, out, err = cli(capsys, "models", "drop", "m", "--dsn", dsn)
     assert code == 2
     assert err.strip() == "error: model m@1 is used by shop.items.embedding_sae; drop those compressed columns first"
-    assert len(registry.list_models(conn)) == 1
+    assert len(registry.versions(conn)) == 1
 
     code, out, err = cli(capsys, "detach", "--dsn", dsn, "--table", "items", "--schema", "shop", "--column", "embedding")
     assert code == 0, err
     assert catalog(conn, "shop.items") == before
     code, out, err = cli(capsys, "models", "drop", "m@1", "--dsn", dsn, "--json")
     assert (code, json.loads(out)) == (0, {"dropped": ["m@1"]})
-    assert registry.list_models(conn) == []
+    assert registry.versions(conn) == []
 
 
 @pytest.mark.parametrize(
@@ -72,7 +72,7 @@ def test_attach_apply_then_models_refuse_to_drop_until_detached(conn, dsn, capsy
     ],
 )
 def test_cli_errors_are_one_clear_line_and_change_nothing(conn, dsn, capsys, real_vectors, argv, message):
-    make_table(conn, "items", real_vectors[:3], dim=384)
+    create_table(conn, "items", real_vectors[:3])
     registry.save(conn, "m", CompresSAE(384, 256, 8, seed=0))
     before = catalog(conn, "items")
     code, out, err = cli(capsys, *argv, "--dsn", dsn)

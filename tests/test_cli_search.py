@@ -11,12 +11,7 @@ import pytest
 from compressae_pg import CompressedColumn
 from compressae_pg.cli import main
 
-from .searchdata import searchable, train_small
-
-
-@pytest.fixture(scope="module")
-def model(real_vectors):
-    return train_small(real_vectors[1000:5000])
+from .support.models import searchable
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -62,6 +57,6 @@ def test_errors_name_the_problem(conn, dsn, capsys, model, real_vectors):
         code, out, err = cli(capsys, *base, *args)
         assert code == 2 and out == "" and message in err, (args, err)
     code, _, err = cli(capsys, "search", "--dsn", dsn, "--table", "items", "--column", "category", "--key", "1")
-    assert code == 2 and "no compressed code column is attached to column 'category'" in err
+    assert code == 2 and "no compressed code column is attached to public.items.category" in err
     with pytest.raises(SystemExit):
         main(base)  # --vector or --key is required

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from compressae_pg import _sql, codec
+from compressae_pg import _sql, _wire
 from compressae_pg.model import Codes
 
-from .livetable import create_items
+from .support.tables import create_table
 
 READ = "COPY (SELECT tableoid, ctid, xmin, id::text, embedding FROM items ORDER BY id) TO STDOUT (FORMAT binary)"
 
 
 def test_rows_read_by_copy_decode_to_identity_keys_and_vectors(conn, real_vectors):
     rows = [real_vectors[0], None, np.zeros(384), np.ones(5), real_vectors[1]]
-    create_items(conn, rows, key="text", type_="vector")
+    create_table(conn, "items", rows, type_="vector", key="text")
     with conn.cursor().copy(READ) as copy:
-        batch = codec.decode_batch(codec.strip_framing([bytes(d) for d in copy]), "vector", 384)
+        batch = _wire.decode_batch(_wire.strip_framing([bytes(d) for d in copy]), "vector", 384)
     expected = conn.execute("SELECT tableoid::oid::bigint, ctid::text, xmin::text::bigint, id FROM items ORDER BY id").fetchall()
     got = [(int(r["tbl"]), f"({r['block']},{r['offset']})", int(r["xmin"]), k.decode()) for r, k in zip(batch.identity, batch.keys)]
     assert got == expected
@@ -32,7 +32,7 @@ def test_codes_written_by_copy_are_what_postgres_reads_back_zeros_dropped(conn):
     valid = np.array([True, False, True, True])
     codes = Codes(indices=np.array([[0, 5, 9], [1, 2, 3], [4, 6, 8]]),  # one row per valid row
                   values=np.array([[0.5, -0.25, 1.0], [0.0, 2.0, 0.0], [0.0, 0.0, 0.0]], dtype=np.float32), h=10)
-    data, coded = codec.encode_codes(identity, valid, codes)
+    data, coded = _wire.encode_codes(identity, valid, codes)
     assert coded.tolist() == [True, False, True, False]  # an invalid row and an all-zero code get NULL
     conn.execute(_sql.query("backfill_temp"))
     with conn.transaction():

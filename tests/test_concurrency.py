@@ -8,17 +8,19 @@ import threading
 
 import pytest
 
-from compressae_pg import CompressedColumn, backfill, build_index, locks, verify
+from compressae_pg import CompressedColumn, _locks, backfill, build_index, verify
 from compressae_pg.server import connect
 
-from .livetable import attach_model, check_codes, create_items
+from .support.models import attach_model
+from .support.tables import create_table
+from .support.truth import check_codes
 from .test_backfill_live import wait_for
 
 pytestmark = pytest.mark.slow
 
 
 def test_racing_updates_of_the_same_rows_leave_every_code_matching_its_source(conn, dsn, real_vectors):
-    create_items(conn, real_vectors[:20], key="integer")
+    create_table(conn, "items", real_vectors[:20])
     _att, model = attach_model(conn, sync="trigger")
     backfill("items", "embedding", dsn=dsn, progress=False)
     errors: list[BaseException] = []
@@ -60,7 +62,7 @@ def _searching(dsn: str, query, while_: threading.Event, answered: list, failed:
 
 
 def test_searches_answer_during_a_backfill_and_during_a_concurrent_index_rebuild(conn, dsn, real_vectors):
-    create_items(conn, real_vectors[:2000], key="integer")
+    create_table(conn, "items", real_vectors[:2000])
     att, _model = attach_model(conn)
     backfill("items", "embedding", dsn=dsn, max_rows=500, progress=False)
     stop, answered, failed = threading.Event(), [], []
@@ -69,10 +71,10 @@ def test_searches_answer_during_a_backfill_and_during_a_concurrent_index_rebuild
         run = threading.Thread(target=backfill, args=("items", "embedding"),
                                kwargs={"dsn": dsn, "batch_size": 50, "sleep": 0.02, "progress": False})
         run.start()
-        wait_for(lambda: locks.holder(conn, "backfill", att.id), "the backfill to start")
+        wait_for(lambda: _locks.holder(conn, "backfill", att.id), "the backfill to start")
         during = len(answered)
-        wait_for(lambda: len(answered) > during + 3 or locks.holder(conn, "backfill", att.id) is None, "searches")
-        assert locks.holder(conn, "backfill", att.id) is not None, "the backfill ended before searches overlapped it"
+        wait_for(lambda: len(answered) > during + 3 or _locks.holder(conn, "backfill", att.id) is None, "searches")
+        assert _locks.holder(conn, "backfill", att.id) is not None, "the backfill ended before searches overlapped it"
         run.join()
         build_index("items", "embedding", dsn=dsn, m=8, ef_construction=32)
 
@@ -83,7 +85,7 @@ def test_searches_answer_during_a_backfill_and_during_a_concurrent_index_rebuild
             rebuild = threading.Thread(target=build_index, args=("items", "embedding"),
                                        kwargs={"dsn": dsn, "m": 8, "ef_construction": 32, "rebuild": True})
             rebuild.start()
-            wait_for(lambda: locks.holder(conn, "index", att.id), "the rebuild to start")
+            wait_for(lambda: _locks.holder(conn, "index", att.id), "the rebuild to start")
             during = len(answered)
             wait_for(lambda: len(answered) > during + 3, "searches during the rebuild")
             assert rebuild.is_alive()

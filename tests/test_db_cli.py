@@ -8,7 +8,7 @@ import sys
 import psycopg
 import pytest
 
-from compressae_pg import schema
+from compressae_pg import _migrate
 from compressae_pg.cli import main
 
 REVISIONS = ["0001_registry", "0002_functions", "0003_hardening", "0004_index_path"]
@@ -37,21 +37,21 @@ def leftovers(dsn: str) -> list[tuple[str, str]]:
 
 
 def test_the_history_in_the_test_is_the_packages():
-    assert REVISIONS[-1] == schema.head()
+    assert REVISIONS[-1] == _migrate.head()
 
 
 def test_downgrade_to_base_from_head_by_the_installed_command_leaves_nothing(dsn):
     done = subprocess.run([sys.executable, "-m", "compressae_pg.cli", "db", "downgrade", "base", "--dsn", dsn],
                           capture_output=True, text=True, timeout=300)
-    assert (done.returncode, done.stdout, done.stderr) == (0, f"compressae schema at base (head {schema.head()})\n", "")
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"compressae schema at base (head {_migrate.head()})\n", "")
     assert leftovers(dsn) == []
 
 
 def test_every_db_subcommand_answers_in_one_line_at_base(capsys, dsn):
-    assert db(capsys, dsn, "downgrade", "base") == (0, f"compressae schema at base (head {schema.head()})")
+    assert db(capsys, dsn, "downgrade", "base") == (0, f"compressae schema at base (head {_migrate.head()})")
     assert leftovers(dsn) == []
-    assert db(capsys, dsn, "current") == (0, f"compressae schema at base (head {schema.head()})")
-    assert db(capsys, dsn, "downgrade", "base") == (0, f"compressae schema at base (head {schema.head()})")
+    assert db(capsys, dsn, "current") == (0, f"compressae schema at base (head {_migrate.head()})")
+    assert db(capsys, dsn, "downgrade", "base") == (0, f"compressae schema at base (head {_migrate.head()})")
     rc, line = db(capsys, dsn, "downgrade")
     assert rc == 2 and line.startswith("error: the compressae schema is not installed (at base)")
     rc, line = db(capsys, dsn, "downgrade", "0002_functions")
@@ -60,33 +60,33 @@ def test_every_db_subcommand_answers_in_one_line_at_base(capsys, dsn):
     rc, line = db(capsys, dsn, "upgrade", "no_such_revision")
     assert rc == 2 and line.startswith("error: cannot move the compressae schema to 'no_such_revision'")
     assert leftovers(dsn) == []
-    assert db(capsys, dsn, "upgrade") == (0, f"compressae schema at {schema.head()} (head {schema.head()})")
+    assert db(capsys, dsn, "upgrade") == (0, f"compressae schema at {_migrate.head()} (head {_migrate.head()})")
     with psycopg.connect(dsn, autocommit=True) as conn:
-        assert schema.current(conn) == schema.head()
+        assert _migrate.current(conn) == _migrate.head()
         assert conn.execute("SELECT to_regclass('compressae.models')").fetchone()[0] is not None
 
 
 @pytest.mark.parametrize("at", REVISIONS)
 def test_every_db_subcommand_answers_in_one_line_at_each_revision(capsys, dsn, at):
     assert db(capsys, dsn, "downgrade", "base")[0] == 0
-    assert db(capsys, dsn, "upgrade", at) == (0, f"compressae schema at {at} (head {schema.head()})")
-    assert db(capsys, dsn, "current") == (0, f"compressae schema at {at} (head {schema.head()})")
+    assert db(capsys, dsn, "upgrade", at) == (0, f"compressae schema at {at} (head {_migrate.head()})")
+    assert db(capsys, dsn, "current") == (0, f"compressae schema at {at} (head {_migrate.head()})")
     rc, line = db(capsys, dsn, "grant", "nobody_here")
     assert rc == 2 and line.startswith("error: ")  # below head: run db upgrade; at head: no such role
     rc, line = db(capsys, dsn, "upgrade", "no_such_revision")
     assert rc == 2 and line.startswith("error: cannot move")
     below = REVISIONS.index(at) - 1
-    assert db(capsys, dsn, "downgrade") == (0, f"compressae schema at {REVISIONS[below] if below >= 0 else 'base'} (head {schema.head()})")
+    assert db(capsys, dsn, "downgrade") == (0, f"compressae schema at {REVISIONS[below] if below >= 0 else 'base'} (head {_migrate.head()})")
     if below < 0:
         assert leftovers(dsn) == []
 
 
 def test_a_database_left_by_the_old_downgrade_is_read_and_cleaned(capsys, dsn):
     """Before the fix, base left an empty version table in the schema: current said nothing useful and crashed."""
-    schema.downgrade(dsn, "base")
+    _migrate.downgrade(dsn, "base")
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("CREATE SCHEMA compressae")
         conn.execute("CREATE TABLE compressae.compressae_alembic_version (version_num varchar(32) PRIMARY KEY)")
-    assert db(capsys, dsn, "current") == (0, f"compressae schema at base (head {schema.head()})")
-    assert db(capsys, dsn, "downgrade", "base") == (0, f"compressae schema at base (head {schema.head()})")
+    assert db(capsys, dsn, "current") == (0, f"compressae schema at base (head {_migrate.head()})")
+    assert db(capsys, dsn, "downgrade", "base") == (0, f"compressae schema at base (head {_migrate.head()})")
     assert leftovers(dsn) == []

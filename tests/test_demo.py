@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from compressae_pg import demo
+from compressae_pg.cli import demo
 
 
 @pytest.mark.slow

@@ -11,18 +11,14 @@ import pytest
 
 from compressae_pg import NotAttachedError
 from compressae_pg.cli import main
-from compressae_pg.evaluate import RunningTopK, topk_rows
-from compressae_pg.measure import evaluate_column
+from compressae_pg.evaluation.metrics import RunningTopK, topk_rows
+from compressae_pg.evaluation.run import evaluate_column
 
-from .conftest import make_table
-from .searchdata import K, brute_force, cos, dense_code, searchable, stored, train_small
+from .support.models import K, searchable, stored
+from .support.tables import create_table
+from .support.truth import brute_force, cos, dense_code
 
 ROWS = 1500
-
-
-@pytest.fixture(scope="module")
-def model(real_vectors):
-    return train_small(real_vectors[2000:5000])
 
 
 @pytest.fixture
@@ -46,7 +42,7 @@ def test_running_topk_over_chunks_is_the_topk_of_everything():
 @pytest.mark.slow
 def test_what_is_reported_for_an_indexed_column(conn, items, real_vectors):
     queries = real_vectors[5500:5530]
-    make_table(conn, "probes", queries, dim=384)
+    create_table(conn, "probes", queries)
     result = evaluate_column("items", "embedding", conn=conn, queries_from="probes.embedding", candidates=[30],
                              modes=["none", "reconstructed"])
     row = by_name(result, "codes, rerank reconstructed", "candidates 30")
@@ -71,7 +67,7 @@ def test_reported_recall_is_the_recall_numpy_computes_by_brute_force(conn, dsn, 
     Hamming distances tie, and its searches are checked score by score in test_search.py.)"""
     searchable(conn, dsn, real_vectors[:ROWS], model, index=False, graph="sparse")
     queries = real_vectors[5500:5530]
-    make_table(conn, "probes", queries, dim=384)
+    create_table(conn, "probes", queries)
     result = evaluate_column("items", "embedding", conn=conn, queries_from="probes.embedding", candidates=[30],
                              modes=["none", "reconstructed"])
     keys, codes, sources = stored(conn)
@@ -107,7 +103,7 @@ def test_queries_from_the_table_are_left_out_of_their_own_truth(conn, items):
 
 
 def test_a_column_without_codes_is_refused(conn, real_vectors):
-    make_table(conn, "plain", real_vectors[:50], dim=384)
+    create_table(conn, "plain", real_vectors[:50])
     with pytest.raises(NotAttachedError, match="compressae-pg attach"):
         evaluate_column("plain", "embedding", conn=conn, queries=5)
 
@@ -129,7 +125,7 @@ def test_the_command_prints_json_and_plots(dsn, conn, items, tmp_path, capsys):
 
 
 def test_the_command_explains_an_unattached_column(dsn, conn, real_vectors, capsys):
-    make_table(conn, "plain", real_vectors[:20], dim=384)
+    create_table(conn, "plain", real_vectors[:20])
     assert main(["evaluate", "--table", "plain", "--column", "embedding", "--dsn", dsn]) == 2
     assert "no compressed code column is attached" in capsys.readouterr().err
 

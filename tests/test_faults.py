@@ -14,10 +14,13 @@ import numpy as np
 import psycopg
 import pytest
 
-from compressae_pg import CompresSAE, attachments, backfill, registry, schema, status, verify
+from compressae_pg import CompresSAE, _migrate, backfill, registry, status, verify
+from compressae_pg.columns import attachments
 from compressae_pg.server import EmbeddedServer, connect
 
-from .livetable import attach_model, check_codes, create_items
+from .support.models import attach_model
+from .support.tables import create_table
+from .support.truth import check_codes
 from .test_backfill_live import ENV, PROGRESS, wait_for
 
 pytestmark = pytest.mark.slow
@@ -25,7 +28,7 @@ CLI = [sys.executable, "-m", "compressae_pg.cli"]
 
 
 def test_an_attachment_replaced_during_a_backfill_stops_it_and_no_old_code_lands(conn, dsn, real_vectors):
-    create_items(conn, real_vectors[:1500], key="integer")
+    create_table(conn, "items", real_vectors[:1500])
     att, _m1 = attach_model(conn, name="m1")
     with pytest.raises(psycopg.errors.RestrictViolation):  # an attached model cannot be deleted at all
         conn.execute("DELETE FROM compressae.models WHERE id = %s", (att.model.id,))
@@ -35,7 +38,7 @@ def test_an_attachment_replaced_during_a_backfill_stops_it_and_no_old_code_lands
     run.start()
     wait_for(lambda: conn.execute(PROGRESS).fetchone()[0] >= 200, "200 rows checkpointed")
     with conn.transaction():  # at once: the column is never missing, only its model changes
-        attachments.detach(conn, "items", "embedding_sae")
+        attachments.remove(conn, "items", "embedding_sae")
         _att2, m2 = attach_model(conn, name="m2", seed=1)
     run.join()
     (result,) = outcome
@@ -47,7 +50,7 @@ def test_an_attachment_replaced_during_a_backfill_stops_it_and_no_old_code_lands
 
 
 def test_a_model_changed_in_place_during_a_backfill_stops_it_and_the_rerun_starts_over(conn, dsn, real_vectors):
-    create_items(conn, real_vectors[:1500], key="integer")
+    create_table(conn, "items", real_vectors[:1500])
     att, _m1 = attach_model(conn, name="m1")
     m2 = CompresSAE(384, 512, 16, seed=1).eval()
     info = registry.save(conn, "m2", m2)
@@ -66,7 +69,7 @@ def test_a_model_changed_in_place_during_a_backfill_stops_it_and_the_rerun_start
 
 
 def test_a_statement_timeout_fails_the_range_and_a_rerun_resumes_it(conn, dsn, real_vectors):
-    create_items(conn, real_vectors[:300], key="integer")
+    create_table(conn, "items", real_vectors[:300])
     _att, model = attach_model(conn)
     with connect(dsn) as blocker:
         blocker.execute("SELECT 1 FROM items WHERE id = 120 FOR UPDATE")  # the write of its batch waits on it
@@ -75,7 +78,7 @@ def test_a_statement_timeout_fails_the_range_and_a_rerun_resumes_it(conn, dsn, r
         blocker.rollback()
     assert result.status == "failed" and "statement timeout" in result.errors[0]
     assert result.rows == 100  # the two batches before the locked row are in
-    assert status(conn)[0]["backfill"]["state"] == "failed"
+    assert status(conn=conn)[0]["backfill"]["state"] == "failed"
     again = backfill("items", "embedding", dsn=dsn, progress=False)
     assert (again.mode, again.status, again.rows) == ("resume", "done", 200)
     check_codes(conn, model)
@@ -87,7 +90,7 @@ def own_server():
     root = Path(tempfile.mkdtemp(prefix="compressae-faults-"))
     srv = EmbeddedServer(root / "pgdata")
     url = srv.start()
-    schema.upgrade(url)
+    _migrate.upgrade(url)
     try:
         yield srv
     finally:
@@ -103,7 +106,7 @@ def _restart(srv: EmbeddedServer) -> str:
 def test_a_server_restart_mid_backfill_is_a_clear_error_and_a_rerun_completes(own_server, real_vectors):
     url = own_server.url()
     with connect(url, autocommit=True) as c:
-        create_items(c, real_vectors[:2000], table="restart_backfill", key="integer")
+        create_table(c, "restart_backfill", real_vectors[:2000])
         _att, model = attach_model(c, table="restart_backfill")
     args = [*CLI, "backfill", "--table", "restart_backfill", "--column", "embedding", "--batch-size", "50", "--sleep", "0.02",
             "--workers", "2", "--dsn", url]
@@ -119,13 +122,13 @@ def test_a_server_restart_mid_backfill_is_a_clear_error_and_a_rerun_completes(ow
     assert rerun.returncode == 0, rerun.stderr
     with connect(url, autocommit=True) as c:
         assert check_codes(c, model, table="restart_backfill") == 2000
-        assert status(c, "restart_backfill")[0]["backfill"]["state"] == "done"
+        assert status("restart_backfill", conn=c)[0]["backfill"]["state"] == "done"
 
 
 def test_a_server_restart_mid_index_build_leaves_an_invalid_index_that_a_rerun_rebuilds(own_server, real_vectors):
     url = own_server.url()
     with connect(url, autocommit=True) as c:
-        create_items(c, real_vectors[:500], table="restart_index", key="integer")
+        create_table(c, "restart_index", real_vectors[:500])
         attach_model(c, table="restart_index")
     backfill("restart_index", "embedding", dsn=url, progress=False)
     args = [*CLI, "index", "--table", "restart_index", "--column", "embedding", "--m", "8", "--ef-construction", "32"]
@@ -139,7 +142,7 @@ def test_a_server_restart_mid_index_build_leaves_an_invalid_index_that_a_rerun_r
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "Traceback" not in err and err.startswith("error: lost the database"), err
     with connect(url, autocommit=True) as c:
-        assert status(c, "restart_index")[0]["index_valid"] is False
+        assert status("restart_index", conn=c)[0]["index_valid"] is False
     rerun = subprocess.run([*args, "--dsn", url, "--json"], env=ENV, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert '"rebuilt_invalid": true' in rerun.stdout and '"valid": true' in rerun.stdout
@@ -150,7 +153,7 @@ def test_a_server_restart_mid_training_is_a_clear_error_stores_nothing_and_a_rer
     rows = 70_000  # more than the shuffle buffer holds, so training keeps reading the table
     vectors = np.random.default_rng(0).standard_normal((rows, 8)).astype(np.float32)
     with connect(url, autocommit=True) as c:
-        create_items(c, vectors, table="restart_train", key="integer", type_="vector(8)")
+        create_table(c, "restart_train", vectors, type_="vector(8)")
     args = [*CLI, "train", "--table", "restart_train", "--column", "embedding", "--name", "restart-sae",
             "--h", "64", "--k", "4", "--batch-size", "256", "--dsn", url]
     proc = subprocess.Popen([*args, "--steps", "1000000"], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from compressae_pg.fit import TrainConfig, aux_k_loss, fit, k_at, lr_factor, neighbour_loss, new_model
+from compressae_pg.training.loop import TrainConfig, aux_k_loss, fit, k_at, lr_factor, neighbour_loss, new_model
 
 from .test_model import dense_reference_loss
 

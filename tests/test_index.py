@@ -13,13 +13,14 @@ import pytest
 
 from compressae_pg import CompressaeError, backfill, build_index, status
 
-from .livetable import attach_model, create_items
+from .support.models import attach_model
+from .support.tables import create_table
 
 INDEX = "SELECT indisvalid, pg_get_indexdef(indexrelid) FROM pg_index WHERE indexrelid = to_regclass(%s)"
 
 
 def test_the_index_is_built_concurrently_then_kept_until_asked_to_rebuild(conn, dsn, real_vectors):
-    create_items(conn, real_vectors[:600])
+    create_table(conn, "items", real_vectors[:600], key="wide bigint")
     att, _model = attach_model(conn)
     backfill("items", "embedding", dsn=dsn, progress=False)
     built = build_index("items", "embedding", dsn=dsn, m=8, ef_construction=32, maintenance_work_mem="64MB", parallel_workers=0)
@@ -32,11 +33,11 @@ def test_the_index_is_built_concurrently_then_kept_until_asked_to_rebuild(conn, 
     again = build_index("items", "embedding", dsn=dsn, rebuild=True, concurrently=False)
     assert (again.built, again.valid) == (True, True)
     assert "m='16'" in conn.execute(INDEX, (att.index_name,)).fetchone()[1]
-    assert status(conn)[0]["index_valid"] is True
+    assert status(conn=conn)[0]["index_valid"] is True
 
 
 def test_an_interrupted_concurrent_build_leaves_an_invalid_index_that_index_rebuilds(conn, dsn, real_vectors):
-    create_items(conn, real_vectors[:600])
+    create_table(conn, "items", real_vectors[:600], key="wide bigint")
     att, _model = attach_model(conn)
     backfill("items", "embedding", dsn=dsn, progress=False)
     writer = psycopg.connect(dsn)  # an open writing transaction: the concurrent build waits for it
@@ -65,7 +66,7 @@ def test_an_interrupted_concurrent_build_leaves_an_invalid_index_that_index_rebu
     assert len(failure) == 1 and isinstance(failure[0], CompressaeError)
     assert "left an invalid index" in str(failure[0])
     assert conn.execute(INDEX, (att.index_name,)).fetchone()[0] is False
-    assert status(conn)[0]["index_valid"] is False
+    assert status(conn=conn)[0]["index_valid"] is False
 
     cli = subprocess.run([sys.executable, "-m", "compressae_pg.cli", "index", "--table", "items", "--column", "embedding",
                           "--dsn", dsn, "--json"], capture_output=True, text=True)
@@ -77,7 +78,7 @@ def test_an_interrupted_concurrent_build_leaves_an_invalid_index_that_index_rebu
 
 
 def test_a_build_in_progress_or_bad_parameters_are_refused(conn, dsn, real_vectors):
-    create_items(conn, real_vectors[:50])
+    create_table(conn, "items", real_vectors[:50], key="wide bigint")
     attach_model(conn)
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="HNSW needs"):
         build_index("items", "embedding", dsn=dsn, m=40, ef_construction=64)

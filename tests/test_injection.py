@@ -12,11 +12,13 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from compressae_pg import CompresSAE, attachments, registry
+from compressae_pg import CompresSAE, registry
 from compressae_pg.cli import main
+from compressae_pg.columns import attachments
 from compressae_pg.server import connect
 
-from .livetable import DIM, H, K, attach_model, create_items
+from .support.models import DIM, H, K, attach_model
+from .support.tables import create_table
 
 PAYLOAD = "sparsevec_cosine_ops); drop table sentinel; --"
 
@@ -34,7 +36,7 @@ def evil(conn):
 
 def test_a_granted_role_cannot_plant_sql_for_the_dba_to_run(conn, dsn, evil, capsys, real_vectors):
     conn.execute("CREATE TABLE sentinel (x int)")
-    create_items(conn, real_vectors[:40])
+    create_table(conn, "items", real_vectors[:40], key="wide bigint")
     attach_model(conn, graph="sparse")  # the superuser's attachment, indexed over its codes by opclass
     assert main(["db", "grant", evil, "--dsn", dsn]) == 0, capsys.readouterr().err
     evil_dsn = make_conninfo(**{**conninfo_to_dict(dsn), "user": evil})
@@ -42,8 +44,8 @@ def test_a_granted_role_cannot_plant_sql_for_the_dba_to_run(conn, dsn, evil, cap
         # Another role's attachment is not the granted role's to change: row-level security leaves it no row.
         assert ec.execute("UPDATE compressae.attachments SET opclass = %s", (PAYLOAD,)).rowcount == 0
         # Its own attachment, on a table it owns: the CHECK refuses anything but a known operator class.
-        create_items(ec, real_vectors[:10], table="mine")
-        own = attachments.attach(ec, "mine", "embedding", "m@1", graph="sparse")
+        create_table(ec, "mine", real_vectors[:10], key="wide bigint")
+        own = attachments.add(ec, "mine", "embedding", "m@1", graph="sparse")
         with pytest.raises(psycopg.errors.CheckViolation, match="attachments_graph_opclass"):
             ec.execute("UPDATE compressae.attachments SET opclass = %s WHERE id = %s", (PAYLOAD, own.id))
         # Nor can it re-point the superuser's attachment at another model, or delete it.
@@ -57,7 +59,7 @@ def test_a_granted_role_cannot_plant_sql_for_the_dba_to_run(conn, dsn, evil, cap
 
 def test_the_opclass_check_and_index_ddl_refuse_what_is_not_an_operator_class(conn, real_vectors):
     conn.execute("CREATE TABLE sentinel (x int)")
-    create_items(conn, real_vectors[:20])
+    create_table(conn, "items", real_vectors[:20], key="wide bigint")
     att, _ = attach_model(conn, graph="sparse")
     with pytest.raises(psycopg.errors.CheckViolation, match="attachments_graph_opclass"):
         conn.execute("UPDATE compressae.attachments SET opclass = %s WHERE id = %s", (PAYLOAD, att.id))
@@ -86,8 +88,8 @@ def test_names_an_attachment_row_holds_reach_no_other_table(conn, dsn, evil, cap
     assert main(["db", "grant", evil, "--dsn", dsn]) == 0, capsys.readouterr().err
     evil_dsn = make_conninfo(**{**conninfo_to_dict(dsn), "user": evil})
     with connect(evil_dsn, autocommit=True) as ec:
-        create_items(ec, real_vectors[:10], table="mine")
-        own = attachments.attach(ec, "mine", "embedding", "m@1")
+        create_table(ec, "mine", real_vectors[:10], key="wide bigint")
+        own = attachments.add(ec, "mine", "embedding", "m@1")
         ec.execute("UPDATE compressae.attachments SET index_name = 'victim_x_idx' WHERE id = %s", (own.id,))
         ec.execute(sql.SQL("CREATE TRIGGER {} BEFORE INSERT ON mine FOR EACH ROW EXECUTE FUNCTION public.victim_audit()").format(
             sql.Identifier(f"compressae_sync_{own.id}")))
@@ -104,13 +106,13 @@ def test_a_function_planted_in_pgvectors_schema_is_not_what_attach_runs(conn, ds
     conn.execute("CREATE TABLE sentinel (x int)")
     evil_dsn = make_conninfo(**{**conninfo_to_dict(dsn), "user": evil})
     with connect(evil_dsn, autocommit=True) as ec:
-        create_items(ec, real_vectors[:10], table="mine")
+        create_table(ec, "mine", real_vectors[:10], key="wide bigint")
         ec.execute("CREATE FUNCTION public.format(text, regclass, name, name, integer) RETURNS text"
                    " LANGUAGE sql AS $$ SELECT 'DROP TABLE sentinel' $$")
         ec.execute("CREATE FUNCTION public.format(text, regclass, name, integer) RETURNS text"
                    " LANGUAGE sql AS $$ SELECT 'DROP TABLE sentinel' $$")
     registry.save(conn, "m", CompresSAE(DIM, H, K, seed=0))
     conn.execute(sql.SQL("ALTER TABLE mine OWNER TO {}").format(sql.Identifier(conn.info.user)))  # the DBA attaches it
-    att = attachments.attach(conn, "mine", "embedding", "m@1")
+    att = attachments.add(conn, "mine", "embedding", "m@1")
     assert att.sketch_column == "embedding_sae_sketch"
     assert conn.execute("SELECT to_regclass('sentinel')").fetchone()[0] == "sentinel"

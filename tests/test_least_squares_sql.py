@@ -73,14 +73,14 @@ def test_identical_atoms_beyond_float4_precision_are_refused_by_name(conn, real_
 
 
 def test_downgrading_0004_restores_the_unguarded_function_and_upgrading_brings_the_guard_back(dsn):
-    from compressae_pg import schema
+    from compressae_pg import _migrate
 
     def body() -> str:
         with psycopg.connect(dsn, autocommit=True) as c:
             return c.execute("SELECT prosrc FROM pg_proc WHERE oid = 'compressae.least_squares(bigint, vector, integer[])'::regprocedure").fetchone()[0]
 
     assert "numerically dependent atoms" in body()
-    schema.downgrade(dsn, "0003_hardening")
+    _migrate.downgrade(dsn, "0003_hardening")
     assert "numerically dependent atoms" not in body() and "sqrt(s)" in body()
-    schema.upgrade(dsn)
+    _migrate.upgrade(dsn)
     assert "numerically dependent atoms" in body()

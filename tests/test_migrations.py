@@ -6,11 +6,12 @@ from __future__ import annotations
 import numpy as np
 import psycopg
 
-from compressae_pg import CompressedColumn, registry, schema
+from compressae_pg import CompressedColumn, _migrate, registry
 from compressae_pg.server import connect
 
-from .livetable import create_items
-from .searchdata import assert_top, brute_force, stored, train_small
+from .support.models import stored
+from .support.tables import create_table
+from .support.truth import assert_top, brute_force
 
 REVISIONS = ["0001_registry", "0002_functions", "0003_hardening", "0004_index_path"]
 # Released before downgrades restored definitions: 0003's downgrade keeps its attach and detach, by
@@ -41,40 +42,39 @@ def snapshot(conn: psycopg.Connection) -> dict:
 
 def test_the_history_step_by_step_is_the_history_in_one_go(empty_dsn, dsn):
     for revision in REVISIONS:
-        schema.upgrade(empty_dsn, revision)
+        _migrate.upgrade(empty_dsn, revision)
     with connect(empty_dsn) as stepped, connect(dsn) as at_once:
-        assert schema.current(stepped) == schema.head() == REVISIONS[-1]
+        assert _migrate.current(stepped) == _migrate.head() == REVISIONS[-1]
         assert snapshot(stepped) == snapshot(at_once)
 
 
 def test_every_downgrade_restores_what_the_revision_before_defined(empty_dsn):
-    schema.upgrade(empty_dsn, REVISIONS[0])
+    _migrate.upgrade(empty_dsn, REVISIONS[0])
     for before, after in zip(REVISIONS, REVISIONS[1:]):
         with connect(empty_dsn) as conn:
             was = snapshot(conn)
-        schema.upgrade(empty_dsn, after)
+        _migrate.upgrade(empty_dsn, after)
         with connect(empty_dsn) as conn:
             assert snapshot(conn) != was
-        schema.downgrade(empty_dsn, before)
+        _migrate.downgrade(empty_dsn, before)
         kept = KEPT_ON_DOWNGRADE.get(after, set())
         with connect(empty_dsn) as conn:
             assert without(snapshot(conn), kept) == without(was, kept), f"downgrade {after} → {before}"
-        schema.upgrade(empty_dsn, after)
+        _migrate.upgrade(empty_dsn, after)
 
 
-def test_a_database_of_the_previous_release_upgrades_and_keeps_searching(empty_dsn, real_vectors):
+def test_a_database_of_the_previous_release_upgrades_and_keeps_searching(empty_dsn, real_vectors, model):
     """At 0003 (what the last release shipped), attach, fill and index a code column with 0003's own SQL;
     after the upgrade it is a 'sparse' attachment that every front door still searches."""
-    schema.upgrade(empty_dsn, "0003_hardening")
-    model = train_small(real_vectors[1000:5000])
+    _migrate.upgrade(empty_dsn, "0003_hardening")
     with connect(empty_dsn, autocommit=True) as conn:
-        create_items(conn, real_vectors[:200])
+        create_table(conn, "items", real_vectors[:200], key="wide bigint")
         registry.save(conn, "m", model)
         (aid,) = conn.execute("SELECT compressae.attach('items'::regclass, 'embedding', 'm')").fetchone()
         conn.execute("UPDATE items SET embedding_sae = compressae.encode('m', embedding)")
         (ddl,) = conn.execute("SELECT compressae.index_ddl(%s)", (aid,)).fetchone()
         conn.execute(ddl)
-    schema.upgrade(empty_dsn)
+    _migrate.upgrade(empty_dsn)
     with connect(empty_dsn, autocommit=True) as conn:
         graph, sketch, opclass = conn.execute("SELECT graph, sketch_column, opclass FROM compressae.attachments").fetchone()
         assert (graph, sketch, opclass) == ("sparse", None, "sparsevec_cosine_ops")

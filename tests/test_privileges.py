@@ -14,7 +14,8 @@ from compressae_pg import CompresSAE, CompressedColumn, backfill, build_index, r
 from compressae_pg.cli import main
 from compressae_pg.server import connect
 
-from .livetable import attach_model, create_items
+from .support.models import attach_model
+from .support.tables import create_table
 
 
 def as_user(dsn: str, user: str) -> str:
@@ -40,7 +41,7 @@ def test_an_owner_without_superuser_runs_everything_and_a_reader_only_searches(c
     owner_dsn, reader_dsn = as_user(dsn, owner), as_user(dsn, reader)
     with connect(owner_dsn, autocommit=True) as oc:
         assert not oc.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
-        create_items(oc, real_vectors[:300], key="integer")
+        create_table(oc, "items", real_vectors[:300])
         attach_model(oc, sync="trigger")
         oc.execute(sql.SQL("GRANT SELECT ON items TO {}").format(sql.Identifier(reader)))
     result = backfill("items", "embedding", dsn=owner_dsn, workers=2, batch_size=64, progress=False)
@@ -71,7 +72,7 @@ SHADOWS = ["vector_norm(vector)", "vector_dims(vector)", "l2_normalize(vector)",
 
 
 def test_a_hostile_search_path_cannot_reach_into_the_functions_or_the_trigger(conn, dsn, real_vectors):
-    create_items(conn, real_vectors[:20], key="integer")
+    create_table(conn, "items", real_vectors[:20])
     attach_model(conn, sync="trigger")
     backfill("items", "embedding", dsn=dsn, progress=False)
     normal = conn.execute("SELECT compressae.encode('m', %s)::text", (real_vectors[30],)).fetchone()[0]

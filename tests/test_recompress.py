@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from compressae_pg import CompresSAE, CompressaeError, attachments, backfill, build_index, recompress, registry
+from compressae_pg import CompresSAE, CompressaeError, backfill, build_index, recompress, registry
+from compressae_pg.columns import attachments
 
-from .livetable import DIM, H, K, attach_model, check_codes, create_items
+from .support.models import DIM, H, K, attach_model
+from .support.tables import create_table
+from .support.truth import check_codes
 
 COLUMNS = "SELECT attname FROM pg_attribute WHERE attrelid = 'items'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
 INDEXES = "SELECT indexrelid::regclass::text, indisvalid FROM pg_index WHERE indrelid = 'items'::regclass AND NOT indisprimary"
 
 
 def test_recompress_swaps_a_new_models_codes_in_under_the_same_names(conn, dsn, real_vectors):
-    create_items(conn, real_vectors[:800])
+    create_table(conn, "items", real_vectors[:800], key="wide bigint")
     old, _m1 = attach_model(conn)
     backfill("items", "embedding", dsn=dsn, progress=False)
     build_index("items", "embedding", dsn=dsn, m=8, ef_construction=32)
@@ -35,7 +38,7 @@ def test_recompress_swaps_a_new_models_codes_in_under_the_same_names(conn, dsn, 
 
 
 def test_an_unfinished_recompress_continues_where_it_stopped(conn, dsn, real_vectors):
-    keys = create_items(conn, real_vectors[:500])
+    keys = create_table(conn, "items", real_vectors[:500], key="wide bigint")
     attach_model(conn)
     backfill("items", "embedding", dsn=dsn, progress=False)
     m2 = CompresSAE(DIM, H, K, seed=1).eval()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from pgvector import HalfVector, SparseVector, Vector
 
-from compressae_pg import loaders, rerank
+from compressae_pg import _wire
+from compressae_pg.search import rerank
 
 
 def codes(rng, n: int, h: int, nnz) -> list[SparseVector]:
@@ -21,7 +22,7 @@ def test_sparse_rows_read_what_pgvector_writes_for_equal_and_ragged_sizes():
     rng = np.random.default_rng(0)
     for nnz in (16, [3, 0, 7, 1, 16]):
         vectors = codes(rng, 5, 64, nnz)
-        rows = loaders.sparse_rows([v.to_binary() for v in vectors])
+        rows = _wire.sparse_rows([v.to_binary() for v in vectors])
         assert len(rows) == 5
         for i, v in enumerate(vectors):
             idx, val = rows.row(i)
@@ -33,15 +34,15 @@ def test_code_scores_are_the_dense_inner_products():
     rng = np.random.default_rng(1)
     vectors = codes(rng, 7, 128, [5, 9, 0, 1, 32, 2, 8])
     projection = rng.standard_normal(128)
-    scores = rerank.code_scores(projection, loaders.sparse_rows([v.to_binary() for v in vectors]))
+    scores = rerank.code_scores(projection, _wire.sparse_rows([v.to_binary() for v in vectors]))
     np.testing.assert_allclose(scores, [v.to_numpy() @ projection for v in vectors], rtol=1e-6, atol=1e-9)
 
 
 def test_dense_loaders_and_cosine():
     rng = np.random.default_rng(2)
     x = rng.standard_normal(10).astype(np.float32)
-    np.testing.assert_array_equal(loaders.VectorLoader(0).load(Vector(x).to_binary()), x)
-    np.testing.assert_array_equal(loaders.HalfvecLoader(0).load(HalfVector(x).to_binary()), x.astype(np.float16))
+    np.testing.assert_array_equal(_wire.VectorLoader(0).load(Vector(x).to_binary()), x)
+    np.testing.assert_array_equal(_wire.HalfvecLoader(0).load(HalfVector(x).to_binary()), x.astype(np.float16))
     rows = np.stack([x, -2 * x, np.zeros(10), rng.standard_normal(10)])
     want = [1, -1, 0, float(x @ rows[3]) / float(np.linalg.norm(x) * np.linalg.norm(rows[3]))]
     np.testing.assert_allclose(rerank.cosine(x, rows), want, atol=1e-6)

@@ -9,15 +9,11 @@ from psycopg import sql
 
 from compressae_pg import Hit
 
-from .searchdata import H, assert_top, brute_force, cos, searchable, stored, train_small
+from .support.models import H, searchable, stored
+from .support.truth import assert_top, brute_force, cos
 
 MODES = ["none", "reconstructed", "symmetric", "dense"]
 SEARCH = "SELECT key, score FROM compressae.search(%s::regclass, %s, %s, k => %s, candidates => %s, rerank => %s)"
-
-
-@pytest.fixture(scope="module")
-def model(real_vectors):
-    return train_small(real_vectors[1000:5000])
 
 
 @pytest.fixture

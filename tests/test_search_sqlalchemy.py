@@ -13,7 +13,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from compressae_pg import Hit, InvalidVectorError
 from compressae_pg.sqlalchemy import BIT, SPARSEVEC, encode, hnsw_settings, reconstructed_score, search, sketch_distance, sparse_cosine_distance
 
-from .searchdata import H, assert_top, brute_force, searchable, sign_cosine, stored, train_small
+from .support.models import H, searchable, stored
+from .support.truth import assert_top, brute_force, sign_cosine
 
 ROWS = 200
 
@@ -35,11 +36,6 @@ class Label(Base):
     __tablename__ = "labels"
     item_id: Mapped[int] = mapped_column(sa.ForeignKey("items.id"), primary_key=True)
     label: Mapped[str]
-
-
-@pytest.fixture(scope="module")
-def model(real_vectors):
-    return train_small(real_vectors[1000:5000])
 
 
 @pytest.fixture

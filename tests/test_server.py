@@ -8,7 +8,7 @@ import sys
 
 import psycopg
 
-from compressae_pg import schema
+from compressae_pg import _migrate
 from compressae_pg.server import EmbeddedServer, resolve_dsn
 
 
@@ -43,11 +43,11 @@ def test_server_cli_start_status_url_stop(tmp_path):
 
 def test_db_upgrade_and_downgrade_round_trip(dsn):
     with psycopg.connect(dsn, autocommit=True) as conn:
-        assert schema.current(conn) == schema.head()
-    schema.downgrade(dsn, "base")
+        assert _migrate.current(conn) == _migrate.head()
+    _migrate.downgrade(dsn, "base")
     with psycopg.connect(dsn, autocommit=True) as conn:
         assert conn.execute("SELECT to_regclass('compressae.models')").fetchone() == (None,)
-    schema.upgrade(dsn)
+    _migrate.upgrade(dsn)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        assert schema.current(conn) == schema.head()
+        assert _migrate.current(conn) == _migrate.head()
         assert conn.execute("SELECT to_regclass('compressae.models')").fetchone()[0] is not None

@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 from psycopg import sql
 
-from compressae_pg import attachments, backfill, verify
+from compressae_pg import backfill, verify
+from compressae_pg.columns import attachments
 
-from .livetable import attach_model, create_items
+from .support.models import attach_model
+from .support.tables import create_table
 
 
 def sketches(conn, table: str = "items", sketch: str = "embedding_sae_sketch") -> dict:
@@ -21,7 +23,7 @@ def signs(v) -> str:
 
 def test_backfill_and_trigger_write_the_sign_bits_and_verify_checks_them(conn, dsn, real_vectors):
     vectors = [*real_vectors[:30], None, np.zeros(384, np.float32)]
-    keys = create_items(conn, vectors)
+    keys = create_table(conn, "items", vectors, key="wide bigint")
     att, _ = attach_model(conn)
     assert att.sketch_column == "embedding_sae_sketch"
     backfill("items", "embedding", dsn=dsn, progress=False)
@@ -38,13 +40,13 @@ def test_backfill_and_trigger_write_the_sign_bits_and_verify_checks_them(conn, d
 
 
 def test_the_sync_trigger_writes_the_sketch_and_detach_drops_it(conn, real_vectors):
-    keys = create_items(conn, real_vectors[:3])
+    keys = create_table(conn, "items", real_vectors[:3], key="wide bigint")
     attach_model(conn, sync="trigger")
     conn.execute("INSERT INTO items (id, embedding) VALUES (100, %s), (101, NULL)", (real_vectors[10],))
     conn.execute("UPDATE items SET embedding = %s WHERE id = %s", (real_vectors[11], keys[0]))
     got = sketches(conn)
     assert (got[100], got[101], got[keys[0]]) == (signs(real_vectors[10]), None, signs(real_vectors[11]))
-    attachments.detach(conn, "items", "embedding_sae")
+    attachments.remove(conn, "items", "embedding_sae")
     columns = [r[0] for r in conn.execute("SELECT attname FROM pg_attribute WHERE attrelid = 'items'::regclass"
                                           " AND attnum > 0 AND NOT attisdropped ORDER BY attnum")]
     assert columns == ["id", "embedding"]

@@ -12,7 +12,7 @@ from psycopg import sql
 from compressae_pg import CompresSAE, Encoding, registry
 from compressae_pg.model import Codes
 
-from .conftest import make_table
+from .support.tables import create_table
 
 TIE_GAP = 1e-6  # |pre| gap at the k-th place below which float32 summation order may swap two atoms
 
@@ -41,7 +41,7 @@ def items(conn, trained, real_vectors):
     """Table ``items`` of 300 real vectors the model never trained on, and the model stored as ``m``."""
     registry.save(conn, "m", trained)
     vectors = real_vectors[5000:5300]
-    make_table(conn, "items", vectors, dim=384)
+    create_table(conn, "items", vectors)
     return vectors
 
 

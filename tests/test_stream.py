@@ -8,9 +8,9 @@ import pytest
 from psycopg import sql
 
 from compressae_pg import InvalidVectorError, UnknownTableError
-from compressae_pg.stream import VectorReader, decode_tuples, shuffled_batches
+from compressae_pg.training.stream import VectorReader, decode_tuples, shuffled_batches
 
-from .conftest import make_table
+from .support.tables import create_table
 
 
 def _read_all(reader: VectorReader) -> np.ndarray:
@@ -21,7 +21,7 @@ def _read_all(reader: VectorReader) -> np.ndarray:
 def test_reads_vector_and_halfvec_of_any_dimension(conn, real_vectors, type_, dim, atol):
     rng = np.random.default_rng(0)
     x = real_vectors[:300] if dim == 384 else rng.standard_normal((300, dim)).astype(np.float32)
-    make_table(conn, "t", x, type_=type_, dim=dim)
+    create_table(conn, "t", x, type_=f"{type_}({dim})")
     got = _read_all(VectorReader(conn, "t", "embedding", chunk_rows=64))
     order = np.lexsort(got.T[::-1])
     want = x.astype(np.float16).astype(np.float32) if type_ == "halfvec" else x
@@ -30,7 +30,7 @@ def test_reads_vector_and_halfvec_of_any_dimension(conn, real_vectors, type_, di
 
 
 def test_reads_in_bounded_chunks(conn, real_vectors):
-    make_table(conn, "t", real_vectors[:2000], dim=384)
+    create_table(conn, "t", real_vectors[:2000])
     reader = VectorReader(conn, "t", "embedding", chunk_rows=256)
     sizes = [len(c) for c in reader.read_pass()]
     assert sum(sizes) == 2000
@@ -39,7 +39,7 @@ def test_reads_in_bounded_chunks(conn, real_vectors):
 
 def test_nulls_zeros_and_other_dimensions_are_skipped_and_counted(conn):
     rows = [np.ones(3), None, np.zeros(3), np.array([1.0, 2.0]), np.array([0.5, 0.5, 0.5]), None]
-    make_table(conn, "t", rows)  # an untyped vector column may mix dimensions
+    create_table(conn, "t", rows, type_="vector")  # an untyped vector column may mix dimensions
     reader = VectorReader(conn, "t", "embedding")
     got = _read_all(reader)
     assert got.shape == (2, 3)
@@ -49,7 +49,7 @@ def test_nulls_zeros_and_other_dimensions_are_skipped_and_counted(conn):
 
 
 def test_a_leading_null_does_not_decide_an_undeclared_dimension(conn):
-    make_table(conn, "t", [None, np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0])])
+    create_table(conn, "t", [None, np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0])], type_="vector")
     reader = VectorReader(conn, "t", "embedding")
     got = _read_all(reader)
     assert got.tolist() == [[1.0, 2.0, 3.0]] and reader.dim == 3
@@ -70,7 +70,7 @@ def test_nan_and_inf_rows_are_counted_not_returned():
 
 
 def test_sample_and_split_are_deterministic_disjoint_and_complete(conn, real_vectors):
-    make_table(conn, "t", real_vectors[:3000], dim=384)
+    create_table(conn, "t", real_vectors[:3000])
     train = _read_all(VectorReader(conn, "t", "embedding", split="train", validation=0.2))
     val = _read_all(VectorReader(conn, "t", "embedding", split="validation", validation=0.2))
     assert len(train) + len(val) == 3000
@@ -113,7 +113,7 @@ def test_unknown_tables_columns_and_types_are_named(conn):
 
 
 def test_a_role_with_only_select_can_stream(conn, dsn, real_vectors):
-    make_table(conn, "t", real_vectors[:100], dim=384)
+    create_table(conn, "t", real_vectors[:100])
     conn.execute("DROP ROLE IF EXISTS reader_only")
     conn.execute("CREATE ROLE reader_only LOGIN")
     conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO reader_only").format(sql.Identifier(conn.info.dbname)))
@@ -127,7 +127,7 @@ def test_a_role_with_only_select_can_stream(conn, dsn, real_vectors):
 
 
 def test_shuffle_buffer_streams_a_table_larger_than_the_buffer(conn, real_vectors):
-    make_table(conn, "t", real_vectors[:3000], dim=384)
+    create_table(conn, "t", real_vectors[:3000])
     reader = VectorReader(conn, "t", "embedding", chunk_rows=200)
     batches = shuffled_batches(reader, 100, buffer_rows=500, seed=0)
     seen = [next(batches) for _ in range(60)]  # 6,000 rows: two passes through a 500-row buffer
@@ -137,7 +137,7 @@ def test_shuffle_buffer_streams_a_table_larger_than_the_buffer(conn, real_vector
 
 
 def test_small_table_is_held_in_memory_and_read_once(conn, real_vectors):
-    make_table(conn, "t", real_vectors[:50], dim=384)
+    create_table(conn, "t", real_vectors[:50])
     reader = VectorReader(conn, "t", "embedding")
     batches = shuffled_batches(reader, 64, buffer_rows=1000, seed=0)
     for _ in range(10):
@@ -146,6 +146,6 @@ def test_small_table_is_held_in_memory_and_read_once(conn, real_vectors):
 
 
 def test_an_empty_table_gives_a_clear_error(conn):
-    make_table(conn, "t", [None, np.zeros(3)])
+    create_table(conn, "t", [None, np.zeros(3)], type_="vector")
     with pytest.raises(InvalidVectorError, match="no usable vectors.*1 all-zero"):
         next(shuffled_batches(VectorReader(conn, "t", "embedding"), 8))

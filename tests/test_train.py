@@ -13,13 +13,13 @@ import torch
 from compressae_pg import InvalidVectorError, UnknownTableError, registry, train
 from compressae_pg.server import connect
 
-from .conftest import make_table
+from .support.tables import create_table
 
 SMALL = dict(h=256, k=8, steps=25, batch_size=256, lr=5e-3, progress=False)
 
 
 def test_train_stores_a_model_that_reconstructs_held_out_rows(conn, real_vectors):
-    make_table(conn, "items", real_vectors[:3000], dim=384)
+    create_table(conn, "items", real_vectors[:3000])
     result = train("items", "embedding", "items-sae", conn=conn, **SMALL)
     m = result.metrics
     assert result.info.ref == "items-sae@1"
@@ -39,7 +39,7 @@ def test_train_stores_a_model_that_reconstructs_held_out_rows(conn, real_vectors
 
 
 def test_training_the_same_name_again_makes_a_new_version(conn, real_vectors):
-    make_table(conn, "items", real_vectors[:1000], dim=384)
+    create_table(conn, "items", real_vectors[:1000])
     first = train("items", "embedding", "m", conn=conn, **SMALL)
     second = train("items", "embedding", "m", conn=conn, **{**SMALL, "seed": 1})
     assert (first.info.version, second.info.version) == (1, 2)
@@ -48,7 +48,7 @@ def test_training_the_same_name_again_makes_a_new_version(conn, real_vectors):
 
 
 def test_same_seed_same_model(conn, real_vectors):
-    make_table(conn, "items", real_vectors[:1000], dim=384)
+    create_table(conn, "items", real_vectors[:1000])
     a = train("items", "embedding", "a", conn=conn, **SMALL)
     b = train("items", "embedding", "b", conn=conn, **SMALL)
     for p, q in zip(a.model.parameters(), b.model.parameters()):
@@ -57,7 +57,7 @@ def test_same_seed_same_model(conn, real_vectors):
 
 def test_bad_rows_are_skipped_and_counted(conn, real_vectors):
     rows = [*real_vectors[:500], None, np.zeros(384, dtype=np.float32), None]
-    make_table(conn, "items", rows, dim=384)
+    create_table(conn, "items", rows)
     result = train("items", "embedding", "m", conn=conn, **SMALL)
     m = result.metrics  # the whole table fits the shuffle buffer: one pass, so each bad row counts once
     assert m["skipped"] == {"skipped_null": 2, "skipped_nonfinite": 0, "skipped_zero": 1, "skipped_wrong_dim": 0}
@@ -67,7 +67,7 @@ def test_bad_rows_are_skipped_and_counted(conn, real_vectors):
 
 
 def test_one_row_table_trains_and_says_it_could_not_hold_out(conn, real_vectors):
-    make_table(conn, "one", real_vectors[:1], dim=384)
+    create_table(conn, "one", real_vectors[:1])
     result = train("one", "embedding", "m", conn=conn, **{**SMALL, "steps": 3})
     # The one row (ctid (0,1)) hashes into the training split, so nothing is left to validate on.
     assert result.metrics["rows_seen"] == 1
@@ -76,19 +76,19 @@ def test_one_row_table_trains_and_says_it_could_not_hold_out(conn, real_vectors)
 
 
 def test_empty_or_missing_tables_fail_clearly_and_store_nothing(conn):
-    make_table(conn, "empty", [], dim=384)
+    create_table(conn, "empty", [])
     with pytest.raises(InvalidVectorError, match="no usable vectors"):
         train("empty", "embedding", "m", conn=conn, **SMALL)
     with pytest.raises(UnknownTableError):
         train("missing", "embedding", "m", conn=conn, **SMALL)
     with pytest.raises(ValueError, match="invalid model name"):
         train("empty", "embedding", "bad@name", conn=conn, **SMALL)
-    assert registry.list_models(conn) == []
+    assert registry.versions(conn) == []
 
 
 def test_cli_train_prints_one_json_object(dsn, real_vectors):
     with connect(dsn, autocommit=True) as conn:
-        make_table(conn, "items", real_vectors[:1500], dim=384)
+        create_table(conn, "items", real_vectors[:1500])
     out = subprocess.run(
         [sys.executable, "-m", "compressae_pg.cli", "train", "--table", "items", "--column", "embedding", "--name", "cli",
          "--h", "256", "--k", "8", "--steps", "10", "--batch-size", "256", "--dsn", dsn, "--json"],
@@ -115,16 +115,16 @@ def test_a_connection_opened_before_the_extension_exists_can_store_models(server
     import psycopg
     from psycopg import sql
 
-    from compressae_pg import CompresSAE, schema
+    from compressae_pg import CompresSAE, _migrate
 
-    from .conftest import _with_db
+    from .fixtures.database import with_db
 
     name = f"fresh_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(server_dsn, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
-        with connect(_with_db(server_dsn, name), autocommit=True) as conn:  # no vector extension yet
-            schema.ensure(conn)  # creates the extension and the schema
+        with connect(with_db(server_dsn, name), autocommit=True) as conn:  # no vector extension yet
+            _migrate.ensure(conn)  # creates the extension and the schema
             assert registry.save(conn, "m", CompresSAE(4, 64, 4, seed=0)).version == 1
     finally:
         with psycopg.connect(server_dsn, autocommit=True) as admin:

@@ -11,14 +11,15 @@ from pgvector import SparseVector
 from compressae_pg import backfill, verify
 from compressae_pg.cli import main
 
-from .livetable import attach_model, create_items
+from .support.models import attach_model
+from .support.tables import create_table
 
 TAMPER = "UPDATE items SET embedding_sae = (SELECT embedding_sae FROM items WHERE id = %s) WHERE id = %s"
 
 
 def test_backfilled_codes_verify_and_every_kind_of_damage_is_named(conn, dsn, real_vectors):
     rows = [*real_vectors[:200], None, np.zeros(384)]
-    create_items(conn, rows, key="integer")
+    create_table(conn, "items", rows)
     attach_model(conn)
     backfill("items", "embedding", dsn=dsn, progress=False)
     clean = verify("items", "embedding", sample=None, dsn=dsn)
@@ -49,7 +50,7 @@ def nudge(conn, key: int, atom_rank: int, delta: float) -> float:
 
 
 def test_a_value_corrupted_on_purpose_is_measured_and_reported_by_its_size(conn, dsn, real_vectors):
-    create_items(conn, real_vectors[:50], key="integer")
+    create_table(conn, "items", real_vectors[:50])
     attach_model(conn)
     backfill("items", "embedding", dsn=dsn, progress=False)
     # The stored code is float32: the error to expect is the nudge after that rounding.
@@ -69,14 +70,14 @@ def test_a_value_corrupted_on_purpose_is_measured_and_reported_by_its_size(conn,
 
 
 def test_a_sample_checks_at_most_that_many_rows(conn, dsn, real_vectors):
-    create_items(conn, real_vectors[:300], key="integer")
+    create_table(conn, "items", real_vectors[:300])
     attach_model(conn)
     backfill("items", "embedding", dsn=dsn, progress=False)
     assert verify("items", "embedding", sample=50, dsn=dsn).checked == 50
 
 
 def test_codes_written_by_the_sql_trigger_verify_within_the_default_tolerance(conn, dsn, real_vectors):
-    create_items(conn, [], key="integer")
+    create_table(conn, "items", [])
     _att, model = attach_model(conn, sync="trigger")
     conn.execute("INSERT INTO items (id, embedding) SELECT g, %s FROM generate_series(1, 1) g", (real_vectors[0],))
     for i, v in enumerate(real_vectors[1:40], start=2):
@@ -95,7 +96,7 @@ def test_codes_written_by_the_sql_trigger_verify_within_the_default_tolerance(co
 
 
 def test_cli_exits_1_and_names_the_key_of_a_wrong_code(conn, dsn, capsys, real_vectors):
-    create_items(conn, real_vectors[:60], key="integer")
+    create_table(conn, "items", real_vectors[:60])
     attach_model(conn)
     backfill("items", "embedding", dsn=dsn, progress=False)
     assert main(["verify", "--table", "items", "--column", "embedding", "--dsn", dsn]) == 0

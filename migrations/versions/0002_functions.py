@@ -5,7 +5,7 @@ Revises: 0001_registry
 Create Date: 2026-11-23
 """
 
-from compressae_pg.schema import run_sql_file
+from compressae_pg._migrate import run_sql_file
 
 revision = "0002_functions"
 down_revision = "0001_registry"

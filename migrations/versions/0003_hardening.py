@@ -5,7 +5,7 @@ Revises: 0002_functions
 Create Date: 2026-11-30
 """
 
-from compressae_pg.schema import run_sql_file
+from compressae_pg._migrate import run_sql_file
 
 revision = "0003_hardening"
 down_revision = "0002_functions"

@@ -5,7 +5,7 @@ Revises: 0003_hardening
 Create Date: 2026-12-01
 """
 
-from compressae_pg.schema import run_sql_file
+from compressae_pg._migrate import run_sql_file
 
 revision = "0004_index_path"
 down_revision = "0003_hardening"

@@ -1,0 +1,109 @@
+"""Resolve the tables and columns a user names into catalog facts and safe SQL identifiers.
+
+A name is taken literally (any characters, case kept) and looked up on the ``search_path``; if
+no relation has that exact name and it contains a dot, ``schema.table`` is tried. Everything
+downstream composes the resolved names with ``psycopg.sql.Identifier``: no user text is ever
+spliced into SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from . import _sql
+from .errors import NoPrimaryKeyError, UnknownTableError
+
+VECTOR_TYPES = ("vector", "halfvec")
+
+
+@dataclass(frozen=True)
+class Table:
+    """A resolved relation."""
+
+    schema: str
+    name: str
+    oid: int
+    kind: str = "r"
+
+    @property
+    def ident(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.name)
+
+    @property
+    def qualified(self) -> str:
+        """``schema.name`` as plain text, for records and messages (not for SQL)."""
+        return f"{self.schema}.{self.name}"
+
+    def __str__(self) -> str:
+        return self.qualified
+
+
+@dataclass(frozen=True)
+class Column:
+    """A resolved column with its type name and typmod (dimensions for vector types, else None)."""
+
+    table: Table
+    name: str
+    type: str
+    dim: int | None
+    not_null: bool = False
+
+    @property
+    def ident(self) -> sql.Identifier:
+        return sql.Identifier(self.name)
+
+    def __str__(self) -> str:
+        return f"{self.table}.{self.name}"
+
+
+def resolve_table(conn: psycopg.Connection, table: str | Table, schema: str | None = None) -> Table:
+    """Find ``table`` (optionally in ``schema``); raise UnknownTableError naming what was looked for."""
+    if isinstance(table, Table):
+        return table
+    if not table or not isinstance(table, str):
+        raise UnknownTableError("a table name is required")
+    candidates = [(schema, table)]
+    if schema is None and "." in table:
+        candidates.append(tuple(table.split(".", 1)))
+    with conn.cursor() as cur:
+        for sch, name in candidates:
+            row = cur.execute(_sql.query("resolve_table"), {"name": name, "schema": sch}).fetchone()
+            if row is not None:
+                return Table(schema=row[0], name=row[1], oid=row[2], kind=row[3])
+    where = f"schema {schema!r}" if schema else "the search_path"
+    raise UnknownTableError(f"table {table!r} does not exist in {where} (or you cannot see it)")
+
+
+def resolve_column(conn: psycopg.Connection, table: str | Table, column: str, *, vector: bool = False) -> Column:
+    """Find ``column`` of ``table``; with ``vector=True`` it must be a ``vector`` or ``halfvec`` column."""
+    t = resolve_table(conn, table)
+    row = conn.execute(_sql.query("column_type"), {"oid": t.oid, "column": column}).fetchone()
+    if row is None:
+        raise UnknownTableError(f"column {column!r} does not exist in table {t}")
+    typname, typmod, not_null = row
+    if vector and typname not in VECTOR_TYPES:
+        raise UnknownTableError(f"column {t}.{column} has type {typname}; expected vector or halfvec")
+    dim = typmod if typname in (*VECTOR_TYPES, "sparsevec") and typmod > 0 else None
+    return Column(table=t, name=column, type=typname, dim=dim, not_null=not_null)
+
+
+def primary_key(conn: psycopg.Connection, table: str | Table) -> Column:
+    """The single-column primary key of ``table``; a clear error when there is none or it is composite."""
+    t = resolve_table(conn, table)
+    rows = conn.execute(_sql.query("primary_key"), {"oid": t.oid}).fetchall()
+    if not rows:
+        raise NoPrimaryKeyError(f"table {t} has no primary key; add one (keyset batches and search results need it)")
+    if len(rows) > 1:
+        cols = ", ".join(r[0] for r in rows)
+        raise NoPrimaryKeyError(f"table {t} has a composite primary key ({cols}); a single-column key is required")
+    return Column(table=t, name=rows[0][0], type=rows[0][1], dim=None, not_null=True)
+
+
+def estimated_rows(conn: psycopg.Connection, table: Table, dim: int | None = None) -> int:
+    """Rows in ``table`` (all leaf partitions) by the planner's statistics, or by its size if never analyzed."""
+    parts = conn.execute(_sql.query("heap_parts"), {"oid": table.oid}).fetchall()
+    per_page_default = max(1.0, 8192 / (4 * (dim or 384) + 40))
+    return int(sum(pages * (rpp or per_page_default) for _s, _n, pages, rpp in parts))

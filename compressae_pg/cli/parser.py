@@ -1,0 +1,216 @@
+"""The ``compressae-pg`` command line: one subcommand per job, ``--json`` for machines."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from .._defaults import CANDIDATES, EF_SEARCH, HNSW_EF_CONSTRUCTION, HNSW_M
+from ..errors import CompressaeError
+from .commands import (
+    cmd_attach,
+    cmd_backfill,
+    cmd_db,
+    cmd_demo,
+    cmd_detach,
+    cmd_evaluate,
+    cmd_index,
+    cmd_models,
+    cmd_recompress,
+    cmd_search,
+    cmd_server,
+    cmd_status,
+    cmd_train,
+    cmd_verify,
+)
+
+Handler = Callable[[argparse.Namespace], Any]
+
+
+def _int_list(value: str) -> list[int]:
+    return [int(v) for v in value.split(",") if v.strip()]
+
+
+# ---- parser -----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="compressae-pg", description="CompresSAE compression of pgvector embeddings.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(handler=handler)
+        p.add_argument("--dsn", help="database URL (default: $DATABASE_URL, else the embedded server)")
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+        return p
+
+    p = add("server", cmd_server, "manage the embedded PostgreSQL server")
+    p.add_argument("action", choices=["start", "stop", "status", "url"])
+
+    p = add("db", cmd_db, "upgrade or downgrade the compressae schema, or grant a role what the package needs")
+    p.add_argument("action", choices=["upgrade", "downgrade", "current", "grant"])
+    p.add_argument("revision", nargs="?", metavar="REVISION|ROLE",
+                   help="target revision (upgrade: head; downgrade: -1, or base); grant: the role to grant")
+    p.add_argument("--train", action="store_true", help="grant: also let the role store and drop models")
+
+    p = add("train", cmd_train, "train a model on a vector column and store it in the database")
+    p.add_argument("--table", required=True)
+    p.add_argument("--column", required=True)
+    p.add_argument("--name", required=True, help="model name; training an existing name makes a new version")
+    _model_options(p)
+    p.add_argument("--steps", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
+    p.add_argument("--paper", action="store_true", help="the paper's recipe exactly (no init, schedule, AuxK or encode refinements)")
+
+    p = add("models", cmd_models, "list stored models, or drop one")
+    p.add_argument("action", nargs="?", choices=["list", "drop"], default="list")
+    p.add_argument("ref", nargs="?", help="drop: name (all versions) or name@version")
+    p.add_argument("--name", help="list: only this model name")
+
+    p = add("attach", cmd_attach, "add a compressed code column to a vector column: as an Alembic revision, or now")
+    _target_options(p)
+    p.add_argument("--schema", help="the table's schema, for a table whose name contains a dot")
+    p.add_argument("--model", required=True, help="name (newest version when applied) or name@version")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--alembic", metavar="DIR", help="write a revision into the application's Alembic (its alembic.ini, or the directory holding it)")
+    how.add_argument("--apply", action="store_true", help="change the database now")
+    p.add_argument("--sync", choices=["none", "trigger"], default="none", help="trigger: keep codes fresh on INSERT/UPDATE")
+    p.add_argument("--graph", choices=["sketch", "sparse"], default="sketch",
+                   help="what search's HNSW index is built over: sketch (default: sign bits of each row, Hamming) "
+                        "or sparse (the codes by sparse cosine, the paper's path, for ORDER BY code <=> ...)")
+    p.add_argument("--no-index", action="store_true", help="do not build the HNSW index (build it after the backfill)")
+    p.add_argument("--concurrently", action="store_true", help="build the index with CREATE INDEX CONCURRENTLY")
+    p.add_argument("--m", type=int, default=HNSW_M, help=f"HNSW m (default {HNSW_M})")
+    p.add_argument("--ef-construction", type=int, default=HNSW_EF_CONSTRUCTION, help=f"HNSW ef_construction (default {HNSW_EF_CONSTRUCTION})")
+    p.add_argument("--message", help="--alembic: the revision message")
+
+    p = add("detach", cmd_detach, "drop a compressed code column with its index and trigger (the source column stays)")
+    _target_options(p)
+    p.add_argument("--schema", help="the table's schema, for a table whose name contains a dot")
+
+    p = add("demo", cmd_demo, "create a table of embeddings on the embedded server and compress it, end to end")
+    data = p.add_mutually_exclusive_group()
+    data.add_argument("--npy", type=Path, help="vectors from this .npy of shape (n, d) instead of the shipped real sample")
+    data.add_argument("--synthetic", action="store_true", help="SYNTHETIC clustered vectors instead of the shipped real sample")
+    p.add_argument("--rows", type=int, default=20000, help="use at most this many rows (the sample has 6,000)")
+    p.add_argument("--steps", type=int, default=200)
+    _model_options(p)
+
+    p = add("backfill", cmd_backfill, "fill the code column of a live table: resumable, throttled, parallel")
+    _target_options(p)
+    p.add_argument("--model", help="the attachment's model (name or name@version), to pick one of several")
+    _backfill_options(p)
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue the unfinished run (an error if there is none)")
+    again.add_argument("--restart", action="store_true", help="abandon any unfinished run and start a full pass")
+    p.set_defaults(on_interrupt="interrupted: finished batches are checkpointed; run the same command to resume",
+                   on_connection_lost="finished batches are checkpointed; run the same command again to resume")
+
+    p = add("index", cmd_index, "build the HNSW index of a code column (rebuilds an invalid one)")
+    _target_options(p)
+    _index_options(p)
+    p.add_argument("--concurrently", action=argparse.BooleanOptionalAction, default=True,
+                   help="CREATE INDEX CONCURRENTLY, the table stays writable (default; --no-concurrently blocks writes)")
+    p.add_argument("--maintenance-work-mem", help="for this build, e.g. 2GB (default: the server's)")
+    p.add_argument("--parallel-workers", type=int, help="max_parallel_maintenance_workers for this build")
+    p.add_argument("--rebuild", action="store_true", help="rebuild even a valid index")
+    p.set_defaults(on_connection_lost="an interrupted build leaves an invalid index; run the same command again to rebuild it")
+
+    p = add("status", cmd_status, "attachments: model version, backfill progress, index validity")
+    p.add_argument("--table", help="only this table")
+    p.add_argument("--exact", action="store_true", help="count coded and missing rows (a full scan of each table)")
+
+    p = add("recompress", cmd_recompress, "re-compress a code column with a new model version and swap it in")
+    _target_options(p)
+    p.add_argument("--model", required=True, help="the new model (name or name@version)")
+    _backfill_options(p)
+    p.add_argument("--index", action=argparse.BooleanOptionalAction, default=None,
+                   help="build the new column's index before the swap (default: when the current column has one)")
+    _index_options(p)
+    p.set_defaults(on_interrupt="interrupted: finished batches are checkpointed; run the same command to resume",
+                   on_connection_lost="finished batches are checkpointed; run the same command again to resume")
+
+    p = add("search", cmd_search, "the rows nearest a query vector (or a row) through the code column's HNSW index")
+    _target_options(p)
+    probe = p.add_mutually_exclusive_group(required=True)
+    probe.add_argument("--vector", help="the query as a JSON array of numbers ('-' reads it from stdin)")
+    probe.add_argument("--key", help="the primary key of a row: find the rows most similar to it (itself left out)")
+    p.add_argument("--k", type=int, default=10, help="results (default 10)")
+    p.add_argument("--candidates", type=int, default=CANDIDATES, help=f"rows the index returns for the rerank (default {CANDIDATES})")
+    p.add_argument("--rerank", choices=["none", "reconstructed", "symmetric", "dense"],
+                   help="default: reconstructed for --vector, symmetric for --key")
+    p.add_argument("--ef-search", type=int, help="hnsw.ef_search (default: the candidates, at least 40)")
+
+    p = add("evaluate", cmd_evaluate, "recall, latency and size of a code column against exact search and the dense column's index")
+    _target_options(p)
+    p.add_argument("--queries", type=int, default=500, help="queries sampled from the table (default 500)")
+    p.add_argument("--queries-from", metavar="TABLE.COLUMN", help="sample the queries from another vector column")
+    p.add_argument("--k", type=int, default=10, help="recall@k and nDCG@k (default 10)")
+    p.add_argument("--candidates", type=_int_list, default=[50, 100, 200], help="candidate counts of the codes (default 50,100,200)")
+    p.add_argument("--rerank", type=lambda v: v.split(","), default=["none", "reconstructed", "symmetric", "dense"],
+                   help="rerank modes to measure, comma-separated (default: all four)")
+    p.add_argument("--ef-search", type=int, default=EF_SEARCH, help=f"hnsw.ef_search of the dense column's index (default {EF_SEARCH})")
+    p.add_argument("--seed", type=int, default=0, help="which queries are sampled")
+    p.add_argument("--plot", type=Path, metavar="FILE.png", help="also plot recall against bytes per row and latency (needs [plot])")
+
+    p = add("verify", cmd_verify, "re-encode a random sample of rows and compare with their stored codes (exit 1 on a problem)")
+    _target_options(p)
+    p.add_argument("--model", help="the attachment's model (name or name@version), to pick one of several")
+    p.add_argument("--sample", type=int, default=1000, help="rows to check, at random (default 1000; 0 checks every row)")
+    p.add_argument("--tolerance", type=float, default=1e-4, help="largest difference allowed in a code's values (default 1e-4)")
+    return parser
+
+
+def _target_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--table", required=True, help="the table (its exact name, or schema.table)")
+    p.add_argument("--column", required=True, help="the source vector column")
+    p.add_argument("--code-column", help="the code column, when the source column has several")
+
+
+def _backfill_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--batch-size", type=int, help="rows per batch and transaction (default 1000)")
+    p.add_argument("--workers", type=int, help="parallel key ranges, one connection each (default 1)")
+    p.add_argument("--sleep", type=float, help="seconds to pause after every batch, per worker (default 0)")
+    p.add_argument("--lock-timeout", help="longest wait for a lock before a batch backs off and retries (default 2s)")
+    p.add_argument("--statement-timeout", help="longest statement of a batch (default 60s)")
+    p.add_argument("--max-rows", type=int, help="stop (resumably) after about this many rows")
+    p.add_argument("--max-retries", type=int, help="retries of one batch before its range fails (default 30)")
+    p.add_argument("--device", help="where to encode: cpu, cuda (default: cuda when present)")
+
+
+def _index_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--m", type=int, default=HNSW_M, help=f"HNSW m (default {HNSW_M})")
+    p.add_argument("--ef-construction", type=int, default=HNSW_EF_CONSTRUCTION, help=f"HNSW ef_construction (default {HNSW_EF_CONSTRUCTION})")
+
+
+def _model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--h", type=int, help="dictionary size (default 4096)")
+    p.add_argument("--k", type=int, help="non-zeros per code (default 32)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--seed", type=int)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "models" and args.action == "drop" and not args.ref:
+        print("error: models drop needs a model name or name@version", file=sys.stderr)
+        return 2
+    try:
+        return args.handler(args) or 0
+    except psycopg.OperationalError as exc:
+        hint = getattr(args, "on_connection_lost", "nothing was left half-done")
+        reason = " ".join(str(exc).split())  # libpq's message spans lines; keep the error on one
+        print(f"error: lost the database connection ({reason}): {hint}", file=sys.stderr)
+        return 2
+    except (CompressaeError, ValueError, psycopg.Error) as exc:
+        print(f"error: {exc}".rstrip(), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(getattr(args, "on_interrupt", "interrupted: nothing was written"), file=sys.stderr)
+        return 130
+

@@ -1,0 +1,134 @@
+"""Code columns attached to application tables (``compressae.attachments``).
+
+Attaching adds a ``sparsevec(h)`` column beside a ``vector`` column and records which model fills
+it. The DDL lives in one SQL function, ``compressae.attach``, that every front door calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from .. import _sql, registry
+from .._catalog import Table, resolve_table
+from ..registry import ModelInfo
+from ..server import takes_database
+from .choice import choose
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A code column: ``table.code_column`` holds codes of ``table.source_column`` by ``model``."""
+
+    id: int
+    table: Table
+    source_column: str
+    code_column: str
+    sync: str
+    index_name: str | None
+    opclass: str
+    graph: str  # 'sketch': HNSW over sketch_column (the default); 'sparse': over the code column
+    sketch_column: str | None
+    model: ModelInfo
+
+    @property
+    def source_ident(self) -> sql.Identifier:
+        return sql.Identifier(self.source_column)
+
+    @property
+    def code_ident(self) -> sql.Identifier:
+        return sql.Identifier(self.code_column)
+
+    def as_dict(self) -> dict:
+        return {
+            "table": self.table.qualified,
+            "column": self.source_column,
+            "code_column": self.code_column,
+            "model": self.model.ref,
+            "sync": self.sync,
+            "index": self.index_name,
+            "opclass": self.opclass,
+            "graph": self.graph,
+            "sketch_column": self.sketch_column,
+        }
+
+
+def _from_row(row) -> Attachment:
+    (aid, schema, name, source, code, sync, index_name, opclass, graph, sketch, *model, oid, kind) = row
+    return Attachment(
+        id=aid,
+        table=Table(schema=schema, name=name, oid=oid or 0, kind=kind or "r"),
+        source_column=source,
+        code_column=code,
+        sync=sync,
+        index_name=index_name,
+        opclass=opclass,
+        graph=graph,
+        sketch_column=sketch,
+        model=ModelInfo(*model),
+    )
+
+
+def list_attachments(conn: psycopg.Connection, table: str | Table | None = None) -> list[Attachment]:
+    """Every attachment (or those of one table)."""
+    oid = resolve_table(conn, table).oid if table is not None else None
+    return [_from_row(r) for r in conn.execute(_sql.query("attachment_list"), {"oid": oid}).fetchall()]
+
+
+def get(conn: psycopg.Connection, table: str | Table, column: str | None = None, *, code_column: str | None = None,
+        model: str | None = None, exclude: Callable[[list[Attachment]], set[str]] | None = None) -> Attachment:
+    """The attachment ``(table, column, code_column, model)`` names, by :func:`.choice.choose`.
+
+    When a source column has several code columns (a re-compression in progress), name the code column
+    or the model. ``exclude`` leaves out the code columns it returns (given all of the table's), unless
+    that leaves nothing to choose from.
+    """
+    t = resolve_table(conn, table)
+    found = list_attachments(conn, t)
+    if exclude is not None and code_column is None:
+        left = [a for a in found if a.code_column not in exclude(found)]
+        found = left if len([a for a in left if a.source_column == column]) == 1 else found
+    wanted = None
+    if model is not None:
+        info = registry.get(conn, model)
+        wanted = (lambda a: a.model.id, info.id, info.ref)
+    return choose(found, str(t), column, source=lambda a: a.source_column, code=lambda a: a.code_column,
+                  code_column=code_column, model=wanted)
+
+
+def add(
+    conn: psycopg.Connection,
+    table: str | Table,
+    column: str,
+    model: str,
+    *,
+    code_column: str | None = None,
+    sync: str = "none",
+    graph: str = "sketch",
+) -> Attachment:
+    """Add a ``sparsevec(h)`` code column for ``table.column`` and record it (one transaction).
+
+    ``graph="sketch"`` (the default) also adds the ``bit(d)`` sketch column that the HNSW index is
+    built over; ``graph="sparse"`` indexes the code column itself by sparse cosine (the paper's path).
+    """
+    t = resolve_table(conn, table)
+    with conn.transaction():
+        (aid,) = conn.execute(
+            _sql.query("attach"),
+            {"table": t.oid, "column": column, "model": model, "code_column": code_column, "sync": sync, "graph": graph},
+        ).fetchone()
+    return next(a for a in list_attachments(conn, t) if a.id == aid)
+
+
+def remove(conn: psycopg.Connection, table: str | Table, code_column: str) -> None:
+    """Drop the code column (with its index and trigger) and forget the attachment."""
+    t = resolve_table(conn, table)
+    with conn.transaction():
+        conn.execute(_sql.query("detach"), {"table": t.oid, "code_column": code_column})
+
+
+attach = takes_database(add, "attach")
+detach = takes_database(remove, "detach")

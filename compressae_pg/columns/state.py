@@ -1,0 +1,74 @@
+"""Where every attachment stands: model version, backfill progress, index validity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from .. import _catalog, _locks, _sql
+from ..fill import jobs
+from ..server import takes_database
+from . import attachments
+from . import indexes as index
+from .attachments import Attachment
+
+
+def describe(conn: psycopg.Connection, table: str | None = None, *, exact: bool = False) -> list[dict[str, Any]]:
+    """One dict per attachment (of ``table``, or all). ``exact`` counts coded rows with a full scan of each table."""
+    return [_one(conn, att, exact) for att in attachments.list_attachments(conn, table)]
+
+
+def backfill_state(conn: psycopg.Connection, att: Attachment) -> dict[str, Any]:
+    """The latest backfill run of an attachment, summed over its jobs.
+
+    ``state`` is ``never``, ``running`` (a session holds the backfill lock), ``done``, ``failed``,
+    ``paused`` (stopped on purpose, resumable) or ``interrupted`` (its process died; resumable).
+    """
+    run = jobs.latest_run(conn, att.id)
+    if not run:
+        return {"state": "never", "rows_done": 0}
+    holder = _locks.holder(conn, "backfill", att.id)
+    statuses = {j.status for j in run}
+    if holder is not None:
+        state = "running"
+    elif statuses == {"done"}:
+        state = "done"
+    elif "failed" in statuses:
+        state = "failed"
+    elif "running" in statuses:
+        state = "interrupted"
+    else:
+        state = "paused"
+    ranges = [j for j in run if j.kind == "range"]
+    return {
+        "state": state,
+        "pid": holder[0] if holder else None,
+        "run": run[0].run,
+        "kind": "full" if ranges else "sweep",
+        "rows_done": sum(j.rows_done for j in ranges),
+        "rows_written": sum(j.rows_written for j in run),
+        "rows_skipped": sum(j.rows_skipped for j in run),
+        "retries": sum(j.retries for j in run),
+        "started_at": str(min(j.started_at for j in run)),
+        "updated_at": str(max(j.updated_at for j in run)),
+        "errors": [j.error for j in run if j.error],
+    }
+
+
+def _one(conn: psycopg.Connection, att: Attachment, exact: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {**att.as_dict(), "model_version": att.model.version}
+    exists = att.table.oid != 0
+    out["rows_estimate"] = _catalog.estimated_rows(conn, att.table, att.model.dim) if exists else None
+    out["backfill"] = backfill_state(conn, att)
+    idx = index.state(conn, att)
+    out["index_valid"] = idx.valid if idx else None
+    out["index_bytes"] = idx.bytes if idx else None
+    if exact and exists:
+        query = _sql.query("status_counts", table=att.table.ident, code=att.code_ident, source=att.source_ident)
+        rows, coded, missing = conn.execute(query).fetchone()
+        out.update(rows=rows, rows_coded=coded, rows_missing=missing)
+    return out
+
+
+status = takes_database(describe, "status")

@@ -1,0 +1,126 @@
+"""Check stored codes against their model: re-encode a random sample of rows in Python and compare.
+
+A code is right when it is exactly what a backfill would write for the row's current source: the
+same atoms, values within ``tolerance`` (codes written by the SQL trigger agree with Python to about
+1e-5), and NULL when the source is NULL or cannot be encoded. Where the attachment has a sketch
+column, the row's sketch must be the source's sign bits exactly (and NULL where the code is).
+Anything else is a *mismatch*, named by its key; a NULL code beside a source that can be encoded is *missing* (not yet backfilled, or lost).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import psycopg
+from psycopg import sql
+
+from .. import _catalog, _sql, _vectors, registry
+from ..columns import attachments
+from ..search.codes import sign_bits
+from ..server import connect, resolve_dsn
+from .encoder import Encoder
+
+MAX_KEYS = 20
+
+
+@dataclass
+class VerifyResult:
+    """What :func:`verify` found. ``ok`` when no code is wrong or missing."""
+
+    table: str
+    code_column: str
+    model: str
+    checked: int = 0
+    matching: int = 0
+    mismatches: int = 0
+    missing: int = 0
+    unencodable: int = 0
+    max_value_error: float = 0.0
+    mismatched: list[dict[str, str]] = field(default_factory=list)
+    missing_keys: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.mismatches == 0 and self.missing == 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}
+
+    def add_mismatch(self, key: str, problem: str) -> None:
+        self.mismatches += 1
+        if len(self.mismatched) < MAX_KEYS:
+            self.mismatched.append({"key": key, "problem": problem})
+
+
+def verify(table: str, column: str, *, sample: int | None = 1000, code_column: str | None = None,
+           model: str | None = None, tolerance: float = 1e-4, conn: psycopg.Connection | None = None,
+           dsn: str | None = None) -> VerifyResult:
+    """Re-encode ``sample`` random rows (None: every row) of ``table.column`` and compare with their codes."""
+    if sample is not None and sample < 1:
+        raise ValueError("sample must be a positive number of rows (or None for every row)")
+    with connect(resolve_dsn(dsn, conn), autocommit=True, application_name="compressae-pg verify") as conn:
+        att = attachments.get(conn, table, column, code_column=code_column, model=model)
+        key = _catalog.primary_key(conn, att.table)
+        info, sae = registry.load(conn, att.model.ref)
+        rows = _sample(conn, att.table, key, att.source_column, att.code_column, att.sketch_column, sample)
+    result = VerifyResult(table=att.table.qualified, code_column=att.code_column, model=info.ref, checked=len(rows))
+    _compare(rows, Encoder(sae, "cpu"), tolerance, result, sketched=att.sketch_column is not None)
+    return result
+
+
+def _sample(conn: psycopg.Connection, table: _catalog.Table, key: _catalog.Column, source: str, code: str,
+            sketch: str | None, sample: int | None) -> list[tuple]:
+    estimate = _catalog.estimated_rows(conn, table)
+    percent = 100.0 if sample is None or estimate <= 4 * sample else 100.0 * 4 * sample / estimate
+    query = _sql.query("verify_sample", key=key.ident, source=sql.Identifier(source), code=sql.Identifier(code),
+                       sketch=sql.SQL("t.{}::text").format(sql.Identifier(sketch)) if sketch else sql.NULL,
+                       table=table.ident, percent=sql.Literal(percent), limit=sql.Literal(sample))
+    with conn.transaction(force_rollback=True):
+        return conn.execute(query).fetchall()
+
+
+def _compare(rows: list[tuple], encoder: Encoder, tolerance: float, result: VerifyResult, sketched: bool) -> None:
+    dim, h = encoder.model.dim, encoder.model.h
+    sources = [None if s is None else np.asarray(s.to_numpy(), dtype=np.float32) for _k, s, _c, _b in rows]
+    usable = [s is not None and s.shape == (dim,) and bool(_vectors.usable(s[None])[0]) for s in sources]
+    picked = [i for i, u in enumerate(usable) if u]
+    codes = encoder.codes(np.stack([sources[i] for i in picked]) if picked else np.zeros((0, dim), np.float32))
+    want = dict(zip(picked, range(len(picked))))
+    for i, (key, source, stored, bits) in enumerate(rows):
+        if i not in want:
+            if bits is not None:
+                result.add_mismatch(key, "a sketch, but no code can be encoded from the source")
+            elif stored is not None:
+                result.add_mismatch(key, "a code, but the source is NULL" if source is None else "a code, but the source cannot be encoded")
+            else:
+                result.unencodable += source is not None
+                result.matching += 1
+            continue
+        j = want[i]
+        keep = codes.values[j] != 0
+        if stored is None:
+            result.missing += 1
+            if len(result.missing_keys) < MAX_KEYS:
+                result.missing_keys.append(key)
+            continue
+        problem = _difference(stored, codes.indices[j][keep], codes.values[j][keep], h, tolerance, result)
+        if not problem and sketched and bits != sign_bits(sources[i])[0]:
+            problem = "no sketch" if bits is None else "a sketch that is not the source's sign bits"
+        if problem:
+            result.add_mismatch(key, problem)
+        else:
+            result.matching += 1
+
+
+def _difference(stored, indices: np.ndarray, values: np.ndarray, h: int, tolerance: float, result: VerifyResult) -> str | None:
+    """Why ``stored`` is not the code (indices, values), or None when it is."""
+    if stored.dimensions() != h:
+        return f"a code of dimension {stored.dimensions()}, the model's is {h}"
+    got = np.asarray(stored.indices(), dtype=np.int64)
+    if not np.array_equal(got, indices):
+        return f"other atoms ({len(np.setdiff1d(got, indices))} of {len(got)} differ)"
+    error = float(np.abs(np.asarray(stored.values(), dtype=np.float32) - values).max()) if len(values) else 0.0
+    result.max_value_error = max(result.max_value_error, error)
+    return f"values differ by up to {error:.3g}" if error > tolerance else None

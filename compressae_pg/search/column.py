@@ -1,0 +1,115 @@
+# Generated from async_column.py by tools/async_to_sync.py: edit that file, then run the tool.
+"""Search an attached code column from Python: :class:`CompressedColumn` on a psycopg ``Connection``.
+
+The sync twin of :mod:`.async_column`, generated from it: the same methods, not awaited.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Any, TypeVar
+
+import psycopg
+
+from . import plans
+from ._session import STALE, Where, cursor, needs_savepoint
+from .plans import Batch, Call, Hit, Options, Plan, Target
+
+T = TypeVar("T")
+
+
+def drive(conn: psycopg.Connection, plan: Plan[T], oids: dict[str, int] | None = None) -> T:
+    """Run a plan's statements on ``conn`` (a :class:`Batch` in one pipeline) and return what the plan returns."""
+    try:
+        step = next(plan)
+        while True:
+            stmts = step.statements if isinstance(step, Batch) else (step,)
+            with conn.pipeline() if isinstance(step, Batch) else nullcontext():
+                curs = [cursor(conn, stmt, oids) for stmt in stmts]
+                for cur, stmt in zip(curs, stmts):
+                    cur.execute(stmt.query, stmt.params, binary=stmt.binary)
+                # In a pipeline the results arrive with the first fetch; every statement of a batch returns rows.
+                rows = [cur.fetchall() if isinstance(step, Batch) or cur.description else [] for cur in curs]
+            for cur in curs:
+                cur.close()
+            step = plan.send(rows if isinstance(step, Batch) else rows[0])
+    except StopIteration as done:
+        return done.value
+
+
+class CompressedColumn:
+    """An attached code column, ready to search: ``CompressedColumn(conn, "items", "embedding")``.
+
+    ``column`` is the source vector column (or the code column itself); ``code_column`` picks one
+    when the source column has several. The attachment is resolved and the model loaded once per
+    connection (errors name what is missing): by :meth:`open` or the first search, and by the sync
+    class as soon as it is made. Every call runs in
+    a transaction of its own that it rolls back (a savepoint inside yours), so its ``SET LOCAL``
+    settings never leak. A re-compression that swaps in a new model is noticed, and the column
+    resolved again.
+    """
+
+    def __init__(self, conn: psycopg.Connection, table: str, column: str, *, code_column: str | None = None) -> None:
+        self.conn, self._names = conn, (table, column, code_column)
+        self._target: Target | None = None
+        self._call(plans.nothing)
+
+    @property
+    def target(self) -> Target:
+        """The resolved attachment (table, code column, model, key)."""
+        if self._target is None:
+            raise RuntimeError("not resolved yet: open() or search first")
+        return self._target
+
+    def open(self) -> CompressedColumn:
+        """Resolve the attachment and load its model now (errors name what is missing)."""
+        self._call(plans.nothing)
+        return self
+
+    def search(self, query: Any, k: int = 10, *, candidates: int = 100, rerank: str = "reconstructed",
+                     where: Where = None, ef_search: int | None = None) -> list[Hit]:
+        """The ``k`` rows nearest ``query`` (a vector of the model's dimension), best first.
+
+        The HNSW index returns ``candidates`` rows (by the sign bits' Hamming distance on the default
+        sketch graph, by sparse cosine on the sparse graph); ``rerank`` orders them: ``"none"`` (cosine
+        of the codes), ``"reconstructed"`` (cosine of the query with each decoded row, O(k)),
+        ``"symmetric"`` (cosine of both reconstructions) or ``"dense"`` (exact cosine with the source
+        column). ``where`` filters rows: psycopg.sql, or ``{column: value}`` pairs; pgvector's iterative
+        scan keeps a selective filter returning k rows. ``ef_search`` overrides ``hnsw.ef_search``
+        (default: ``candidates``, at least 40).
+        """
+        opts = Options(k, candidates, rerank, where, ef_search)
+        return self._call(plans.searching(query, opts, single=True))[0]
+
+    def search_many(self, queries: Any, k: int = 10, *, candidates: int = 100, rerank: str = "reconstructed",
+                          where: Where = None, ef_search: int | None = None) -> list[list[Hit]]:
+        """:meth:`search` for each of ``queries`` (an (n, d) array or a list of vectors), encoded as one batch."""
+        return self._call(plans.searching(queries, Options(k, candidates, rerank, where, ef_search)))
+
+    def similar(self, key: Any, k: int = 10, *, candidates: int = 100, rerank: str = "symmetric",
+                      where: Where = None, ef_search: int | None = None) -> list[Hit]:
+        """The ``k`` rows most similar to the row whose primary key is ``key`` (itself left out).
+
+        The probe is the row's stored code; the default rerank is ``"symmetric"`` (reconstruction
+        against reconstruction). ``"reconstructed"`` and ``"dense"`` use the row's source vector.
+        """
+        return self._call(plans.similar(key, Options(k, candidates, rerank, where, ef_search)))[0]
+
+    def _call(self, plan: Call[T]) -> T:
+        for attempt in (1, 2):
+            try:
+                with self.conn.transaction(force_rollback=True) if needs_savepoint(self.conn) else nullcontext():
+                    if self._target is None:
+                        self._target = drive(self.conn, plans.resolve(*self._names))
+                    model = drive(self.conn, plans.load_model(self.conn, self._target))
+                    return drive(self.conn, plan(self._target, model), self._target.oids)
+            except STALE:
+                self._target = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def __repr__(self) -> str:
+        t = self._target
+        name = type(self).__name__
+        return f"{name}({t.qualified}.{t.code_column}, model {t.model_ref})" if t else f"{name}(unresolved)"

@@ -1,0 +1,377 @@
+"""The search itself, written once for the sync and the async front doors.
+
+Each step is a *plan*: a generator that yields the :class:`Statement` (or the :class:`Batch` of
+statements) it needs run and receives their rows, so :mod:`.column` (psycopg ``Connection``) and
+:mod:`.async_column` (``AsyncConnection``) only differ in how they execute statements.
+
+A search asks the attachment's HNSW index for ``candidates`` rows, then reranks them in numpy
+(:mod:`.rerank`). The index is over the sketch column (graph ``sketch``, the default): the sign bits
+of each row's vector, probed by Hamming distance with the query's own sign bits, so the query needs
+no encoding at all, only its projection on the atoms for the asymmetric rerank. An attachment with
+graph ``sparse`` is probed with the query's code by sparse cosine (the paper's path). The settings
+and every query's candidates go out as one batch: one round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
+
+import numpy as np
+import psycopg
+from psycopg import sql
+from psycopg.pq import Format
+
+from .. import _sql, _vectors, _wire
+from .._defaults import CANDIDATES
+from ..columns.choice import choose
+from ..errors import CompressaeError, InvalidVectorError, NoPrimaryKeyError, StaleAttachment, UnknownKeyError, UnknownModelError, UnknownTableError
+from . import rerank
+from .codes import Codes, Weights, sign_bits
+
+T = TypeVar("T")
+MAX_EF_SEARCH = 1000  # pgvector's limit for hnsw.ef_search
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A query for a driver to run; ``binary`` rows carry pgvector values as numpy (see :mod:`compressae_pg._wire`).
+
+    ``raw`` statements take positional ``$n`` parameters (psycopg's RawCursor): psycopg then parses
+    no ``%`` in the text, so identifiers composed into it may hold any character.
+    """
+
+    query: sql.Composable
+    params: dict[str, Any] | Sequence[Any] | None = None
+    binary: bool = False
+    raw: bool = False
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Statements a driver sends together (a pipeline, one round trip); the plan receives each one's rows."""
+
+    statements: tuple[Statement, ...]
+
+
+Plan = Generator[Statement, list[tuple], T]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: the row's primary key and its score (a cosine: higher is nearer)."""
+
+    key: Any
+    score: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "score": self.score}
+
+
+@dataclass(frozen=True)
+class Options:
+    """How one search runs; see :meth:`CompressedColumn.search <compressae_pg.CompressedColumn.search>`."""
+
+    k: int = 10
+    candidates: int = CANDIDATES
+    rerank: str = "reconstructed"
+    where: sql.Composable | Mapping[str, Any] | None = None
+    ef_search: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("k", "candidates"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer (got {value!r})")
+        if self.rerank not in rerank.RERANK_MODES:
+            raise ValueError(f"rerank must be one of {', '.join(rerank.RERANK_MODES)} (got {self.rerank!r})")
+        ef = self.ef_search
+        if ef is not None and (isinstance(ef, bool) or not isinstance(ef, int) or not 1 <= ef <= MAX_EF_SEARCH):
+            raise ValueError(f"ef_search must be an integer from 1 to {MAX_EF_SEARCH} (got {ef!r})")
+        if self.where is not None and not isinstance(self.where, (sql.Composable, Mapping)):
+            raise TypeError("where must be psycopg.sql (e.g. sql.SQL('price < {}').format(sql.Literal(10))) or a "
+                            f"mapping of column to value, not {type(self.where).__name__}: plain strings are not spliced into SQL")
+
+    @property
+    def limit(self) -> int:
+        """Rows to fetch from the index: ``candidates``, and never fewer than ``k``."""
+        return max(self.candidates, self.k)
+
+    @property
+    def hnsw_ef_search(self) -> int:
+        return self.ef_search or min(max(self.limit, 40), MAX_EF_SEARCH)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A resolved attachment: where its codes are, which model made them, and the table's key."""
+
+    attachment_id: int
+    schema: str
+    table: str
+    source_column: str
+    code_column: str
+    graph: str  # 'sketch' or 'sparse': which column the HNSW index is over
+    sketch_column: str | None
+    model_id: int
+    model_ref: str
+    dim: int
+    h: int
+    key: str
+    key_oid: int
+    source_type: str | None  # None when the source column no longer exists
+    vector_schema: str
+    oids: dict[str, int]
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+    @property
+    def needs_codes(self) -> bool:
+        """Whether the index is probed with the query's code (graph ``sparse``) rather than its sign bits."""
+        return self.graph == "sparse"
+
+
+@dataclass(frozen=True)
+class Query:
+    """One query, ready to search: the index probe (sign bits, or its code), its vector and the rerank projection."""
+
+    bits: str | None  # the sign bits as bit text ('0110…'): the sketch graph's probe
+    indices: np.ndarray | None  # the query's code (the sparse graph's probe, and the symmetric rerank's)
+    values: np.ndarray | None
+    vector: np.ndarray | None = None
+    projection: np.ndarray | None = None
+    exclude: tuple[Any] | None = None  # (key,) of a row left out of the results
+
+
+# ---- resolving a column -------------------------------------------------------------------------
+def resolve(table: str, column: str, code_column: str | None = None) -> Plan[Target]:
+    """The attachment of ``table.column``; ``column`` may also name the code column itself.
+
+    The table is looked up as :func:`_catalog.resolve_table <compressae_pg._catalog.resolve_table>`
+    does: its exact name on the search_path, then ``schema.table``.
+    """
+    if not isinstance(table, str) or not table or not isinstance(column, str) or not column:
+        raise UnknownTableError("a table and a column name are required")
+    tries = [(table, None)] + ([tuple(reversed(table.split(".", 1)))] if "." in table else [])
+    found = []
+    for name, schema in tries:
+        found = yield Statement(_sql.query("resolve_table"), {"name": name, "schema": schema})
+        if found:
+            break
+    if not found:
+        raise UnknownTableError(f"table {table!r} does not exist on the search_path (or you cannot see it)")
+    schema, name, oid, _kind = found[0]
+    rows = yield Statement(_sql.query("search_target"), {"oid": oid})
+    picked = choose(rows, f"{schema}.{name}", column, source=lambda r: r[3], code=lambda r: r[4], code_column=code_column)
+    (aid, schema, name, source, code, graph, sketch, model_id, model_name, version, dim, h, _k,
+     key, key_oid, n_keys, source_type, vector_schema, *oids) = picked
+    if not n_keys:
+        raise NoPrimaryKeyError(f"table {schema}.{name} has no primary key; search results need one")
+    if n_keys > 1:
+        raise NoPrimaryKeyError(f"table {schema}.{name} has a composite primary key; search needs a single-column key")
+    return Target(aid, schema, name, source, code, graph, sketch, model_id, f"{model_name}@{version}", dim, h, key, key_oid,
+                  source_type, vector_schema, dict(zip(("sparsevec", "vector", "halfvec"), oids)))
+
+
+_MODELS: WeakKeyDictionary[Any, dict[int, Weights]] = WeakKeyDictionary()
+
+
+def cached_model(conn: Any, model_id: int) -> Weights | None:
+    """The model already loaded on this connection, if any (models are cached per connection)."""
+    return _MODELS.get(conn, {}).get(model_id)
+
+
+def load_model(conn: Any, target: Target) -> Plan[Weights]:
+    """The attachment's model: from the connection's cache, else its weights read once."""
+    model = cached_model(conn, target.model_id)
+    if model is None:
+        rows = yield Statement(_sql.query("model_weights"), {"id": target.model_id})
+        if not rows:
+            raise UnknownModelError(f"model {target.model_ref} of {target.qualified}.{target.code_column} is gone")
+        model = Weights.from_bytes(bytes(rows[0][0]))
+        _MODELS.setdefault(conn, {})[target.model_id] = model
+    return model
+
+
+# ---- queries ------------------------------------------------------------------------------------
+def encode(model: Weights, vectors: np.ndarray, mode: str, target: Target) -> list[Query]:
+    """The queries' probes (sign bits; a code only where the graph or the rerank needs one) and rerank projections."""
+    if vectors.ndim != 2 or vectors.shape[1] != model.dim:
+        got = vectors.shape[-1] if vectors.ndim else 0
+        raise InvalidVectorError(f"the query has {got} dimensions, but {target.qualified}.{target.code_column} "
+                                 f"holds codes of {model.dim}-dimensional vectors (model {target.model_ref})")
+    _vectors.check(vectors, model.dim)  # NaN, Inf and zero vectors are refused by name
+    codes = model.compress(vectors) if target.needs_codes or mode == "symmetric" else None
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    return _queries(model, codes, sign_bits(unit), unit, mode)
+
+
+def _queries(model: Weights, codes: Codes | None, bits: Sequence[str | None], vectors: Sequence[np.ndarray | None],
+             mode: str, exclude: tuple[Any] | None = None) -> list[Query]:
+    if mode == "reconstructed":
+        projections = model.project(np.stack(vectors))
+    elif mode == "symmetric":
+        rec = model.decompress(codes)
+        projections = model.project(rec / np.linalg.norm(rec, axis=1, keepdims=True))
+    else:
+        projections = [None] * len(bits)
+    return [Query(bits[i], codes.indices[i] if codes else None, codes.values[i] if codes else None,
+                  vectors[i], projections[i], exclude) for i in range(len(bits))]
+
+
+def item(target: Target, model: Weights, key: Any, mode: str) -> Plan[Query]:
+    """The stored code (and source vector) of the row with primary key ``key``, as a query."""
+    source = sql.SQL(", {}").format(sql.Identifier(target.source_column)) if target.source_type else sql.SQL("")
+    sketch = sql.SQL(", {}::text").format(sql.Identifier(target.sketch_column)) if target.sketch_column else sql.SQL("")
+    rows = yield Statement(_sql.query("search_item", code=sql.Identifier(target.code_column), source=source, sketch=sketch,
+                                      table=sql.Identifier(target.schema, target.table),
+                                      key=sql.Identifier(target.key), item=sql.Literal(key)), binary=True)
+    if not rows:
+        raise UnknownKeyError(f"no row of {target.qualified} has {target.key} = {key!r}")
+    raw, *rest = rows[0]
+    bits = rest.pop(0) if target.sketch_column else None
+    vector = rest.pop(0) if target.source_type else None
+    code = _wire.sparse_rows([raw]) if raw is not None else None
+    if code is None or not len(code.indices):
+        raise CompressaeError(f"row {key!r} of {target.qualified} has no code in {target.code_column} yet (run the backfill)")
+    if mode in ("reconstructed", "dense") and (vector is None or not np.any(vector)):
+        raise CompressaeError(f"rerank={mode!r} needs the source vector of row {key!r}, and {target.qualified}."
+                              f"{target.source_column} has none; use rerank='symmetric' or 'none'")
+    if not target.needs_codes and bits is None:
+        raise CompressaeError(f"row {key!r} of {target.qualified} has no sketch in {target.sketch_column} yet (run the backfill)")
+    codes = Codes(code.indices[None, :], code.values[None, :], target.h)
+    unit = None if vector is None else vector / np.linalg.norm(vector)
+    return _queries(model, codes, [bits], [unit], mode, exclude=(key,))[0]
+
+
+# ---- the search ---------------------------------------------------------------------------------
+def where_sql(where: sql.Composable | Mapping[str, Any] | None) -> sql.Composable:
+    """A filter as SQL: composed SQL as given, or ``column = value`` pairs (None → IS NULL, a list → IN)."""
+    if where is None:
+        return sql.SQL("TRUE")
+    if isinstance(where, sql.Composable):
+        return where
+    terms = []
+    for column, value in where.items():
+        col = sql.Identifier(column)
+        if value is None:
+            terms.append(sql.SQL("{} IS NULL").format(col))
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            terms.append(sql.SQL("{} = ANY ({})").format(col, sql.Literal(list(value))))
+        else:
+            terms.append(sql.SQL("{} = {}").format(col, sql.Literal(value)))
+    return sql.SQL(" AND ").join(terms) if terms else sql.SQL("TRUE")
+
+
+def code_text(query: Query, target: Target) -> str:
+    """The query's code as ``sparsevec`` text (1-based indices)."""
+    entries = ",".join(f"{i + 1}:{float(v)!r}" for i, v in zip(query.indices.tolist(), query.values) if v != 0)
+    return f"{{{entries}}}/{target.h}"
+
+
+def _binary_key(oid: int) -> bool:
+    return psycopg.adapters.get_loader(oid, Format.BINARY) is not None
+
+
+def candidates(target: Target, query: Query, opts: Options) -> Statement:
+    """The statement that fetches a query's candidates through the HNSW index (one text per column and filter)."""
+    if opts.rerank == "dense" and target.source_type is None:
+        raise CompressaeError(f"rerank='dense' needs the source column {target.source_column!r}, "
+                              f"which {target.qualified} no longer has")
+    probe = code_text(query, target) if target.needs_codes else query.bits
+    params = [probe, opts.limit, target.attachment_id]
+    if opts.where is None and query.exclude is None:  # the common case: compose its text once per column
+        return Statement(_plain_candidates(target, opts.rerank), params, binary=True, raw=True)
+    return Statement(_candidates_sql(target, opts.rerank, opts.where, query.exclude), params, binary=True, raw=True)
+
+
+_PLAIN: dict[tuple, sql.SQL] = {}
+
+
+def _plain_candidates(target: Target, rerank: str) -> sql.SQL:
+    """:func:`_candidates_sql` without a filter, composed once per attachment, its names and the rerank."""
+    key = (target.attachment_id, target.schema, target.table, target.code_column, target.sketch_column,
+           target.source_column, target.key, target.key_oid, target.vector_schema, target.graph, rerank)
+    if key not in _PLAIN:
+        _PLAIN[key] = sql.SQL(_candidates_sql(target, rerank, None, None).as_string(None))
+    return _PLAIN[key]
+
+
+def _candidates_sql(target: Target, rerank: str, where: Any, exclude: tuple[Any] | None) -> sql.Composed:
+    extra = []
+    if rerank in ("reconstructed", "symmetric"):
+        extra.append(sql.Identifier(target.code_column))
+    if rerank == "dense":
+        extra.append(sql.Identifier(target.source_column))
+    key = sql.Identifier(target.key)
+    condition = where_sql(where)
+    if exclude is not None:
+        condition = sql.SQL("({}) AND {} IS DISTINCT FROM {}").format(condition, key, sql.Literal(exclude[0]))
+    if target.needs_codes:
+        graph, op, probe_type = target.code_column, "<=>", sql.Identifier(target.vector_schema, "sparsevec")
+    else:
+        graph, op, probe_type = target.sketch_column, "<~>", sql.SQL("varbit")
+    return _sql.query(
+        "search_candidates",
+        key=key if _binary_key(target.key_oid) else sql.SQL("{}::text").format(key),
+        graph=sql.Identifier(graph), op=sql.SQL(op), probe_type=probe_type,
+        code=sql.Identifier(target.code_column), ops=sql.Identifier(target.vector_schema),
+        extra=sql.SQL("").join(sql.SQL(", {}").format(e) for e in extra),
+        table=sql.Identifier(target.schema, target.table), filter=condition,
+    )
+
+
+def rank(target: Target, query: Query, rows: list[tuple], opts: Options) -> list[Hit]:
+    """Rerank one query's candidate rows ``(key, distance, model_id, extra...)`` and keep the best k."""
+    if rows and rows[0][2] != target.model_id:
+        raise StaleAttachment(f"{target.qualified}.{target.code_column} now holds codes of another model")
+    if opts.rerank == "dense":
+        rows = [r for r in rows if r[3] is not None and len(r[3]) == len(query.vector)]
+    keys = [r[0] for r in rows]
+    if opts.rerank == "none" and not target.needs_codes:  # the sign bits' cosine: 1 - 2 hamming / d
+        scores = 1.0 - 2.0 * np.array([r[1] for r in rows], dtype=np.float64) / target.dim
+    elif opts.rerank == "none":
+        scores = 1.0 - np.array([r[1] for r in rows], dtype=np.float64)
+    elif opts.rerank == "dense":
+        scores = rerank.cosine(query.vector, np.stack([r[3] for r in rows])) if rows else np.zeros(0)
+    else:
+        scores = rerank.code_scores(query.projection, _wire.sparse_rows([r[3] for r in rows]))
+    return [Hit(keys[i], float(scores[i])) for i in rerank.top(scores, opts.k)]
+
+
+def search(target: Target, queries: Sequence[Query], opts: Options) -> Plan[list[list[Hit]]]:
+    """Candidates and rerank for each query: the settings and every query's candidates in one batch."""
+    settings = Statement(_sql.query("search_settings"), [str(opts.hnsw_ef_search)], raw=True)
+    rows = yield Batch((settings, *(candidates(target, q, opts) for q in queries)))
+    return [rank(target, q, r, opts) for q, r in zip(queries, rows[1:])]
+
+
+# ---- what the front doors run -------------------------------------------------------------------
+Call = Callable[[Target, Weights], Plan[T]]
+
+
+def searching(queries: Any, opts: Options, *, single: bool = False) -> Call[list[list[Hit]]]:
+    """The plan of a search for ``queries`` (one vector with ``single``), once the column is resolved."""
+    vectors = _vectors.as_array(queries)
+    if single and len(vectors) != 1:
+        raise ValueError(f"search takes one query vector (got {len(vectors)}); use search_many for several")
+    return lambda target, model: search(target, encode(model, vectors, opts.rerank, target), opts)
+
+
+def similar(key: Any, opts: Options) -> Call[list[list[Hit]]]:
+    """The plan of an item-to-item search from the row whose primary key is ``key``."""
+
+    def plan(target: Target, model: Weights) -> Plan[list[list[Hit]]]:
+        query = yield from item(target, model, key, opts.rerank)
+        return (yield from search(target, [query], opts))
+
+    return plan
+
+
+def nothing(target: Target, model: Weights) -> Plan[None]:
+    """A plan that only resolves the column and loads its model."""
+    yield from ()

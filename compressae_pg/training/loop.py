@@ -1,0 +1,204 @@
+"""The optimisation loop: the paper's recipe, and the improvements this package trains with by default.
+
+``TrainConfig.paper()`` reproduces the paper exactly: Kaiming-uniform init, Adam at a constant
+learning rate, the ``k + 4k/8`` cosine loss, codes from the encoder's TopK. The defaults add, each
+measured on its own in BENCHMARKS.md: the encoder initialised as the decoder's transpose, an AuxK
+loss that revives dead atoms, and codes refined at encode time
+(:class:`~compressae_pg.model.Encoding`). The method itself (TopK by magnitude, unit-norm atoms with
+gradient projection, bias-free decoder, the paper's loss) is the same in both. Off in both, for
+experiments: the neighbour terms of :mod:`compressae_pg.training.losses` and k-annealing (``k_start``); none
+beat the defaults in BENCHMARKS.md's issue-14 screens.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..model import CompresSAE, Encoding, _TopKPreActivations
+from .losses import neighbour_terms
+
+_DEAD_WINDOW_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings; the defaults train a good 4096/32 model in about 8 minutes on 2 CPU cores."""
+
+    h: int = 4096
+    k: int = 32
+    steps: int = 1000
+    batch_size: int = 4096
+    lr: float = 1e-3
+    seed: int = 0
+    device: str | None = None
+    validation_rows: int = 2048
+    buffer_rows: int = 65536
+    init: str = "tied"  # "kaiming" (paper) or "tied": the encoder starts as the decoder's transpose
+    schedule: str = "constant"  # "constant" (paper) or "cosine": linear warm-up, cosine decay to 10%
+    warmup: int = 50  # steps (at most a tenth of the run)
+    aux_k: float = 1 / 32  # weight of the AuxK loss on dead atoms (0: paper)
+    refit: bool = True  # stored codes: least-squares values on the support (False: paper)
+    pursuit: int | None = None  # stored codes: atoms picked from the residual (None: k // 4; 0: paper)
+    # Terms that see neighbours (compressae_pg.training.losses), each a weight (0: off, as in the paper):
+    distill_asym: float = 0.0  # in-batch dense similarities distilled into x · x̂ᵀ
+    distill_codes: float = 0.0  # ... into the codes' own cosine
+    contrast_codes: float = 0.0  # InfoNCE on the codes' cosine, positive = dense nearest neighbour
+    distill_rows: int = 1024  # the sub-batch those terms compare
+    distill_temperature: float = 0.05
+    k_start: int | None = None  # anneal the training k from k_start down to k (None: train at k, paper)
+    k_anneal: float = 0.5  # ... linearly over this fraction of the steps
+
+    def __post_init__(self) -> None:
+        if self.init not in ("kaiming", "tied"):
+            raise ValueError(f"init must be 'kaiming' or 'tied' (got {self.init!r})")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine' (got {self.schedule!r})")
+        if self.steps < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError("steps, batch_size and lr must be positive")
+        if not 0 <= self.encoding.pursuit < self.k:
+            raise ValueError(f"pursuit must be in [0, k) (got {self.pursuit} for k={self.k})")
+        if min(self.distill_asym, self.distill_codes, self.contrast_codes) < 0:
+            raise ValueError("distill_asym, distill_codes and contrast_codes are weights: they must be >= 0")
+        if self.distill_rows < 2 or self.distill_temperature <= 0:
+            raise ValueError(f"distill_rows must be >= 2 and distill_temperature > 0 "
+                             f"(got {self.distill_rows}, {self.distill_temperature})")
+        if self.k_start is not None and not self.k <= self.k_start <= self.h // 4:
+            raise ValueError(f"k_start must be in [k, h/4] = [{self.k}, {self.h // 4}] (got {self.k_start})")
+        if not 0 < self.k_anneal <= 1:
+            raise ValueError(f"k_anneal is a fraction of the steps in (0, 1] (got {self.k_anneal})")
+
+    @classmethod
+    def paper(cls, **settings: Any) -> "TrainConfig":
+        """The paper's recipe, exactly (other settings may still be given)."""
+        exact = dict(init="kaiming", schedule="constant", aux_k=0.0, refit=False, pursuit=0,
+                     distill_asym=0.0, distill_codes=0.0, contrast_codes=0.0, k_start=None)
+        return replace(cls(), **{**exact, **settings})
+
+    @property
+    def encoding(self) -> Encoding:
+        """How the trained model computes stored codes."""
+        pursuit = self.k // 4 if self.pursuit is None and self.refit else (self.pursuit or 0)
+        return Encoding(refit=self.refit, pursuit=pursuit)
+
+    def resolved_device(self) -> torch.device:
+        if self.device:
+            return torch.device(self.device)
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def new_model(dim: int, cfg: TrainConfig) -> CompresSAE:
+    """A freshly initialised model for ``cfg`` (seeded)."""
+    model = CompresSAE(dim, cfg.h, cfg.k, seed=cfg.seed, encoding=cfg.encoding)
+    if cfg.init == "tied":
+        with torch.no_grad():
+            model.encoder.copy_(model.decoder)
+    return model
+
+
+def lr_factor(cfg: TrainConfig, step: int) -> float:
+    """Multiplier of the base learning rate at ``step``."""
+    if cfg.schedule == "constant":
+        return 1.0
+    warm = min(1.0, (step + 1) / max(1, min(cfg.warmup, cfg.steps // 10)))
+    return warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / cfg.steps)))
+
+
+def k_at(cfg: TrainConfig, step: int) -> int:
+    """The sparsity the loss trains at on ``step``: k_start, linearly down to k by k_anneal of the run."""
+    if cfg.k_start is None:
+        return cfg.k
+    done = min(1.0, step / max(1, round(cfg.k_anneal * cfg.steps)))
+    return round(cfg.k_start + (cfg.k - cfg.k_start) * done)
+
+
+def neighbour_loss(cfg: TrainConfig, x: torch.Tensor, parts: dict[str, torch.Tensor], k: int, h: int) -> dict[str, torch.Tensor]:
+    """The weighted neighbour terms ``cfg`` asks for (empty when all are off), from the loss's parts."""
+    weights = {"distill_asym": cfg.distill_asym, "distill_codes": cfg.distill_codes, "contrast_codes": cfg.contrast_codes}
+    if not any(weights.values()):
+        return {}
+    terms = neighbour_terms(
+        x, parts["values"][:, :k], parts["indices"][:, :k], parts["reconstruction"], h,
+        rows=cfg.distill_rows, temperature=cfg.distill_temperature,
+        asym=cfg.distill_asym > 0, codes=cfg.distill_codes > 0, contrast=cfg.contrast_codes > 0,
+    )
+    return {name: weights[name] * term for name, term in terms.items()}
+
+
+def aux_k_loss(model: CompresSAE, x: torch.Tensor, rec_k: torch.Tensor, dead: torch.Tensor) -> torch.Tensor:
+    """AuxK (Gao et al. 2024): the dead atoms' own TopK reconstructs what the live code misses.
+
+    The residual is x̃ minus its projection on the (detached) reconstruction; the loss is its
+    normalised squared error, so dead atoms get gradient toward directions the code cannot reach.
+    """
+    xn = F.normalize(x, dim=1)
+    unit = F.normalize(rec_k.detach(), dim=1)
+    residual = xn - unit * (xn * unit).sum(dim=1, keepdim=True)
+    dead_idx = dead.nonzero().squeeze(1)
+    n = min(len(dead_idx), 2 * model.k)
+    values, picked = _TopKPreActivations.apply(xn, model.encoder[dead_idx], model.encoder_bias[dead_idx], n)
+    aux = model.decode_sparse(values, dead_idx[picked])
+    return ((aux - residual) ** 2).sum(dim=1).mean() / (residual**2).sum(dim=1).mean().clamp_min(1e-12)
+
+
+def fit(batches: Iterator[np.ndarray], model: CompresSAE, cfg: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
+    """Train ``model`` on ``cfg.steps`` batches: Adam, gradient projection, renormalised atoms."""
+    device = cfg.resolved_device()
+    model.to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    window = max(1, -(-_DEAD_WINDOW_ROWS // cfg.batch_size))
+    last_used = torch.full((model.h,), -1, dtype=torch.long, device=device)
+    parts: dict[str, torch.Tensor] = {}
+    with tqdm(total=cfg.steps, desc="train", unit="step", disable=not progress, dynamic_ncols=True) as bar:  # closed on errors too
+        for step in range(cfg.steps):
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * lr_factor(cfg, step)
+            x = torch.from_numpy(next(batches)).to(device)
+            k = k_at(cfg, step)
+            parts = model.loss(x, keep=True, k=k)
+            with torch.no_grad():
+                last_used[parts["indices"][:, : model.k].reshape(-1)] = step
+            loss = parts["loss"]
+            for name, term in neighbour_loss(cfg, x, parts, k, model.h).items():
+                parts[name] = term
+                loss = loss + term
+            del parts["values"], parts["indices"]
+            dead = (step - last_used) > window
+            if cfg.aux_k and step >= window and bool(dead.any()):
+                parts["aux_k"] = aux_k_loss(model, x, parts["reconstruction"], dead)
+                loss = loss + cfg.aux_k * parts["aux_k"]
+            parts.pop("reconstruction")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            model.project_decoder_grad()
+            opt.step()
+            model.normalize_decoder()
+            bar.update(1)
+            if step % 10 == 0 or step == cfg.steps - 1:
+                bar.set_postfix(loss=f"{parts['loss'].item():.4f}", cos=f"{parts['cosine'].item():.4f}")
+    model.eval()
+    dead = ((cfg.steps - 1 - last_used) >= window) if cfg.steps > window else (last_used < 0)
+    return {
+        "train_loss": parts["loss"].item() if parts else float("nan"),
+        "train_cosine": parts["cosine"].item() if parts else float("nan"),
+        "dead_atoms": float(dead.float().mean()),
+    }
+
+
+@torch.no_grad()
+def validate(model: CompresSAE, x: np.ndarray, device: torch.device) -> dict[str, float]:
+    """Mean cosine between vectors and their reconstructions: stored codes, and the bare encoder's TopK."""
+    stored, encoder = [], []
+    for chunk in torch.from_numpy(x).split(8192):
+        chunk = chunk.to(device)
+        stored.append(F.cosine_similarity(chunk, model.decode_sparse(*model.select(chunk)), dim=1))
+        encoder.append(F.cosine_similarity(chunk, model.decode_sparse(*model.topk(chunk)), dim=1))
+    mean = lambda parts: float(torch.cat(parts).mean()) if parts else float("nan")  # noqa: E731
+    return {"val_cosine": mean(stored), "val_cosine_encoder": mean(encoder)}
