@@ -4,6 +4,7 @@
     python benchmarks/model_quality.py --name default --steps 400
     python benchmarks/model_quality.py --name default-no-aux --steps 400 --set aux_k=0
     python benchmarks/model_quality.py --table          # the markdown table of every row so far
+    python benchmarks/model_quality.py --name mpnet --data ../shared/data/pypi-mpnet-20k.f16.npy --peers
 
 Each run trains in memory on the first 99,500 vectors of the data (the 500 after them are the
 queries), times the training loop alone, and scores the model against the exact dense top-10 with
@@ -11,6 +12,9 @@ each way of computing codes: the paper's TopK values, least-squares values on th
 ("refit"), and refit with one pursuit stage of k/4 atoms ("pursuit"). Per encoding: mean
 reconstruction cosine, recall@10 of a full scan by sparse cosine between codes, and by asymmetric
 cosine (full query against decoded items). Dead atoms: never chosen by the encoder over all items.
+With ``--peers``, the row also holds the dense columns beside the codes, by the same full scan:
+``vector(d)`` (exact: 1.0), ``halfvec(d)`` (items and queries rounded to float16; the data files are
+float16 already, so this loses only the rounding after L2-normalisation) and PCA at the codes' bytes.
 Rows are appended to results/model_quality.jsonl with the command that made them.
 """
 
@@ -28,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from _common import ROOT, load, machine, parser
-from compressae_pg.evaluation.metrics import exact_topk, recall_at_k
+from compressae_pg.evaluation.metrics import exact_topk, recall_at_k, topk_rows
 from compressae_pg.model import CompresSAE, Encoding
 from compressae_pg.training.loop import TrainConfig, fit, new_model
 
@@ -104,6 +108,21 @@ def train_and_score(cfg: TrainConfig, items: np.ndarray, queries: np.ndarray, tr
     }
 
 
+def peers(items: np.ndarray, queries: np.ndarray, truth: np.ndarray, bytes_per_row: int) -> dict:
+    """Full-scan recall@10 of the dense columns beside the codes: vector(d), halfvec(d), PCA at ``bytes_per_row``."""
+    from frontier import pca_recall  # frontier imports this module
+
+    half = lambda x: x.astype(np.float16).astype(np.float32)  # noqa: E731
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    d = items.shape[1]
+    dims, pca = pca_recall(items, queries, truth, bytes_per_row)
+    return {
+        f"vector({d})": {"bytes": 8 + 4 * d, "recall": recall_at_k(topk_rows(queries, items, 10), truth)},
+        f"halfvec({d})": {"bytes": 8 + 2 * d, "recall": round(recall_at_k(topk_rows(unit(half(queries)), unit(half(items)), 10), truth), 4)},
+        f"pca({dims})": {"bytes": 8 + 4 * dims, "recall": round(pca, 4)},
+    }
+
+
 def command_line(script: str) -> str:
     return f"python benchmarks/{script} " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
@@ -123,7 +142,9 @@ def run(args) -> dict:
     typed = {k: type(getattr(base, k))(v) if getattr(base, k) is not None else int(v) for k, v in settings.items()}
     cfg = replace(base, steps=args.steps, batch_size=args.batch_size, lr=args.lr or base.lr, seed=args.seed, device="cpu", **typed)
     model, measured = train_and_score(cfg, items, queries, truth, progress=not args.quiet)
-    row = {"name": args.name, "command": command_line("model_quality.py"), **measured}
+    row = {"name": args.name, "command": command_line("model_quality.py"), "data": args.data.name, **measured}
+    if args.peers:
+        row["peers"] = peers(items, queries, truth, measured["bytes_per_row"])
     append(RESULTS, row)
     if args.save:  # as the registry stores it: benchmarks/retrieval.py --model-file reads it
         Path(args.save).write_bytes(model.to_bytes())
@@ -132,14 +153,14 @@ def run(args) -> dict:
 
 def table() -> str:
     rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
-    head = ("| row | train s | dead | cos (paper/refit/pursuit) | sparse recall (paper/refit/pursuit) "
+    head = ("| row | train s | steps/s | dead | cos (paper/refit/pursuit) | sparse recall (paper/refit/pursuit) "
             "| asym recall (paper/refit/pursuit) | command |")
-    lines = [head, "|---|---|---|---|---|---|---|"]
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
     def trio(r: dict, key: str) -> str:
         return " / ".join(f"{r[e][key]:.3f}" for e in ("paper", "refit", "pursuit"))
 
     for r in rows:
-        lines.append(f"| {r['name']} | {r['train_seconds']:.0f} | {r['dead_atoms']:.1%} | {trio(r, 'cosine')} | "
+        lines.append(f"| {r['name']} | {r['train_seconds']:.0f} | {r.get('steps_per_s', float('nan')):.2f} | {r['dead_atoms']:.1%} | {trio(r, 'cosine')} | "
                      f"{trio(r, 'recall_sparse')} | {trio(r, 'recall_asym')} | `{r['command']}` |")
     return "\n".join(lines)
 
@@ -155,13 +176,14 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other TrainConfig setting")
     p.add_argument("--save", help="write the trained weights here (safetensors, CompresSAE.to_bytes)")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--peers", action="store_true", help="also score vector(d), halfvec(d) and PCA at the same bytes")
     p.add_argument("--table", action="store_true", help="print the table of all rows and exit")
     args = p.parse_args()
     if args.table:
         print(table())
         return
     row = run(args)
-    print(json.dumps({k: row[k] for k in ("name", "train_seconds", "dead_atoms", "paper", "refit", "pursuit")}))
+    print(json.dumps({k: row[k] for k in ("name", "train_seconds", "steps_per_s", "dead_atoms", "paper", "refit", "pursuit", "peers") if k in row}))
 
 
 if __name__ == "__main__":

@@ -158,20 +158,22 @@ class CompresSAE(nn.Module):
             values = self.least_squares(x, indices)
         return values, indices
 
-    def loss(self, x: torch.Tensor, *, keep: bool = False) -> dict[str, torch.Tensor]:
+    def loss(self, x: torch.Tensor, *, keep: bool = False, k: int | None = None) -> dict[str, torch.Tensor]:
         """The paper's loss and its parts: ``loss``, ``cosine`` (k) and ``cosine_4k`` (batch means).
 
-        With ``keep``, also the 4k ``indices`` (by |value| desc) and the k-sparse ``reconstruction``,
-        for training terms that build on them.
+        ``k`` (default: the model's) is the sparsity the loss trains at, for annealing. With
+        ``keep``, also the 4k ``values`` and ``indices`` (by |value| desc) and the k-sparse
+        ``reconstruction``, for training terms that build on them.
         """
-        values, indices = self.topk(x, 4 * self.k)
-        rec_k = self.decode_sparse(values[:, : self.k], indices[:, : self.k])
-        rec_4k = rec_k + self.decode_sparse(values[:, self.k :], indices[:, self.k :])
+        k = k or self.k
+        values, indices = self.topk(x, 4 * k)
+        rec_k = self.decode_sparse(values[:, :k], indices[:, :k])
+        rec_4k = rec_k + self.decode_sparse(values[:, k:], indices[:, k:])
         cos_k = F.cosine_similarity(x, rec_k, dim=1).mean()
         cos_4k = F.cosine_similarity(x, rec_4k, dim=1).mean()
         parts = {"loss": (1 - cos_k) + (1 - cos_4k) / 8, "cosine": cos_k, "cosine_4k": cos_4k}
         if keep:
-            parts.update(indices=indices, reconstruction=rec_k)
+            parts.update(values=values, indices=indices, reconstruction=rec_k)
         return parts
 
     # ---- keeping decoder rows on the unit sphere -------------------------------------------------
