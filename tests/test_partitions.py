@@ -31,7 +31,7 @@ def filled(conn, dsn, layout: str, model, vectors, graph: str = "sketch") -> att
     create_partitioned(conn, layout, vectors)
     registry.save(conn, "m", model)
     att = attachments.add(conn, "items", "embedding", "m@1", graph=graph)
-    assert backfill("items", "embedding", dsn=dsn, progress=False, workers=2).rows == len(vectors)
+    assert backfill("items", "embedding", dsn=dsn, progress=False, workers=2, index=False).rows == len(vectors)
     return att
 
 
