@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
-import time
 
 import numpy as np
 import psycopg
@@ -21,24 +18,12 @@ from compressae_pg.fill.jobs import latest_run
 from compressae_pg.server import connect
 
 from .support.models import attach_model
+from .support.processes import CLI, ENV, PROGRESS, wait_for
 from .support.tables import create_table
 from .support.truth import check_codes
 
 pytestmark = pytest.mark.slow
-CLI = [sys.executable, "-m", "compressae_pg.cli"]
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 ACTIVE = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s"
-PROGRESS = "SELECT coalesce(sum(rows_done), 0) FROM compressae.backfill_jobs WHERE kind = 'range'"
-
-
-def wait_for(predicate, what: str, timeout: float = 120.0):
-    """Poll until ``predicate()`` is truthy (a deadline only against hanging forever, not a timing check)."""
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.02)
-    return value
 
 
 def test_kill_9_mid_run_then_resume_writes_every_row_exactly_once(conn, dsn, real_vectors):

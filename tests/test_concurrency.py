@@ -12,9 +12,9 @@ from compressae_pg import CompressedColumn, _locks, backfill, build_index, verif
 from compressae_pg.server import connect
 
 from .support.models import attach_model
+from .support.processes import wait_for
 from .support.tables import create_table
 from .support.truth import check_codes
-from .test_backfill_live import wait_for
 
 pytestmark = pytest.mark.slow
 

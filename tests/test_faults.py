@@ -3,28 +3,23 @@ the server stopped and started again. Each fails with a clear message, and a rer
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
-import tempfile
 import threading
-from pathlib import Path
 
 import numpy as np
 import psycopg
 import pytest
 
-from compressae_pg import CompresSAE, _migrate, backfill, registry, status, verify
+from compressae_pg import CompresSAE, backfill, registry, status, verify
 from compressae_pg.columns import attachments
-from compressae_pg.server import EmbeddedServer, connect
+from compressae_pg.server import connect
 
 from .support.models import DIM, H, K, attach_model
+from .support.processes import CLI, ENV, PROGRESS, restart, wait_for
 from .support.tables import create_table
 from .support.truth import check_codes
-from .test_backfill_live import ENV, PROGRESS, wait_for
 
 pytestmark = pytest.mark.slow
-CLI = [sys.executable, "-m", "compressae_pg.cli"]
 
 
 def test_an_attachment_replaced_during_a_backfill_stops_it_and_no_old_code_lands(conn, dsn, real_vectors):
@@ -84,25 +79,6 @@ def test_a_statement_timeout_fails_the_range_and_a_rerun_resumes_it(conn, dsn, r
     check_codes(conn, model)
 
 
-@pytest.fixture(scope="module")
-def own_server():
-    """An embedded server of this module's own, to stop and start without disturbing other tests."""
-    root = Path(tempfile.mkdtemp(prefix="compressae-faults-"))
-    srv = EmbeddedServer(root / "pgdata")
-    url = srv.start()
-    _migrate.upgrade(url)
-    try:
-        yield srv
-    finally:
-        srv.stop()
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def _restart(srv: EmbeddedServer) -> str:
-    srv.stop()
-    return srv.start()
-
-
 def test_a_server_restart_mid_backfill_is_a_clear_error_and_a_rerun_completes(own_server, real_vectors):
     url = own_server.url()
     with connect(url, autocommit=True) as c:
@@ -113,7 +89,7 @@ def test_a_server_restart_mid_backfill_is_a_clear_error_and_a_rerun_completes(ow
     proc = subprocess.Popen(args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     with connect(url, autocommit=True) as c:
         wait_for(lambda: c.execute(PROGRESS).fetchone()[0] >= 300, "300 rows checkpointed")
-    url = _restart(own_server)
+    url = restart(own_server)
     _out, err = proc.communicate(timeout=120)
     last = err.strip().splitlines()[-1]
     assert proc.returncode == 2 and "Traceback" not in err and last.startswith("error: lost the database"), err
@@ -137,7 +113,7 @@ def test_a_server_restart_mid_index_build_leaves_an_invalid_index_that_a_rerun_r
     proc = subprocess.Popen([*args, "--dsn", url], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     with connect(url, autocommit=True) as c:
         wait_for(lambda: c.execute("SELECT count(*) FROM pg_stat_progress_create_index").fetchone()[0], "the build")
-    url = _restart(own_server)
+    url = restart(own_server)
     writer.close()
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "Traceback" not in err and err.startswith("error: lost the database"), err
@@ -161,7 +137,7 @@ def test_a_server_restart_mid_training_is_a_clear_error_stores_nothing_and_a_rer
         # the trainer's connection after a chunk's COMMIT (each chunk is read in a transaction of its own)
         seen = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'compressae-pg train' AND query = 'COMMIT'"
         wait_for(lambda: c.execute(seen).fetchone()[0], "training to read the table")
-    url = _restart(own_server)
+    url = restart(own_server)
     _out, err = proc.communicate(timeout=120)
     last = err.strip().splitlines()[-1]
     assert proc.returncode == 2 and "Traceback" not in err and last.startswith("error: lost the database"), err

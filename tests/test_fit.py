@@ -8,7 +8,7 @@ import torch
 
 from compressae_pg.training.loop import TrainConfig, aux_k_loss, fit, k_at, lr_factor, neighbour_loss, new_model
 
-from .test_model import dense_reference_loss
+from .support.truth import dense_reference_loss
 
 
 def batches(seed: int = 0, n: int = 64, dim: int = 32):

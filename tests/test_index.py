@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
-import time
 
 import psycopg
 import pytest
@@ -14,6 +12,7 @@ import pytest
 from compressae_pg import CompressaeError, backfill, build_index, status
 
 from .support.models import attach_model
+from .support.processes import cancelled_build
 from .support.tables import create_table
 
 INDEX = "SELECT indisvalid, pg_get_indexdef(indexrelid) FROM pg_index WHERE indexrelid = to_regclass(%s)"
@@ -40,29 +39,8 @@ def test_an_interrupted_concurrent_build_leaves_an_invalid_index_that_index_rebu
     create_table(conn, "items", real_vectors[:600], key="wide bigint")
     att, _model = attach_model(conn)
     backfill("items", "embedding", dsn=dsn, progress=False, index=False)
-    writer = psycopg.connect(dsn)  # an open writing transaction: the concurrent build waits for it
-    writer.execute("UPDATE items SET embedding = embedding WHERE id = (SELECT min(id) FROM items)")
-    failure: list[BaseException] = []
-
-    def build() -> None:
-        try:
-            build_index("items", "embedding", dsn=dsn)
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
-            failure.append(exc)
-
-    thread = threading.Thread(target=build)
-    thread.start()
-    try:
-        pid = None
-        while pid is None and thread.is_alive():
-            row = conn.execute("SELECT pid FROM pg_stat_progress_create_index WHERE relid = 'items'::regclass").fetchone()
-            pid = row[0] if row else time.sleep(0.02)
-        assert pid is not None, f"the build ended before it could be interrupted: {failure}"
-        conn.execute("SELECT pg_cancel_backend(%s)", (pid,))
-        thread.join()
-    finally:
-        writer.rollback()
-        writer.close()
+    failure = cancelled_build(conn, dsn, "UPDATE items SET embedding = embedding WHERE id = (SELECT min(id) FROM items)",
+                              "SELECT pid FROM pg_stat_progress_create_index WHERE relid = 'items'::regclass")
     assert len(failure) == 1 and isinstance(failure[0], CompressaeError)
     assert "left an invalid index" in str(failure[0])
     assert conn.execute(INDEX, (att.index_name,)).fetchone()[0] is False

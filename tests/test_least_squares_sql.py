@@ -9,7 +9,7 @@ import torch
 
 from compressae_pg import CompresSAE, Encoding, registry
 
-from .test_sql_functions import sparse
+from .support.truth import sparse
 
 DUP, TWIN = 3, 7  # decoder row TWIN is a copy of row DUP
 RIDGE = 1e-4

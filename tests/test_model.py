@@ -11,17 +11,7 @@ import torch.nn.functional as F
 
 from compressae_pg import CompresSAE, Encoding, InvalidVectorError
 
-
-def dense_reference_loss(m: CompresSAE, x: torch.Tensor) -> torch.Tensor:
-    """The loss written the way the paper's reference code writes it: dense masks, dense decoder."""
-    e = F.normalize(x, dim=1) @ m.encoder.t() + m.encoder_bias
-
-    def mask(k):
-        top = torch.topk(e.abs(), k, dim=1)
-        return torch.zeros_like(e).scatter(1, top.indices, top.values) * torch.sign(e)
-
-    rec_k, rec_4k = mask(m.k) @ m.decoder, mask(4 * m.k) @ m.decoder
-    return (1 - F.cosine_similarity(x, rec_k, dim=1).mean()) + (1 - F.cosine_similarity(x, rec_4k, dim=1).mean()) / 8
+from .support.truth import dense_reference_loss
 
 
 def test_topk_keeps_largest_magnitudes_with_their_signs():

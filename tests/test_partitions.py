@@ -20,6 +20,7 @@ from compressae_pg.training.stream import VectorReader
 
 from .support.models import stored
 from .support.partitions import create_partitioned, insert, leaf_indexes, leaves, rows_per_leaf
+from .support.processes import cancelled_build
 from .support.truth import assert_top, brute_force, check_codes
 
 ROWS = 400
@@ -76,30 +77,9 @@ def test_the_index_is_built_per_partition_and_attached_to_the_partitioned_index(
 
 def test_an_interrupted_partition_build_is_finished_by_index_again(conn, dsn, model, real_vectors, capsys):
     filled(conn, dsn, "hash", model, real_vectors[:ROWS])
-    writer = psycopg.connect(dsn)  # an open writing transaction on one partition (not the parent): the concurrent builds wait
-    writer.execute("UPDATE items_h1 SET category = category WHERE id = (SELECT min(id) FROM items_h1)")
-    failure: list[BaseException] = []
-
-    def build() -> None:
-        try:
-            build_index("items", "embedding", dsn=dsn)
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
-            failure.append(exc)
-
-    thread = threading.Thread(target=build)
-    thread.start()
-    try:
-        pid = None
-        while pid is None and thread.is_alive():  # a concurrent build waiting: only CONCURRENTLY waits for a writer
-            row = conn.execute("SELECT pid FROM pg_stat_progress_create_index WHERE command = 'CREATE INDEX CONCURRENTLY'"
-                               " AND phase LIKE 'waiting%'").fetchone()
-            pid = row[0] if row else time.sleep(0.02)
-        assert pid is not None, f"the build ended before it could be interrupted: {failure}"
-        conn.execute("SELECT pg_cancel_backend(%s)", (pid,))
-        thread.join()
-    finally:
-        writer.rollback()
-        writer.close()
+    failure = cancelled_build(conn, dsn, "UPDATE items_h1 SET category = category WHERE id = (SELECT min(id) FROM items_h1)",
+                              "SELECT pid FROM pg_stat_progress_create_index WHERE command = 'CREATE INDEX CONCURRENTLY'"
+                              " AND phase LIKE 'waiting%'")  # a writer on one partition (not the parent)
     assert len(failure) == 1 and isinstance(failure[0], CompressaeError) and "left an invalid index" in str(failure[0])
     assert status(conn=conn)[0]["index_valid"] is False  # the partitioned index: not every partition's is attached
     invalid = conn.execute("SELECT count(*) FROM pg_index i JOIN pg_partition_tree('items') t ON t.relid = i.indrelid"

@@ -13,6 +13,7 @@ from compressae_pg import CompresSAE, Encoding, registry
 from compressae_pg.model import Codes
 
 from .support.tables import create_table
+from .support.truth import sparse
 
 TIE_GAP = 1e-6  # |pre| gap at the k-th place below which float32 summation order may swap two atoms
 
@@ -43,13 +44,6 @@ def items(conn, trained, real_vectors):
     vectors = real_vectors[5000:5300]
     create_table(conn, "items", vectors)
     return vectors
-
-
-def sparse(s: SparseVector) -> tuple[np.ndarray, np.ndarray]:
-    """(0-based indices ascending, values) of a pgvector SparseVector."""
-    idx = np.asarray(s.indices(), dtype=np.int64)
-    order = np.argsort(idx)
-    return idx[order], np.asarray(s.values(), dtype=np.float32)[order]
 
 
 def to_sparsevec(indices: np.ndarray, values: np.ndarray, h: int) -> SparseVector:

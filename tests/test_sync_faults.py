@@ -4,23 +4,19 @@ is left stale, and a rerun drains the rest (checked row by row against numpy).""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 import psycopg
 import pytest
 
-from compressae_pg import _migrate
 from compressae_pg.server import EmbeddedServer, connect
 
 from .support.models import attach_model
+from .support.processes import ENV, wait_for
 from .support.tables import create_table, insert_rows
 from .support.truth import check_codes
-from .test_backfill_live import ENV, wait_for
 
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "compressae_pg.cli", "sync", "--table", "items", "--column", "embedding"]
@@ -50,20 +46,6 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_a_rerun_drains_the_rest(con
     rerun = subprocess.run([*CLI, "--json", "--dsn", dsn], env=ENV, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert conn.execute(QUEUED).fetchone()[0] == 0 and check_codes(conn, model) == 3000
-
-
-@pytest.fixture
-def own_server():
-    """An embedded server of this test's own, to stop hard and start again."""
-    root = Path(tempfile.mkdtemp(prefix="compressae-sync-faults-"))
-    srv = EmbeddedServer(root / "pgdata")
-    url = srv.start()
-    _migrate.upgrade(url)
-    try:
-        yield srv
-    finally:
-        srv.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def crash(srv: EmbeddedServer) -> None:

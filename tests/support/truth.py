@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import psycopg
+import torch
+import torch.nn.functional as F
+from pgvector import SparseVector
 
 from compressae_pg import CompresSAE
 
@@ -99,3 +102,22 @@ def assert_top(hits: list, keys: list, scores: np.ndarray, k: int, allowed=None,
     assert all(allowed is None or h.key in allowed for h in hits)
     np.testing.assert_allclose([h.score for h in hits], best, atol=atol, rtol=0)
     np.testing.assert_allclose([h.score for h in hits], [by_key[h.key] for h in hits], atol=atol, rtol=0)
+
+
+def dense_reference_loss(m: CompresSAE, x: torch.Tensor) -> torch.Tensor:
+    """The loss written the way the paper's reference code writes it: dense masks, dense decoder."""
+    e = F.normalize(x, dim=1) @ m.encoder.t() + m.encoder_bias
+
+    def mask(k):
+        top = torch.topk(e.abs(), k, dim=1)
+        return torch.zeros_like(e).scatter(1, top.indices, top.values) * torch.sign(e)
+
+    rec_k, rec_4k = mask(m.k) @ m.decoder, mask(4 * m.k) @ m.decoder
+    return (1 - F.cosine_similarity(x, rec_k, dim=1).mean()) + (1 - F.cosine_similarity(x, rec_4k, dim=1).mean()) / 8
+
+
+def sparse(s: SparseVector) -> tuple[np.ndarray, np.ndarray]:
+    """(0-based indices ascending, values) of a pgvector SparseVector."""
+    idx = np.asarray(s.indices(), dtype=np.int64)
+    order = np.argsort(idx)
+    return idx[order], np.asarray(s.values(), dtype=np.float32)[order]
