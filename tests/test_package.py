@@ -64,7 +64,7 @@ def test_every_public_function_takes_the_database_the_same_way():
     import compressae_pg as c
 
     for name in ("train", "backfill", "recompress", "build_index", "verify", "evaluate_column", "status", "attach", "detach",
-                 "list_models", "drop_model"):
+                 "list_models", "drop_model", "export_model", "import_model", "sync"):
         fn = getattr(c, name)
         params = inspect.signature(fn).parameters
         wrapped = getattr(fn, "__wrapped__", None)

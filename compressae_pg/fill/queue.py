@@ -240,6 +240,7 @@ def sync(
     follow: bool = False,
     batch_size: int = 1000,
     poll: float = 5.0,
+    conn: psycopg.Connection | None = None,
     dsn: str | None = None,
     device: str | None = None,
     encoder: Encoder | None = None,
@@ -256,7 +257,7 @@ def sync(
         raise ValueError("batch_size and poll must be positive")
     stop = stop or threading.Event()
     limits = limits or Limits(batch_size=batch_size)
-    dsn = resolve_dsn(dsn)
+    dsn = resolve_dsn(dsn, conn)
     started = time.perf_counter()
     with connect(dsn, autocommit=True, application_name=APPLICATION_NAME) as conn:
         _migrate.ensure(conn)
