@@ -83,14 +83,15 @@ def get(conn: psycopg.Connection, table: str | Table, column: str | None = None,
     """The attachment ``(table, column, code_column, model)`` names, by :func:`.choice.choose`.
 
     When a source column has several code columns (a re-compression in progress), name the code column
-    or the model. ``exclude`` leaves out the code columns it returns (given all of the table's), unless
-    that leaves nothing to choose from.
+    or the model. ``exclude`` names code columns to leave out (given all of the table's attachments), as
+    long as exactly one attachment of ``column`` is left; otherwise the choice is among all of them.
     """
     t = resolve_table(conn, table)
     found = list_attachments(conn, t)
     if exclude is not None and code_column is None:
-        left = [a for a in found if a.code_column not in exclude(found)]
-        found = left if len([a for a in left if a.source_column == column]) == 1 else found
+        excluded = exclude(found)
+        left = [a for a in found if a.code_column not in excluded]
+        found = left if sum(a.source_column == column for a in left) == 1 else found
     wanted = None
     if model is not None:
         info = registry.get(conn, model)
