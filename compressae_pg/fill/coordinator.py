@@ -112,6 +112,11 @@ class _Tally:
             self.left -= got
             return got
 
+    def exhausted(self) -> bool:
+        """Whether a row budget was given and is spent."""
+        with self.lock:
+            return self.left == 0
+
     def add(self, batch: BatchResult, *, reserved: int = 0, swept: bool = False) -> None:
         with self.lock:
             r = self.result
@@ -330,16 +335,13 @@ def _run_ranges(dsn: str, target: FillTarget, encoder: Encoder, cfg: BackfillCon
 
 def _range_job(worker: Worker, job: Job, cfg: BackfillConfig, stop: threading.Event, tally: _Tally) -> None:
     jobs.update(worker.conn, job, status="running")
-    while not stop.is_set():
-        limit = tally.take(cfg.batch_size)
-        if limit == 0:
-            stop.set()
-            return
-        batch = worker.range_batch(job, limit)
-        tally.add(batch, reserved=limit)
+    for batch in worker.range_batches(job, tally.take):
+        tally.add(batch, reserved=batch.reserved)
         if batch.finished:
             job.status = "done"
             return
+    if tally.exhausted():
+        stop.set()
 
 
 def _run_sweep(conn: psycopg.Connection, target: FillTarget, encoder: Encoder, cfg: BackfillConfig, job: Job,

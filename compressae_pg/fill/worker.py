@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
+import numpy as np
 import psycopg
 from psycopg import sql
 
@@ -75,6 +77,7 @@ class BatchResult:
     skipped_keys: list[str]
     last_key: str | None
     finished: bool
+    reserved: int = 0  # rows of a row budget this batch was sized by
 
 
 class Worker:
@@ -90,16 +93,38 @@ class Worker:
         self._partition_writes: dict[tuple[str, str], sql.Composed] = {}
 
     # ---- the two kinds of batch ---------------------------------------------------------------
-    def range_batch(self, job: Job, limit: int) -> BatchResult:
-        """The next ``limit`` rows of a range job after its last key (in its partition, if it has one), written with the checkpoint."""
+    def range_batches(self, job: Job, take: Callable[[int], int]) -> Iterator[BatchResult]:
+        """The batches of a range job after its last key (in its partition, if it has one), each written with its checkpoint.
+
+        ``take(batch_size)`` sizes each batch (0 ends the job there, unfinished). The encoder runs beside
+        the connection, a batch ahead: batch i+1 is read while batch i is encoded, and encoded while
+        batch i is written. So the client's core encodes while the server's reads and writes, and a
+        batch is still wholly in, with its checkpoint, or wholly redone.
+        """
         lo = job.last_key if job.last_key is not None else job.key_lo
         part = sql.Identifier(*job.partition) if job.partition else None
-        batch = self._retrying(lambda: self._read(self.target.read_query(lo, job.key_hi, limit, part)))
-        finished = len(batch) < limit
-        result = self._write(batch, job, last_key=batch.last_key, finished=finished, partition=job.partition)
-        if batch.last_key is not None:
-            job.last_key = batch.last_key
-        return result
+        pending: tuple[_wire.RowBatch, Future, bool, int] | None = None
+        finished = False
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="backfill-encode") as encoding:
+            while True:
+                limit = 0 if finished or self.stop.is_set() else take(self.limits.batch_size)
+                ahead = None
+                if limit:
+                    query = self.target.read_query(lo, job.key_hi, limit, part)
+                    batch = self._retrying(lambda q=query: self._read(q))
+                    finished = len(batch) < limit
+                    lo = batch.last_key if batch.last_key is not None else lo
+                    ahead = (batch, encoding.submit(self._encode, batch), finished, limit)
+                if pending is not None:
+                    batch, encoded, done, reserved = pending
+                    result = self._write(batch, encoded.result(), job, last_key=batch.last_key, finished=done,
+                                         partition=job.partition)
+                    if batch.last_key is not None:
+                        job.last_key = batch.last_key
+                    yield replace(result, reserved=reserved)
+                if ahead is None:
+                    return
+                pending = ahead
 
     def sweep_batches(self, job: Job, parts: list[tuple], horizon: int) -> Iterator[BatchResult]:
         """A pass over the heap, page range by page range, writing the rows changed since ``horizon``."""
@@ -114,7 +139,7 @@ class Worker:
                 query = self.target.sweep_query(part, f"({lo},0)", hi, horizon)
                 batch = self._retrying(lambda q=query: self._read(q, sweep=True))
                 if len(batch):
-                    yield self._write(batch, job, last_key=None, finished=False)
+                    yield self._write(batch, self._encode(batch), job, last_key=None, finished=False)
 
     # ---- steps ----------------------------------------------------------------------------------
     def _timeouts(self) -> None:
@@ -134,9 +159,12 @@ class Worker:
         src = self.target.source
         return _wire.decode_batch(_wire.strip_framing(rows), src.type, self.target.dim)
 
-    def _write(self, batch: _wire.RowBatch, job: Job, *, last_key: str | None, finished: bool,
-               partition: tuple[str, str] | None = None) -> BatchResult:
-        data, coded = self.encoder(batch) if len(batch) else (b"", batch.valid)
+    def _encode(self, batch: _wire.RowBatch) -> tuple[bytes, np.ndarray]:
+        return self.encoder(batch) if len(batch) else (b"", batch.valid)
+
+    def _write(self, batch: _wire.RowBatch, encoded: tuple[bytes, np.ndarray], job: Job, *, last_key: str | None,
+               finished: bool, partition: tuple[str, str] | None = None) -> BatchResult:
+        data, coded = encoded
         if partition is None:
             update = self.write_query
         else:  # the UPDATE of one leaf partition: no TID lookup in the others
