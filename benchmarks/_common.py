@@ -19,6 +19,8 @@ import torch
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from compressae_pg import CompresSAE, TrainConfig
+from compressae_pg.model import PAPER
 from compressae_pg.server import EmbeddedServer, connect
 
 ROOT = Path(__file__).resolve().parent
@@ -30,6 +32,19 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="(n, d) .npy of embeddings")
     p.add_argument("--dsn", help="benchmark against this server instead of a private embedded one")
     return p
+
+
+def model_options(p: argparse.ArgumentParser) -> None:
+    """The shape and encoding of the untrained model that the write-path benchmarks encode with."""
+    p.add_argument("--h", type=int, default=4096)
+    p.add_argument("--k", type=int, default=32)
+    p.add_argument("--encoding", choices=("default", "paper"), default="default",
+                   help="the codes' encoding: the package default (pursuit + refit), or the paper's TopK values")
+
+
+def bench_model(dim: int, h: int, k: int, encoding: str = "default") -> CompresSAE:
+    """An untrained CompresSAE with the package's default encoding or the paper's: encoding costs the same whatever the weights."""
+    return CompresSAE(dim, h, k, seed=0, encoding=TrainConfig(h=h, k=k).encoding if encoding == "default" else PAPER).eval()
 
 
 def retrieval_options(p: argparse.ArgumentParser) -> None:
@@ -126,4 +141,4 @@ def publish(name: str, args: argparse.Namespace, result: dict, markdown) -> None
     print(f"\nwrote {out}")
 
 
-__all__ = ["connect", "database", "load", "machine", "make_table", "parser", "publish", "retrieval_options", "save"]
+__all__ = ["bench_model", "connect", "database", "load", "machine", "model_options", "make_table", "parser", "publish", "retrieval_options", "save"]

@@ -10,8 +10,9 @@ In one run, on identical fresh copies of one table of real embeddings:
 4. the backfill (1 worker) while application sessions write to the table: every application
    statement's latency, before and during the backfill, and the longest lock wait of any
    application session, sampled from pg_stat_activity every few milliseconds.
-The model is an untrained CompresSAE of the production shape (384 → h=4096, k=32): encoding costs
-the same whatever the weights. Results go to benchmarks/results/<name>.json and print as markdown.
+The model is an untrained CompresSAE of the production shape (384 → h=4096, k=32) with the default
+encoding (pursuit + refit; ``--encoding paper`` for the paper's TopK values): encoding costs the same
+whatever the weights. Results go to benchmarks/results/<name>.json and print as markdown.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from _common import connect, database, load, parser, save
-from compressae_pg import CompresSAE, _migrate, backfill, registry
+from _common import bench_model, connect, database, load, model_options, parser, save
+from compressae_pg import _migrate, backfill, registry
 from compressae_pg.columns import attachments
 
 APP = "bench-app"
@@ -35,8 +36,7 @@ def main() -> None:
     p = parser(__doc__)
     p.add_argument("--rows", type=int, default=100_000)
     p.add_argument("--batch-size", type=int, default=1000)
-    p.add_argument("--h", type=int, default=4096)
-    p.add_argument("--k", type=int, default=32)
+    model_options(p)
     p.add_argument("--app-sessions", type=int, default=2, help="application sessions writing during part 4")
     p.add_argument("--app-pause", type=float, default=0.005, help="seconds between one session's writes")
     p.add_argument("--name", default="backfill", help="results file name")
@@ -51,7 +51,7 @@ def main() -> None:
 
 def run(dsn: str, x: np.ndarray, args) -> dict:
     n = len(x)
-    model = CompresSAE(x.shape[1], args.h, args.k, seed=0).eval()
+    model = bench_model(x.shape[1], args.h, args.k, args.encoding)
     _migrate.upgrade(dsn)
     with connect(dsn, autocommit=True) as conn:
         info = registry.save(conn, "bench", model)
@@ -72,7 +72,7 @@ def run(dsn: str, x: np.ndarray, args) -> dict:
     load = under_load(dsn, args)
     w1, w2 = runs[1], runs[2]
     return {
-        "rows": n, "dim": x.shape[1], "h": args.h, "k": args.k, "batch_size": args.batch_size, "tables": tables,
+        "rows": n, "dim": x.shape[1], "h": args.h, "k": args.k, "encoding": args.encoding, "batch_size": args.batch_size, "tables": tables,
         "plain_update": {"seconds": round(update_s, 3), "rows_per_s": round(n / update_s, 1)},
         "encode_only": {"seconds": round(encode_s, 3), "rows_per_s": round(n / encode_s, 1)},
         "backfill": {str(w): r.as_dict() for w, r in runs.items()},

@@ -13,7 +13,8 @@ In one run, against one server:
 3. Lag while an application INSERTs a steady ``--rate`` rows/s (4 sessions, paced) for
    ``--lag-seconds``, one ``compressae-pg sync --follow`` process draining: per row, from its commit
    to its code being seen (polled every 10 ms).
-The model is an untrained CompresSAE of the production shape (384 → h=4096, k=32).
+The model is an untrained CompresSAE of the production shape (384 → h=4096, k=32), with the default
+encoding unless ``--encoding paper``.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ import psycopg
 from backfill import load_source
 from psycopg import sql
 
-from _common import connect, database, load, parser, publish
-from compressae_pg import CompresSAE, _migrate, backfill, registry, sync
+from _common import bench_model, connect, database, load, model_options, parser, publish
+from compressae_pg import _migrate, backfill, registry, sync
 from compressae_pg.columns import attachments
 
 MODES = ("none", "queue", "trigger")
@@ -47,8 +48,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--rate", type=float, default=200.0)
     p.add_argument("--lag-seconds", type=float, default=60.0)
-    p.add_argument("--h", type=int, default=4096)
-    p.add_argument("--k", type=int, default=32)
+    model_options(p)
     args = p.parse_args()
     x = load(args.data, args.rows + 10_000)
     with database(args.dsn) as dsn:
@@ -59,7 +59,7 @@ def main() -> None:
 def run(dsn: str, x: np.ndarray, args) -> dict:
     n = args.rows
     _migrate.upgrade(dsn)
-    model = CompresSAE(x.shape[1], args.h, args.k, seed=0).eval()
+    model = bench_model(x.shape[1], args.h, args.k, args.encoding)
     with connect(dsn, autocommit=True) as conn:
         ref = registry.save(conn, "bench", model).ref
         load_source(conn, x[:n])
@@ -77,7 +77,7 @@ def run(dsn: str, x: np.ndarray, args) -> dict:
     medians = {m: {w: round(statistics.median(v), 1) for w, v in ws.items()} for m, ws in writes.items()}
     ratios = {m: {w: round(medians[m][w] / medians["none"][w], 4) for w in medians["none"]} for m in ("queue", "trigger")}
     return {
-        "rows": n, "dim": x.shape[1], "h": args.h, "k": args.k, "rounds": args.rounds, "seconds": args.seconds,
+        "rows": n, "dim": x.shape[1], "h": args.h, "k": args.k, "encoding": args.encoding, "rounds": args.rounds, "seconds": args.seconds,
         "trigger_rows": args.trigger_rows, "template_backfill_rows_per_s": round(template.rows_per_s, 1),
         "writes_rows_per_s": medians, "writes_all_rounds": writes, "ratio_vs_none": ratios,
         "drain": drain(dsn, ref, x, args),
