@@ -13,7 +13,7 @@ from .support.models import stored
 from .support.tables import create_table
 from .support.truth import assert_top, brute_force
 
-REVISIONS = ["0001_registry", "0002_functions", "0003_hardening", "0004_index_path", "0005_partitions", "0006_sync_queue"]
+REVISIONS = ["0001_registry", "0002_functions", "0003_hardening", "0004_index_path", "0005_partitions", "0006_sync_queue", "0007_queue_capture"]
 # Released before downgrades restored definitions: 0003's downgrade keeps its attach and detach, by
 # design (its docstring: 0002 needs nothing they lack). A released revision is not changed to undo that.
 KEPT_ON_DOWNGRADE = {"0003_hardening": {"compressae.attach(regclass,name,text,name,text)", "compressae.detach(regclass,name)"}}
@@ -86,3 +86,34 @@ def test_a_database_of_the_previous_release_upgrades_and_keeps_searching(empty_d
         rows = conn.execute("SELECT key FROM compressae.search('items', 'embedding', %s, k => 3, candidates => 200)", (q,)).fetchall()
         assert len(rows) == 3
         assert np.isfinite(conn.execute("SELECT count(*) FROM items WHERE embedding_sae IS NOT NULL").fetchone()[0])
+
+
+def _queue_functions(conn: psycopg.Connection) -> list[tuple[str, str]]:
+    """The trigger functions a queue attachment made in public, by name, with their definitions and comments."""
+    return conn.execute("SELECT p.proname, pg_get_functiondef(p.oid), obj_description(p.oid, 'pg_proc') FROM pg_proc p"
+                        " WHERE p.pronamespace = 'public'::regnamespace AND p.proname LIKE 'compressae_sync_%' ORDER BY 1").fetchall()
+
+
+def test_a_queue_attachment_of_0006_upgrades_to_what_a_fresh_attach_makes(empty_dsn, dsn, real_vectors, model):
+    """0007 rewrites a queue attachment's trigger function in place: the same as one attached at the head, and
+    it still queues; the downgrade gives back 0006's."""
+    def attach(url: str) -> None:
+        with connect(url, autocommit=True) as conn:
+            create_table(conn, "items", real_vectors[:20])
+            registry.save(conn, "m", model)
+            conn.execute("SELECT compressae.attach('items'::regclass, 'embedding', 'm', sync => 'queue')")
+
+    _migrate.upgrade(empty_dsn, "0006_sync_queue")
+    attach(empty_dsn)
+    with connect(empty_dsn) as conn:
+        at_0006 = _queue_functions(conn)
+    _migrate.upgrade(empty_dsn)
+    attach(dsn)
+    with connect(empty_dsn, autocommit=True) as old, connect(dsn) as fresh:
+        assert _queue_functions(old) == _queue_functions(fresh) != at_0006
+        old.execute("INSERT INTO items (id, embedding) SELECT id + 100, embedding FROM items WHERE id <= 5")
+        (keys,) = old.execute("SELECT keys FROM compressae.sync_queue ORDER BY id DESC LIMIT 1").fetchone()
+        assert sorted(map(int, keys)) == [101, 102, 103, 104, 105]
+    _migrate.downgrade(empty_dsn, "0006_sync_queue")
+    with connect(empty_dsn) as conn:
+        assert _queue_functions(conn) == at_0006

@@ -61,6 +61,18 @@ def test_the_trigger_clears_the_code_and_queues_the_row_on_insert_update_and_cop
     assert queued(conn) == [] and check_codes(conn, model) == 24
 
 
+
+def test_a_bulk_statement_queues_its_keys_in_entries_of_at_most_1000(conn, dsn, real_vectors):
+    """One statement's keys, each once, in 1,000-key entries (a worker takes an entry whole or trims it)."""
+    create_table(conn, "items", real_vectors[:5])
+    attach_model(conn, sync="queue")
+    conn.execute("INSERT INTO items SELECT g, (SELECT embedding FROM items WHERE id = 1) FROM generate_series(10, 2509) AS g")
+    sizes = [n for (n,) in conn.execute("SELECT cardinality(keys) FROM compressae.sync_queue ORDER BY id")]
+    assert sizes == [1000, 1000, 500]
+    assert queued(conn) == sorted((str(k), 1) for k in range(10, 2510))
+    conn.execute("UPDATE items SET embedding = embedding WHERE id < 5")  # rows 1..4, without codes: one entry
+    assert [n for (n,) in conn.execute("SELECT cardinality(keys) FROM compressae.sync_queue ORDER BY id")] == [1000, 1000, 500, 4]
+
 def test_worker_codes_equal_the_backfills_bit_for_bit(conn, dsn, real_vectors):
     x = real_vectors[:700]
     conn.execute("CREATE TABLE items (id bigint PRIMARY KEY, embedding vector(384))")
