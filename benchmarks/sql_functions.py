@@ -20,7 +20,7 @@ import numpy as np
 from psycopg import sql
 
 from _common import connect, database, make_table, parser, save
-from compressae_pg import CompresSAE, TrainConfig, _migrate, registry
+from compressae_pg import CompresSAE, Encoding, TrainConfig, _migrate, registry
 from compressae_pg.columns import attachments
 
 
@@ -58,13 +58,16 @@ def functions(conn, vectors: np.ndarray, rows: int, h: int, k: int) -> dict:
     ref = registry.save(conn, f"bench-{d}", model).ref
     refined = CompresSAE(d, h, k, seed=0, encoding=TrainConfig(h=h, k=k).encoding).eval()
     refined_ref = registry.save(conn, f"bench-{d}-refined", refined).ref
+    staged = CompresSAE(d, h, k, seed=0, encoding=Encoding(refit=True, pursuit=k // 2, stages=2)).eval()
+    staged_ref = registry.save(conn, f"bench-{d}-staged", staged).ref  # benchmarks/pursuit_probe.py's 16 + 2 × 8 at k=32
     table = f"bench_{d}"
     make_table(conn, table, vectors[:rows])
-    for r in (ref, refined_ref):
+    for r in (ref, refined_ref, staged_ref):
         per_row(conn, "encode", "embedding", r, table, min(rows, 20))  # warm the atoms into shared buffers
     out = {"dim": d, "h": h, "k": k, "model": ref,
            "encode": per_row(conn, "encode", "embedding", ref, table, rows),
-           "encode_refined": per_row(conn, "encode", "embedding", refined_ref, table, rows)}
+           "encode_refined": per_row(conn, "encode", "embedding", refined_ref, table, rows),
+           "encode_staged": per_row(conn, "encode", "embedding", staged_ref, table, rows)}
     calls = min(rows, 200)
     conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN code sparsevec").format(sql.Identifier(table)))
     conn.execute(sql.SQL("UPDATE {} SET code = compressae.encode({}, embedding)").format(sql.Identifier(table), sql.Literal(ref)))
@@ -103,16 +106,16 @@ def inserts(conn, vectors: np.ndarray, rows: int, rounds: int) -> dict:
 
 
 def table(result: dict) -> str:
-    lines = ["| d | encode ms/row (server CPU) | refined encode ms/row (server CPU) | decode ms | project ms | similarity ms "
-             "| same atoms as torch (paper / refined) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| d | encode ms/row (server CPU) | refined encode ms/row (server CPU) | 2-stage pursuit encode ms/row (server CPU) "
+             "| decode ms | project ms | similarity ms | same atoms as torch (paper / refined) |",
+             "|---|---|---|---|---|---|---|---|"]
 
     def ms(m: dict) -> str:
         cpu = m["cpu_ms_per_row"]
         return f"{m['ms_per_row']:.2f} ({'-' if cpu is None else f'{cpu:.2f}'})"
 
     for r in result["functions"]:
-        lines.append(f"| {r['dim']} | {ms(r['encode'])} | {ms(r['encode_refined'])} | "
+        lines.append(f"| {r['dim']} | {ms(r['encode'])} | {ms(r['encode_refined'])} | {ms(r['encode_staged'])} | "
                      f"{r['decode']['ms_per_row']:.2f} | {r['project']['ms_per_row']:.2f} | "
                      f"{r['similarity']['ms_per_row']:.2f} | {r['same_atoms_as_torch']} / {r['refined_same_atoms_as_torch']} |")
     i = result["inserts"]

@@ -52,8 +52,10 @@ def digest(model: CompresSAE) -> str:
 
     Computed from the tensors, not from a serialised file, so it is the same however the file was written.
     """
-    h = hashlib.sha256(json.dumps({"dim": model.dim, "h": model.h, "k": model.k, "refit": model.encoding.refit,
-                                   "pursuit": model.encoding.pursuit}, sort_keys=True).encode())
+    what = {"dim": model.dim, "h": model.h, "k": model.k, "refit": model.encoding.refit, "pursuit": model.encoding.pursuit}
+    if model.encoding.stages > 1:  # only then: the digests of one-stage models stay what they were
+        what["stages"] = model.encoding.stages
+    h = hashlib.sha256(json.dumps(what, sort_keys=True).encode())
     for name, tensor in sorted(model.state_dict().items()):
         array = tensor.detach().cpu().contiguous().numpy()
         h.update(f"{name}:{array.dtype.str}:{array.shape}".encode())

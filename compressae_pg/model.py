@@ -35,15 +35,20 @@ class Encoding:
     The paper's encoding (both off) keeps the encoder's TopK values. ``refit`` replaces the values
     by the least-squares fit of x on the chosen atoms. ``pursuit`` > 0 lets the encoder choose only
     k - pursuit atoms and adds the ``pursuit`` atoms most correlated with what is left unexplained
-    (one matching-pursuit stage), then refits; it needs ``refit``.
+    (matching pursuit), then refits; it needs ``refit``. ``stages`` splits those atoms into equal
+    stages, each refitting before it looks at the residual: closer to orthogonal matching pursuit,
+    at one more pass over the atoms per stage (benchmarks/pursuit_probe.py measures both).
     """
 
     refit: bool = False
     pursuit: int = 0
+    stages: int = 1
 
     def __post_init__(self) -> None:
         if self.pursuit < 0 or (self.pursuit and not self.refit):
             raise ValueError(f"pursuit must be >= 0 and needs refit (got refit={self.refit}, pursuit={self.pursuit})")
+        if self.stages < 1 or (self.stages > 1 and (not self.pursuit or self.pursuit % self.stages)):
+            raise ValueError(f"stages must be >= 1 and divide pursuit (got stages={self.stages}, pursuit={self.pursuit})")
 
     @property
     def is_paper(self) -> bool:
@@ -166,10 +171,10 @@ class CompresSAE(nn.Module):
         """The unscaled code of each row under :attr:`encoding`: (values, indices)."""
         enc = self.encoding
         values, indices = self.topk(x, self.k - enc.pursuit)
-        if enc.pursuit:
+        for _stage in range(enc.stages if enc.pursuit else 0):
             residual = F.normalize(x, dim=1) - self.decode_sparse(self.least_squares(x, indices), indices)
             corr = (residual @ self.decoder.t()).abs().scatter_(1, indices, -1.0)
-            indices = torch.cat([indices, corr.topk(enc.pursuit, dim=1).indices], dim=1)
+            indices = torch.cat([indices, corr.topk(enc.pursuit // enc.stages, dim=1).indices], dim=1)
         if enc.refit:
             values = self.least_squares(x, indices)
         return values, indices
@@ -254,6 +259,8 @@ class CompresSAE(nn.Module):
             "refit": str(int(self.encoding.refit)),
             "pursuit": str(self.encoding.pursuit),
         }
+        if self.encoding.stages > 1:  # absent means one stage: files written before stages existed read the same
+            meta["stages"] = str(self.encoding.stages)
         if metadata:
             meta["extra"] = json.dumps(metadata, sort_keys=True)
         tensors = {name: p.detach().cpu().contiguous() for name, p in self.state_dict().items()}
@@ -265,7 +272,8 @@ class CompresSAE(nn.Module):
         meta = _safetensors_metadata(data)
         if meta.get("format") != FORMAT:
             raise ValueError(f"not a compressae-pg model (format {meta.get('format')!r})")
-        encoding = Encoding(refit=meta.get("refit", "0") == "1", pursuit=int(meta.get("pursuit", "0")))
+        encoding = Encoding(refit=meta.get("refit", "0") == "1", pursuit=int(meta.get("pursuit", "0")),
+                            stages=int(meta.get("stages", "1")))
         model = cls(int(meta["dim"]), int(meta["h"]), int(meta["k"]), encoding=encoding)
         model.load_state_dict(load_safetensors(data))
         return model

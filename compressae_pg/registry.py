@@ -115,6 +115,8 @@ def save(
                 "weights": weights,
             },
         ).fetchone()
+        if model.encoding.stages > 1:  # a one-stage model is stored as at every revision since 0001 (the column's default)
+            cur.execute(_sql.query("model_stages"), {"id": row[0], "stages": model.encoding.stages})
         with cur.copy(_sql.query("encoder_atoms_copy")) as copy:
             copy.set_types(["int8", "int4", "float4", "vector"])
             for i in range(model.h):

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 import psycopg
+import pytest
 
-from compressae_pg import CompressedColumn, _migrate, registry
+from compressae_pg import CompresSAE, CompressedColumn, Encoding, _migrate, registry
 from compressae_pg.server import connect
 
 from .support.models import stored
 from .support.tables import create_table
 from .support.truth import assert_top, brute_force
 
-REVISIONS = ["0001_registry", "0002_functions", "0003_hardening", "0004_index_path", "0005_partitions", "0006_sync_queue", "0007_queue_capture"]
+REVISIONS = ["0001_registry", "0002_functions", "0003_hardening", "0004_index_path", "0005_partitions", "0006_sync_queue",
+             "0007_queue_capture", "0008_pursuit_stages"]
 # Released before downgrades restored definitions: 0003's downgrade keeps its attach and detach, by
 # design (its docstring: 0002 needs nothing they lack). A released revision is not changed to undo that.
 KEPT_ON_DOWNGRADE = {"0003_hardening": {"compressae.attach(regclass,name,text,name,text)", "compressae.detach(regclass,name)"}}
@@ -117,3 +119,16 @@ def test_a_queue_attachment_of_0006_upgrades_to_what_a_fresh_attach_makes(empty_
     _migrate.downgrade(empty_dsn, "0006_sync_queue")
     with connect(empty_dsn) as conn:
         assert _queue_functions(conn) == at_0006
+
+
+def test_a_model_in_pursuit_stages_blocks_the_downgrade_that_cannot_encode_it(dsn, model):
+    staged = CompresSAE.from_bytes(model.to_bytes())
+    staged.encoding = Encoding(refit=True, pursuit=4, stages=2)
+    with connect(dsn, autocommit=True) as conn:
+        registry.save(conn, "staged", staged)
+        assert conn.execute("SELECT stages FROM compressae.models WHERE name = 'staged'").fetchone() == (2,)
+        assert registry.load(conn, "staged")[1].encoding == staged.encoding
+    with pytest.raises(Exception, match="several pursuit stages"):
+        _migrate.downgrade(dsn, "0007_queue_capture")
+    with connect(dsn) as conn:
+        assert _migrate.current(conn) == "0008_pursuit_stages"

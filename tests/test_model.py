@@ -229,8 +229,38 @@ def test_pursuit_adds_the_atoms_most_correlated_with_the_residual():
         np.testing.assert_allclose(values[row].numpy(), want, atol=1e-3)
 
 
+def test_pursuit_in_stages_refits_before_each_stage():
+    """Checked in float64 numpy: 4 encoder atoms, then 2 stages of 2 atoms, each from the residual of the fit so far."""
+    m = _trained_like()
+    m.encoding = Encoding(refit=True, pursuit=4, stages=2)
+    x = torch.randn(4, 32, generator=torch.Generator().manual_seed(1))
+    values, indices = m.select(x)
+    enc, bias = m.encoder.detach().double().numpy(), m.encoder_bias.detach().double().numpy()
+    dec = m.decoder.detach().double().numpy()
+    for row in range(4):
+        xn = x[row].double().numpy() / np.linalg.norm(x[row].double().numpy())
+        support = list(np.argsort(-np.abs(enc @ xn + bias))[:4])
+        for _stage in range(2):
+            fit = np.linalg.lstsq(dec[support].T, xn, rcond=None)[0]
+            corr = np.abs(dec @ (xn - fit @ dec[support]))
+            corr[support] = -1.0
+            ranked = np.sort(corr)[::-1]
+            assert ranked[1] - ranked[2] > 1e-4  # no near-tie that float32 could flip
+            support += list(np.argsort(-corr)[:2])
+        assert indices[row].tolist() == support
+        want = np.linalg.lstsq(dec[support].T, xn, rcond=None)[0]
+        np.testing.assert_allclose(values[row].numpy(), want, atol=1e-3)
+    one_stage = Encoding(refit=True, pursuit=4)
+    m.encoding = one_stage
+    assert not torch.equal(m.select(x)[1], indices)  # the stages chose other atoms than one stage would
+
+
 def test_the_encoding_travels_with_the_weights():
     m = CompresSAE(32, 256, 8, seed=1, encoding=Encoding(refit=True, pursuit=2))
     assert CompresSAE.from_bytes(m.to_bytes()).encoding == Encoding(refit=True, pursuit=2)
+    m.encoding = Encoding(refit=True, pursuit=4, stages=2)
+    assert CompresSAE.from_bytes(m.to_bytes()).encoding == Encoding(refit=True, pursuit=4, stages=2)
+    with pytest.raises(ValueError, match="divide pursuit"):
+        Encoding(refit=True, pursuit=3, stages=2)
     with pytest.raises(ValueError, match="needs refit"):
         Encoding(refit=False, pursuit=2)

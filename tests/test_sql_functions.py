@@ -264,7 +264,8 @@ def pursuit_gap(model: CompresSAE, x: np.ndarray) -> float:
     return float(mags[p - 1] - mags[p])
 
 
-@pytest.mark.parametrize("encoding", [Encoding(refit=True), Encoding(refit=True, pursuit=8)], ids=["refit", "pursuit"])
+@pytest.mark.parametrize("encoding", [Encoding(refit=True), Encoding(refit=True, pursuit=8), Encoding(refit=True, pursuit=16, stages=2)],
+                         ids=["refit", "pursuit", "pursuit-in-2-stages"])
 def test_encode_computes_refined_codes_exactly_as_compress(conn, trained, items, encoding):
     refined = CompresSAE.from_bytes(trained.to_bytes())
     refined.encoding = encoding

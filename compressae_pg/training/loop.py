@@ -47,6 +47,7 @@ class TrainConfig:
     aux_k: float = 1 / 32  # weight of the AuxK loss on dead atoms (0: paper)
     refit: bool = True  # stored codes: least-squares values on the support (False: paper)
     pursuit: int | None = None  # stored codes: atoms picked from the residual (None: k // 4; 0: paper)
+    pursuit_stages: int = 1  # ... in this many equal stages, each refitting first (1: one stage)
     # Terms that see neighbours (compressae_pg.training.losses), each a weight (0: off, as in the paper):
     distill_asym: float = 0.0  # in-batch dense similarities distilled into x · x̂ᵀ
     distill_codes: float = 0.0  # ... into the codes' own cosine
@@ -78,7 +79,7 @@ class TrainConfig:
     @classmethod
     def paper(cls, **settings: Any) -> "TrainConfig":
         """The paper's recipe, exactly (other settings may still be given)."""
-        exact = dict(init="kaiming", schedule="constant", aux_k=0.0, refit=False, pursuit=0,
+        exact = dict(init="kaiming", schedule="constant", aux_k=0.0, refit=False, pursuit=0, pursuit_stages=1,
                      distill_asym=0.0, distill_codes=0.0, contrast_codes=0.0, k_start=None)
         return replace(cls(), **{**exact, **settings})
 
@@ -86,7 +87,7 @@ class TrainConfig:
     def encoding(self) -> Encoding:
         """How the trained model computes stored codes."""
         pursuit = self.k // 4 if self.pursuit is None and self.refit else (self.pursuit or 0)
-        return Encoding(refit=self.refit, pursuit=pursuit)
+        return Encoding(refit=self.refit, pursuit=pursuit, stages=self.pursuit_stages)
 
     def resolved_device(self) -> torch.device:
         if self.device:
