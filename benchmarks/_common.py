@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -136,7 +137,8 @@ def save(name: str, result: dict) -> Path:
 
 def publish(name: str, args: argparse.Namespace, result: dict, markdown) -> None:
     """Save a benchmark's result with the arguments that made it, and print its markdown table."""
-    out = save(name, {"command": f"benchmarks/{name}.py", "args": {k: str(v) for k, v in vars(args).items()}, **result})
+    script = f"benchmarks/{Path(sys.argv[0]).name}"  # not name: a script may write results under another name
+    out = save(name, {"command": script, "args": {k: str(v) for k, v in vars(args).items()}, **result})
     print(markdown(result))
     print(f"\nwrote {out}")
 

@@ -2,8 +2,9 @@
 
     OMP_NUM_THREADS=1 python benchmarks/encode.py [--rows 20000] [--batch-size 1000] [--data FILE.npy]
 
-The untrained production shape (384 → h=4096, k=32) with the paper's encoding (TopK values) and the
-default one (pursuit + refit), on the same real rows, in alternating rounds; the best round of each.
+The untrained production shape (384 → h=4096, k=32) with the paper's encoding (TopK values), the
+default one (refit + k/2 pursuit atoms in 2 stages) and the default before revision 0008 (refit + one
+stage of k/4), on the same real rows, in alternating rounds; the best round of each.
 The backfill and the sync worker encode with exactly this call, so it bounds their rows/s per core.
 """
 
@@ -14,6 +15,7 @@ import time
 import torch
 
 from _common import bench_model, load, parser, publish
+from compressae_pg.model import CompresSAE, Encoding
 
 
 def main() -> None:
@@ -26,6 +28,8 @@ def main() -> None:
     args = p.parse_args()
     x = load(args.data, args.rows)
     models = {name: bench_model(x.shape[1], args.h, args.k, name) for name in ("paper", "default")}
+    models["one stage of k/4"] = CompresSAE(x.shape[1], args.h, args.k, seed=0,  # the default before revision 0008
+                                            encoding=Encoding(refit=True, pursuit=args.k // 4)).eval()
     best = {name: float("inf") for name in models}
     for _ in range(args.rounds):
         for name, model in models.items():

@@ -286,8 +286,9 @@ def main() -> None:
     p.add_argument("--ip-ef", type=lambda v: [int(c) for c in v.split(",")], default=[40, 100],
                    help="hnsw.ef_search values of the sparsevec_ip_ops rows (default 40,100)")
     p.add_argument("--ip", action="store_true", help="add the sparsevec_ip_ops rows (a third index on the codes)")
+    p.add_argument("--name", default="retrieval", help="results/<name>.json (default retrieval)")
     args = p.parse_args()
-    publish("retrieval", args, run(args), markdown)
+    publish(args.name, args, run(args), markdown)
 
 
 if __name__ == "__main__":

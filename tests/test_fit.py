@@ -42,7 +42,8 @@ def test_default_recipe_ties_the_encoder_at_a_constant_learning_rate():
     model = new_model(32, cfg)
     assert torch.equal(model.encoder, model.decoder)
     assert {lr_factor(cfg, s) for s in (0, 9, 50, 99)} == {1.0}
-    assert (model.encoding.refit, model.encoding.pursuit) == (True, 2)
+    assert (model.encoding.refit, model.encoding.pursuit, model.encoding.stages) == (True, 4, 2)  # k/2 in 2 stages
+    assert TrainConfig(h=256, k=8, pursuit=2).encoding.stages == 1  # a pursuit given without stages: one stage
     assert TrainConfig.paper().encoding.is_paper and lr_factor(TrainConfig.paper(), 7) == 1.0
 
 

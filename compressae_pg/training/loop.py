@@ -46,8 +46,9 @@ class TrainConfig:
     warmup: int = 50  # steps (at most a tenth of the run)
     aux_k: float = 1 / 32  # weight of the AuxK loss on dead atoms (0: paper)
     refit: bool = True  # stored codes: least-squares values on the support (False: paper)
-    pursuit: int | None = None  # stored codes: atoms picked from the residual (None: k // 4; 0: paper)
-    pursuit_stages: int = 1  # ... in this many equal stages, each refitting first (1: one stage)
+    pursuit: int | None = None  # stored codes: atoms picked from the residual (None: k // 2; 0: paper)
+    pursuit_stages: int | None = None  # ... in this many equal stages, each refitting first (None: 2 with the
+    #                                    default pursuit, when it is even, else 1)
     # Terms that see neighbours (compressae_pg.training.losses), each a weight (0: off, as in the paper):
     distill_asym: float = 0.0  # in-batch dense similarities distilled into x · x̂ᵀ
     distill_codes: float = 0.0  # ... into the codes' own cosine
@@ -86,8 +87,10 @@ class TrainConfig:
     @property
     def encoding(self) -> Encoding:
         """How the trained model computes stored codes."""
-        pursuit = self.k // 4 if self.pursuit is None and self.refit else (self.pursuit or 0)
-        return Encoding(refit=self.refit, pursuit=pursuit, stages=self.pursuit_stages)
+        default = self.pursuit is None and self.refit
+        pursuit = self.k // 2 if default else (self.pursuit or 0)
+        stages = self.pursuit_stages or (2 if default and pursuit >= 2 and pursuit % 2 == 0 else 1)
+        return Encoding(refit=self.refit, pursuit=pursuit, stages=stages)
 
     def resolved_device(self) -> torch.device:
         if self.device:
