@@ -68,6 +68,7 @@ def test_every_downgrade_restores_what_the_revision_before_defined(empty_dsn):
 def test_a_database_of_the_previous_release_upgrades_and_keeps_searching(empty_dsn, real_vectors, model):
     """At 0003 (what the last release shipped), attach, fill and index a code column with 0003's own SQL;
     after the upgrade it is a 'sparse' attachment that every front door still searches."""
+    model.encoding = Encoding(refit=True, pursuit=model.encoding.pursuit)  # one stage: 0003 stores no stages
     _migrate.upgrade(empty_dsn, "0003_hardening")
     with connect(empty_dsn, autocommit=True) as conn:
         create_table(conn, "items", real_vectors[:200], key="wide bigint")
@@ -99,6 +100,7 @@ def _queue_functions(conn: psycopg.Connection) -> list[tuple[str, str]]:
 def test_a_queue_attachment_of_0006_upgrades_to_what_a_fresh_attach_makes(empty_dsn, dsn, real_vectors, model):
     """0007 rewrites a queue attachment's trigger function in place: the same as one attached at the head, and
     it still queues; the downgrade gives back 0006's."""
+    model.encoding = Encoding(refit=True, pursuit=model.encoding.pursuit)  # one stage: 0006 stores no stages
     def attach(url: str) -> None:
         with connect(url, autocommit=True) as conn:
             create_table(conn, "items", real_vectors[:20])

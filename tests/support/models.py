@@ -21,10 +21,10 @@ DIM, H, K = 384, 1024, 16
 
 
 def train_small(vectors: np.ndarray, seed: int = 0, steps: int = 25) -> CompresSAE:
-    """A DIM → H, k=K model after a few real steps of the package's default recipe (refined codes: refit, pursuit k/4),
-    so that its atoms and biases are not at init and the checks cover more than untrained paper models."""
+    """A DIM → H, k=K model after a few real steps of the package's default recipe (refined codes: refit, k/2 pursuit
+    atoms in 2 stages), so that its atoms and biases are not at init and the checks cover more than untrained paper models."""
     cfg = TrainConfig(h=H, k=K, steps=steps, batch_size=1024, lr=2e-3, seed=seed, device="cpu")
-    assert cfg.encoding.refit and cfg.encoding.pursuit == K // 4  # the default recipe, not the paper's
+    assert cfg.encoding.refit and (cfg.encoding.pursuit, cfg.encoding.stages) == (K // 2, 2)  # the default recipe, not the paper's
     rng = np.random.default_rng(seed)
     x = np.asarray(vectors, dtype=np.float32)
     model = new_model(DIM, cfg)
