@@ -48,7 +48,7 @@ class TrainConfig:
     refit: bool = True  # stored codes: least-squares values on the support (False: paper)
     pursuit: int | None = None  # stored codes: atoms picked from the residual (None: k // 2; 0: paper)
     pursuit_stages: int | None = None  # ... in this many equal stages, each refitting first (None: 2 with the
-    #                                    default pursuit, when it is even, else 1)
+    #                                    default pursuit, when it is even, else 1; measured at k=32 only)
     # Terms that see neighbours (compressae_pg.training.losses), each a weight (0: off, as in the paper):
     distill_asym: float = 0.0  # in-batch dense similarities distilled into x · x̂ᵀ
     distill_codes: float = 0.0  # ... into the codes' own cosine
