@@ -206,52 +206,47 @@ def test_refit_values_are_the_least_squares_fit_on_the_support():
     assert (refit >= bare - 1e-6).all()
 
 
+def numpy_pursuit(m: CompresSAE, x: torch.Tensor, first: int, stages: int, per: int) -> tuple[list, np.ndarray]:
+    """The support and values of one row in float64 numpy, with np.linalg.lstsq in place of the model's own (ridge)
+    least squares: the encoder's ``first`` atoms, then ``stages`` times the ``per`` atoms most correlated with the
+    residual of the fit so far, then all values refit. Asserts no stage has a near-tie that float32 could flip."""
+    enc, bias = m.encoder.detach().double().numpy(), m.encoder_bias.detach().double().numpy()
+    dec = m.decoder.detach().double().numpy()
+    xn = x.double().numpy() / np.linalg.norm(x.double().numpy())
+    support = list(np.argsort(-np.abs(enc @ xn + bias))[:first])
+    for _stage in range(stages):
+        fit = np.linalg.lstsq(dec[support].T, xn, rcond=None)[0]
+        corr = np.abs(dec @ (xn - fit @ dec[support]))
+        corr[support] = -1.0
+        ranked = np.sort(corr)[::-1]
+        assert ranked[per - 1] - ranked[per] > 1e-4  # no near-tie that float32 could flip
+        support += list(np.argsort(-corr)[:per])
+    return support, np.linalg.lstsq(dec[support].T, xn, rcond=None)[0]
+
+
 def test_pursuit_adds_the_atoms_most_correlated_with_the_residual():
-    """Checked in float64 numpy, with np.linalg.lstsq in place of the model's own (ridge) least squares."""
+    """5 encoder atoms, then one stage of 3 from the residual, then all 8 values refit (checked in float64 numpy)."""
     m = _trained_like()
     m.encoding = Encoding(refit=True, pursuit=3)
     x = torch.randn(4, 32, generator=torch.Generator().manual_seed(0))
     values, indices = m.select(x)
-    enc, bias = m.encoder.detach().double().numpy(), m.encoder_bias.detach().double().numpy()
-    dec = m.decoder.detach().double().numpy()
     for row in range(4):
-        xn = x[row].double().numpy() / np.linalg.norm(x[row].double().numpy())
-        first = np.argsort(-np.abs(enc @ xn + bias))[:5]  # the encoder's k - pursuit atoms
-        fit = np.linalg.lstsq(dec[first].T, xn, rcond=None)[0]
-        corr = np.abs(dec @ (xn - fit @ dec[first]))
-        corr[first] = -1.0
-        more = np.argsort(-corr)[:3]
-        assert np.sort(corr)[::-1][2] - np.sort(corr)[::-1][3] > 1e-4  # no near-tie that float32 could flip
-        assert indices[row, :5].tolist() == first.tolist()
-        assert indices[row, 5:].tolist() == more.tolist()
-        support = np.concatenate([first, more])
-        want = np.linalg.lstsq(dec[support].T, xn, rcond=None)[0]  # then all 8 values are refit
+        support, want = numpy_pursuit(m, x[row], first=5, stages=1, per=3)
+        assert indices[row].tolist() == support
         np.testing.assert_allclose(values[row].numpy(), want, atol=1e-3)
 
 
 def test_pursuit_in_stages_refits_before_each_stage():
-    """Checked in float64 numpy: 4 encoder atoms, then 2 stages of 2 atoms, each from the residual of the fit so far."""
+    """4 encoder atoms, then 2 stages of 2 atoms, each from the residual of the fit so far (checked in float64 numpy)."""
     m = _trained_like()
     m.encoding = Encoding(refit=True, pursuit=4, stages=2)
     x = torch.randn(4, 32, generator=torch.Generator().manual_seed(1))
     values, indices = m.select(x)
-    enc, bias = m.encoder.detach().double().numpy(), m.encoder_bias.detach().double().numpy()
-    dec = m.decoder.detach().double().numpy()
     for row in range(4):
-        xn = x[row].double().numpy() / np.linalg.norm(x[row].double().numpy())
-        support = list(np.argsort(-np.abs(enc @ xn + bias))[:4])
-        for _stage in range(2):
-            fit = np.linalg.lstsq(dec[support].T, xn, rcond=None)[0]
-            corr = np.abs(dec @ (xn - fit @ dec[support]))
-            corr[support] = -1.0
-            ranked = np.sort(corr)[::-1]
-            assert ranked[1] - ranked[2] > 1e-4  # no near-tie that float32 could flip
-            support += list(np.argsort(-corr)[:2])
+        support, want = numpy_pursuit(m, x[row], first=4, stages=2, per=2)
         assert indices[row].tolist() == support
-        want = np.linalg.lstsq(dec[support].T, xn, rcond=None)[0]
         np.testing.assert_allclose(values[row].numpy(), want, atol=1e-3)
-    one_stage = Encoding(refit=True, pursuit=4)
-    m.encoding = one_stage
+    m.encoding = Encoding(refit=True, pursuit=4)
     assert not torch.equal(m.select(x)[1], indices)  # the stages chose other atoms than one stage would
 
 
