@@ -21,7 +21,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from compressae_pg import CompresSAE, TrainConfig
-from compressae_pg.model import PAPER
+from compressae_pg.model import PAPER, Encoding
 from compressae_pg.server import EmbeddedServer, connect
 
 ROOT = Path(__file__).resolve().parent
@@ -39,13 +39,22 @@ def model_options(p: argparse.ArgumentParser) -> None:
     """The shape and encoding of the untrained model that the write-path benchmarks encode with."""
     p.add_argument("--h", type=int, default=4096)
     p.add_argument("--k", type=int, default=32)
-    p.add_argument("--encoding", choices=("default", "paper"), default="default",
-                   help="the codes' encoding: the package default (pursuit + refit), or the paper's TopK values")
+    p.add_argument("--encoding", choices=tuple(ENCODINGS), default="default",
+                   help="the codes' encoding: the package default (refit + k/2 pursuit atoms in 2 stages), one stage of "
+                        "k/4 (the default before revision 0008), or the paper's TopK values")
+
+
+# The encodings the write-path benchmarks compare, by name: each a function of (h, k).
+ENCODINGS = {
+    "default": lambda h, k: TrainConfig(h=h, k=k).encoding,
+    "one-stage": lambda h, k: Encoding(refit=True, pursuit=k // 4),
+    "paper": lambda h, k: PAPER,
+}
 
 
 def bench_model(dim: int, h: int, k: int, encoding: str = "default") -> CompresSAE:
-    """An untrained CompresSAE with the package's default encoding or the paper's: encoding costs the same whatever the weights."""
-    return CompresSAE(dim, h, k, seed=0, encoding=TrainConfig(h=h, k=k).encoding if encoding == "default" else PAPER).eval()
+    """An untrained CompresSAE with one of :data:`ENCODINGS`: encoding costs the same whatever the weights."""
+    return CompresSAE(dim, h, k, seed=0, encoding=ENCODINGS[encoding](h, k)).eval()
 
 
 def retrieval_options(p: argparse.ArgumentParser) -> None:
@@ -143,4 +152,5 @@ def publish(name: str, args: argparse.Namespace, result: dict, markdown) -> None
     print(f"\nwrote {out}")
 
 
-__all__ = ["bench_model", "connect", "database", "load", "machine", "model_options", "make_table", "parser", "publish", "retrieval_options", "save"]
+__all__ = ["ENCODINGS", "bench_model", "connect", "database", "load", "machine", "model_options", "make_table", "parser", "publish",
+           "retrieval_options", "save"]

@@ -14,8 +14,7 @@ import time
 
 import torch
 
-from _common import bench_model, load, parser, publish
-from compressae_pg.model import CompresSAE, Encoding
+from _common import ENCODINGS, bench_model, load, parser, publish
 
 
 def main() -> None:
@@ -27,9 +26,7 @@ def main() -> None:
     p.add_argument("--k", type=int, default=32)
     args = p.parse_args()
     x = load(args.data, args.rows)
-    models = {name: bench_model(x.shape[1], args.h, args.k, name) for name in ("paper", "default")}
-    models["one stage of k/4"] = CompresSAE(x.shape[1], args.h, args.k, seed=0,  # the default before revision 0008
-                                            encoding=Encoding(refit=True, pursuit=args.k // 4)).eval()
+    models = {name: bench_model(x.shape[1], args.h, args.k, name) for name in ENCODINGS}
     best = {name: float("inf") for name in models}
     for _ in range(args.rounds):
         for name, model in models.items():
