@@ -11,8 +11,8 @@ In one run, on identical fresh copies of one table of real embeddings:
    statement's latency, before and during the backfill, and the longest lock wait of any
    application session, sampled from pg_stat_activity every few milliseconds.
 The model is an untrained CompresSAE of the production shape (384 → h=4096, k=32) with the default
-encoding (pursuit + refit; ``--encoding paper`` for the paper's TopK values): encoding costs the same
-whatever the weights. Results go to benchmarks/results/<name>.json and print as markdown.
+encoding (``--encoding one-stage`` or ``paper`` for the others, see ``_common.ENCODINGS``): encoding
+costs the same whatever the weights. Results go to benchmarks/results/<name>.json and print as markdown.
 """
 
 from __future__ import annotations
