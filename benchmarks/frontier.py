@@ -63,12 +63,15 @@ def sweep(args) -> None:
 
 
 def table(points: list[dict]) -> str:
-    lines = ["| k | h | bytes/row | train s | dead | cosine | sparse recall@10 | asym recall@10 | PCA at same bytes (dims: recall) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| k | h | bytes/row | train s (threads) | dead | cosine | sparse recall@10 | asym recall@10 | asym, stored codes "
+             "| PCA at same bytes (dims: recall) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(points, key=lambda r: (r["config"]["k"], r["config"]["h"])):
         p = r["pursuit"]
-        lines.append(f"| {r['config']['k']} | {r['config']['h']} | {r['bytes_per_row']} | {r['train_seconds']:.0f} | {r['dead_atoms']:.1%} | "
-                     f"{p['cosine']:.3f} | {p['recall_sparse']:.3f} | {p['recall_asym']:.3f} | {r['pca']['dims']}: {r['pca']['recall']:.3f} |")
+        stored = f"{r['stored']['recall_asym']:.3f}" if "stored" in r else ""  # rows from before 0008 scored one stage only
+        lines.append(f"| {r['config']['k']} | {r['config']['h']} | {r['bytes_per_row']} | {r['train_seconds']:.0f} ({r.get('threads', 1)}) | "
+                     f"{r['dead_atoms']:.1%} | {p['cosine']:.3f} | {p['recall_sparse']:.3f} | {p['recall_asym']:.3f} | "
+                     f"{stored} | {r['pca']['dims']}: {r['pca']['recall']:.3f} |")
     return "\n".join(lines)
 
 
@@ -82,15 +85,16 @@ def plot(points: list[dict], path: str) -> None:
     for h, marker in ((2048, "v"), (4096, "o"), (8192, "^")):
         pts = sorted((r["bytes_per_row"], r["pursuit"]["recall_asym"], r["config"]["k"]) for r in points if r["config"]["h"] == h)
         if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=marker, label=f"codes h={h} (asymmetric)")
-            for b, rec, k in pts:
-                ax.annotate(f"k={k}", (b, rec), textcoords="offset points", xytext=(4, -10), fontsize=8)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=marker, label=f"codes h={h} (asymmetric; refit + one stage of k/4)")
+    for b, k in sorted({(r["bytes_per_row"], r["config"]["k"]) for r in points}):  # one label per k, above its points
+        top = max(r["pursuit"]["recall_asym"] for r in points if r["config"]["k"] == k)
+        ax.annotate(f"k={k}", (b, top), textcoords="offset points", xytext=(-10, 8), fontsize=8)
     pca = sorted({(r["bytes_per_row"], r["pca"]["recall"]) for r in points})
     ax.plot([p[0] for p in pca], [p[1] for p in pca], "s--", color="grey", label="PCA, same bytes (float32)")
     ax.axhline(0.97, color="black", lw=0.8, ls=":", label="halfvec HNSW (776 B/row)")
     ax.set_xlabel("bytes per row")
     ax.set_ylabel("recall@10 (full scan, 500 queries)")
-    ax.set_title("CompresSAE frontier on 99,500 PyPI MiniLM vectors")
+    ax.set_title(f"CompresSAE frontier on 99,500 PyPI MiniLM vectors ({points[0]['config']['steps']} steps)")
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
