@@ -61,6 +61,24 @@ def codes(model: CompresSAE, x: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]
 
 
 @torch.no_grad()
+def scan(model: CompresSAE, items: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> dict:
+    """Full-scan quality of the model's codes: mean reconstruction cosine, sparse and asymmetric recall@10."""
+    values, indices = codes(model, items)
+    q_values, q_indices = codes(model, queries)
+    rec = model.decode_sparse(values, indices)
+    rows = torch.arange(len(items)).repeat_interleave(indices.shape[1])
+    unit = F.normalize(values, dim=1).reshape(-1)
+    sparse = torch.sparse_coo_tensor(torch.stack([rows, indices.reshape(-1)]), unit, (len(items), model.h)).to_sparse_csr()
+    q_dense = F.normalize(torch.zeros(len(queries), model.h).scatter_(1, q_indices, q_values), dim=1)
+    return {
+        "cosine": F.cosine_similarity(torch.from_numpy(items), rec, dim=1).mean().item(),
+        "recall_sparse": recall_at_k(top10((sparse @ q_dense.t()).t().numpy()), truth),
+        "recall_asym": recall_at_k(top10(queries @ F.normalize(rec, dim=1).numpy().T), truth),
+        "indices": indices,
+    }
+
+
+@torch.no_grad()
 def score(model: CompresSAE, items: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> dict:
     """Quality of the model's codes under each encoding, and its dead atoms."""
     out: dict = {}
@@ -71,25 +89,12 @@ def score(model: CompresSAE, items: np.ndarray, queries: np.ndarray, truth: np.n
         encodings.append(("stored", stored))
     for name, encoding in encodings:
         model.encoding = encoding
-        values, indices = codes(model, items)
-        q_values, q_indices = codes(model, queries)
+        measured = scan(model, items, queries, truth)
         if name == "paper":
             used = torch.zeros(model.h, dtype=torch.bool)
-            used[indices.reshape(-1)] = True
+            used[measured["indices"].reshape(-1)] = True
             out["dead_atoms"] = round(1 - used.float().mean().item(), 4)
-        rec = model.decode_sparse(values, indices)
-        x = torch.from_numpy(items)
-        rows = torch.arange(len(items)).repeat_interleave(indices.shape[1])
-        unit = F.normalize(values, dim=1).reshape(-1)
-        sparse = torch.sparse_coo_tensor(torch.stack([rows, indices.reshape(-1)]), unit, (len(items), model.h)).to_sparse_csr()
-        q_dense = F.normalize(torch.zeros(len(queries), model.h).scatter_(1, q_indices, q_values), dim=1)
-        sparse_scores = (sparse @ q_dense.t()).t().numpy()
-        asym_scores = queries @ F.normalize(rec, dim=1).numpy().T
-        out[name] = {
-            "cosine": round(F.cosine_similarity(x, rec, dim=1).mean().item(), 4),
-            "recall_sparse": round(recall_at_k(top10(sparse_scores), truth), 4),
-            "recall_asym": round(recall_at_k(top10(asym_scores), truth), 4),
-        }
+        out[name] = {key: round(measured[key], 4) for key in ("cosine", "recall_sparse", "recall_asym")}
     model.encoding = stored  # scoring leaves the model encoding as it was trained to
     return out
 
@@ -189,7 +194,7 @@ def main() -> None:
         print(table())
         return
     row = run(args)
-    print(json.dumps({k: row[k] for k in ("name", "train_seconds", "steps_per_s", "dead_atoms", "paper", "refit", "pursuit", "peers") if k in row}))
+    print(json.dumps({k: row[k] for k in ("name", "train_seconds", "steps_per_s", "dead_atoms", "paper", "refit", "pursuit", "stored", "peers") if k in row}))
 
 
 if __name__ == "__main__":
