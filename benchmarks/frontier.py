@@ -52,7 +52,7 @@ def sweep(args) -> None:
         for k in args.k:
             if (k, h) in done:
                 continue
-            cfg = replace(TrainConfig(), h=h, k=k, steps=args.steps, device="cpu")
+            cfg = replace(TrainConfig(), h=h, k=k, steps=args.steps, batch_size=4096, device="cpu")  # every point so far: batch 4096
             _, measured = train_and_score(cfg, items, queries, truth, progress=not args.quiet)
             m, pca = pca_recall(items, queries, truth, measured["bytes_per_row"])
             row = {"name": f"k={k} h={h}", "command": command_line("frontier.py"), **measured, "pca": {"dims": m, "recall": round(pca, 4)}}

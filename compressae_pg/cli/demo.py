@@ -75,7 +75,7 @@ def run(
     npy: Path | None = None,
     synthetic: bool = False,
     rows: int = 20000,
-    steps: int = 200,
+    steps: int = 400,
     name: str = "demo",
     queries: int = 200,
     progress: bool = True,

@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--npy", type=Path, help="vectors from this .npy of shape (n, d) instead of the shipped real sample")
     data.add_argument("--synthetic", action="store_true", help="SYNTHETIC clustered vectors instead of the shipped real sample")
     p.add_argument("--rows", type=int, default=20000, help="use at most this many rows (the sample has 6,000)")
-    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--steps", type=int, default=400)
     _model_options(p)
 
     p = add("backfill", cmd_backfill, "fill the code column of a live table: resumable, throttled, parallel")
