@@ -60,11 +60,14 @@ def codes(model: CompresSAE, x: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]
     return torch.cat([v for v, _ in parts]), torch.cat([i for _, i in parts])
 
 
+Codes = tuple[torch.Tensor, torch.Tensor]  # (values, indices) of each row
+
+
 @torch.no_grad()
-def scan(model: CompresSAE, items: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> dict:
-    """Full-scan quality of the model's codes: mean reconstruction cosine, sparse and asymmetric recall@10."""
-    values, indices = codes(model, items)
-    q_values, q_indices = codes(model, queries)
+def quality(model: CompresSAE, items: np.ndarray, queries: np.ndarray, truth: np.ndarray, item_codes: Codes,
+            query_codes: Codes) -> dict:
+    """Full-scan quality of given codes: mean reconstruction cosine, sparse and asymmetric recall@10 (all scale-free)."""
+    (values, indices), (q_values, q_indices) = item_codes, query_codes
     rec = model.decode_sparse(values, indices)
     rows = torch.arange(len(items)).repeat_interleave(indices.shape[1])
     unit = F.normalize(values, dim=1).reshape(-1)
@@ -74,8 +77,12 @@ def scan(model: CompresSAE, items: np.ndarray, queries: np.ndarray, truth: np.nd
         "cosine": F.cosine_similarity(torch.from_numpy(items), rec, dim=1).mean().item(),
         "recall_sparse": recall_at_k(top10((sparse @ q_dense.t()).t().numpy()), truth),
         "recall_asym": recall_at_k(top10(queries @ F.normalize(rec, dim=1).numpy().T), truth),
-        "indices": indices,
     }
+
+
+def scan(model: CompresSAE, items: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> dict:
+    """:func:`quality` of the model's own codes."""
+    return quality(model, items, queries, truth, codes(model, items), codes(model, queries))
 
 
 @torch.no_grad()
@@ -89,12 +96,13 @@ def score(model: CompresSAE, items: np.ndarray, queries: np.ndarray, truth: np.n
         encodings.append(("stored", stored))
     for name, encoding in encodings:
         model.encoding = encoding
-        measured = scan(model, items, queries, truth)
+        item_codes = codes(model, items)
         if name == "paper":
             used = torch.zeros(model.h, dtype=torch.bool)
-            used[measured["indices"].reshape(-1)] = True
+            used[item_codes[1].reshape(-1)] = True
             out["dead_atoms"] = round(1 - used.float().mean().item(), 4)
-        out[name] = {key: round(measured[key], 4) for key in ("cosine", "recall_sparse", "recall_asym")}
+        measured = quality(model, items, queries, truth, item_codes, codes(model, queries))
+        out[name] = {key: round(value, 4) for key, value in measured.items()}
     model.encoding = stored  # scoring leaves the model encoding as it was trained to
     return out
 

@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from model_quality import quality
 
 from _common import load, parser, publish
-from compressae_pg.evaluation.metrics import exact_topk, recall_at_k
+from compressae_pg.evaluation.metrics import exact_topk
 from compressae_pg.model import CompresSAE
 
 PLANS = ("24,1,8", "24,8,1", "16,2,8", "16,4,4", "16,16,1", "0,32,1")
@@ -50,19 +51,11 @@ def score(model: CompresSAE, items: np.ndarray, queries: np.ndarray, truth: np.n
     started = time.perf_counter()
     parts = [encode(model, chunk, first, stages, per) for chunk in torch.from_numpy(items).split(1000)]
     seconds = time.perf_counter() - started
-    values, idx = torch.cat([v for v, _ in parts]), torch.cat([i for _, i in parts])
-    q_values, q_idx = encode(model, torch.from_numpy(queries), first, stages, per)
-    rec = model.decode_sparse(values, idx).detach()
-    rows = torch.arange(len(items)).repeat_interleave(idx.shape[1])
-    unit = F.normalize(values, dim=1).reshape(-1)  # sparse cosine: unit code vectors on both sides
-    sparse = torch.sparse_coo_tensor(torch.stack([rows, idx.reshape(-1)]), unit, (len(items), model.h)).to_sparse_csr()
-    q_dense = F.normalize(torch.zeros(len(queries), model.h).scatter_(1, q_idx, q_values), dim=1)
-    top = lambda s: np.argpartition(-s, 10, axis=1)[:, :10]  # noqa: E731
+    item_codes = torch.cat([v for v, _ in parts]), torch.cat([i for _, i in parts])
+    measured = quality(model, items, queries, truth, item_codes, encode(model, torch.from_numpy(queries), first, stages, per))
     return {
         "plan": plan, "first": first, "stages": stages, "per": per,
-        "cosine": round(F.cosine_similarity(torch.from_numpy(items), rec, dim=1).mean().item(), 4),
-        "recall_sparse": round(recall_at_k(top((sparse @ q_dense.t()).t().numpy()), truth), 4),
-        "recall_asym": round(recall_at_k(top(queries @ F.normalize(rec, dim=1).numpy().T), truth), 4),
+        **{key: round(value, 4) for key, value in measured.items()},
         "encode_rows_per_s": round(len(items) / seconds, 1), "sql_passes": 1 + stages if first else stages,
     }
 
