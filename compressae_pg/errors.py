@@ -65,3 +65,7 @@ class ModelFileError(CompressaeError, ValueError):
 
 class UnknownPeerError(CompressaeError, ValueError):
     """``evaluate --compare`` names a peer the package does not build."""
+
+
+class ModelOwnerError(CompressaeError, PermissionError):
+    """A model name belongs to another role: only that role (or a member of it) adds versions to it or drops it."""

@@ -16,7 +16,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from . import _sql
-from .errors import InvalidModelNameError, ModelInUseError, UnknownModelError
+from .errors import InvalidModelNameError, ModelInUseError, ModelOwnerError, UnknownModelError
 from .server import takes_database
 
 if TYPE_CHECKING:
@@ -100,6 +100,7 @@ def save(
     dec = model.decoder.detach().cpu().numpy()
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(_sql.query("model_lock"), {"name": name})
+        _check_owner(cur, name, "add a version to")
         row = cur.execute(
             _sql.query("model_insert"),
             {
@@ -117,6 +118,7 @@ def save(
         ).fetchone()
         if model.encoding.stages > 1:  # a one-stage model is stored as at every revision since 0001 (the column's default)
             cur.execute(_sql.query("model_stages"), {"id": row[0], "stages": model.encoding.stages})
+        cur.execute(_sql.query("atoms_stage"))
         with cur.copy(_sql.query("encoder_atoms_copy")) as copy:
             copy.set_types(["int8", "int4", "float4", "vector"])
             for i in range(model.h):
@@ -125,7 +127,16 @@ def save(
             copy.set_types(["int8", "int4", "vector"])
             for i in range(model.h):
                 copy.write_row((row[0], i, dec[i]))
+        cur.execute(_sql.query("atoms_insert"))
     return ModelInfo(*row)
+
+
+def _check_owner(cur: psycopg.Cursor, name: str, action: str) -> None:
+    """ModelOwnerError unless the current role acts for the owner of every stored version of ``name``."""
+    others = [r[0] for r in cur.execute(_sql.query("model_owner"), {"name": name}).fetchall()]
+    if others:
+        raise ModelOwnerError(f"model {name!r} belongs to role {', '.join(others)}: only it may {action} it; "
+                              "choose another name")
 
 
 def get(conn: psycopg.Connection, ref: str) -> ModelInfo:
@@ -161,7 +172,8 @@ def delete(conn: psycopg.Connection, ref: str) -> list[ModelInfo]:
     victims = [get(conn, ref)] if version else versions(conn, name)
     if not victims:
         get(conn, ref)  # raises UnknownModelError with the known names
-    with conn.transaction():
+    with conn.transaction(), conn.cursor() as cur:
+        _check_owner(cur, name, "drop")
         for info in victims:
             users = [r[0] for r in conn.execute(_sql.query("model_users"), {"id": info.id}).fetchall()]
             if users:

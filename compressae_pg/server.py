@@ -26,6 +26,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg.conninfo import make_conninfo
 
+from . import _sql
 from .errors import CompressaeError
 
 T = TypeVar("T")
@@ -123,14 +124,21 @@ def resolve_dsn(dsn: str | None = None, conn: psycopg.Connection | None = None) 
     return EmbeddedServer().start()
 
 
-def connect(dsn: str | None = None, *, autocommit: bool = False, **kwargs) -> psycopg.Connection:
+def connect(dsn: str | None = None, *, autocommit: bool = False, pinned: bool = False, **kwargs) -> psycopg.Connection:
     """Open a psycopg connection to the resolved database, with pgvector's types registered.
 
     The types are registered only when the ``vector`` extension exists; ``compressae-pg db upgrade``
-    creates it.
+    creates it. ``pinned`` is for the package's own sessions (the CLI's, the workers'): their
+    ``search_path`` becomes ``pg_catalog, pg_temp``, so that no function a role planted in a schema on
+    the role's path runs in them, while the tables a user names are still looked up on the path the
+    session started with (:func:`compressae_pg._catalog.resolve_table`).
     """
     conn = psycopg.connect(resolve_dsn(dsn), autocommit=autocommit, **kwargs)
     register_types(conn)
+    if pinned:
+        conn.execute(_sql.query("session_pin"))
+        if not conn.autocommit:
+            conn.commit()
     return conn
 
 
@@ -144,7 +152,7 @@ def session(conn: psycopg.Connection | None = None, dsn: str | None = None, *, a
             raise ValueError("give conn= or dsn=, not both")
         yield conn
         return
-    with connect(dsn, autocommit=autocommit, **kwargs) as own:
+    with connect(dsn, autocommit=autocommit, pinned=True, **kwargs) as own:
         yield own
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from compressae_pg import _sql, _wire
+from compressae_pg.fill.worker import create_batch_table
 from compressae_pg.model import Codes
 
 from .support.tables import create_table
@@ -34,7 +35,7 @@ def test_codes_written_by_copy_are_what_postgres_reads_back_zeros_dropped(conn):
                   values=np.array([[0.5, -0.25, 1.0], [0.0, 2.0, 0.0], [0.0, 0.0, 0.0]], dtype=np.float32), h=10)
     data, coded = _wire.encode_codes(identity, valid, codes)
     assert coded.tolist() == [True, False, True, False]  # an invalid row and an all-zero code get NULL
-    conn.execute(_sql.query("backfill_temp"))
+    create_batch_table(conn)
     with conn.transaction():
         with conn.cursor().copy(_sql.query("backfill_copy_in")) as copy:
             copy.write(data)

@@ -10,7 +10,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from compressae_pg import CompresSAE, CompressedColumn, backfill, build_index, registry, verify
+from compressae_pg import CompresSAE, CompressedColumn, ModelOwnerError, backfill, build_index, registry, verify
 from compressae_pg.cli import main
 from compressae_pg.server import connect
 
@@ -45,7 +45,7 @@ def test_an_owner_without_superuser_runs_everything_and_a_reader_only_searches(c
         attach_model(oc, sync="trigger")
         oc.execute(sql.SQL("GRANT SELECT ON items TO {}").format(sql.Identifier(reader)))
     result = backfill("items", "embedding", dsn=owner_dsn, workers=2, batch_size=64, progress=False, m=8, ef_construction=32)
-    assert (result.status, result.rows_written) == ("done", 300)
+    assert (result.status, result.rows_written) == ("done", 300), result.errors
     assert result.index["built"] and result.index["valid"]  # the owner's finished backfill built the index
     assert build_index("items", "embedding", dsn=owner_dsn).valid
     with connect(owner_dsn, autocommit=True) as oc:
@@ -61,8 +61,10 @@ def test_an_owner_without_superuser_runs_everything_and_a_reader_only_searches(c
                           "UPDATE compressae.encoder_atoms SET bias = 0", "INSERT INTO compressae.backfill_jobs DEFAULT VALUES"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 rc.execute(statement)
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        with pytest.raises(ModelOwnerError):  # another role's name
             registry.save(rc, "m", CompresSAE(384, 64, 4))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):  # a name of its own, without `db grant --train`
+            registry.save(rc, "mine", CompresSAE(384, 64, 4))
     assert main(["backfill", "--table", "items", "--column", "embedding", "--restart", "--dsn", reader_dsn]) == 2
     assert capsys.readouterr().err.startswith("error: permission denied")
     assert verify("items", "embedding", sample=None, dsn=dsn).ok  # the reader changed nothing

@@ -55,7 +55,7 @@ def test_the_candidates_come_from_the_hnsw_index_and_settings_are_restored(conn,
     rows = conn.execute(SEARCH, ("items", "embedding", real_vectors[5000], 5, 60, "reconstructed")).fetchall()
     conn.execute("SET client_min_messages = warning")
     assert len(rows) == 5
-    scan = [p for p in plans if "ORDER BY embedding_sae_sketch <~> CAST($1 AS varbit) LIMIT $2" in p]
+    scan = [p for p in plans if "ORDER BY embedding_sae_sketch OPERATOR(public.<~>) CAST($1 AS varbit) LIMIT $2" in p]
     assert len(scan) == 1 and "Index Scan using items_embedding_sae_hnsw on items" in scan[0]
     assert conn.execute("SHOW hnsw.ef_search").fetchone()[0] == "40"
     assert conn.execute("SHOW hnsw.iterative_scan").fetchone()[0] == "off"

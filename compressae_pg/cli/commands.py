@@ -51,7 +51,7 @@ def cmd_db(args: argparse.Namespace) -> None:
 
         if not args.revision:
             raise ValueError("db grant needs a role name: compressae-pg db grant ROLE [--train]")
-        with connect(args.dsn, autocommit=True) as conn:
+        with connect(args.dsn, autocommit=True, pinned=True) as conn:
             _migrate.ensure(conn)
             done = grants.grant(conn, args.revision, train=args.train)
         _emit(args, {"role": args.revision, "granted": done}, lambda r: f"granted {r['role']}: {', '.join(r['granted'])}")
@@ -60,7 +60,7 @@ def cmd_db(args: argparse.Namespace) -> None:
         _migrate.upgrade(args.dsn, args.revision or "head")
     elif args.action == "downgrade":
         _migrate.downgrade(args.dsn, args.revision or "-1")
-    with connect(args.dsn, autocommit=True) as conn:
+    with connect(args.dsn, autocommit=True, pinned=True) as conn:
         at = _migrate.current(conn)
     _emit(args, {"revision": at, "head": _migrate.head()}, lambda r: f"compressae schema at {r['revision'] or 'base'} (head {r['head']})")
 
@@ -88,7 +88,7 @@ def cmd_models(args: argparse.Namespace) -> None:
     from .. import registry
     from ..server import connect
 
-    with connect(args.dsn, autocommit=True) as conn:
+    with connect(args.dsn, autocommit=True, pinned=True) as conn:
         from .. import _migrate
 
         _migrate.ensure(conn)
@@ -142,7 +142,7 @@ def cmd_attach(args: argparse.Namespace) -> None:
     from ..server import connect
 
     alembic.run(op, args.dsn)
-    with connect(args.dsn, autocommit=True) as conn:
+    with connect(args.dsn, autocommit=True, pinned=True) as conn:
         att = next(a for a in attachments.list_attachments(conn) if a.id == op.info["attachment_id"])
     deferred = "\nthe table has rows: `compressae-pg backfill` builds the index CONCURRENTLY when it has filled the column"
     _emit(args, {**att.as_dict(), "index_built": op.info["index"]},
@@ -237,7 +237,7 @@ def cmd_status(args: argparse.Namespace) -> None:
     from ..columns.state import status
     from ..server import connect
 
-    with connect(args.dsn, autocommit=True) as conn:
+    with connect(args.dsn, autocommit=True, pinned=True) as conn:
         _migrate.ensure(conn)
         rows = status(args.table, exact=args.exact, conn=conn)
     cols = ["table", "column", "code_column", "model", "sync", "backfill", "last_run", "rows_done", "rows_estimate", "index", "index_valid"]
@@ -266,7 +266,7 @@ def cmd_search(args: argparse.Namespace) -> None:
     from ..server import connect
 
     opts = {"k": args.k, "candidates": args.candidates, "ef_search": args.ef_search}
-    with connect(args.dsn, autocommit=True) as conn:
+    with connect(args.dsn, autocommit=True, pinned=True) as conn:
         column = CompressedColumn(conn, args.table, args.column, code_column=args.code_column)
         if args.key is not None:
             hits = column.similar(args.key, rerank=args.rerank or "symmetric", **opts)

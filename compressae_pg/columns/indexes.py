@@ -86,7 +86,7 @@ def build(
     ``maintenance_work_mem`` (e.g. ``"1GB"``) and ``parallel_workers`` (max_parallel_maintenance_workers)
     apply to this session only. Without ``concurrently`` the build blocks writes to the table.
     """
-    with connect(resolve_dsn(dsn, conn), autocommit=True, application_name="compressae-pg index") as conn:
+    with connect(resolve_dsn(dsn, conn), autocommit=True, pinned=True, application_name="compressae-pg index") as conn:
         _migrate.ensure(conn)
         att = attachments.get(conn, table, column, code_column=code_column)
         with _locks.exclusive(conn, "index", att.id):

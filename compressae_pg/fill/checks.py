@@ -60,7 +60,7 @@ def verify(table: str, column: str, *, sample: int | None = 1000, code_column: s
     """Re-encode ``sample`` random rows (None: every row) of ``table.column`` and compare with their codes."""
     if sample is not None and sample < 1:
         raise ValueError("sample must be a positive number of rows (or None for every row)")
-    with connect(resolve_dsn(dsn, conn), autocommit=True, application_name="compressae-pg verify") as conn:
+    with connect(resolve_dsn(dsn, conn), autocommit=True, pinned=True, application_name="compressae-pg verify") as conn:
         att = attachments.get(conn, table, column, code_column=code_column, model=model)
         key = _catalog.primary_key(conn, att.table)
         info, sae = registry.load(conn, att.model.ref)

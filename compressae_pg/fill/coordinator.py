@@ -172,7 +172,7 @@ def backfill(
     cfg.check()
     started = time.perf_counter()
     dsn = resolve_dsn(dsn, conn)
-    with connect(dsn, autocommit=True, application_name=APPLICATION_NAME) as conn:
+    with connect(dsn, autocommit=True, pinned=True, application_name=APPLICATION_NAME) as conn:
         _migrate.ensure(conn)
         att = attachments.get(conn, table, column, code_column=code_column, model=model)
         target = FillTarget(att, _catalog.primary_key(conn, att.table), _catalog.resolve_column(conn, att.table, att.source_column, vector=True))
@@ -305,7 +305,7 @@ def _run_ranges(dsn: str, target: FillTarget, encoder: Encoder, cfg: BackfillCon
                     return
                 try:
                     if worker is None:
-                        conn = connect(dsn, autocommit=True, application_name=APPLICATION_NAME)
+                        conn = connect(dsn, autocommit=True, pinned=True, application_name=APPLICATION_NAME)
                         worker = Worker(conn, target, encoder, cfg.limits(), stop)
                     _range_job(worker, job, cfg, stop, tally)
                 except Exception as exc:  # noqa: BLE001 - one range failing leaves the others running

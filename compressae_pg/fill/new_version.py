@@ -87,7 +87,7 @@ def recompress(
     """
     dsn = resolve_dsn(dsn, conn)
     cfg = replace(config or BackfillConfig(), **settings)
-    with connect(dsn, autocommit=True, application_name="compressae-pg recompress") as conn:
+    with connect(dsn, autocommit=True, pinned=True, application_name="compressae-pg recompress") as conn:
         _migrate.ensure(conn)
         current = attachments.get(conn, table, column, code_column=code_column,
                                   exclude=lambda found: {staged_name(a.code_column) for a in found})
@@ -104,7 +104,7 @@ def recompress(
         return result
     if build_index if build_index is not None else had_index:
         result.index = index.build(table, column, code_column=staged.code_column, dsn=dsn, m=m, ef_construction=ef_construction)
-    with connect(dsn, autocommit=True, application_name="compressae-pg recompress") as conn:
+    with connect(dsn, autocommit=True, pinned=True, application_name="compressae-pg recompress") as conn:
         with _locks.exclusive(conn, "backfill", current.id), _locks.exclusive(conn, "backfill", staged.id):
             params = {"table": current.table.oid, "current_code": current.code_column, "staged_code": staged.code_column}
             _short_ddl(conn, cfg, lambda: conn.execute(_sql.query("swap"), params))

@@ -35,7 +35,7 @@ from ..errors import NotQueuedError
 from ..server import connect, resolve_dsn
 from .encoder import Encoder
 from .retry import Limits, retrying
-from .worker import FillTarget, write_batch, write_query
+from .worker import FillTarget, create_batch_table, write_batch, write_query
 
 APPLICATION_NAME = "compressae-pg sync"
 MAX_ATTEMPTS = 5
@@ -97,7 +97,7 @@ class QueueWorker:
                  stop: threading.Event) -> None:
         self.conn, self.target, self.encoder, self.limits, self.stop = conn, target, encoder, limits, stop
         self.retries = 0
-        conn.execute(_sql.query("backfill_temp"))
+        create_batch_table(conn)
         self.write_query = write_query(conn, target)
         (self.vs,) = conn.execute(_sql.query("pgvector_schema")).fetchone()
 
@@ -130,19 +130,21 @@ class QueueWorker:
     def _count_failure(self, exc: BaseException) -> None:
         """Count a failed batch against the entry at the queue's head (moved to the failures at MAX_ATTEMPTS)."""
         with self.conn.transaction(), self.conn.cursor() as cur:
-            claimed, _partial = self._claim(cur, 1)
+            claimed, _partial, _malformed = self._claim(cur, 1)
             cur.execute(_sql.query("sync_attempt"), {
                 "attachment": self.target.attachment.id, "ids": [i for i, _keys in claimed], "max_attempts": MAX_ATTEMPTS,
                 "reason": f"failed {MAX_ATTEMPTS} batches, the last with: {' '.join(str(exc).split())}"})
 
-    def _claim(self, cur: psycopg.Cursor, limit: int) -> tuple[list[tuple[int, list[str]]], tuple[int, int] | None]:
+    def _claim(self, cur: psycopg.Cursor, limit: int) -> tuple[list[tuple[int, list[str]]], tuple[int, int] | None, dict[str, str]]:
         """Lock free entries, oldest first, until they hold ``limit`` keys; the last may be taken in part.
 
-        Returns ``(id, keys taken)`` per entry, and ``(id, keys taken)`` of the entry taken in part, if any.
+        Returns ``(id, keys taken)`` per entry, ``(id, keys taken)`` of the entry taken in part, if any,
+        and the failure records (name: reason) of malformed entries, which are claimed whole with no key.
         """
         att = self.target.attachment.id
         claimed: list[tuple[int, list[str]]] = []
         partial: tuple[int, int] | None = None
+        malformed: dict[str, str] = {}
         total, after = 0, 0
         while total < limit:
             peek = cur.execute(_sql.query("sync_peek"), {"attachment": att, "after": after, "limit": limit - total}).fetchall()
@@ -154,25 +156,31 @@ class QueueWorker:
                 held += n
                 if total + held >= limit:
                     break
-            for eid, keys in cur.execute(_sql.query("sync_claim"), {"attachment": att, "ids": ids}).fetchall():
-                take = keys[: limit - total]
+            for eid, keys, text in cur.execute(_sql.query("sync_claim"), {"attachment": att, "ids": ids}).fetchall():
+                if keys is None:
+                    claimed.append((eid, []))
+                    malformed[f"queue entry {eid}"] = f"malformed queue entry (not a flat list of non-NULL keys): {text}"
+                    total += 1
+                    continue
+                take = keys[: max(limit - total, 0)]
                 claimed.append((eid, take))
                 total += len(take)
                 partial = (eid, len(take)) if len(take) < len(keys) else None
             after = ids[-1]
-        return claimed, partial if claimed else None
+        return claimed, partial if claimed else None, malformed
 
     def _batch(self, limit: int) -> Batch:
         att = self.target.attachment
         with self.conn.transaction(), self.conn.cursor() as cur:
             cur.execute(_sql.query("backfill_timeouts"),
                         {"lock_timeout": self.limits.lock_timeout, "statement_timeout": self.limits.statement_timeout})
-            claimed, partial = self._claim(cur, limit)
+            claimed, partial, malformed = self._claim(cur, limit)
+            failed = dict(malformed)
             if not claimed:
                 return Batch(changes=0)
             keys = list(dict.fromkeys(k for _id, taken in claimed for k in taken))
             bad = {k for (k,) in cur.execute(_sql.query("sync_invalid_keys"), {"keys": keys, "key_type": self.target.key.type})}
-            failed = {k: "the key is not a value of the table's primary key type" for k in keys if k in bad}
+            failed.update({k: "the key is not a value of the table's primary key type" for k in keys if k in bad})
             keys = [k for k in keys if k not in bad]
             rows = self._read(cur, keys) if keys else _wire.decode_batch([], self.target.source.type, self.target.dim)
             data, coded = self.encoder(rows) if len(rows) else (b"", rows.valid)
@@ -184,7 +192,8 @@ class QueueWorker:
                 "partial": partial[0] if partial else None, "taken": partial[1] if partial else 0,
                 "coded": [k.decode() for k, ok in zip(rows.keys, coded) if ok],
                 "failed": list(failed), "reasons": list(failed.values())})
-        return Batch(changes=sum(len(taken) for _id, taken in claimed), rows=len(rows), written=written, failed=list(failed))
+        changes = sum(len(taken) for _id, taken in claimed) + len(malformed)
+        return Batch(changes=changes, rows=len(rows), written=written, failed=list(failed))
 
     def _read(self, cur: psycopg.Cursor, keys: list[str]) -> _wire.RowBatch:
         t = self.target
@@ -259,7 +268,7 @@ def sync(
     limits = limits or Limits(batch_size=batch_size)
     dsn = resolve_dsn(dsn, conn)
     started = time.perf_counter()
-    with connect(dsn, autocommit=True, application_name=APPLICATION_NAME) as conn:
+    with connect(dsn, autocommit=True, pinned=True, application_name=APPLICATION_NAME) as conn:
         _migrate.ensure(conn)
         att = attachments.get(conn, table, column, code_column=code_column, model=model)
         if att.sync != "queue":
@@ -283,7 +292,7 @@ def sync(
     finally:
         bar.close()
         result.seconds = time.perf_counter() - started
-    with connect(dsn, autocommit=True, application_name=APPLICATION_NAME) as conn:
+    with connect(dsn, autocommit=True, pinned=True, application_name=APPLICATION_NAME) as conn:
         result.queue_left = queue_state(conn, att)["depth"]
     return result
 
@@ -291,8 +300,8 @@ def sync(
 def _drain(dsn: str, target: FillTarget, encoder: Encoder, limits: Limits, stop: threading.Event, follow: bool,
            poll: float, batch_size: int, result: SyncResult, bar: tqdm) -> None:
     att = target.attachment
-    with connect(dsn, autocommit=True, application_name=APPLICATION_NAME) as conn, \
-            connect(dsn, autocommit=True, application_name=APPLICATION_NAME + " listen") as listen:
+    with connect(dsn, autocommit=True, pinned=True, application_name=APPLICATION_NAME) as conn, \
+            connect(dsn, autocommit=True, pinned=True, application_name=APPLICATION_NAME + " listen") as listen:
         if follow:
             listen.execute(sql.SQL("LISTEN {}").format(sql.Identifier(f"compressae_sync_{att.id}")))
         worker = QueueWorker(conn, target, encoder, limits, stop)

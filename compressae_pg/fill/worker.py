@@ -88,7 +88,7 @@ class Worker:
         self.conn, self.target, self.encoder, self.limits, self.stop = conn, target, encoder, limits, stop
         self.retries_pending = 0
         self.retries_total = 0
-        conn.execute(_sql.query("backfill_temp"))
+        create_batch_table(conn)
         self.write_query = write_query(conn, target)
         self._partition_writes: dict[tuple[str, str], sql.Composed] = {}
 
@@ -208,10 +208,18 @@ class Worker:
 
 
 def write_batch(cur: psycopg.Cursor, data: bytes, query: sql.Composed) -> int:
-    """COPY a batch's codes (the stream ``Encoder`` makes) into the temp table and run ``query`` (of :func:`write_query`)."""
+    """COPY a batch's codes (the stream ``Encoder`` makes) into the temp table and run ``query`` (of :func:`write_query`).
+
+    ``query`` fires the table's own triggers: in a pinned session it runs on the search_path the session
+    started with, as it would in the application's sessions, and the pinned path is back after it.
+    """
     with cur.copy(_sql.query("backfill_copy_in")) as copy:
         copy.write(data)
-    return cur.execute(query).rowcount
+    unpinned = cur.execute(_sql.query("session_unpin")).fetchone() is not None
+    written = cur.execute(query).rowcount
+    if unpinned:
+        cur.execute(_sql.query("session_repin"))
+    return written
 
 
 def write_query(conn: psycopg.Connection, target: FillTarget, table: sql.Identifier | None = None) -> sql.Composed:
@@ -219,12 +227,18 @@ def write_query(conn: psycopg.Connection, target: FillTarget, table: sql.Identif
     sketch (sign bits of the source) where the attachment has one."""
     att = target.attachment
     sketch_set = sketch_differs = sql.SQL("")
+    (vs,) = conn.execute(_sql.query("pgvector_schema")).fetchone()
     if att.sketch_column is not None:
-        (vs,) = conn.execute(_sql.query("pgvector_schema")).fetchone()
         col = sql.Identifier(att.sketch_column)
         value = sql.SQL("CASE WHEN b.code IS NULL THEN NULL ELSE {}(t.{}) END").format(
             sql.Identifier(vs, "binary_quantize"), target.source.ident)
         sketch_set = sql.SQL(", {} = {}").format(col, value)
         sketch_differs = sql.SQL(" OR t.{} IS DISTINCT FROM {}").format(col, value)
     return _sql.query("backfill_write", table=table or target.key.table.ident, code=att.code_ident,
-                      sketch_set=sketch_set, sketch_differs=sketch_differs)
+                      sketch_set=sketch_set, sketch_differs=sketch_differs, ops=sql.Identifier(vs))
+
+
+def create_batch_table(conn: psycopg.Connection) -> None:
+    """The session's temporary table of a batch's codes on their way in (``backfill_copy_in``, :func:`write_batch`)."""
+    (vs,) = conn.execute(_sql.query("pgvector_schema")).fetchone()
+    conn.execute(_sql.query("backfill_temp", sparsevec=sql.Identifier(vs, "sparsevec")))

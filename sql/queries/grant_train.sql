@@ -1,2 +1,4 @@
--- What a role needs to store a trained model (a new version of any name) and to drop models.
+-- What a role needs to store a trained model (a new version of a name it owns, with its pursuit
+-- stages) and to drop its models; row-level security keeps it off other roles' models (0009).
 GRANT INSERT, DELETE ON compressae.models, compressae.encoder_atoms, compressae.decoder_atoms TO {role};
+GRANT UPDATE (stages) ON compressae.models TO {role};

@@ -1,0 +1,209 @@
+"""Other roles on a shared database (0009): no role can break an owner's --sync queue table, stall its
+worker, plant a function that the package's functions or sessions run, or touch another role's model."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from compressae_pg import CompresSAE, Encoding, ModelOwnerError, backfill, registry, sync
+from compressae_pg.cli import main
+from compressae_pg.server import connect
+
+from .support.models import attach_model
+from .support.tables import create_table, insert_rows
+from .support.truth import check_codes
+
+
+def as_user(dsn: str, user: str) -> str:
+    return make_conninfo(**{**conninfo_to_dict(dsn), "user": user})
+
+
+@pytest.fixture
+def role(conn):
+    """A factory of login roles (neither superuser), each with CREATE on public; dropped afterwards with what they own."""
+    made = []
+
+    def make(prefix: str) -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(sql.Identifier(name)))
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        conn.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+
+
+def grant(capsys, dsn: str, name: str, *flags: str) -> None:
+    assert main(["db", "grant", name, *flags, "--dsn", dsn]) == 0, capsys.readouterr().err
+
+
+def test_only_the_owners_trigger_appends_to_the_queue_and_no_other_role_breaks_its_writes(conn, dsn, role, capsys, real_vectors):
+    x = real_vectors
+    owner, other, writer, nobody = role("owner"), role("other"), role("writer"), role("nobody")
+    grant(capsys, dsn, owner, "--train")
+    grant(capsys, dsn, other, "--train")
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        create_table(oc, "items", x[:10])
+        att, model = attach_model(oc, sync="queue")
+        backfill("items", "embedding", conn=oc, progress=False)
+        oc.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE ON items TO {}").format(sql.Identifier(writer)))
+    with connect(as_user(dsn, other), autocommit=True) as c:
+        create_table(c, "theirs", x[:3])
+        attach_model(c, table="theirs", name="theirs", sync="queue")
+    squat = ("INSERT INTO compressae.sync_queue (attachment_id, id, keys) OVERRIDING SYSTEM VALUE "
+             "SELECT %s, g, '{1}' FROM generate_series(1, 50) AS g")
+    for intruder in (nobody, other):  # no grant at all; and a `db grant` role, on another role's attachment
+        with connect(as_user(dsn, intruder), autocommit=True) as c:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                c.execute(squat, (att.id,))
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                c.execute("INSERT INTO compressae.sync_queue (attachment_id, keys) VALUES (%s, '{1}')", (att.id,))
+            if intruder == other:  # it may delete entries, of attachments it may write: none of the owner's
+                assert c.execute("DELETE FROM compressae.sync_queue WHERE attachment_id = %s", (att.id,)).rowcount == 0
+    with connect(as_user(dsn, writer), autocommit=True) as wc:  # a role that may write the table, and nothing else
+        wc.execute("INSERT INTO items (id, embedding) VALUES (11, %s), (12, %s)", (x[11], x[12]))
+        insert_rows(wc, [13, 14], [x[13], x[14]])
+        wc.execute("UPDATE items SET embedding = %s WHERE id = 2", (x[20],))
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        assert sorted(k for (k,) in oc.execute("SELECT unnest(keys) FROM compressae.sync_queue")) == ["11", "12", "13", "14", "2"]
+    result = sync("items", "embedding", dsn=as_user(dsn, owner), progress=False)
+    assert (result.rows_written, result.rows_failed, result.queue_left) == (5, 0, 0)
+    assert check_codes(conn, model) == 14  # every code equal to numpy's
+
+
+def test_a_malformed_queue_entry_is_refused_and_one_queued_before_is_a_failure_not_a_stall(conn, dsn, real_vectors):
+    x = real_vectors
+    create_table(conn, "items", x[:10])
+    att, model = attach_model(conn, sync="queue")
+    backfill("items", "embedding", dsn=dsn, progress=False)
+    for keys in ("{NULL}", "{{1,2},{3,4}}", "{}", "{1,NULL}"):
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute("INSERT INTO compressae.sync_queue (attachment_id, keys) VALUES (%s, %s)", (att.id, keys))
+    # Entries queued before 0009's check (it is NOT VALID): the worker records them and goes on.
+    conn.execute("ALTER TABLE compressae.sync_queue DROP CONSTRAINT sync_queue_keys_check")
+    conn.execute("UPDATE items SET embedding = %s WHERE id = 1", (x[21],))
+    for keys in ("{NULL}", "{{1,2},{3,4}}", "{}", "{2,NULL}"):
+        conn.execute("INSERT INTO compressae.sync_queue (attachment_id, keys) VALUES (%s, %s)", (att.id, keys))
+    conn.execute("UPDATE items SET embedding = %s WHERE id = 3", (x[23],))
+    insert_rows(conn, [11], [x[11]])
+    result = sync("items", "embedding", dsn=dsn, progress=False)
+    assert (result.rows_written, result.queue_left) == (3, 0)
+    assert conn.execute("SELECT count(*) FROM compressae.sync_queue").fetchone() == (0,)
+    reasons = dict(conn.execute("SELECT key, reason FROM compressae.sync_failures").fetchall())
+    assert len(reasons) == 4 and all(k.startswith("queue entry ") and "malformed" in r for k, r in reasons.items())
+    assert check_codes(conn, model) == 11  # rows 1, 3 and 11 coded behind them, equal to numpy's
+
+
+# Built-ins the package's functions call with a cast (a polymorphic or wider argument), each shadowed by an
+# exact-type function in pgvector's schema that records its caller and then does what the built-in does.
+PLANTS = {
+    "array_fill(real, integer[])": ("real[]", "pg_catalog.array_fill($1, $2)"),
+    "cardinality(integer[])": ("integer", "pg_catalog.cardinality($1)"),
+    "unnest(integer[])": ("SETOF integer", "SELECT pg_catalog.unnest($1)"),
+    "abs(real)": ("real", "pg_catalog.abs($1)"),
+    "sqrt(real)": ("double precision", "pg_catalog.sqrt($1)"),
+    "quote_ident(name)": ("text", "pg_catalog.quote_ident($1::text)"),
+    "format(text, text, text)": ("text", "pg_catalog.format($1, $2, $3)"),
+    "set_config(text, text, boolean)": ("text", "pg_catalog.set_config($1, $2, $3)"),
+}
+
+
+def plant(c: psycopg.Connection) -> None:
+    c.execute("CREATE TABLE public.calls (caller name, what text)")
+    c.execute("GRANT INSERT ON public.calls TO PUBLIC")
+    for signature, (returns, body) in PLANTS.items():
+        select = body if body.startswith("SELECT") else f"SELECT {body}"
+        c.execute(f"CREATE FUNCTION public.{signature} RETURNS {returns} LANGUAGE sql AS "
+                  f"$$ INSERT INTO public.calls VALUES (current_user, '{signature}'); {select} $$")
+
+
+def test_a_function_planted_in_pgvectors_schema_runs_in_no_function_and_no_session_of_the_package(conn, dsn, role, capsys, real_vectors):
+    x = real_vectors
+    owner, planter = role("owner"), role("planter")
+    grant(capsys, dsn, owner, "--train")
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        create_table(oc, "items", x[:30])
+        model = CompresSAE(384, 1024, 16, seed=0).eval()  # in the defaults' encoding: the paths that call most built-ins
+        model.encoding = Encoding(refit=True, pursuit=8, stages=2)
+        attach_model(oc, model=model, sync="trigger")
+        backfill("items", "embedding", conn=oc, progress=False, m=8, ef_construction=32)
+        oc.execute("INSERT INTO items (id, embedding) VALUES (31, %s)", (x[31],))  # the trigger's encode
+    with connect(as_user(dsn, planter), autocommit=True) as pc:
+        plant(pc)
+        pc.execute("SELECT array_fill(0::real, ARRAY[2]), cardinality(ARRAY[1])")  # the plants do win a plain call
+        assert pc.execute("SELECT count(*) FROM public.calls").fetchone() == (2,)
+        pc.execute("TRUNCATE public.calls")
+    q = x[40]
+    for who in (None, owner):  # the test's superuser, and the table's owner
+        with connect(dsn if who is None else as_user(dsn, who), autocommit=True) as c:
+            c.execute("SELECT compressae.encode('m', %s), compressae.project('m', %s)", (q, q))
+            c.execute("SELECT compressae.decode('m', embedding_sae), compressae.similarity('m', embedding_sae, embedding_sae) FROM items")
+            for rerank in ("reconstructed", "symmetric", "dense", "none"):
+                assert len(c.execute("SELECT * FROM compressae.search('items', 'embedding', %s, k => 5, rerank => %s)",
+                                     (q, rerank)).fetchall()) == 5
+            c.execute("UPDATE items SET embedding = %s WHERE id = 2", (x[41],))
+    for command in (["status", "--exact"], ["verify", "--table", "items", "--column", "embedding"]):
+        assert main([*command, "--dsn", dsn]) == 0, capsys.readouterr().err
+    assert conn.execute("SELECT caller, what FROM public.calls").fetchall() == []
+    assert check_codes(conn, model) == 31
+
+
+def test_a_model_name_and_its_atoms_belong_to_the_role_that_stored_it(conn, dsn, role, capsys):
+    owner, other = role("owner"), role("other")
+    grant(capsys, dsn, owner, "--train")
+    grant(capsys, dsn, other, "--train")
+    staged = CompresSAE(384, 256, 8, seed=0).eval()
+    staged.encoding = Encoding(refit=True, pursuit=4, stages=2)  # the defaults' encoding: stored with its stages
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        mine = registry.save(oc, "m", staged)
+        assert registry.load(oc, "m")[1].encoding == staged.encoding
+    atoms = conn.execute("SELECT (SELECT count(*) FROM compressae.encoder_atoms WHERE model_id = %(id)s),"
+                         " (SELECT count(*) FROM compressae.decoder_atoms WHERE model_id = %(id)s)", {"id": mine.id}).fetchone()
+    assert atoms == (256, 256)
+    with connect(as_user(dsn, other), autocommit=True) as c:
+        with pytest.raises(ModelOwnerError, match=f"belongs to role {owner}"):
+            registry.save(c, "m", CompresSAE(384, 256, 8, seed=1))
+        with pytest.raises(ModelOwnerError):
+            registry.delete(c, "m")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):  # past the package, by hand
+            c.execute("INSERT INTO compressae.models (name, version, dim, h, k) VALUES ('m', 2, 384, 256, 8)")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute("INSERT INTO compressae.models (name, version, dim, h, k, owner) VALUES ('x', 1, 384, 256, 8, %s)", (owner,))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute("INSERT INTO compressae.decoder_atoms (model_id, idx, decoder) VALUES (%s, 9999, %s)",
+                      (mine.id, np.ones(384, dtype=np.float32)))
+        assert c.execute("DELETE FROM compressae.decoder_atoms WHERE model_id = %s", (mine.id,)).rowcount == 0
+        assert c.execute("DELETE FROM compressae.encoder_atoms WHERE model_id = %s", (mine.id,)).rowcount == 0
+        assert c.execute("UPDATE compressae.models SET stages = 1 WHERE id = %s", (mine.id,)).rowcount == 0
+        assert c.execute("DELETE FROM compressae.models WHERE name = 'm'").rowcount == 0
+        theirs = registry.save(c, "theirs", staged)  # its own names are its own
+        assert (theirs.version, registry.delete(c, "theirs")[0].id) == (1, theirs.id)
+    assert conn.execute("SELECT count(*) FROM compressae.decoder_atoms WHERE model_id = %s", (mine.id,)).fetchone() == (256,)
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        assert registry.save(oc, "m", staged).version == 2
+        assert [v.version for v in registry.delete(oc, "m")] == [1, 2]
+
+
+def test_a_role_that_squats_a_backfills_lock_is_named_in_one_line(conn, dsn, role, capsys, real_vectors):
+    owner, squatter = role("owner"), role("squatter")
+    grant(capsys, dsn, owner)
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        create_table(oc, "items", real_vectors[:20])
+    att, _model = attach_model(conn, model=CompresSAE(384, 256, 8, seed=0).eval())
+    with connect(as_user(dsn, squatter), autocommit=True) as sc:
+        pid = sc.execute("SELECT pg_backend_pid()").fetchone()[0]
+        assert sc.execute("SELECT pg_try_advisory_lock(hashtextextended('compressae.backfill:' || %s::bigint, 0))",
+                          (att.id,)).fetchone() == (True,)
+        assert main(["backfill", "--table", "items", "--column", "embedding", "--dsn", as_user(dsn, owner)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == (f"error: a backfill of this code column is already running in backend pid {pid} (role {squatter}); "
+                       "wait for it or stop it first")
