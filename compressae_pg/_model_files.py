@@ -110,7 +110,7 @@ def read(path: str | PathLike[str]) -> tuple[CompresSAE, dict[str, Any]]:
     meta = _header(data, path).get("__metadata__") or {}
     try:
         record = json.loads(meta["extra"])["export"] if meta.get("format") == FORMAT else None
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, RecursionError):
         record = None
     fields = {"name", "ref", "sha256", "source", "params", "metrics", "created_at"}
     if not (isinstance(record, dict) and fields <= record.keys() and isinstance(record["params"], dict)
@@ -135,8 +135,8 @@ def _header(data: bytes, path: str | PathLike[str]) -> dict[str, Any]:
         raise ModelFileError(f"{path} is not a safetensors file, or is truncated ({len(data)} bytes)")
     try:
         header = json.loads(data[8 : 8 + size])
-    except ValueError as exc:
-        raise ModelFileError(f"{path} is not a safetensors file: its header is not JSON ({exc})") from exc
+    except (ValueError, RecursionError) as exc:
+        raise ModelFileError(f"{path} is not a safetensors file: its header is not JSON ({type(exc).__name__})") from None
     if not isinstance(header, dict):
         raise ModelFileError(f"{path} is not a safetensors file: its header is not a JSON object")
     return header

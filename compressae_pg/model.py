@@ -268,10 +268,12 @@ class CompresSAE(nn.Module):
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "CompresSAE":
-        """Load weights written by :meth:`to_bytes`."""
-        meta = _safetensors_metadata(data)
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"not a compressae-pg model (format {meta.get('format')!r})")
+        """Load weights written by :meth:`to_bytes`.
+
+        The header is checked against the bytes that follow it before anything is allocated: a small
+        file cannot claim a large model (ValueError).
+        """
+        meta = _checked_header(data)
         encoding = Encoding(refit=meta.get("refit", "0") == "1", pursuit=int(meta.get("pursuit", "0")),
                             stages=int(meta.get("stages", "1")))
         model = cls(int(meta["dim"]), int(meta["h"]), int(meta["k"]), encoding=encoding)
@@ -279,7 +281,43 @@ class CompresSAE(nn.Module):
         return model
 
 
-def _safetensors_metadata(data: bytes) -> dict[str, str]:
-    size = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8 : 8 + size])
-    return header.get("__metadata__", {})
+MAX_DIM = 16_000  # pgvector's vector holds at most 16,000 dimensions
+MAX_ATOMS = 1 << 20
+
+
+def _checked_header(data: bytes) -> dict[str, str]:
+    """The metadata of a model file whose header names exactly the tensors a model of its dim and h holds,
+    float32, laid end to end in the bytes that follow; ValueError naming what is wrong."""
+    size = int.from_bytes(data[:8], "little") if len(data) >= 8 else -1
+    if size < 2 or 8 + size > len(data):
+        raise ValueError(f"not a safetensors file, or truncated ({len(data)} bytes)")
+    try:
+        header = json.loads(data[8 : 8 + size])
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"its header is not JSON ({type(exc).__name__})") from None
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError(f"not a compressae-pg model (format {meta.get('format') if isinstance(meta, dict) else None!r})")
+    try:
+        dim, h, k = (int(meta[key]) for key in ("dim", "h", "k"))
+    except (KeyError, TypeError, ValueError):
+        raise ValueError("its header has no valid dim, h and k") from None
+    if not (1 <= dim <= MAX_DIM and 1 <= h <= MAX_ATOMS and 1 <= k <= h):
+        raise ValueError(f"dim={dim}, h={h}, k={k} is out of range (dim <= {MAX_DIM}, h <= {MAX_ATOMS}, k <= h)")
+    shapes = {"encoder": [h, dim], "encoder_bias": [h], "decoder": [h, dim]}
+    tensors = {name: t for name, t in header.items() if name != "__metadata__"}
+    if tensors.keys() != shapes.keys():
+        raise ValueError(f"it holds the tensors {sorted(tensors)}, not {sorted(shapes)}")
+    spans = []
+    for name, want in shapes.items():
+        t = tensors[name]
+        offsets = t.get("data_offsets") if isinstance(t, dict) else None
+        if (t.get("dtype") if isinstance(t, dict) else None) != "F32" or t.get("shape") != want or not (
+                isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)
+                and offsets[1] - offsets[0] == 4 * int(np.prod(want))):
+            raise ValueError(f"its tensor {name!r} is not float32 of shape {want}")
+        spans.append(offsets)
+    if sorted(spans)[0][0] != 0 or any(a[1] != b[0] for a, b in zip(sorted(spans), sorted(spans)[1:])) \
+            or sorted(spans)[-1][1] != len(data) - 8 - size:
+        raise ValueError(f"its tensors do not fill the {len(data) - 8 - size} bytes after the header")
+    return meta

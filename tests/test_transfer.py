@@ -162,6 +162,37 @@ def test_foreign_files_are_refused_by_what_they_are(other, tmp_path):
     assert counts(prod) == before
 
 
+RECORD = json.dumps({"export": {"name": "m", "ref": "m@1", "sha256": "0" * 64, "source": None, "params": {}, "metrics": {},
+                                 "created_at": "2026-12-03T00:00:00+00:00"}})
+
+
+def _claiming(dim: int, h: int, tensors: dict | None = None, extra: str = RECORD) -> bytes:
+    """An export whose header claims a dim x h model (with the tensor table ``tensors``) over 16 bytes of data."""
+    meta = {"format": "compressae-pg/1", "dim": str(dim), "h": str(h), "k": "8", "extra": extra}
+    table = tensors if tensors is not None else {name: {"dtype": "F32", "shape": shape, "data_offsets": [0, 4 * int(np.prod(shape))]}
+                                                 for name, shape in (("encoder", [h, dim]), ("decoder", [h, dim]), ("encoder_bias", [h]))}
+    header = json.dumps({"__metadata__": meta, **table}).encode()
+    return len(header).to_bytes(8, "little") + header + bytes(16)
+
+
+def test_a_small_file_cannot_make_the_importer_allocate_a_large_model_or_recurse(other, tmp_path):
+    _dsn, prod = other
+    files = {
+        "claims 1 GB": (_claiming(8192, 16384), "tensors do not fill the 16 bytes"),
+        "claims 6 GB": (_claiming(16000, 100_000), "tensors do not fill the 16 bytes"),
+        "too wide": (_claiming(20_000, 64), "out of range"),
+        "missing tensors": (_claiming(8, 16, tensors={}), "holds the tensors"),
+        "nested extra": (_claiming(8, 16, extra="[" * 100_000 + "]" * 100_000), "not a compressae-pg model export"),
+        "nested header": ((200_000).to_bytes(8, "little") + b"[" * 100_000 + b"]" * 100_000, "header is not JSON"),
+    }
+    before = counts(prod)
+    for name, (data, message) in files.items():
+        (tmp_path / "f.safetensors").write_bytes(data)
+        with pytest.raises(ModelFileError, match=message):
+            import_model(tmp_path / "f.safetensors", conn=prod)
+    assert counts(prod) == before
+
+
 def test_hostile_names_are_stored_as_text_or_refused_before_anything_is_written(conn, other, stored, tmp_path):
     _dsn, prod = other
     path = export_model("m", tmp_path / "m.safetensors", conn=conn).path
