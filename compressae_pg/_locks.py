@@ -12,8 +12,20 @@ from .errors import BusyError
 
 
 def holder(conn: psycopg.Connection, purpose: str, attachment_id: int) -> tuple | None:
-    """``(pid, application_name, backend_start)`` of the session holding the lock, or None."""
+    """``(pid, application_name, backend_start, role)`` of the session holding the lock, or None.
+
+    Of another role's session only the pid and the role show, without pg_read_all_stats.
+    """
     return conn.execute(_sql.query("lock_holder"), {"purpose": purpose, "attachment": attachment_id}).fetchone()
+
+
+def described(row: tuple | None) -> str:
+    """A :func:`holder` row in words, as far as it is known."""
+    if row is None:
+        return "another session"
+    pid, app, started, role = row
+    seen = [f"role {role}" if role else None, app or None, f"connected {started:%Y-%m-%d %H:%M:%S}" if started else None]
+    return f"backend pid {pid} ({', '.join(s for s in seen if s) or 'not visible to this role'})"
 
 
 @contextmanager
@@ -22,9 +34,8 @@ def exclusive(conn: psycopg.Connection, purpose: str, attachment_id: int) -> Ite
     params = {"purpose": purpose, "attachment": attachment_id}
     (got,) = conn.execute(_sql.query("lock_try"), params).fetchone()
     if not got:
-        who = holder(conn, purpose, attachment_id)
-        where = f"backend pid {who[0]} ({who[1] or 'no application_name'}, connected {who[2]:%Y-%m-%d %H:%M:%S})" if who else "another session"
-        raise BusyError(f"a {purpose} of this code column is already running in {where}; wait for it or stop it first")
+        raise BusyError(f"a {purpose} of this code column is already running in {described(holder(conn, purpose, attachment_id))}; "
+                        "wait for it or stop it first")
     try:
         yield
     finally:
