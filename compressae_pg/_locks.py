@@ -24,7 +24,7 @@ def described(row: tuple | None) -> str:
     if row is None:
         return "another session"
     pid, app, started, role = row
-    seen = [f"role {role}" if role else None, app or None, f"connected {started:%Y-%m-%d %H:%M:%S}" if started else None]
+    seen = [app or None, f"role {role}" if role else None, f"connected {started:%Y-%m-%d %H:%M:%S}" if started else None]
     return f"backend pid {pid} ({', '.join(s for s in seen if s) or 'not visible to this role'})"
 
 

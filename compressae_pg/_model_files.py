@@ -26,7 +26,7 @@ from safetensors import SafetensorError
 
 from . import __version__, _sql, registry
 from .errors import ModelFileError
-from .model import FORMAT, CompresSAE
+from .model import FORMAT, CompresSAE, safetensors_header
 from .registry import ModelInfo
 from .server import takes_database
 
@@ -129,17 +129,11 @@ def read(path: str | PathLike[str]) -> tuple[CompresSAE, dict[str, Any]]:
 
 
 def _header(data: bytes, path: str | PathLike[str]) -> dict[str, Any]:
-    """The safetensors JSON header: 8 bytes of its length, then the header itself."""
-    size = int.from_bytes(data[:8], "little") if len(data) >= 8 else -1
-    if size < 0 or 8 + size > len(data):
-        raise ModelFileError(f"{path} is not a safetensors file, or is truncated ({len(data)} bytes)")
+    """The safetensors JSON header; ModelFileError naming the file and what is wrong."""
     try:
-        header = json.loads(data[8 : 8 + size])
-    except (ValueError, RecursionError) as exc:
-        raise ModelFileError(f"{path} is not a safetensors file: its header is not JSON ({type(exc).__name__})") from None
-    if not isinstance(header, dict):
-        raise ModelFileError(f"{path} is not a safetensors file: its header is not a JSON object")
-    return header
+        return safetensors_header(data)
+    except ValueError as exc:
+        raise ModelFileError(f"{path} is {exc}") from None
 
 
 export_model = takes_database(export, "export_model")

@@ -163,12 +163,15 @@ def decode_batch(rows: list[bytes], typname: str, dim: int) -> RowBatch:
     return RowBatch(identity=identity, keys=keys, vectors=vectors[usable], valid=valid, invalid=~valid & ~null)
 
 
-def encode_codes(identity: np.ndarray, valid: np.ndarray, codes: Codes) -> tuple[bytes, np.ndarray]:
-    """A binary COPY stream of ``(tableoid, ctid, xmin, code)``: the codes for ``valid`` rows, NULL for the rest.
+def encode_codes(identity: np.ndarray, valid: np.ndarray, codes: Codes,
+                 residuals: tuple[np.ndarray, int] | None = None) -> tuple[bytes, np.ndarray]:
+    """A binary COPY stream of ``(tableoid, ctid, xmin, code, residual)``: the codes for ``valid`` rows, NULL for the rest.
 
     pgvector's binary sparsevec is ``dim, nnz, 0, indices[nnz] (0-based), values[nnz]`` and refuses
-    zero values, so exact zeros are dropped; a code with no non-zero left is written as NULL. Returns
-    the stream and the mask of rows that got a non-NULL code.
+    zero values, so exact zeros are dropped; a code with no non-zero left is written as NULL. ``residuals``
+    is the packed residual sketches of the codes' rows (:func:`compressae_pg._residual.sketch`) and their
+    length in bits, written as PostgreSQL's binary ``bit`` (int32 bits, then the bytes); without it, and
+    beside a NULL code, the residual is NULL. Returns the stream and the mask of rows that got a non-NULL code.
     """
     coded = valid.copy()
     parts = [COPY_HEADER]
@@ -176,33 +179,39 @@ def encode_codes(identity: np.ndarray, valid: np.ndarray, codes: Codes) -> tuple
     nnz = (values != 0).sum(axis=1)
     rows_valid = np.flatnonzero(valid)
     coded[rows_valid[nnz == 0]] = False
+    packed, bits = residuals if residuals is not None else (None, 0)
     for width in np.unique(nnz[nnz > 0]):
         pick = nnz == width
         keep = values[pick] != 0
-        rec = np.zeros(int(pick.sum()), dtype=_code_record(int(width)))
+        rec = np.zeros(int(pick.sum()), dtype=_code_record(int(width), 0 if packed is None else packed.shape[1]))
         _fill_identity(rec, identity[rows_valid[pick]])
         rec["l4"], rec["dim"], rec["nnz"] = 12 + 8 * width, codes.h, width
         rec["idx"] = codes.indices[pick][keep].reshape(-1, width)
         rec["val"] = values[pick][keep].reshape(-1, width)
+        if packed is None:
+            rec["l5"] = -1
+        else:
+            rec["l5"], rec["bits"], rec["residual"] = 4 + packed.shape[1], bits, packed[pick]
         parts.append(rec.tobytes())
     if (~coded).any():
-        rec = np.zeros(int((~coded).sum()), dtype=[("nf", ">i2"), ("l1", ">i4"), *_IDENTITY, ("l4", ">i4")])
+        rec = np.zeros(int((~coded).sum()), dtype=[("nf", ">i2"), ("l1", ">i4"), *_IDENTITY, ("l4", ">i4"), ("l5", ">i4")])
         _fill_identity(rec, identity[~coded])
-        rec["l4"] = -1
+        rec["l4"] = rec["l5"] = -1
         parts.append(rec.tobytes())
     parts.append(COPY_TRAILER)
     return b"".join(parts), coded
 
 
-def _code_record(width: int) -> np.dtype:
+def _code_record(width: int, residual_bytes: int) -> np.dtype:
+    residual = [("bits", ">i4"), ("residual", "u1", (residual_bytes,))] if residual_bytes else []
     return np.dtype(
         [("nf", ">i2"), ("l1", ">i4"), *_IDENTITY, ("l4", ">i4"), ("dim", ">i4"), ("nnz", ">i4"),
-         ("unused", ">i4"), ("idx", ">i4", (width,)), ("val", ">f4", (width,))]
+         ("unused", ">i4"), ("idx", ">i4", (width,)), ("val", ">f4", (width,)), ("l5", ">i4"), *residual]
     )
 
 
 def _fill_identity(rec: np.ndarray, identity: np.ndarray) -> None:
-    rec["nf"], rec["l1"], rec["l2"], rec["l3"] = 4, 4, 6, 4
+    rec["nf"], rec["l1"], rec["l2"], rec["l3"] = 5, 4, 6, 4
     for name in ("tbl", "block", "offset", "xmin"):
         rec[name] = identity[name]
 
@@ -250,8 +259,21 @@ def sparse_rows(raws: Sequence[bytes]) -> SparseRows:
                       np.concatenate([v for _, v in parts] or [np.zeros(0)]).astype(np.float32), lengths)
 
 
+class BitBytesLoader(Loader):
+    """``bit`` (binary: int32 length in bits, then the bits, most significant first) → the bytes of the bits."""
+
+    format = Format.BINARY
+
+    def load(self, data) -> bytes:
+        return bytes(data[4:])
+
+
+BIT_OID = 1560  # PostgreSQL's own bit type
+
+
 def install(adapters: AdaptersMap, oids: dict[str, int]) -> None:
-    """Register the loaders for the type oids found in the database (``sparsevec``, ``vector``, ``halfvec``)."""
+    """Register the loaders for the type oids found in the database (``sparsevec``, ``vector``, ``halfvec``), and for ``bit``."""
     for name, loader in (("sparsevec", SparsevecBytesLoader), ("vector", VectorLoader), ("halfvec", HalfvecLoader)):
         if oids.get(name):
             adapters.register_loader(oids[name], loader)
+    adapters.register_loader(BIT_OID, BitBytesLoader)

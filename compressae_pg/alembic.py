@@ -20,13 +20,14 @@ from alembic.autogenerate import renderers
 from alembic.operations import MigrateOperation, Operations
 from psycopg import sql as psql
 
-from . import _sql
+from . import _residual, _sql
 from ._defaults import HNSW_EF_CONSTRUCTION, HNSW_M
 from .columns.choice import choose
 from .errors import CompressaeError
 
 SYNC_MODES = ("none", "trigger", "queue")
 GRAPHS = ("sketch", "sparse")  # what the HNSW index is built over: the sketch column, or the codes
+RESIDUAL_BITS = _residual.PLANES
 
 
 def _statement(name: str) -> sa.TextClause:
@@ -66,6 +67,7 @@ class AddCompressedColumnOp(MigrateOperation):
         code_column: str | None = None,
         sync: str = "none",
         graph: str = "sketch",
+        residual_bits: int | None = None,
         index: bool | None = None,
         concurrently: bool = False,
         m: int = HNSW_M,
@@ -77,7 +79,10 @@ class AddCompressedColumnOp(MigrateOperation):
         self.table_name, self.column_name, self.model = table_name, column_name, model
         if graph not in GRAPHS:
             raise CompressaeError(f"graph must be one of {', '.join(GRAPHS)}, not {graph!r}")
+        if residual_bits is not None and residual_bits not in RESIDUAL_BITS:
+            raise CompressaeError(f"residual_bits must be one of {', '.join(map(str, RESIDUAL_BITS))}, not {residual_bits!r}")
         self.code_column, self.sync, self.graph, self.schema = code_column, sync, graph, schema
+        self.residual_bits = residual_bits
         self.index, self.concurrently, self.m, self.ef_construction = index, concurrently, m, ef_construction
 
     @classmethod
@@ -87,7 +92,9 @@ class AddCompressedColumnOp(MigrateOperation):
         Options: ``code_column`` (default ``<column>_sae``), ``sync="trigger"`` to keep codes fresh on
         INSERT/UPDATE of the column (``sync="queue"``: queue the changed rows for ``compressae-pg sync``),
         ``graph="sparse"`` to index the code column by sparse cosine (the
-        paper's path) instead of the sketch column by Hamming distance, ``schema``.
+        paper's path) instead of the sketch column by Hamming distance, ``residual_bits`` (1 or 2, 0 for
+        none; default 2 with the sketch graph, none with the sparse one) for the residual sketch that
+        search scores with, ``schema``.
 
         The HNSW index (``m``, ``ef_construction``): by default it is built here only when the table has
         no rows; on a table with rows it is left to the backfill, which builds it CONCURRENTLY once the
@@ -122,7 +129,7 @@ def add_compressed_column(operations: Operations, op: AddCompressedColumnOp) -> 
     attachment_id = bind.execute(
         _statement("op_attach"),
         {"schema": op.schema, "table": op.table_name, "column": op.column_name, "model": op.model,
-         "code_column": op.code_column, "sync": op.sync, "graph": op.graph},
+         "code_column": op.code_column, "sync": op.sync, "graph": op.graph, "residual_bits": op.residual_bits},
     ).scalar_one()
     op.info["attachment_id"] = attachment_id
     if op.index is False:

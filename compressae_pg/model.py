@@ -285,17 +285,26 @@ MAX_DIM = 16_000  # pgvector's vector holds at most 16,000 dimensions
 MAX_ATOMS = 1 << 20
 
 
-def _checked_header(data: bytes) -> dict[str, str]:
-    """The metadata of a model file whose header names exactly the tensors a model of its dim and h holds,
-    float32, laid end to end in the bytes that follow; ValueError naming what is wrong."""
+def safetensors_header(data: bytes) -> dict[str, Any]:
+    """A safetensors file's JSON header (8 bytes of its length, then the header); ValueError saying what is wrong."""
     size = int.from_bytes(data[:8], "little") if len(data) >= 8 else -1
-    if size < 2 or 8 + size > len(data):
-        raise ValueError(f"not a safetensors file, or truncated ({len(data)} bytes)")
+    if size < 0 or 8 + size > len(data):
+        raise ValueError(f"not a safetensors file, or is truncated ({len(data)} bytes)")
     try:
         header = json.loads(data[8 : 8 + size])
     except (ValueError, RecursionError) as exc:
-        raise ValueError(f"its header is not JSON ({type(exc).__name__})") from None
-    meta = header.get("__metadata__") if isinstance(header, dict) else None
+        raise ValueError(f"not a safetensors file: its header is not JSON ({type(exc).__name__})") from None
+    if not isinstance(header, dict):
+        raise ValueError("not a safetensors file: its header is not a JSON object")
+    return header
+
+
+def _checked_header(data: bytes) -> dict[str, str]:
+    """The metadata of a model file whose header names exactly the tensors a model of its dim and h holds,
+    float32, laid end to end in the bytes that follow; ValueError naming what is wrong."""
+    header = safetensors_header(data)
+    size = int.from_bytes(data[:8], "little")
+    meta = header.get("__metadata__")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"not a compressae-pg model (format {meta.get('format') if isinstance(meta, dict) else None!r})")
     try:

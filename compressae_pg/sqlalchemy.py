@@ -72,7 +72,10 @@ def sparse_cosine_distance(code: Any, query_code: Any) -> ColumnElement[float]:
 
 
 def reconstructed_score(model: str, code: Any, query: Any) -> ColumnElement[float]:
-    """cos(query, decode(code)) = ``project(model, query / |query|) · code``: the asymmetric rerank, O(k) per row."""
+    """cos(query, decode(code)) = ``project(model, query / |query|) · code``: the asymmetric rerank, O(k) per row.
+
+    It scores the codes alone; :func:`search` (``compressae.search``) adds the residual sketch where the attachment has one.
+    """
     probe = _once(sa.func.compressae.project(model, _vector(query, unit=True), type_=SPARSEVEC), query)
     return -sa.type_coerce(code, SPARSEVEC).op("<#>", return_type=sa.Float)(probe)
 

@@ -9,7 +9,7 @@ from compressae_pg.columns import attachments
 
 from .support.models import DIM, H, K, attach_model
 from .support.tables import create_table
-from .support.truth import check_codes
+from .support.truth import check_codes, check_residuals
 
 COLUMNS = "SELECT attname FROM pg_attribute WHERE attrelid = 'items'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
 INDEXES = "SELECT indexrelid::regclass::text, indisvalid FROM pg_index WHERE indrelid = 'items'::regclass AND NOT indisprimary"
@@ -25,13 +25,13 @@ def test_recompress_swaps_a_new_models_codes_in_under_the_same_names(conn, dsn, 
     result = recompress("items", "embedding", "m@2", dsn=dsn, batch_size=100, progress=False)
     assert (result.swapped, result.old_model, result.new_model) == (True, "m@1", "m@2")
     assert (result.backfill.rows, result.index.valid, result.catch_up.mode) == (800, True, "sweep")
-    assert conn.execute(COLUMNS).fetchall() == [("id",), ("embedding",), ("embedding_sae",), ("embedding_sae_sketch",)]
+    assert conn.execute(COLUMNS).fetchall() == [("id",), ("embedding",), ("embedding_sae",), ("embedding_sae_sketch",), ("embedding_sae_residual",)]
     assert conn.execute(INDEXES).fetchall() == [(old.index_name, True)]
     now = attachments.get(conn, "items", "embedding")
     assert (now.code_column, now.sketch_column, now.model.ref, now.index_name) == ("embedding_sae", "embedding_sae_sketch", "m@2", old.index_name)
     signs = conn.execute("SELECT embedding_sae_sketch::text, embedding::text FROM items").fetchall()
     assert all(bits == "".join("1" if float(v) > 0 else "0" for v in vec.strip("[]").split(",")) for bits, vec in signs)
-    assert check_codes(conn, m2) == 800
+    assert check_codes(conn, m2) == 800 and check_residuals(conn, m2) == 800
     assert backfill("items", "embedding", dsn=dsn, progress=False).rows_written == 0
     with pytest.raises(CompressaeError, match="already holds codes of m@2"):
         recompress("items", "embedding", "m@2", dsn=dsn, progress=False)
@@ -49,5 +49,5 @@ def test_an_unfinished_recompress_continues_where_it_stopped(conn, dsn, real_vec
     conn.execute("UPDATE items SET embedding = %s WHERE id = %s", (real_vectors[600], keys[10]))
     second = recompress("items", "embedding", "m@2", dsn=dsn, batch_size=100, progress=False)
     assert (second.swapped, second.backfill.mode, second.backfill.rows, second.backfill.rows_swept) == (True, "resume", 301, 1)
-    assert conn.execute(COLUMNS).fetchall() == [("id",), ("embedding",), ("embedding_sae",), ("embedding_sae_sketch",)]
+    assert conn.execute(COLUMNS).fetchall() == [("id",), ("embedding",), ("embedding_sae",), ("embedding_sae_sketch",), ("embedding_sae_residual",)]
     check_codes(conn, m2)

@@ -116,8 +116,8 @@ class UpdatingEncoder(Encoder):
         super().__init__(model, "cpu")
         self.dsn, self.key, self.vector, self.calls = dsn, key, vector, 0
 
-    def __call__(self, batch):
-        out = super().__call__(batch)
+    def __call__(self, batch, planes=0):
+        out = super().__call__(batch, planes)
         self.calls += 1
         if self.calls == 1:
             with psycopg.connect(self.dsn, autocommit=True) as app:

@@ -128,7 +128,7 @@ def cmd_attach(args: argparse.Namespace) -> None:
     table, schema = _table_and_schema(args)
     op = alembic.AddCompressedColumnOp(
         table, args.column, model=args.model, code_column=args.code_column, sync=args.sync, graph=args.graph,
-        index=False if args.no_index else True if args.index_now else None,
+        residual_bits=args.residual_bits, index=False if args.no_index else True if args.index_now else None,
         concurrently=args.concurrently, m=args.m, ef_construction=args.ef_construction, schema=schema,
     )
     if args.alembic:
@@ -241,7 +241,7 @@ def cmd_status(args: argparse.Namespace) -> None:
         _migrate.ensure(conn)
         rows = status(args.table, exact=args.exact, conn=conn)
     cols = ["table", "column", "code_column", "model", "sync", "backfill", "last_run", "rows_done", "rows_estimate", "index", "index_valid"]
-    cols += ["rows_coded", "rows_missing"] if args.exact else []
+    cols += ["rows_coded", "rows_missing", "rows_without_residual"] if args.exact else []
     cols += ["queue_depth", "lag_s", "sync_failures"] if any("queue" in r for r in rows) else []
     flat = lambda r: {**r, "backfill": r["backfill"]["state"], "last_run": r["backfill"].get("kind"), "rows_done": r["backfill"]["rows_done"],  # noqa: E731
                       **({"queue_depth": r["queue"]["depth"], "lag_s": r["queue"]["lag_s"], "sync_failures": r["queue"]["failures"]}

@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 
+from .. import _residual
 from .._defaults import CANDIDATES, EF_SEARCH, HNSW_EF_CONSTRUCTION, HNSW_M
 from ..errors import CompressaeError
 from .commands import (
@@ -87,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--graph", choices=["sketch", "sparse"], default="sketch",
                    help="what search's HNSW index is built over: sketch (default: sign bits of each row, Hamming) "
                         "or sparse (the codes by sparse cosine, the paper's path, for ORDER BY code <=> ...)")
+    p.add_argument("--residual-bits", type=int, choices=_residual.PLANES, default=None,
+                   help="bits per dimension of the residual sketch that search scores with (default: 2 with the sketch "
+                        "graph, 0 with the sparse one)")
     when = p.add_mutually_exclusive_group()
     when.add_argument("--no-index", action="store_true", help="build no HNSW index now (a finished backfill still builds it, "
                                                              "unless run with --no-index too)")

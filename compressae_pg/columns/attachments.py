@@ -33,6 +33,8 @@ class Attachment:
     graph: str  # 'sketch': HNSW over sketch_column (the default); 'sparse': over the code column
     sketch_column: str | None
     model: ModelInfo
+    residual_column: str | None = None  # the residual sketch (compressae_pg._residual), 0010
+    residual_planes: int = 0
 
     @property
     def source_ident(self) -> sql.Identifier:
@@ -53,11 +55,13 @@ class Attachment:
             "opclass": self.opclass,
             "graph": self.graph,
             "sketch_column": self.sketch_column,
+            "residual_column": self.residual_column,
+            "residual_bits": self.residual_planes,
         }
 
 
 def _from_row(row) -> Attachment:
-    (aid, schema, name, source, code, sync, index_name, opclass, graph, sketch, *model, oid, kind) = row
+    (aid, schema, name, source, code, sync, index_name, opclass, graph, sketch, residual, planes, *model, oid, kind) = row
     return Attachment(
         id=aid,
         table=Table(schema=schema, name=name, oid=oid or 0, kind=kind or "r"),
@@ -69,6 +73,8 @@ def _from_row(row) -> Attachment:
         graph=graph,
         sketch_column=sketch,
         model=ModelInfo(*model),
+        residual_column=residual,
+        residual_planes=planes,
     )
 
 
@@ -109,17 +115,21 @@ def add(
     code_column: str | None = None,
     sync: str = "none",
     graph: str = "sketch",
+    residual_bits: int | None = None,
 ) -> Attachment:
     """Add a ``sparsevec(h)`` code column for ``table.column`` and record it (one transaction).
 
     ``graph="sketch"`` (the default) also adds the ``bit(d)`` sketch column that the HNSW index is
     built over; ``graph="sparse"`` indexes the code column itself by sparse cosine (the paper's path).
+    ``residual_bits`` (1 or 2; 0 for none) adds the residual sketch that search scores with; the
+    default is 2 with the sketch graph and none with the sparse one.
     """
     t = resolve_table(conn, table)
     with conn.transaction():
         (aid,) = conn.execute(
             _sql.query("attach"),
-            {"table": t.oid, "column": column, "model": model, "code_column": code_column, "sync": sync, "graph": graph},
+            {"table": t.oid, "column": column, "model": model, "code_column": code_column, "sync": sync, "graph": graph,
+             "residual_bits": residual_bits},
         ).fetchone()
     return next(a for a in list_attachments(conn, t) if a.id == aid)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from .. import _catalog, _locks, _sql
 from ..fill import jobs
@@ -73,9 +74,10 @@ def _one(conn: psycopg.Connection, att: Attachment, exact: bool) -> dict[str, An
 
         out["queue"] = queue_state(conn, att)
     if exact and exists:
-        query = _sql.query("status_counts", table=att.table.ident, code=att.code_ident, source=att.source_ident)
-        rows, coded, missing = conn.execute(query).fetchone()
-        out.update(rows=rows, rows_coded=coded, rows_missing=missing)
+        residual = sql.SQL("t.{} IS NULL").format(sql.Identifier(att.residual_column)) if att.residual_column else sql.SQL("FALSE")
+        query = _sql.query("status_counts", table=att.table.ident, code=att.code_ident, source=att.source_ident, residual=residual)
+        rows, coded, missing, no_residual = conn.execute(query).fetchone()
+        out.update(rows=rows, rows_coded=coded, rows_missing=missing, rows_without_residual=no_residual)
     return out
 
 

@@ -208,11 +208,12 @@ def exact_truth(conn: psycopg.Connection, target: Target, queries: np.ndarray, k
 
 # ---- the methods --------------------------------------------------------------------------------
 def sizes(conn: psycopg.Connection, target: Target, value: sql.Composable, index: str | None,
-          also: str | None = None) -> tuple[float | None, int | None]:
-    """Average stored bytes of ``value`` (a column or an expression) per row, plus those of the column ``also``
+          also: Sequence[str | None] = ()) -> tuple[float | None, int | None]:
+    """Average stored bytes of ``value`` (a column or an expression) per row, plus those of the columns ``also``
     stored beside it, and the size of ``index``."""
+    beside = [sql.SQL("coalesce(pg_column_size({}), 0)").format(sql.Identifier(c)) for c in also if c]
     row = conn.execute(_sql.query("evaluate_column_bytes", value=value, table=_table_ident(target),
-                                  also=sql.Identifier(also) if also else sql.NULL, schema=sql.Literal(target.schema),
+                                  also=sql.SQL(" + ").join(beside) if beside else sql.NULL, schema=sql.Literal(target.schema),
                                   index=sql.Literal(index))).fetchone()
     return row[0], row[1]
 
@@ -222,7 +223,7 @@ def code_methods(conn: psycopg.Connection, codes: CompressedColumn, candidates: 
     """The codes with each rerank mode at each candidate count, through :meth:`CompressedColumn.search`."""
     t = codes.target
     index = attachments.get(conn, _table(conn, t), t.source_column, code_column=t.code_column).index_name
-    per_row, index_bytes = sizes(conn, t, sql.Identifier(t.code_column), index, also=t.sketch_column)
+    per_row, index_bytes = sizes(conn, t, sql.Identifier(t.code_column), index, also=(t.sketch_column, t.residual_column))
     if index_bytes is None:
         notes.append(f"{t.qualified}.{t.code_column} has no HNSW index: its searches scan the table "
                      "(run `compressae-pg index`)")

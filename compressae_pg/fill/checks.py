@@ -3,7 +3,10 @@
 A code is right when it is exactly what a backfill would write for the row's current source: the
 same atoms, values within ``tolerance`` (codes written by the SQL trigger agree with Python to about
 1e-5), and NULL when the source is NULL or cannot be encoded. Where the attachment has a sketch
-column, the row's sketch must be the source's sign bits exactly (and NULL where the code is).
+column, the row's sketch must be the source's sign bits exactly (and NULL where the code is); where it has a
+residual sketch, that must be the one the code leaves (:mod:`compressae_pg._residual`), up to the few levels and
+the last step of a scale by which one computed in SQL (the sync trigger) may differ; a NULL one beside a code is
+*missing*, as after an upgrade to 0010 before the backfill.
 Anything else is a *mismatch*, named by its key; a NULL code beside a source that can be encoded is *missing* (not yet backfilled, or lost).
 """
 
@@ -16,7 +19,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from .. import _catalog, _sql, _vectors, registry
+from .. import _catalog, _residual, _sql, _vectors, registry
 from ..columns import attachments
 from ..search.codes import sign_bits
 from ..server import connect, resolve_dsn
@@ -64,33 +67,55 @@ def verify(table: str, column: str, *, sample: int | None = 1000, code_column: s
         att = attachments.get(conn, table, column, code_column=code_column, model=model)
         key = _catalog.primary_key(conn, att.table)
         info, sae = registry.load(conn, att.model.ref)
-        rows = _sample(conn, att.table, key, att.source_column, att.code_column, att.sketch_column, sample)
+        rows = _sample(conn, att.table, key, att.source_column, att.code_column, att.sketch_column, att.residual_column, sample)
     result = VerifyResult(table=att.table.qualified, code_column=att.code_column, model=info.ref, checked=len(rows))
-    _compare(rows, Encoder(sae, "cpu"), tolerance, result, sketched=att.sketch_column is not None)
+    _compare(rows, Encoder(sae, "cpu"), tolerance, result, sketched=att.sketch_column is not None, planes=att.residual_planes)
     return result
 
 
 def _sample(conn: psycopg.Connection, table: _catalog.Table, key: _catalog.Column, source: str, code: str,
-            sketch: str | None, sample: int | None) -> list[tuple]:
+            sketch: str | None, residual: str | None, sample: int | None) -> list[tuple]:
     estimate = _catalog.estimated_rows(conn, table)
     percent = 100.0 if sample is None or estimate <= 4 * sample else 100.0 * 4 * sample / estimate
+    as_text = lambda column: sql.SQL("t.{}::text").format(sql.Identifier(column)) if column else sql.NULL  # noqa: E731
     query = _sql.query("verify_sample", key=key.ident, source=sql.Identifier(source), code=sql.Identifier(code),
-                       sketch=sql.SQL("t.{}::text").format(sql.Identifier(sketch)) if sketch else sql.NULL,
+                       sketch=as_text(sketch), residual=as_text(residual),
                        table=table.ident, percent=sql.Literal(percent), limit=sql.Literal(sample))
     with conn.transaction(force_rollback=True):
         return conn.execute(query).fetchall()
 
 
-def _compare(rows: list[tuple], encoder: Encoder, tolerance: float, result: VerifyResult, sketched: bool) -> None:
+MAX_LEVEL_FLIPS = 4  # levels of a residual sketch computed in SQL (float8, another order of sums) that may differ
+
+
+def _residual_problem(stored: str | None, want: str, dim: int, planes: int) -> str | None:
+    """Why the stored residual sketch (bit text) is not ``want``, or None when it is, up to SQL's rounding."""
+    if stored is None:
+        return "no residual sketch"
+    if len(stored) != len(want):
+        return f"a residual sketch of {len(stored)} bits, the attachment's has {len(want)}"
+    flips = sum(a != b for a, b in zip(stored[: planes * dim], want[: planes * dim]))
+    scales = [abs(int(stored[i : i + 16], 2) - int(want[i : i + 16], 2)) for i in (planes * dim, planes * dim + 16)]
+    if flips > MAX_LEVEL_FLIPS or max(scales) > 1:
+        return f"a residual sketch that is not the code's ({flips} bits of its planes differ, its scales by {max(scales)} steps)"
+    return None
+
+
+def _compare(rows: list[tuple], encoder: Encoder, tolerance: float, result: VerifyResult, sketched: bool,
+             planes: int = 0) -> None:
     dim, h = encoder.model.dim, encoder.model.h
-    sources = [None if s is None else np.asarray(s.to_numpy(), dtype=np.float32) for _k, s, _c, _b in rows]
+    sources = [None if s is None else np.asarray(s.to_numpy(), dtype=np.float32) for _k, s, _c, _b, _r in rows]
     usable = [s is not None and s.shape == (dim,) and bool(_vectors.usable(s[None])[0]) for s in sources]
     picked = [i for i, u in enumerate(usable) if u]
     codes = encoder.codes(np.stack([sources[i] for i in picked]) if picked else np.zeros((0, dim), np.float32))
+    residuals = []
+    if planes and picked:
+        packed = encoder.residuals(np.stack([sources[i] for i in picked]), codes, planes)
+        residuals = _residual.texts(packed, dim, planes)
     want = dict(zip(picked, range(len(picked))))
-    for i, (key, source, stored, bits) in enumerate(rows):
+    for i, (key, source, stored, bits, residual) in enumerate(rows):
         if i not in want:
-            if bits is not None:
+            if bits is not None or residual is not None:
                 result.add_mismatch(key, "a sketch, but no code can be encoded from the source")
             elif stored is not None:
                 result.add_mismatch(key, "a code, but the source is NULL" if source is None else "a code, but the source cannot be encoded")
@@ -108,6 +133,13 @@ def _compare(rows: list[tuple], encoder: Encoder, tolerance: float, result: Veri
         problem = _difference(stored, codes.indices[j][keep], codes.values[j][keep], h, tolerance, result)
         if not problem and sketched and bits != sign_bits(sources[i])[0]:
             problem = "no sketch" if bits is None else "a sketch that is not the source's sign bits"
+        if not problem and planes and residual is None:
+            result.missing += 1
+            if len(result.missing_keys) < MAX_KEYS:
+                result.missing_keys.append(key)
+            continue
+        if not problem and planes:
+            problem = _residual_problem(residual, residuals[j], dim, planes)
         if problem:
             result.add_mismatch(key, problem)
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import _wire
+from .. import _residual, _wire
 from ..model import Codes, CompresSAE
 
 # BLAS takes another code path for a single row; encoding at least this many rows at once makes a
@@ -19,6 +19,7 @@ class Encoder:
     def __init__(self, model: CompresSAE, device: str | None = None) -> None:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
+        self._decoder: np.ndarray | None = None
 
     def codes(self, x: np.ndarray) -> Codes:
         """The codes of finite, non-zero ``(n, dim)`` vectors, exactly as a backfill stores them."""
@@ -29,6 +30,17 @@ class Encoder:
         full = self.model.compress(padded)
         return Codes(full.indices[:n], full.values[:n], full.h)
 
-    def __call__(self, batch: _wire.RowBatch) -> tuple[bytes, np.ndarray]:
-        """The COPY stream of the batch's codes, and which rows got a (non-NULL) code."""
-        return _wire.encode_codes(batch.identity, batch.valid, self.codes(batch.vectors))
+    def residuals(self, x: np.ndarray, codes: Codes, planes: int) -> np.ndarray:
+        """The packed residual sketches of rows ``x`` given their codes (:func:`compressae_pg._residual.sketch`)."""
+        if self._decoder is None:
+            self._decoder = self.model.decoder.detach().cpu().numpy().astype(np.float64)
+        decoded = np.einsum("nk,nkd->nd", codes.values.astype(np.float64), self._decoder[codes.indices])
+        return _residual.sketch(x, decoded, planes)
+
+    def __call__(self, batch: _wire.RowBatch, planes: int = 0) -> tuple[bytes, np.ndarray]:
+        """The COPY stream of the batch's codes (with ``planes`` > 0, and their residual sketches), and which rows got a code."""
+        codes = self.codes(batch.vectors)
+        residuals = None
+        if planes and len(codes):
+            residuals = (self.residuals(batch.vectors, codes, planes), _residual.bits_length(self.model.dim, planes))
+        return _wire.encode_codes(batch.identity, batch.valid, codes, residuals)

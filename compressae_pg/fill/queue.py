@@ -183,7 +183,7 @@ class QueueWorker:
             failed.update({k: "the key is not a value of the table's primary key type" for k in keys if k in bad})
             keys = [k for k in keys if k not in bad]
             rows = self._read(cur, keys) if keys else _wire.decode_batch([], self.target.source.type, self.target.dim)
-            data, coded = self.encoder(rows) if len(rows) else (b"", rows.valid)
+            data, coded = self.encoder(rows, att.residual_planes) if len(rows) else (b"", rows.valid)
             written = write_batch(cur, data, self.write_query) if data else 0
             skipped = rows.skipped_keys(coded)
             failed.update(self._reasons(cur, skipped) if skipped else {})

@@ -160,7 +160,7 @@ class Worker:
         return _wire.decode_batch(_wire.strip_framing(rows), src.type, self.target.dim)
 
     def _encode(self, batch: _wire.RowBatch) -> tuple[bytes, np.ndarray]:
-        return self.encoder(batch) if len(batch) else (b"", batch.valid)
+        return self.encoder(batch, self.target.attachment.residual_planes) if len(batch) else (b"", batch.valid)
 
     def _write(self, batch: _wire.RowBatch, encoded: tuple[bytes, np.ndarray], job: Job, *, last_key: str | None,
                finished: bool, partition: tuple[str, str] | None = None) -> BatchResult:
@@ -223,11 +223,15 @@ def write_batch(cur: psycopg.Cursor, data: bytes, query: sql.Composed) -> int:
 
 
 def write_query(conn: psycopg.Connection, target: FillTarget, table: sql.Identifier | None = None) -> sql.Composed:
-    """The ``UPDATE … FROM`` of a batch (of the table, or of one leaf partition ``table``): the codes, and the
-    sketch (sign bits of the source) where the attachment has one."""
+    """The ``UPDATE … FROM`` of a batch (of the table, or of one leaf partition ``table``): the codes, their residual
+    sketches and the sketch (sign bits of the source) where the attachment has them."""
     att = target.attachment
-    sketch_set = sketch_differs = sql.SQL("")
+    sketch_set = sketch_differs = residual_set = residual_differs = sql.SQL("")
     (vs,) = conn.execute(_sql.query("pgvector_schema")).fetchone()
+    if att.residual_column is not None:
+        col = sql.Identifier(att.residual_column)
+        residual_set = sql.SQL(", {} = b.residual").format(col)
+        residual_differs = sql.SQL(" OR t.{} IS DISTINCT FROM b.residual").format(col)
     if att.sketch_column is not None:
         col = sql.Identifier(att.sketch_column)
         value = sql.SQL("CASE WHEN b.code IS NULL THEN NULL ELSE {}(t.{}) END").format(
@@ -235,7 +239,8 @@ def write_query(conn: psycopg.Connection, target: FillTarget, table: sql.Identif
         sketch_set = sql.SQL(", {} = {}").format(col, value)
         sketch_differs = sql.SQL(" OR t.{} IS DISTINCT FROM {}").format(col, value)
     return _sql.query("backfill_write", table=table or target.key.table.ident, code=att.code_ident,
-                      sketch_set=sketch_set, sketch_differs=sketch_differs, ops=sql.Identifier(vs))
+                      sketch_set=sketch_set, sketch_differs=sketch_differs, residual_set=residual_set,
+                      residual_differs=residual_differs, ops=sql.Identifier(vs))
 
 
 def create_batch_table(conn: psycopg.Connection) -> None:

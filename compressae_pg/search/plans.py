@@ -24,7 +24,7 @@ import psycopg
 from psycopg import sql
 from psycopg.pq import Format
 
-from .. import _sql, _vectors, _wire
+from .. import _residual, _sql, _vectors, _wire
 from .._defaults import CANDIDATES
 from ..columns.choice import choose
 from ..errors import CompressaeError, InvalidVectorError, NoPrimaryKeyError, StaleAttachment, UnknownKeyError, UnknownModelError, UnknownTableError
@@ -124,6 +124,8 @@ class Target:
     source_type: str | None  # None when the source column no longer exists
     vector_schema: str
     oids: dict[str, int]
+    residual_column: str | None = None  # the residual sketch the reconstructed rerank adds (compressae_pg._residual)
+    residual_planes: int = 0
 
     @property
     def qualified(self) -> str:
@@ -167,14 +169,14 @@ def resolve(table: str, column: str, code_column: str | None = None) -> Plan[Tar
     schema, name, oid, _kind = found[0]
     rows = yield Statement(_sql.query("search_target"), {"oid": oid})
     picked = choose(rows, f"{schema}.{name}", column, source=lambda r: r[3], code=lambda r: r[4], code_column=code_column)
-    (aid, schema, name, source, code, graph, sketch, model_id, model_name, version, dim, h, _k,
+    (aid, schema, name, source, code, graph, sketch, residual, planes, model_id, model_name, version, dim, h, _k,
      key, key_oid, n_keys, source_type, vector_schema, *oids) = picked
     if not n_keys:
         raise NoPrimaryKeyError(f"table {schema}.{name} has no primary key; search results need one")
     if n_keys > 1:
         raise NoPrimaryKeyError(f"table {schema}.{name} has a composite primary key; search needs a single-column key")
     return Target(aid, schema, name, source, code, graph, sketch, model_id, f"{model_name}@{version}", dim, h, key, key_oid,
-                  source_type, vector_schema, dict(zip(("sparsevec", "vector", "halfvec"), oids)))
+                  source_type, vector_schema, dict(zip(("sparsevec", "vector", "halfvec"), oids)), residual, planes)
 
 
 _MODELS: WeakKeyDictionary[Any, dict[int, Weights]] = WeakKeyDictionary()
@@ -295,7 +297,7 @@ _PLAIN: dict[tuple, sql.SQL] = {}
 def _plain_candidates(target: Target, rerank: str) -> sql.SQL:
     """:func:`_candidates_sql` without a filter, composed once per attachment, its names and the rerank."""
     key = (target.attachment_id, target.schema, target.table, target.code_column, target.sketch_column,
-           target.source_column, target.key, target.key_oid, target.vector_schema, target.graph, rerank)
+           target.residual_column, target.source_column, target.key, target.key_oid, target.vector_schema, target.graph, rerank)
     if key not in _PLAIN:
         _PLAIN[key] = sql.SQL(_candidates_sql(target, rerank, None, None).as_string(None))
     return _PLAIN[key]
@@ -305,6 +307,8 @@ def _candidates_sql(target: Target, rerank: str, where: Any, exclude: tuple[Any]
     extra = []
     if rerank in ("reconstructed", "symmetric"):
         extra.append(sql.Identifier(target.code_column))
+    if rerank == "reconstructed" and target.residual_column:
+        extra.append(sql.Identifier(target.residual_column))
     if rerank == "dense":
         extra.append(sql.Identifier(target.source_column))
     key = sql.Identifier(target.key)
@@ -340,7 +344,20 @@ def rank(target: Target, query: Query, rows: list[tuple], opts: Options) -> list
         scores = rerank.cosine(query.vector, np.stack([r[3] for r in rows])) if rows else np.zeros(0)
     else:
         scores = rerank.code_scores(query.projection, _wire.sparse_rows([r[3] for r in rows]))
+        if opts.rerank == "reconstructed" and target.residual_column:
+            scores = _with_residuals(target, query, rows, scores)
     return [Hit(keys[i], float(scores[i])) for i in rerank.top(scores, opts.k)]
+
+
+def _with_residuals(target: Target, query: Query, rows: list[tuple], scores: np.ndarray) -> np.ndarray:
+    """``c · (q · x̂) + a · (q · L)`` for the candidates that have a residual sketch; q · x̂ for the rest."""
+    have = [i for i, r in enumerate(rows) if r[4] is not None]
+    if have:
+        packed = np.frombuffer(b"".join(rows[i][4] for i in have), dtype=np.uint8).reshape(len(have), -1)
+        found = _residual.unpack(packed, target.dim, target.residual_planes)
+        scores = scores.astype(np.float64)
+        scores[have] = found.scores(query.vector, scores[have])
+    return scores
 
 
 def search(target: Target, queries: Sequence[Query], opts: Options) -> Plan[list[list[Hit]]]:

@@ -1,1 +1,1 @@
-COPY pg_temp.compressae_batch (tbl, tid, row_xmin, code) FROM STDIN (FORMAT binary)
+COPY pg_temp.compressae_batch (tbl, tid, row_xmin, code, residual) FROM STDIN (FORMAT binary)

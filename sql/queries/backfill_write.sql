@@ -1,12 +1,13 @@
--- Write a batch's codes (and, for a 'sketch' attachment, {sketch_set} fills the sketch column
+-- Write a batch's codes ({residual_set}: and their residual sketches, where the attachment has them;
+-- for a 'sketch' attachment, {sketch_set} fills the sketch column
 -- from the row's own source vector). A row is updated only while the version that was read is
 -- still current (same tableoid, ctid and xmin: any later UPDATE makes a new version), and only
 -- when its code (or sketch) differs, so a row changed meanwhile is left to the sweep and a correct row is never rewritten.
 -- The TID scan over the batch's ctids reaches the rows directly, whatever the planner's estimates.
 -- {ops} is pgvector's schema: sparsevec's = is named by schema (a package session pins its search_path).
 UPDATE {table} AS t
-SET {code} = b.code{sketch_set}
+SET {code} = b.code{residual_set}{sketch_set}
 FROM pg_temp.compressae_batch AS b
 WHERE t.ctid = ANY (ARRAY(SELECT tid FROM pg_temp.compressae_batch))
   AND t.tableoid = b.tbl AND t.ctid = b.tid AND t.xmin = b.row_xmin
-  AND ((t.{code} IS NULL) <> (b.code IS NULL) OR NOT t.{code} OPERATOR({ops}.=) b.code{sketch_differs})
+  AND ((t.{code} IS NULL) <> (b.code IS NULL) OR NOT t.{code} OPERATOR({ops}.=) b.code{residual_differs}{sketch_differs})

@@ -68,15 +68,81 @@ def sign_cosine(query: np.ndarray, sources: list) -> np.ndarray:
     return np.array([np.nan if s is None else 1.0 - 2.0 * np.mean((np.asarray(s) > 0) != q) for s in sources])
 
 
+def residual_truth(source: np.ndarray, decoded: np.ndarray, planes: int) -> tuple[np.ndarray, float, float]:
+    """One row's residual sketch the long way, in float64, as docs and _residual.py define it: (L, c, a), with c and
+    a·√d rounded to 16-bit fractions as they are stored."""
+    x = np.asarray(source, np.float64) / np.linalg.norm(source)
+    xh = np.asarray(decoded, np.float64) / np.linalg.norm(decoded)
+    c = float(x @ xh)
+    r = x - c * xh
+    levels = np.array([1.0 if v > 0 else -1.0 for v in r])
+    if planes == 2:  # the outer levels of the 2-bit Lloyd-Max quantizer of N(0, σ²), σ² the mean of r_i²
+        sigma = np.sqrt(np.mean(r * r))
+        levels = np.array([v * 3.336 if abs(ri) > 0.9816 * sigma else v for v, ri in zip(levels, r)])
+    a = float(r @ levels / (levels @ levels))
+    d = len(r)
+    return levels, round(min(max(c, 0.0), 1.0) * 65535) / 65535, round(min(max(a * np.sqrt(d), 0.0), 1.0) * 65535) / 65535 / np.sqrt(d)
+
+
+def check_residuals(conn: psycopg.Connection, model: CompresSAE, *, planes: int = 2, table: str = "items",
+                    column: str = "embedding", code: str = "embedding_sae", residual: str = "embedding_sae_residual",
+                    flips: int = 0) -> int:
+    """Assert that every coded row's residual sketch is :func:`residual_truth`'s: its planes (up to ``flips`` levels
+    apart, for sketches computed in SQL) and its two 16-bit scales (within the one step that another order of float64
+    sums can round to);
+    and that a row without a code has none. Returns the number of residual sketches checked."""
+    query = psycopg.sql.SQL("SELECT {}, {}, {}::text FROM {}").format(*map(psycopg.sql.Identifier, (column, code, residual, table)))
+    dec = model.decoder.detach().double().numpy()
+    d, checked = model.dim, 0
+    for source, stored, bits in conn.execute(query).fetchall():
+        if stored is None:
+            assert bits is None, "a residual sketch beside a NULL code"
+            continue
+        assert bits is not None and len(bits) == planes * d + 32, f"a residual sketch of {None if bits is None else len(bits)} bits"
+        dense = np.zeros(model.h)
+        dense[stored.indices()] = stored.values()
+        levels, c, a = residual_truth(source.to_numpy(), dense @ dec, planes)
+        got = np.array([1.0 if b == "1" else -1.0 for b in bits[:d]])
+        if planes == 2:
+            got = np.where(np.array([b == "1" for b in bits[d : 2 * d]]), got * 3.336, got)
+        assert int((got != levels).sum()) <= flips, f"{int((got != levels).sum())} levels differ from numpy's"
+        scales = (int(bits[planes * d : planes * d + 16], 2), int(bits[planes * d + 16 :], 2))
+        want = (round(c * 65535), round(a * np.sqrt(d) * 65535))
+        assert all(abs(g - w) <= 1 for g, w in zip(scales, want)), f"scales {scales}, numpy's {want}"  # a rounding boundary apart
+        checked += 1
+    return checked
+
+
+def sql_query_levels(query: np.ndarray) -> np.ndarray:
+    """The unit query as compressae.search quantizes it for the residual score: float32 normalised, then 8 bit
+    planes over [min, max] (rounded half up), each value lo + step·u."""
+    q = (np.asarray(query, np.float32) / np.linalg.norm(np.asarray(query, np.float32))).astype(np.float32).astype(np.float64)
+    lo, step = q.min(), (q.max() - q.min()) / 255
+    return lo + step * np.floor((q - lo) / step + 0.5)
+
+
 def brute_force(model: CompresSAE, query_code: np.ndarray, query: np.ndarray | None, codes: np.ndarray,
-                sources: list, mode: str, graph: str = "sketch") -> np.ndarray:
+                sources: list, mode: str, graph: str = "sketch", planes: int | None = None,
+                residual_query: np.ndarray | None = None) -> np.ndarray:
     """Every rerank score computed the long way: decode everything, take cosines (``symmetric`` by K = W_dec W_decᵀ).
 
     ``none`` is the index's own order: the sign bits' cosine for the sketch graph, the codes' for the sparse one.
+    ``reconstructed`` with a residual sketch of ``planes`` (default: 2 with the sketch graph, none with the sparse
+    one, as attach's) is c·cos(q, x̂) + a·(q̂·L), from each row's source; ``residual_query`` replaces q̂ in q̂·L (the
+    quantized query of SQL's search, :func:`sql_query_levels`).
     """
     dec = model.decoder.detach().double().numpy()
     if mode == "none":
         return sign_cosine(query, sources) if graph == "sketch" else cos(query_code, codes)
+    planes = (2 if graph == "sketch" else 0) if planes is None else planes
+    if mode == "reconstructed" and planes:
+        base = cos(query, codes @ dec)
+        qn = np.asarray(query, np.float64) / np.linalg.norm(query) if residual_query is None else residual_query
+        out = np.empty(len(codes))
+        for i, (code, source) in enumerate(zip(codes @ dec, sources)):
+            levels, c, a = residual_truth(source, code, planes)
+            out[i] = c * base[i] + a * (qn @ levels)
+        return out
     if mode == "reconstructed":
         return cos(query, codes @ dec)
     if mode == "symmetric":
