@@ -35,15 +35,32 @@ def bits_length(dim: int, planes: int) -> int:
 
 @dataclass(frozen=True)
 class Residuals:
-    """Residual sketches of n rows: levels L (n, d) (±1, and ±OUTER with 2 planes), and the scales c and a (n,), float64."""
+    """Residual sketches of n rows: their sign plane and outer plane (n, d) as 0/1 float32 (the outer plane all 0
+    with 1 plane), and the scales c and a (n,), float64."""
 
-    levels: np.ndarray
+    signs: np.ndarray
+    outer: np.ndarray
     c: np.ndarray
     a: np.ndarray
 
+    @property
+    def levels(self) -> np.ndarray:
+        """L (n, d): ±1, and ±OUTER on the outer plane."""
+        return (2.0 * self.signs.astype(np.float64) - 1.0) * (1.0 + (OUTER - 1.0) * self.outer.astype(np.float64))
+
     def scores(self, query: np.ndarray, base: np.ndarray) -> np.ndarray:
-        """``c · base + a · (q · L)`` for a unit query ``q`` and each row's ``base`` = q · x̂."""
-        return self.c * np.asarray(base, dtype=np.float64) + self.a * (self.levels @ np.asarray(query, dtype=np.float64))
+        """``c · base + a · (q · L)`` for a unit query ``q`` and each row's ``base`` = q · x̂.
+
+        q · L = (2·q·s − Σq) + (OUTER − 1)·(2·q·(s∘o) − q·o) for the sign plane s and the outer plane o. The
+        residual's term estimates q · r, and |q · r| <= |r| = √(1 − c²): it is clipped there, so that no
+        stored value can score a row above a cosine.
+        """
+        q = np.asarray(query, dtype=np.float32)
+        ql = 2.0 * (self.signs @ q).astype(np.float64) - float(q.sum(dtype=np.float64))
+        if self.outer.any():
+            ql += (OUTER - 1.0) * (2.0 * ((self.signs * self.outer) @ q).astype(np.float64) - (self.outer @ q))
+        bound = np.sqrt(np.maximum(1.0 - self.c**2, 0.0))
+        return self.c * np.asarray(base, dtype=np.float64) + np.clip(self.a * ql, -bound, bound)
 
 
 def levels(r: np.ndarray, planes: int) -> np.ndarray:
@@ -87,11 +104,10 @@ def _fraction(v: np.ndarray) -> np.ndarray:
 def unpack(packed: np.ndarray, dim: int, planes: int) -> Residuals:
     """The :class:`Residuals` of packed sketches (n, bytes) as :func:`sketch` writes them."""
     bits = np.unpackbits(np.atleast_2d(packed), axis=1)[:, : bits_length(dim, planes)]
-    lv = np.where(bits[:, :dim] == 1, 1.0, -1.0)
-    if planes == 2:
-        lv = np.where(bits[:, dim : 2 * dim] == 1, lv * OUTER, lv)
+    signs = bits[:, :dim].astype(np.float32)
+    outer = bits[:, dim : 2 * dim].astype(np.float32) if planes == 2 else np.zeros_like(signs)
     scales = np.packbits(bits[:, planes * dim :], axis=1).view(">u2").astype(np.float64) / SCALE
-    return Residuals(lv, scales[:, 0], scales[:, 1] / np.sqrt(dim))
+    return Residuals(signs, outer, scales[:, 0], scales[:, 1] / np.sqrt(dim))
 
 
 def texts(packed: np.ndarray, dim: int, planes: int) -> list[str]:

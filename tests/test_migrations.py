@@ -92,8 +92,10 @@ def test_a_database_of_the_previous_release_upgrades_and_keeps_searching(empty_d
 
 
 def _queue_functions(conn: psycopg.Connection) -> list[tuple[str, str]]:
-    """The trigger functions a queue attachment made in public, by name, with their definitions and comments."""
-    return conn.execute("SELECT p.proname, pg_get_functiondef(p.oid), obj_description(p.oid, 'pg_proc') FROM pg_proc p"
+    """The trigger functions a queue attachment made in public, by name, with their definitions (the table's oid, which
+    the queue function checks since 0009, as its name) and comments."""
+    return conn.execute("SELECT p.proname, replace(pg_get_functiondef(p.oid), 'items'::regclass::oid::text || '::oid', 'items'),"
+                        " obj_description(p.oid, 'pg_proc') FROM pg_proc p"
                         " WHERE p.pronamespace = 'public'::regnamespace AND p.proname LIKE 'compressae_sync_%' ORDER BY 1").fetchall()
 
 

@@ -115,3 +115,15 @@ def test_verify_finds_a_residual_sketch_that_is_not_the_codes(conn, dsn, model, 
     result = verify("items", "embedding", sample=None, dsn=dsn)
     assert (result.ok, result.mismatches, result.mismatched[0]["key"]) == (False, 1, "4")
     assert "residual sketch that is not the code's" in result.mismatched[0]["problem"]
+
+
+def test_no_stored_residual_scores_a_row_above_a_cosine(conn, dsn, model, real_vectors):
+    create_table(conn, "items", real_vectors[:50])
+    attach_model(conn, model=model)
+    backfill("items", "embedding", dsn=dsn, progress=False)
+    conn.execute("UPDATE items SET embedding_sae_residual = ~(B'0'::bit(800)) WHERE id = 7")  # every level and scale at its top
+    q = real_vectors[6]
+    python = {h.key: h.score for h in CompressedColumn(conn, "items", "embedding").search(q, k=50, candidates=50)}
+    in_sql = {int(k): s for k, s in conn.execute(SEARCH, ("items", "embedding", q, 50, 50, "reconstructed")).fetchall()}
+    for scores in (python, in_sql):
+        assert max(scores.values()) <= 1 + 1e-9 and scores[7] <= 1 + 1e-9

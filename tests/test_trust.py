@@ -78,6 +78,16 @@ def test_only_the_owners_trigger_appends_to_the_queue_and_no_other_role_breaks_i
     result = sync("items", "embedding", dsn=as_user(dsn, owner), progress=False)
     assert (result.rows_written, result.rows_failed, result.queue_left) == (5, 0, 0)
     assert check_codes(conn, model) == 14  # every code equal to numpy's
+    function = f"public.compressae_sync_{att.id}_queue()"
+    with connect(as_user(dsn, nobody), autocommit=True) as c:  # the owner's SECURITY DEFINER function, on a table of its own
+        c.execute("CREATE TEMP TABLE mine (id int PRIMARY KEY, embedding vector(384), embedding_sae sparsevec)")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute(f"CREATE TRIGGER x AFTER INSERT ON mine REFERENCING NEW TABLE AS compressae_new "
+                      f"FOR EACH STATEMENT EXECUTE FUNCTION {function}")
+    conn.execute("CREATE TABLE other (id int PRIMARY KEY, embedding vector(384), embedding_sae sparsevec)")
+    conn.execute(f"CREATE TRIGGER x AFTER INSERT ON other REFERENCING NEW TABLE AS compressae_new FOR EACH STATEMENT EXECUTE FUNCTION {function}")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="queue trigger of public.items alone"):
+        conn.execute("INSERT INTO other (id, embedding) VALUES (1, %s)", (x[1],))
 
 
 def test_a_malformed_queue_entry_is_refused_and_one_queued_before_is_a_failure_not_a_stall(conn, dsn, real_vectors):
@@ -190,7 +200,16 @@ def test_a_model_name_and_its_atoms_belong_to_the_role_that_stored_it(conn, dsn,
     assert conn.execute("SELECT count(*) FROM compressae.decoder_atoms WHERE model_id = %s", (mine.id,)).fetchone() == (256,)
     with connect(as_user(dsn, owner), autocommit=True) as oc:
         assert registry.save(oc, "m", staged).version == 2
-        assert [v.version for v in registry.delete(oc, "m")] == [1, 2]
+        create_table(oc, "items", np.zeros((0, 384), np.float32))
+        oc.execute("SELECT compressae.attach('items'::regclass, 'embedding', 'm@2')")
+        v2 = registry.get(oc, "m@2").id
+        # a version in use keeps its atoms and stages, even for its owner: codes written with it must stay what it decodes
+        assert oc.execute("DELETE FROM compressae.decoder_atoms WHERE model_id = %s", (v2,)).rowcount == 0
+        assert oc.execute("UPDATE compressae.models SET stages = 1 WHERE id = %s", (v2,)).rowcount == 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            oc.execute("INSERT INTO compressae.encoder_atoms (model_id, idx, bias, encoder) VALUES (%s, 9999, 0, %s)",
+                       (v2, np.ones(384, dtype=np.float32)))
+        assert [v.version for v in registry.delete(oc, "m@1")] == [1]
 
 
 def test_a_role_that_squats_a_backfills_lock_is_named_in_one_line(conn, dsn, role, capsys, real_vectors):

@@ -350,8 +350,9 @@ def rank(target: Target, query: Query, rows: list[tuple], opts: Options) -> list
 
 
 def _with_residuals(target: Target, query: Query, rows: list[tuple], scores: np.ndarray) -> np.ndarray:
-    """``c · (q · x̂) + a · (q · L)`` for the candidates that have a residual sketch; q · x̂ for the rest."""
-    have = [i for i, r in enumerate(rows) if r[4] is not None]
+    """``c · (q · x̂) + a · (q · L)`` for the candidates that have a residual sketch (of the attachment's size); q · x̂ for the rest."""
+    size = (_residual.bits_length(target.dim, target.residual_planes) + 7) // 8
+    have = [i for i, r in enumerate(rows) if r[4] is not None and len(r[4]) == size]
     if have:
         packed = np.frombuffer(b"".join(rows[i][4] for i in have), dtype=np.uint8).reshape(len(have), -1)
         found = _residual.unpack(packed, target.dim, target.residual_planes)

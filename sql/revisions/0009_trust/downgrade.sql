@@ -20,7 +20,7 @@ BEGIN
 END
 $$;
 DROP FUNCTION compressae.may_work_on(bigint, text);
-DROP FUNCTION compressae.owns_model(bigint);
+DROP FUNCTION compressae.may_change_model(bigint);
 DROP FUNCTION compressae.owns_model_name(text);
 DROP FUNCTION compressae.acts_for(regrole);
 ALTER TABLE compressae.models DROP COLUMN owner;

@@ -4,16 +4,12 @@
 -- values the owner's trigger was about to use, failing every write to the owner's table); and any
 -- `db grant` role could read and rewrite every table's jobs, queue and failure records.
 
--- A model name belongs to the role that stored its first version. Models stored before this
--- revision go to the one role that owns every table using them, else to the role that upgrades.
+-- A model name belongs to the role that stored its first version. Models stored before this revision
+-- belong to the role that upgrades (the schema's owner): who trained them was not recorded, and the roles
+-- that use one need not be its author. The DBA gives a name to its role with
+-- UPDATE compressae.models SET owner = 'role' WHERE name = '...'.
 ALTER TABLE compressae.models ADD COLUMN owner regrole;
-UPDATE compressae.models m
-SET owner = coalesce((SELECT CASE WHEN count(DISTINCT c.relowner) = 1 THEN min(c.relowner)::regrole END
-                      FROM compressae.attachments a
-                      JOIN pg_namespace n ON n.nspname = a.table_schema
-                      JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = a.table_name
-                      JOIN compressae.models v ON v.id = a.model_id
-                      WHERE v.name = m.name), current_user::text::regrole);
+UPDATE compressae.models SET owner = current_user::text::regrole;
 ALTER TABLE compressae.models ALTER COLUMN owner SET DEFAULT current_user::text::regrole, ALTER COLUMN owner SET NOT NULL;
 COMMENT ON COLUMN compressae.models.owner IS 'the role the model name belongs to: only it (or a member) adds versions, atoms or drops it';
 
@@ -37,13 +33,16 @@ AS $$
                        AND EXISTS (SELECT 1 FROM pg_roles r WHERE r.oid = m.owner) AND NOT compressae.acts_for(m.owner))
 $$;
 
--- Whether the current role acts for the owner of model `model_id` (false for a model that is gone).
-CREATE FUNCTION compressae.owns_model(model_id bigint)
+-- Whether the current role may change model `model_id`'s atoms or stages: it acts for the model's owner,
+-- and no attachment uses the model (codes written with it must stay what it decodes). False for a model
+-- that is gone.
+CREATE FUNCTION compressae.may_change_model(model_id bigint)
 RETURNS boolean
 LANGUAGE sql STABLE SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT coalesce((SELECT compressae.acts_for(m.owner) FROM compressae.models m WHERE m.id = owns_model.model_id), false)
+    SELECT coalesce((SELECT compressae.acts_for(m.owner) FROM compressae.models m WHERE m.id = may_change_model.model_id), false)
+           AND NOT EXISTS (SELECT 1 FROM compressae.attachments a WHERE a.model_id = may_change_model.model_id)
 $$;
 
 -- Whether the current role acts for the owner of an attachment's table, or holds `privilege` on it
@@ -65,22 +64,22 @@ CREATE POLICY models_read ON compressae.models FOR SELECT USING (true);
 CREATE POLICY models_insert ON compressae.models FOR INSERT
     WITH CHECK (compressae.acts_for(owner) AND compressae.owns_model_name(name));
 CREATE POLICY models_update ON compressae.models FOR UPDATE
-    USING (compressae.acts_for(owner)) WITH CHECK (compressae.acts_for(owner) AND compressae.owns_model_name(name));
+    USING (compressae.may_change_model(id)) WITH CHECK (compressae.acts_for(owner) AND compressae.owns_model_name(name));
 CREATE POLICY models_delete ON compressae.models FOR DELETE USING (compressae.acts_for(owner));
 
 ALTER TABLE compressae.encoder_atoms ENABLE ROW LEVEL SECURITY;
 CREATE POLICY encoder_atoms_read ON compressae.encoder_atoms FOR SELECT USING (true);
-CREATE POLICY encoder_atoms_insert ON compressae.encoder_atoms FOR INSERT WITH CHECK (compressae.owns_model(model_id));
+CREATE POLICY encoder_atoms_insert ON compressae.encoder_atoms FOR INSERT WITH CHECK (compressae.may_change_model(model_id));
 CREATE POLICY encoder_atoms_update ON compressae.encoder_atoms FOR UPDATE
-    USING (compressae.owns_model(model_id)) WITH CHECK (compressae.owns_model(model_id));
-CREATE POLICY encoder_atoms_delete ON compressae.encoder_atoms FOR DELETE USING (compressae.owns_model(model_id));
+    USING (compressae.may_change_model(model_id)) WITH CHECK (compressae.may_change_model(model_id));
+CREATE POLICY encoder_atoms_delete ON compressae.encoder_atoms FOR DELETE USING (compressae.may_change_model(model_id));
 
 ALTER TABLE compressae.decoder_atoms ENABLE ROW LEVEL SECURITY;
 CREATE POLICY decoder_atoms_read ON compressae.decoder_atoms FOR SELECT USING (true);
-CREATE POLICY decoder_atoms_insert ON compressae.decoder_atoms FOR INSERT WITH CHECK (compressae.owns_model(model_id));
+CREATE POLICY decoder_atoms_insert ON compressae.decoder_atoms FOR INSERT WITH CHECK (compressae.may_change_model(model_id));
 CREATE POLICY decoder_atoms_update ON compressae.decoder_atoms FOR UPDATE
-    USING (compressae.owns_model(model_id)) WITH CHECK (compressae.owns_model(model_id));
-CREATE POLICY decoder_atoms_delete ON compressae.decoder_atoms FOR DELETE USING (compressae.owns_model(model_id));
+    USING (compressae.may_change_model(model_id)) WITH CHECK (compressae.may_change_model(model_id));
+CREATE POLICY decoder_atoms_delete ON compressae.decoder_atoms FOR DELETE USING (compressae.may_change_model(model_id));
 
 -- A trained model with pursuit stages is stored with an UPDATE of its stages: every role that may
 -- store models may now do that (of its own models).
@@ -128,7 +127,9 @@ ALTER TABLE compressae.sync_queue ADD CONSTRAINT sync_queue_keys_check
 
 -- write_sync_queue_function as in 0007, but the function is SECURITY DEFINER and owned by the table's
 -- owner, who holds INSERT on the queue: a role that writes the table appends the keys of the rows it
--- wrote, through the trigger, and can append nothing else (a trigger function cannot be called directly).
+-- wrote, through the trigger, and can append nothing else. A trigger function cannot be called directly,
+-- but any role with EXECUTE could attach it to a table of its own (whose key type's cast to text would
+-- then run as the owner): PUBLIC gets no EXECUTE, and the function refuses to run for any other table.
 CREATE OR REPLACE FUNCTION compressae.write_sync_queue_function(attachment_id bigint, or_replace boolean)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER
@@ -162,14 +163,17 @@ BEGIN
         'CREATE %s FUNCTION %I.%I() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER '
         'SET search_path = pg_catalog, pg_temp AS %L',
         CASE WHEN or_replace THEN 'OR REPLACE' ELSE '' END, att.table_schema, name,
-        format('BEGIN INSERT INTO compressae.sync_queue (attachment_id, keys) SELECT %s, a.keys[i:i + 999] FROM ('
+        format('BEGIN IF TG_RELID <> %s::oid THEN RAISE EXCEPTION %L USING ERRCODE = %L; END IF; '
+               'INSERT INTO compressae.sync_queue (attachment_id, keys) SELECT %s, a.keys[i:i + 999] FROM ('
                'SELECT array_agg(n.%I::text) AS keys FROM compressae_new n '
                'WHERE n.%I IS NOT NULL AND (TG_OP = %L OR n.%I IS NULL)) a, generate_series(1, cardinality(a.keys), 1000) AS i; '
                'IF FOUND THEN PERFORM pg_notify(%L, %L); END IF; RETURN NULL; END',
+               tbl::oid, format('compressae: this is the queue trigger of %s alone', tbl), 'insufficient_privilege',
                attachment_id, pk, att.source_column, 'INSERT', att.code_column, 'compressae_sync_' || attachment_id, ''));
     IF (SELECT p.proowner FROM pg_proc p WHERE p.oid = format('%I.%I()', att.table_schema, name)::regprocedure) <> owner THEN
         EXECUTE format('ALTER FUNCTION %I.%I() OWNER TO %s', att.table_schema, name, owner);
     END IF;
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION %I.%I() FROM PUBLIC', att.table_schema, name);
     EXECUTE format('COMMENT ON FUNCTION %I.%I() IS %L', att.table_schema, name,
                    format('compressae: queues rows of %I for `compressae-pg sync` to encode into %I', att.source_column, att.code_column));
 END

@@ -450,11 +450,14 @@ BEGIN
                         ' substring(c.res FROM %2$s + 1 FOR 16)::int / 65535.0 AS cr,'
                         ' substring(c.res FROM %2$s + 17 FOR 16)::int / (65535.0 * sqrt(%1$s)) AS ar) r',
                         m.dim, att.residual_planes * m.dim);
-        score_sql := format('CASE WHEN c.res IS NULL THEN %1$s ELSE r.cr * %1$s + r.ar * (%2$s) END', score_sql,
+        -- |q̂·r| <= |r| = √(1 − c²): an estimate past that is clipped, so no stored value can score a row above a cosine.
+        score_sql := format('CASE WHEN c.res IS NULL OR length(c.res) <> %3$s THEN %1$s ELSE r.cr * %1$s + '
+                            'least(greatest(r.ar * (%2$s), -sqrt(1 - r.cr * r.cr)), sqrt(1 - r.cr * r.cr)) END', score_sql,
                             CASE WHEN att.residual_planes = 1
                                  THEN format('2 * %s - $9', compressae.masked_sum('r.b'))
                                  ELSE format('2 * %s - $9 + 2.336 * (2 * %s - %s)', compressae.masked_sum('r.b'),
-                                             compressae.masked_sum('(r.b & r.m)'), compressae.masked_sum('r.m')) END);
+                                             compressae.masked_sum('(r.b & r.m)'), compressae.masked_sum('r.m')) END,
+                            att.residual_planes * m.dim + 32);
     END IF;
     PERFORM set_config('hnsw.ef_search', least(greatest(candidates, k, 40), 1000)::text, true);
     RETURN QUERY EXECUTE format(
