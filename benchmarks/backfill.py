@@ -6,7 +6,8 @@ In one run, on identical fresh copies of one table of real embeddings:
 1. the write path alone: a plain full-table ``UPDATE`` that sets every code to one constant
    sparsevec of the same size (k non-zeros of h), in one statement;
 2. the pure encode cost: ``CompresSAE.compress`` over the same rows in batches, no database;
-3. the backfill with 1 and with 2 workers (rows/s, and as a ratio against 1.);
+3. the backfill with 1 and with 2 workers (rows/s, and as a ratio against 1.), and with 1 worker of the codes
+   alone (``residual_bits=0``, as before revision 0010) against the default's residual sketch;
 4. the backfill (1 worker) while application sessions write to the table: every application
    statement's latency, before and during the backfill, and the longest lock wait of any
    application session, sampled from pg_stat_activity every few milliseconds.
@@ -56,9 +57,10 @@ def run(dsn: str, x: np.ndarray, args) -> dict:
     with connect(dsn, autocommit=True) as conn:
         info = registry.save(conn, "bench", model)
         load_source(conn, x)
-        tables = {name: copy_table(conn, name) for name in ("t_update", "t_w1", "t_w2", "t_load")}
+        tables = {name: copy_table(conn, name) for name in ("t_update", "t_w1", "t_codes", "t_w2", "t_load")}
         for name in ("t_w1", "t_w2", "t_load"):
             attachments.add(conn, name, "embedding", info.ref)
+        attachments.add(conn, "t_codes", "embedding", info.ref, residual_bits=0)  # the codes alone, as before 0010
         constant = "{" + ",".join(f"{i + 1}:0.125" for i in range(args.k)) + "}/" + str(args.h)
         conn.execute(sql.SQL("ALTER TABLE t_update ADD COLUMN embedding_sae sparsevec({})").format(sql.Literal(args.h)))
         started = time.perf_counter()
@@ -69,6 +71,7 @@ def run(dsn: str, x: np.ndarray, args) -> dict:
         model.compress(x[i : i + args.batch_size])
     encode_s = time.perf_counter() - started
     runs = {w: backfill(f"t_w{w}", "embedding", dsn=dsn, workers=w, batch_size=args.batch_size, progress=False, index=False) for w in (1, 2)}
+    codes_only = backfill("t_codes", "embedding", dsn=dsn, workers=1, batch_size=args.batch_size, progress=False, index=False)
     load = under_load(dsn, args)
     w1, w2 = runs[1], runs[2]
     return {
@@ -78,6 +81,8 @@ def run(dsn: str, x: np.ndarray, args) -> dict:
         "backfill": {str(w): r.as_dict() for w, r in runs.items()},
         "ratio_vs_plain_update": round(w1.rows_per_s / (n / update_s), 3),
         "speedup_2_workers": round(w2.rows_per_s / w1.rows_per_s, 3),
+        "codes_only_backfill": codes_only.as_dict(),
+        "residual_over_codes_only": round(w1.rows_per_s / codes_only.rows_per_s, 3),
         "under_load": load,
     }
 
@@ -167,6 +172,8 @@ def markdown(r: dict) -> str:
         ("encode only (torch, no database)", f"{r['encode_only']['rows_per_s']:,.0f}", ""),
         ("backfill, 1 worker", f"{b1['rows_per_s']:,.0f}", f"{r['ratio_vs_plain_update']:.2f}× the plain UPDATE"),
         ("backfill, 2 workers", f"{b2['rows_per_s']:,.0f}", f"{r['speedup_2_workers']:.2f}× 1 worker"),
+        ("backfill, 1 worker, the codes alone (residual_bits=0)", f"{r['codes_only_backfill']['rows_per_s']:,.0f}",
+         f"the default's residual sketch: {r['residual_over_codes_only']:.2f}× this"),
     ]
     lines = [f"Backfill of {r['rows']:,} real {r['dim']}-d embeddings (h={r['h']}, k={r['k']}, batch {r['batch_size']})", "",
              "| | rows/s | |", "|---|---:|---|", *(f"| {a} | {b} | {c} |" for a, b, c in rows), "",

@@ -1,5 +1,5 @@
-"""The SQL functions inside Postgres: compressae.encode latency per row (d=384 and d=768, h=4096),
-decode / project / similarity per call, and INSERT throughput with the sync trigger against
+"""The SQL functions inside Postgres: compressae.encode latency per row (d=384 and d=768, h=4096), the residual
+sketch it is written with since 0010, decode / project / similarity per call, and INSERT throughput with the sync trigger against
 without it, as a ratio measured in one run.
 
     OMP_NUM_THREADS=1 python benchmarks/sql_functions.py --data ../shared/data/pypi-minilm-100k.f16.npy
@@ -74,6 +74,10 @@ def functions(conn, vectors: np.ndarray, rows: int, h: int, k: int) -> dict:
     out["decode"] = per_row(conn, "decode", "code", ref, table, calls)
     out["project"] = per_row(conn, "project", "embedding", ref, table, calls)
     out["similarity"] = per_row(conn, "similarity", "code code", ref, table, calls)
+    residual = sql.SQL("SELECT count(compressae.residual({}, embedding, code, 2)) FROM (SELECT * FROM {} ORDER BY id LIMIT {}) t").format(
+        sql.Literal(ref), sql.Identifier(table), calls)
+    wall, cpu = timed(conn, residual)  # what the sync trigger adds to an encode since 0010 (2 planes)
+    out["residual"] = {"rows": calls, "ms_per_row": 1000 * wall / calls, "cpu_ms_per_row": None if cpu is None else 1000 * cpu / calls}
     codes = conn.execute(sql.SQL("SELECT code FROM {} ORDER BY id LIMIT {}").format(sql.Identifier(table), calls)).fetchall()
     torch_codes = model.compress(vectors[:calls])
     same = sum(sorted(c.indices()) == list(t) for (c,), t in zip(codes, torch_codes.indices))
@@ -107,15 +111,15 @@ def inserts(conn, vectors: np.ndarray, rows: int, rounds: int) -> dict:
 
 def table(result: dict) -> str:
     lines = ["| d | encode ms/row (server CPU) | refined encode ms/row (server CPU) | 2-stage pursuit encode ms/row (server CPU) "
-             "| decode ms | project ms | similarity ms | same atoms as torch (paper / refined) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| residual sketch ms/row (server CPU) | decode ms | project ms | similarity ms | same atoms as torch (paper / refined) |",
+             "|---|---|---|---|---|---|---|---|---|"]
 
     def ms(m: dict) -> str:
         cpu = m["cpu_ms_per_row"]
         return f"{m['ms_per_row']:.2f} ({'-' if cpu is None else f'{cpu:.2f}'})"
 
     for r in result["functions"]:
-        lines.append(f"| {r['dim']} | {ms(r['encode'])} | {ms(r['encode_refined'])} | {ms(r['encode_staged'])} | "
+        lines.append(f"| {r['dim']} | {ms(r['encode'])} | {ms(r['encode_refined'])} | {ms(r['encode_staged'])} | {ms(r['residual'])} | "
                      f"{r['decode']['ms_per_row']:.2f} | {r['project']['ms_per_row']:.2f} | "
                      f"{r['similarity']['ms_per_row']:.2f} | {r['same_atoms_as_torch']} / {r['refined_same_atoms_as_torch']} |")
     i = result["inserts"]
