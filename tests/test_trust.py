@@ -78,14 +78,15 @@ def test_only_the_owners_trigger_appends_to_the_queue_and_no_other_role_breaks_i
     result = sync("items", "embedding", dsn=as_user(dsn, owner), progress=False)
     assert (result.rows_written, result.rows_failed, result.queue_left) == (5, 0, 0)
     assert check_codes(conn, model) == 14  # every code equal to numpy's
-    function = f"public.compressae_sync_{att.id}_queue()"
+    trigger = sql.SQL("CREATE TRIGGER x AFTER INSERT ON {} REFERENCING NEW TABLE AS compressae_new "
+                      "FOR EACH STATEMENT EXECUTE FUNCTION {}()")
+    function = sql.Identifier("public", f"compressae_sync_{att.id}_queue")
     with connect(as_user(dsn, nobody), autocommit=True) as c:  # the owner's SECURITY DEFINER function, on a table of its own
         c.execute("CREATE TEMP TABLE mine (id int PRIMARY KEY, embedding vector(384), embedding_sae sparsevec)")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            c.execute(f"CREATE TRIGGER x AFTER INSERT ON mine REFERENCING NEW TABLE AS compressae_new "
-                      f"FOR EACH STATEMENT EXECUTE FUNCTION {function}")
+            c.execute(trigger.format(sql.Identifier("mine"), function))
     conn.execute("CREATE TABLE other (id int PRIMARY KEY, embedding vector(384), embedding_sae sparsevec)")
-    conn.execute(f"CREATE TRIGGER x AFTER INSERT ON other REFERENCING NEW TABLE AS compressae_new FOR EACH STATEMENT EXECUTE FUNCTION {function}")
+    conn.execute(trigger.format(sql.Identifier("other"), function))
     with pytest.raises(psycopg.errors.InsufficientPrivilege, match="queue trigger of public.items alone"):
         conn.execute("INSERT INTO other (id, embedding) VALUES (1, %s)", (x[1],))
 
@@ -131,9 +132,10 @@ def plant(c: psycopg.Connection) -> None:
     c.execute("CREATE TABLE public.calls (caller name, what text)")
     c.execute("GRANT INSERT ON public.calls TO PUBLIC")
     for signature, (returns, body) in PLANTS.items():
-        select = body if body.startswith("SELECT") else f"SELECT {body}"
-        c.execute(f"CREATE FUNCTION public.{signature} RETURNS {returns} LANGUAGE sql AS "
-                  f"$$ INSERT INTO public.calls VALUES (current_user, '{signature}'); {select} $$")
+        select = body if body.startswith("SELECT") else "SELECT " + body
+        text = sql.SQL("INSERT INTO public.calls VALUES (current_user, {}); ").format(sql.Literal(signature)).as_string(c) + select
+        c.execute(sql.SQL("CREATE FUNCTION public.{} RETURNS {} LANGUAGE sql AS {}").format(
+            sql.SQL(signature), sql.SQL(returns), sql.Literal(text)))
 
 
 def test_a_function_planted_in_pgvectors_schema_runs_in_no_function_and_no_session_of_the_package(conn, dsn, role, capsys, real_vectors):
