@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from tqdm.auto import tqdm
 
 from .. import _catalog, _locks, _migrate, _sql, registry
@@ -228,6 +229,8 @@ def _plan(conn: psycopg.Connection, target: FillTarget, cfg: BackfillConfig, mod
             return unfinished, result
         else:
             result.notes.append("the unfinished run is too old to resume safely (transaction ids moved on); starting over")
+    elif mode == "auto" and previous and _residual_gap(conn, att):
+        result.notes.append(f"rows of {att.table} have a code but no residual sketch in {att.residual_column}: a full pass writes them")
     elif mode == "auto" and previous:
         if not sweep:
             result.mode = "none"
@@ -239,6 +242,15 @@ def _plan(conn: psycopg.Connection, target: FillTarget, cfg: BackfillConfig, mod
             return jobs.plan(conn, att, None, sweep=True, horizon=done_sweep.horizon), result
     horizon = jobs.horizon_now(conn)
     return jobs.plan(conn, att, _slices(conn, target, cfg.workers), sweep=sweep, horizon=horizon), result
+
+
+def _residual_gap(conn: psycopg.Connection, att: Attachment) -> bool:
+    """Whether some coded row lacks its residual sketch (a table coded before 0010 added the column)."""
+    if att.residual_column is None:
+        return False
+    query = _sql.query("backfill_residual_gap", table=att.table.ident, code=att.code_ident,
+                       residual=sql.Identifier(att.residual_column))
+    return conn.execute(query).fetchone()[0]
 
 
 def _slices(conn: psycopg.Connection, target: FillTarget, workers: int) -> list[jobs.Slice]:
