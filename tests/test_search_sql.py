@@ -7,13 +7,14 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from compressae_pg import Hit
+from compressae_pg import CompressedColumn, Hit
 
 from .support.models import H, searchable, stored
 from .support.truth import assert_top, brute_force, cos, sql_query_levels
 
 MODES = ["none", "reconstructed", "symmetric", "dense"]
 SEARCH = "SELECT key, score FROM compressae.search(%s::regclass, %s, %s, k => %s, candidates => %s, rerank => %s)"
+FILTERED = "SELECT key, score FROM compressae.search(%s::regclass, %s, %s, k => %s, candidates => %s, filter => %s)"
 
 
 @pytest.fixture
@@ -83,6 +84,10 @@ def test_any_table_name_and_the_code_columns_name_work(conn, dsn, model, real_ve
     sources = conn.execute(sql.SQL('SELECT id, "e%mb" FROM {}').format(sql.Identifier(table))).fetchall()
     scores = cos(real_vectors[5000], np.stack([s.to_numpy() for _k, s in sources]))
     assert by_source == by_code
+    kept = conn.execute(FILTERED, (regclass, "e%mb", real_vectors[5000], 5, 60,
+                                   sql.SQL("{} <> {}").format(sql.Identifier("id"), sql.Literal("k'3")).as_string(conn))).fetchall()
+    assert [r[0] for r in kept] == [r[0] for r in conn.execute(SEARCH, (regclass, "e%mb", real_vectors[5000], 6, 60, "reconstructed"))
+                                    if r[0] != "k'3"][:5]
     assert [r[0] for r in by_source] == [sources[i][0] for i in np.argsort(-scores)[:5]]
 
 
@@ -122,3 +127,45 @@ def test_the_readme_sketch_pattern_uses_the_index_and_ranks_as_the_search_does(c
     among = {r[0] for r in conn.execute("SELECT id FROM items ORDER BY embedding_sae_sketch <~> binary_quantize(%s::vector) LIMIT 100", (q,))}
     # the pattern scores the codes alone: compressae.search adds the residual sketch
     assert_top([Hit(key, score) for key, score in rows], keys, brute_force(model, None, q, codes, sources, "reconstructed", planes=0), 10, among)
+
+
+
+def test_a_filter_gives_the_python_apis_rows_and_brute_force_scores(conn, dsn, model, real_vectors):
+    searchable(conn, dsn, real_vectors[:2000], model)
+    keys, codes, sources = stored(conn)
+    column = CompressedColumn(conn, "items", "embedding")
+    conn.execute("SET hnsw.iterative_scan = relaxed_order")
+    for q in real_vectors[5000:5003]:
+        rows = conn.execute(FILTERED, ("items", "embedding", q, 10, 100, "category = 'rare'")).fetchall()
+        # the candidates: the 100 nearest rare rows by the sign bits, through the index's iterative scan
+        among = {r[0] for r in conn.execute("SELECT id FROM items WHERE category = 'rare' ORDER BY embedding_sae_sketch"
+                                            " <~> binary_quantize(%s::vector) LIMIT 100", (q,))}
+        scores = brute_force(model, None, q, codes, sources, "reconstructed", residual_query=sql_query_levels(q))
+        assert_top([Hit(int(key), score) for key, score in rows], keys, scores, 10, among)
+        python = column.search(q, k=10, where={"category": "rare"})
+        assert {h.key for h in python} == {int(key) for key, _ in rows}
+        np.testing.assert_allclose(sorted(h.score for h in python), sorted(score for _, score in rows), atol=1e-3)
+
+
+def test_a_filter_that_keeps_few_rows_still_returns_all_of_them(conn, dsn, model, real_vectors):
+    searchable(conn, dsn, real_vectors[:2000], model)
+    keys, codes, sources = stored(conn)
+    few = "id IN (3, 50, 700, 1999) OR (category = 'rare' AND id < 30)"
+    want = {r[0] for r in conn.execute(sql.SQL("SELECT id FROM items WHERE {}").format(sql.SQL(few)))}
+    assert 5 <= len(want) < 10
+    q = real_vectors[5001]
+    rows = conn.execute(FILTERED, ("items", "embedding", q, 10, 100, few)).fetchall()
+    scores = brute_force(model, None, q, codes, sources, "reconstructed", residual_query=sql_query_levels(q))
+    assert_top([Hit(int(key), score) for key, score in rows], keys, scores, len(want), want)
+    everything = conn.execute(SEARCH, ("items", "embedding", q, 10, 100, "reconstructed")).fetchall()
+    assert conn.execute(FILTERED, ("items", "embedding", q, 10, 100, None)).fetchall() == everything
+
+
+def test_a_bad_filter_is_refused_by_postgres_and_runs_with_the_callers_rights(conn, items, real_vectors):
+    q = real_vectors[5000]
+    with pytest.raises(psycopg.errors.UndefinedColumn, match="nope"):
+        conn.execute(FILTERED, ("items", "embedding", q, 5, 10, "nope = 1"))
+    with pytest.raises(psycopg.errors.SyntaxError):
+        conn.execute(FILTERED, ("items", "embedding", q, 5, 10, "category = "))
+    with pytest.raises(psycopg.errors.DatatypeMismatch, match="must be type boolean"):
+        conn.execute(FILTERED, ("items", "embedding", q, 5, 10, "id"))
