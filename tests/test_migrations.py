@@ -7,12 +7,12 @@ import numpy as np
 import psycopg
 import pytest
 
-from compressae_pg import CompresSAE, CompressedColumn, Encoding, _migrate, registry
+from compressae_pg import CompresSAE, CompressedColumn, Encoding, Hit, _migrate, registry
 from compressae_pg.server import connect
 
 from .support.models import stored
 from .support.tables import create_table
-from .support.truth import assert_top, brute_force
+from .support.truth import assert_top, brute_force, sql_query_levels
 
 REVISIONS = ["0001_registry", "0002_functions", "0003_hardening", "0004_index_path", "0005_partitions", "0006_sync_queue",
              "0007_queue_capture", "0008_pursuit_stages", "0009_trust", "0010_residual", "0011_search"]
@@ -89,6 +89,33 @@ def test_a_database_of_the_previous_release_upgrades_and_keeps_searching(empty_d
         rows = conn.execute("SELECT key FROM compressae.search('items', 'embedding', %s, k => 3, candidates => 200)", (q,)).fetchall()
         assert len(rows) == 3
         assert np.isfinite(conn.execute("SELECT count(*) FROM items WHERE embedding_sae IS NOT NULL").fetchone()[0])
+
+
+def test_an_attachment_of_0010_searches_the_same_after_the_upgrade_and_takes_a_filter(empty_dsn, real_vectors, model):
+    """Coded, sketched and given residual sketches by 0010's own SQL; 0011's search ranks it as numpy does, filtered too."""
+    _migrate.upgrade(empty_dsn, "0010_residual")
+    search = "SELECT key, score FROM compressae.search('items', 'embedding', %s, k => 5, candidates => 150)"
+    with connect(empty_dsn, autocommit=True) as conn:
+        create_table(conn, "items", real_vectors[:150], category="category")
+        registry.save(conn, "m", model)
+        (aid,) = conn.execute("SELECT compressae.attach('items'::regclass, 'embedding', 'm')").fetchone()
+        conn.execute("UPDATE items SET embedding_sae = compressae.encode('m', embedding), embedding_sae_sketch = binary_quantize(embedding)")
+        conn.execute("UPDATE items SET embedding_sae_residual = compressae.residual('m', embedding, embedding_sae, 2)")
+        (ddl,) = conn.execute("SELECT compressae.index_ddl(%s)", (aid,)).fetchone()
+        conn.execute(ddl)
+        q = real_vectors[5000]
+        before = conn.execute(search, (q,)).fetchall()
+    _migrate.upgrade(empty_dsn)
+    with connect(empty_dsn, autocommit=True) as conn:
+        keys, codes, sources = stored(conn)
+        scores = brute_force(model, None, q, codes, sources, "reconstructed", residual_query=sql_query_levels(q))
+        after = conn.execute(search, (q,)).fetchall()
+        assert_top([Hit(int(key), score) for key, score in after], keys, scores, 5)
+        assert [key for key, _ in after] == [key for key, _ in before]
+        rare = {r[0] for r in conn.execute("SELECT id FROM items WHERE category = 'rare'")}
+        kept = conn.execute("SELECT key, score FROM compressae.search('items', 'embedding', %s, k => 5, candidates => 150,"
+                            " filter => %s)", (q, "category = 'rare'")).fetchall()
+        assert_top([Hit(int(key), score) for key, score in kept], keys, scores, 5, rare)
 
 
 def _queue_functions(conn: psycopg.Connection) -> list[tuple[str, str]]:
