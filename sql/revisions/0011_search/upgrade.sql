@@ -58,6 +58,88 @@ BEGIN
 END
 $$;
 
+-- The attachment whose source column (else whose code column) is column_name, or an error naming what is missing.
+CREATE FUNCTION compressae.attachment_of(tbl regclass, column_name name)
+RETURNS compressae.attachments
+LANGUAGE plpgsql STABLE STRICT SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    att compressae.attachments;
+BEGIN
+    BEGIN
+        SELECT a.* INTO STRICT att
+        FROM compressae.attachments a
+        JOIN pg_namespace n ON n.nspname = a.table_schema
+        JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = a.table_name
+        WHERE c.oid = tbl AND a.source_column = column_name;
+    EXCEPTION
+        WHEN no_data_found THEN
+            SELECT a.* INTO att
+            FROM compressae.attachments a
+            JOIN pg_namespace n ON n.nspname = a.table_schema
+            JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = a.table_name
+            WHERE c.oid = tbl AND a.code_column = column_name;
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'no compressed code column is attached to column % of table %', quote_ident(column_name), tbl
+                    USING ERRCODE = 'undefined_object', HINT = 'compressae-pg attach adds one';
+            END IF;
+        WHEN too_many_rows THEN
+            RAISE EXCEPTION 'column % of table % has several code columns: name the code column instead', quote_ident(column_name), tbl
+                USING ERRCODE = 'ambiguous_column';
+    END;
+    RETURN att;
+END
+$$;
+
+-- The table's single-column primary key, which names its rows, or an error.
+CREATE FUNCTION compressae.key_column(tbl regclass)
+RETURNS name
+LANGUAGE plpgsql STABLE STRICT SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    pk name[];
+BEGIN
+    SELECT array_agg(a.attname) INTO pk
+    FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+    WHERE i.indrelid = tbl AND i.indisprimary;
+    IF cardinality(pk) IS DISTINCT FROM 1 THEN
+        RAISE EXCEPTION 'table % needs a single-column primary key to name its rows', tbl
+            USING ERRCODE = 'invalid_table_definition';
+    END IF;
+    RETURN pk[1];
+END
+$$;
+
+-- The residual sketch's parts, from the bits expression res of a row of a d-dimensional model: b (the sign
+-- plane), m (the outer plane), c and a; no row when res is NULL or not bit(planes·d + 32). OFFSET 0 keeps
+-- the planner from copying each substring into every term that reads it.
+CREATE FUNCTION compressae.residual_parts(res text, d integer, planes integer)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('(SELECT substring(%1$s FROM 1 FOR %2$s) AS b, substring(%1$s FROM %2$s + 1 FOR %2$s) AS m,'
+                  ' substring(%1$s FROM %3$s + 1 FOR 16)::int / 65535.0::float8 AS cr,'
+                  ' substring(%1$s FROM %3$s + 17 FOR 16)::int / (65535.0::float8 * sqrt(%2$s::float8)) AS ar'
+                  ' WHERE length(%1$s) = %3$s + 32 OFFSET 0)', res, d, planes * d)
+$$;
+
+-- The residual's term of a score, a·(q̂·L) clipped to ±√(1 − c²) (|q̂·r| <= |r|, so that no stored value
+-- scores a row above a cosine), over the parts r.* above and the query's planes $6, lo $7, step $8, total $9.
+CREATE FUNCTION compressae.residual_term(planes integer)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('least(greatest(r.ar * (%s), -sqrt(1 - r.cr * r.cr)), sqrt(1 - r.cr * r.cr))',
+                  CASE WHEN planes = 1
+                       THEN format('2 * %s - $9', compressae.masked_sum('r.b'))
+                       ELSE format('2 * %s - $9 + 2.336 * (2 * %s - %s)', compressae.masked_sum('r.b'),
+                                   compressae.masked_sum('(r.b & r.m)'), compressae.masked_sum('r.m')) END)
+$$;
+
 DROP FUNCTION compressae.search(regclass, name, @vector_schema@.vector, integer, integer, text);
 
 CREATE FUNCTION compressae.search(
@@ -79,7 +161,7 @@ DECLARE
     att       compressae.attachments;
     m         compressae.models;
     ref       text;
-    pk        text[];
+    pk        name;
     qcode     @vector_schema@.sparsevec;
     probe     @vector_schema@.sparsevec;
     score_sql text;
@@ -105,35 +187,8 @@ BEGIN
         RAISE EXCEPTION 'k and candidates must be positive (got k=%, candidates=%)', k, candidates
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- The attachment whose source column (else whose code column) is column_name.
-    BEGIN
-        SELECT a.* INTO STRICT att
-        FROM compressae.attachments a
-        JOIN pg_namespace n ON n.nspname = a.table_schema
-        JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = a.table_name
-        WHERE c.oid = tbl AND a.source_column = column_name;
-    EXCEPTION
-        WHEN no_data_found THEN
-            SELECT a.* INTO att
-            FROM compressae.attachments a
-            JOIN pg_namespace n ON n.nspname = a.table_schema
-            JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = a.table_name
-            WHERE c.oid = tbl AND a.code_column = column_name;
-            IF NOT FOUND THEN
-                RAISE EXCEPTION 'no compressed code column is attached to column % of table %', quote_ident(column_name), tbl
-                    USING ERRCODE = 'undefined_object', HINT = 'compressae-pg attach adds one';
-            END IF;
-        WHEN too_many_rows THEN
-            RAISE EXCEPTION 'column % of table % has several code columns: name the code column instead', quote_ident(column_name), tbl
-                USING ERRCODE = 'ambiguous_column';
-    END;
-    SELECT array_agg(a.attname::text) INTO pk
-    FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-    WHERE i.indrelid = tbl AND i.indisprimary;
-    IF cardinality(pk) IS DISTINCT FROM 1 THEN
-        RAISE EXCEPTION 'table % needs a single-column primary key to name its rows', tbl
-            USING ERRCODE = 'invalid_table_definition';
-    END IF;
+    att := compressae.attachment_of(tbl, column_name);
+    pk := compressae.key_column(tbl);
     IF rerank = 'dense' AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = tbl AND a.attname = att.source_column
                                         AND a.attnum > 0 AND NOT a.attisdropped) THEN
         RAISE EXCEPTION 'rerank dense needs the source column %, which table % no longer has', quote_ident(att.source_column), tbl
@@ -164,22 +219,13 @@ BEGIN
         ELSE '-(c.code OPERATOR(@vector_schema@.<#>) $4)'
     END;
     -- The residual sketch: c·(q·x̂) + a·(q·L), the sums of q over a mask from the query's planes
-    -- (compressae.query_planes). A row without a residual (or with one of another size) keeps q·x̂;
-    -- |q̂·r| <= |r| = √(1 − c²) clips the estimate, so that no stored value scores a row above a cosine.
+    -- (compressae.query_planes). A row without a residual (or with one of another size) keeps q·x̂.
     IF rerank = 'reconstructed' AND att.residual_column IS NOT NULL THEN
         SELECT * INTO planes, lo, step, total FROM compressae.query_planes(query);
         res_sql := quote_ident(att.residual_column);
-        parts := format(
-            ' CROSS JOIN LATERAL (SELECT -(c.code OPERATOR(@vector_schema@.<#>) $4) AS base OFFSET 0) s'
-            ' LEFT JOIN LATERAL (SELECT substring(c.res FROM 1 FOR %1$s) AS b, substring(c.res FROM %1$s + 1 FOR %1$s) AS m,'
-            ' substring(c.res FROM %2$s + 1 FOR 16)::int / 65535.0::float8 AS cr,'
-            ' substring(c.res FROM %2$s + 17 FOR 16)::int / (65535.0::float8 * sqrt(%1$s::float8)) AS ar'
-            ' WHERE length(c.res) = %2$s + 32 OFFSET 0) r ON true', m.dim, att.residual_planes * m.dim);
-        score_sql := format('coalesce(r.cr * s.base + least(greatest(r.ar * (%1$s), -sqrt(1 - r.cr * r.cr)), sqrt(1 - r.cr * r.cr)), s.base)',
-                            CASE WHEN att.residual_planes = 1
-                                 THEN format('2 * %s - $9', compressae.masked_sum('r.b'))
-                                 ELSE format('2 * %s - $9 + 2.336 * (2 * %s - %s)', compressae.masked_sum('r.b'),
-                                             compressae.masked_sum('(r.b & r.m)'), compressae.masked_sum('r.m')) END);
+        parts := format(' CROSS JOIN LATERAL (SELECT -(c.code OPERATOR(@vector_schema@.<#>) $4) AS base OFFSET 0) s'
+                        ' LEFT JOIN LATERAL %s r ON true', compressae.residual_parts('c.res', m.dim, att.residual_planes));
+        score_sql := format('coalesce(r.cr * s.base + %s, s.base)', compressae.residual_term(att.residual_planes));
     END IF;
     PERFORM set_config('hnsw.ef_search', least(greatest(candidates, k, 40), 1000)::text, true);
     -- NULLS LAST, then NULL dropped: the k best of the rows that have a score.
@@ -191,9 +237,73 @@ BEGIN
              ORDER BY 2 DESC NULLS LAST, 3
              LIMIT $3) t
          WHERE t.score IS NOT NULL',
-        score_sql, pk[1], att.code_column, CASE WHEN rerank = 'dense' THEN quote_ident(att.source_column) ELSE 'NULL' END,
+        score_sql, pk, att.code_column, CASE WHEN rerank = 'dense' THEN quote_ident(att.source_column) ELSE 'NULL' END,
         res_sql, graph_col, op, tbl, att.code_column, graph_col, coalesce(filter, 'true'), graph_col, op, parts)
     USING CASE WHEN att.graph = 'sketch' THEN bits::text ELSE qcode::text END, greatest(candidates, k), k, probe, query,
           planes, lo, step, total;
+END
+$$;
+
+-- Why compressae.search's reconstructed rerank gives the row whose primary key is key the score it does:
+-- one row per atom of its code, the query's weight on the atom q̂·d_j (as compressae.project has it), the
+-- row's value s_j and their contribution c·s_j·(q̂·d_j), largest first; then, where the row has a residual
+-- sketch, a row with atom NULL holding the residual's term. The contributions sum to the search's score.
+CREATE FUNCTION compressae.explain(tbl regclass, column_name name, query @vector_schema@.vector, key text)
+RETURNS TABLE (atom integer, query_weight double precision, row_value double precision, contribution double precision)
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    att    compressae.attachments;
+    m      compressae.models;
+    pk     name;
+    unit   @vector_schema@.vector;
+    code   @vector_schema@.sparsevec;
+    res    varbit;
+    found  integer;
+    e      record;
+    c      float8 := 1;
+    term   float8;
+    planes varbit[];
+    lo     float8;
+    step   float8;
+    total  float8;
+BEGIN
+    IF tbl IS NULL OR column_name IS NULL OR query IS NULL OR key IS NULL THEN
+        RETURN;
+    END IF;
+    att := compressae.attachment_of(tbl, column_name);
+    pk := compressae.key_column(tbl);
+    SELECT * INTO m FROM compressae.models WHERE id = att.model_id;
+    unit := @vector_schema@.l2_normalize(compressae.check_input(query, m.dim, m.name || '@' || m.version));
+    -- The key as the column's own type, so that the primary key's index finds the row.
+    EXECUTE format('SELECT %I, %s FROM %s WHERE %I = CAST($1 AS %s)', att.code_column,
+                   coalesce(quote_ident(att.residual_column), 'NULL::varbit'), tbl, pk,
+                   (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a WHERE a.attrelid = tbl AND a.attname = pk))
+        INTO code, res USING key;
+    GET DIAGNOSTICS found = ROW_COUNT;
+    IF found = 0 THEN
+        RAISE EXCEPTION 'no row of % has % = %', tbl, quote_ident(pk), quote_literal(key) USING ERRCODE = 'no_data_found';
+    END IF;
+    IF code IS NULL THEN
+        RAISE EXCEPTION 'row % of % has no code in % yet', quote_literal(key), tbl, quote_ident(att.code_column)
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'compressae-pg backfill writes it';
+    END IF;
+    IF att.residual_column IS NOT NULL AND length(res) = att.residual_planes * m.dim + 32 THEN
+        SELECT * INTO planes, lo, step, total FROM compressae.query_planes(query);
+        EXECUTE format('SELECT r.cr, %s FROM (SELECT CAST($5 AS varbit) AS res) c CROSS JOIN LATERAL %s r',
+                       compressae.residual_term(att.residual_planes), compressae.residual_parts('c.res', m.dim, att.residual_planes))
+            INTO c, term USING NULL::text, NULL::integer, NULL::integer, NULL::text, res, planes, lo, step, total;
+    END IF;
+    e := compressae.sparse_entries(code);
+    RETURN QUERY
+        SELECT u.i, w.p, u.v::float8, c * u.v * w.p
+        FROM unnest(e.idx, e.val) AS u (i, v)
+        CROSS JOIN LATERAL (SELECT (-(a.decoder OPERATOR(@vector_schema@.<#>) unit))::real::float8 AS p
+                            FROM compressae.decoder_atoms a WHERE a.model_id = m.id AND a.idx = u.i) w
+        ORDER BY abs(c * u.v * w.p) DESC, u.i;
+    IF term IS NOT NULL THEN
+        RETURN QUERY SELECT NULL::integer, NULL::float8, NULL::float8, term;
+    END IF;
 END
 $$;
