@@ -24,12 +24,11 @@ from psycopg import sql
 from tqdm import tqdm
 
 from .. import _catalog, _sql, _vectors, _wire
-from .._defaults import EF_SEARCH
+from .._defaults import EF_SEARCH, EVAL_CANDIDATES, QUERIES, RERANK_MODES, K
 from ..columns import attachments
 from ..errors import CompressaeError
 from ..search.column import CompressedColumn
 from ..search.plans import Target
-from ..search.rerank import RERANK_MODES
 from ..server import session
 from .metrics import RunningTopK, ndcg_at_k, recall_at_k
 
@@ -85,10 +84,10 @@ def evaluate_column(
     dsn: str | None = None,
     conn: psycopg.Connection | None = None,
     code_column: str | None = None,
-    queries: int = 500,
+    queries: int = QUERIES,
     queries_from: str | None = None,
-    k: int = 10,
-    candidates: Sequence[int] = (50, 100, 200),
+    k: int = K,
+    candidates: Sequence[int] = EVAL_CANDIDATES,
     modes: Sequence[str] = RERANK_MODES,
     ef_search: int = EF_SEARCH,
     seed: int = 0,

@@ -29,6 +29,7 @@ from psycopg import sql
 from tqdm.auto import tqdm
 
 from .. import _catalog, _migrate, _sql, _wire, registry
+from .._defaults import BATCH_SIZE, POLL
 from ..columns import attachments
 from ..columns.attachments import Attachment
 from ..errors import NotQueuedError
@@ -247,8 +248,8 @@ def sync(
     code_column: str | None = None,
     model: str | None = None,
     follow: bool = False,
-    batch_size: int = 1000,
-    poll: float = 5.0,
+    batch_size: int = BATCH_SIZE,
+    poll: float = POLL,
     conn: psycopg.Connection | None = None,
     dsn: str | None = None,
     device: str | None = None,

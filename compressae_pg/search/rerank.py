@@ -17,8 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-RERANK_MODES = ("none", "reconstructed", "symmetric", "dense")
-
 
 @dataclass(frozen=True)
 class SparseRows:
