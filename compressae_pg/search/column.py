@@ -68,7 +68,7 @@ class CompressedColumn:
         return self
 
     def search(self, query: Any, k: int = K, *, candidates: int = CANDIDATES, rerank: str = RERANK,
-                     where: Where = None, ef_search: int | None = None) -> list[Hit]:
+               where: Where = None, ef_search: int | None = None) -> list[Hit]:
         """The ``k`` rows nearest ``query`` (a vector of the model's dimension), best first.
 
         The HNSW index returns ``candidates`` rows (by the sign bits' Hamming distance on the default
@@ -83,12 +83,12 @@ class CompressedColumn:
         return self._call(plans.searching(query, opts, single=True))[0]
 
     def search_many(self, queries: Any, k: int = K, *, candidates: int = CANDIDATES, rerank: str = RERANK,
-                          where: Where = None, ef_search: int | None = None) -> list[list[Hit]]:
+                    where: Where = None, ef_search: int | None = None) -> list[list[Hit]]:
         """:meth:`search` for each of ``queries`` (an (n, d) array or a list of vectors), encoded as one batch."""
         return self._call(plans.searching(queries, Options(k, candidates, rerank, where, ef_search)))
 
     def similar(self, key: Any, k: int = K, *, candidates: int = CANDIDATES, rerank: str = SIMILAR_RERANK,
-                      where: Where = None, ef_search: int | None = None) -> list[Hit]:
+                where: Where = None, ef_search: int | None = None) -> list[Hit]:
         """The ``k`` rows most similar to the row whose primary key is ``key`` (itself left out).
 
         The probe is the row's stored code; the default rerank is ``"symmetric"`` (reconstruction
