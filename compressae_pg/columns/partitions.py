@@ -9,7 +9,7 @@ attached. A sub-partitioned table gets an ``ON ONLY`` index on each partitioned 
 to its parent's. A build stopped halfway leaves the partitions done attached and at most one invalid
 leaf index: running it again drops that one (concurrently) and builds only what is missing.
 The catalog-only steps (the ``ON ONLY`` index takes a SHARE lock on its table, briefly) wait at most
-``LOCK_TIMEOUT`` for their lock and are retried with a backoff, so they never queue in front of the
+the live-table ``lock_timeout`` (``Limits``) for their lock and are retried with a backoff, so they never queue in front of the
 application's writes for long.
 
 A partition created later with ``CREATE TABLE … PARTITION OF`` inherits the code columns, and
@@ -32,8 +32,7 @@ from . import indexes as index
 from .attachments import Attachment
 
 NAME_BYTES = 63  # NAMEDATALEN - 1: PostgreSQL truncates longer identifiers
-LOCK_TIMEOUT = "2s"
-STEP_LIMITS = Limits(max_retries=30)
+STEP_LIMITS = Limits()  # the live-table defaults: lock_timeout and retries
 
 
 @dataclass(frozen=True)
@@ -150,7 +149,7 @@ def _catalog_step(conn: psycopg.Connection, statement: sql.Composed) -> None:
     """Run a catalog-only step in its own transaction under a short lock_timeout, retried on lock waits."""
     def step() -> None:
         with conn.transaction():
-            conn.execute(_sql.query("partition_index_lock_timeout"), {"lock_timeout": LOCK_TIMEOUT})
+            conn.execute(_sql.query("partition_index_lock_timeout"), {"lock_timeout": STEP_LIMITS.lock_timeout})
             conn.cursor(binary=True).execute(statement)
 
     retrying(step, STEP_LIMITS, threading.Event())
