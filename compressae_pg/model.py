@@ -21,8 +21,8 @@ from safetensors.torch import save as save_safetensors
 from torch import nn
 
 from . import _vectors
+from ._codes import Codes
 from ._defaults import NONZEROS, H
-from .search.codes import Codes
 
 FORMAT = "compressae-pg/1"
 _CPU_CHUNK = 1024  # rows per pre-activation block in training's TopK on CPU

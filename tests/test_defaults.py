@@ -18,10 +18,10 @@ from psycopg import sql
 from compressae_pg import AsyncCompressedColumn, BackfillConfig, CompresSAE, CompressedColumn, registry
 from compressae_pg import _defaults as d
 from compressae_pg import sqlalchemy as csa
+from compressae_pg._retry import Limits
 from compressae_pg.alembic import AddCompressedColumnOp
 from compressae_pg.cli.parser import build_parser
 from compressae_pg.columns import attachments
-from compressae_pg.fill.retry import Limits
 
 from .support.models import DIM, H, K, searchable
 from .support.tables import create_table

@@ -234,7 +234,7 @@ def cmd_index(args: argparse.Namespace) -> None:
 
 def cmd_status(args: argparse.Namespace) -> None:
     from .. import _migrate
-    from ..columns.state import status
+    from ..fill.state import status
     from ..server import connect
 
     with connect(args.dsn, autocommit=True, pinned=True) as conn:

@@ -26,9 +26,9 @@ import psycopg
 from psycopg import sql
 
 from .. import _sql
+from .._retry import Limits, retrying
 from ..errors import BusyError, CompressaeError
-from ..fill.retry import Limits, retrying
-from . import indexes as index
+from ._index_types import IndexResult, IndexState
 from .attachments import Attachment
 
 NAME_BYTES = 63  # NAMEDATALEN - 1: PostgreSQL truncates longer identifiers
@@ -71,16 +71,16 @@ def child_name(root: str, oid: int) -> str:
     return root.encode()[: NAME_BYTES - len(suffix)].decode(errors="ignore") + suffix
 
 
-def state(conn: psycopg.Connection, att: Attachment) -> index.IndexState | None:
+def state(conn: psycopg.Connection, att: Attachment) -> IndexState | None:
     """The partitioned index as a whole: valid once every partition's index is attached; bytes summed over them."""
     nodes = tree(conn, att)
     if not nodes or nodes[0].index is None:
         return None
-    return index.IndexState(valid=nodes[0].valid, ready=nodes[0].ready, bytes=sum(n.bytes for n in nodes),
+    return IndexState(valid=nodes[0].valid, ready=nodes[0].ready, bytes=sum(n.bytes for n in nodes),
                             building_pid=None)
 
 
-def build(conn: psycopg.Connection, att: Attachment, result: index.IndexResult, *, concurrently: bool,
+def build(conn: psycopg.Connection, att: Attachment, result: IndexResult, *, concurrently: bool,
           rebuild: bool) -> None:
     """Build what the attachment's partitioned index lacks (see the module docstring) and record it in ``result``."""
     column = att.sketch_column if att.graph == "sketch" else att.code_column

@@ -35,7 +35,7 @@ from .. import _sql
 from .._defaults import PEERS
 from ..errors import CompressaeError, UnknownPeerError
 from ..search.plans import Target
-from .run import EXACT_SCAN_QUERIES, Method, sample_queries, sizes, stream_rows
+from .methods import EXACT_SCAN_QUERIES, Method, sample_queries, sizes, stream_rows
 
 PCA_SAMPLE = 20000  # rows the PCA basis is fitted on (all of them in a smaller table)
 SCHEMA_PREFIX = "compressae_peers_"

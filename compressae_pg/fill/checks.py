@@ -20,9 +20,9 @@ import psycopg
 from psycopg import sql
 
 from .. import _catalog, _residual, _sql, _vectors, registry
+from .._codes import sign_bits
 from .._defaults import VERIFY_SAMPLE, VERIFY_TOLERANCE
 from ..columns import attachments
-from ..search.codes import sign_bits
 from ..server import connect, resolve_dsn
 from .encoder import Encoder
 

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from .. import _catalog, _locks, _migrate, _sql, registry
 from .._defaults import BATCH_SIZE, HNSW_EF_CONSTRUCTION, HNSW_M, LOCK_TIMEOUT, MAX_RETRIES, SLEEP, STATEMENT_TIMEOUT, WORKERS
+from .._retry import Limits
 from ..columns import attachments
 from ..columns.attachments import Attachment
 from ..columns.indexes import build as build_index
@@ -36,7 +37,6 @@ from ..server import connect, resolve_dsn
 from . import jobs
 from .encoder import Encoder
 from .jobs import Job
-from .retry import Limits
 from .worker import BatchResult, FillTarget, Worker
 
 APPLICATION_NAME = "compressae-pg backfill"

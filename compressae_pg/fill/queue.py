@@ -30,12 +30,12 @@ from tqdm.auto import tqdm
 
 from .. import _catalog, _migrate, _sql, _wire, registry
 from .._defaults import BATCH_SIZE, POLL
+from .._retry import Limits, retrying
 from ..columns import attachments
 from ..columns.attachments import Attachment
 from ..errors import NotQueuedError
 from ..server import connect, resolve_dsn
 from .encoder import Encoder
-from .retry import Limits, retrying
 from .worker import FillTarget, create_batch_table, write_batch, write_query
 
 APPLICATION_NAME = "compressae-pg sync"

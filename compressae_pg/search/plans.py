@@ -25,11 +25,12 @@ from psycopg import sql
 from psycopg.pq import Format
 
 from .. import _residual, _sql, _vectors, _wire
+from .._codes import Codes, sign_bits
 from .._defaults import CANDIDATES, EF_SEARCH_FLOOR, RERANK, RERANK_MODES, K
 from ..columns.choice import choose
 from ..errors import CompressaeError, InvalidVectorError, NoPrimaryKeyError, StaleAttachment, UnknownKeyError, UnknownModelError, UnknownTableError
 from . import rerank
-from .codes import Codes, Weights, sign_bits
+from .codes import Weights
 
 T = TypeVar("T")
 MAX_EF_SEARCH = 1000  # pgvector's limit for hnsw.ef_search

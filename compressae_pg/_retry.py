@@ -13,8 +13,8 @@ from typing import TypeVar
 
 from psycopg import errors
 
-from .._defaults import BATCH_SIZE, LOCK_TIMEOUT, MAX_RETRIES, SLEEP, STATEMENT_TIMEOUT
-from ..errors import RetriesExhausted
+from ._defaults import BATCH_SIZE, LOCK_TIMEOUT, MAX_RETRIES, SLEEP, STATEMENT_TIMEOUT
+from .errors import RetriesExhausted
 
 T = TypeVar("T")
 RETRYABLE = (errors.LockNotAvailable, errors.QueryCanceled, errors.DeadlockDetected, errors.SerializationFailure)
