@@ -12,6 +12,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING
 
+from ._version import __version__ as __version__  # re-exported
 from .errors import (
     BusyError,
     CompressaeError,
@@ -36,7 +37,7 @@ _LAZY = {
     "detach": "columns.attachments",
     "IndexResult": "columns.indexes",
     "build_index": ("columns.indexes", "build"),
-    "status": "columns.state",
+    "status": "fill.state",
     "AsyncCompressedColumn": "search.async_column",
     "CompressedColumn": "search.column",
     "Hit": "search.plans",
@@ -52,7 +53,7 @@ _LAZY = {
     "TrainConfig": "training.loop",
     "TrainResult": "training.trainer",
     "train": "training.trainer",
-    "Codes": "model",
+    "Codes": "_codes",
     "CompresSAE": "model",
     "Encoding": "model",
     "ModelInfo": "registry",
@@ -81,17 +82,18 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from ._codes import Codes
     from ._model_files import export_model, import_model
     from .columns.attachments import Attachment, attach, detach
     from .columns.indexes import IndexResult
     from .columns.indexes import build as build_index
-    from .columns.state import status
     from .evaluation.run import Evaluation, evaluate_column
     from .fill.checks import VerifyResult, verify
     from .fill.coordinator import BackfillConfig, BackfillResult, backfill
     from .fill.new_version import RecompressResult, recompress
     from .fill.queue import SyncResult, sync
-    from .model import Codes, CompresSAE, Encoding
+    from .fill.state import status
+    from .model import CompresSAE, Encoding
     from .registry import ModelInfo, drop_model, list_models
     from .search.async_column import AsyncCompressedColumn
     from .search.column import CompressedColumn
@@ -100,7 +102,6 @@ if TYPE_CHECKING:
     from .training.loop import TrainConfig
     from .training.trainer import TrainResult, train
 
-__version__ = "0.1.0"
 
 __all__ = [
     "AsyncCompressedColumn",

@@ -1,7 +1,42 @@
-"""Defaults that several front doors share, each written once (CLI help texts quote them from here)."""
+"""Defaults and enumerations that several modules and front doors share, each written once.
 
+The Python signatures, the CLI's defaults, ``choices=`` and help texts all read them from here. The
+SQL functions spell theirs in SQL (``compressae.search``'s DEFAULTs, ``compressae.attach``'s checks):
+tests/test_defaults.py checks that a database at head agrees with this module. Imports nothing.
+"""
+
+# ---- search ------------------------------------------------------------------------------------
+K = 10  # results of a search
+CANDIDATES = 100  # rows the index returns for the rerank
+RERANK_MODES = ("none", "reconstructed", "symmetric", "dense")  # how the candidates are ordered (search/rerank.py)
+RERANK = "reconstructed"  # a query vector's rerank: the query against each decoded row
+SIMILAR_RERANK = "symmetric"  # a stored row's rerank: its code's reconstruction against each decoded row
+EF_SEARCH_FLOOR = 40  # a search's hnsw.ef_search is its candidates, and at least this
+EF_SEARCH = 100  # hnsw.ef_search for dense reference indexes in evaluations and SQLAlchemy's helper
+
+# ---- attach ------------------------------------------------------------------------------------
+SYNC_MODES = ("none", "trigger", "queue")  # how codes follow writes: not at all, in the statement, by a queue
+SYNC = "none"
+GRAPHS = ("sketch", "sparse")  # what the HNSW index is built over: the sketch column, or the codes
+GRAPH = "sketch"
+RESIDUAL_BITS = (0, 1, 2)  # bits per dimension of the residual sketch; 0 is none (default: 2 with sketch, 0 with sparse)
 HNSW_M = 16  # HNSW graph degree (pgvector's default)
 HNSW_EF_CONSTRUCTION = 64  # HNSW build-time candidate list (pgvector's default)
-EF_SEARCH = 100  # hnsw.ef_search for dense reference indexes in evaluations and SQLAlchemy's helper
-CANDIDATES = 100  # rows the index returns for the rerank
-BATCH_SIZE = 1000  # rows per backfill batch (one short transaction)
+
+# ---- work on a live table (backfill, recompress, sync) -----------------------------------------
+BATCH_SIZE = 1000  # rows (or queue entries) per batch: one short transaction
+WORKERS = 1  # parallel key ranges of a backfill
+SLEEP = 0.0  # seconds a worker pauses after every batch
+LOCK_TIMEOUT = "2s"  # longest wait for a lock before a batch backs off and retries
+STATEMENT_TIMEOUT = "60s"  # longest statement of a batch
+MAX_RETRIES = 30  # retries of one batch before its range fails
+POLL = 5.0  # seconds between looks at a sync queue without a notification
+
+# ---- models, evaluation, verification -----------------------------------------------------------
+H = 4096  # atoms in a model's dictionary
+NONZEROS = 32  # non-zeros per code (a model's k)
+QUERIES = 500  # queries an evaluation samples
+EVAL_CANDIDATES = (50, 100, 200)  # candidate counts an evaluation measures
+PEERS = ("halfvec", "binary", "pca", "prefix", "random")  # what an evaluation can compare the codes with
+VERIFY_SAMPLE = 1000  # rows a verification re-encodes
+VERIFY_TOLERANCE = 1e-4  # largest difference verification allows in a code's values

@@ -24,7 +24,8 @@ import psycopg
 import torch
 from safetensors import SafetensorError
 
-from . import __version__, _sql, registry
+from . import _sql, registry
+from ._version import __version__
 from .errors import ModelFileError
 from .model import FORMAT, CompresSAE, safetensors_header
 from .registry import ModelInfo

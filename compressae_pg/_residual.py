@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PLANES = (0, 1, 2)  # bits per dimension of the residual; 0 is no residual sketch
+from ._defaults import RESIDUAL_BITS
+
 THRESHOLD = 0.9816  # the 2-bit Lloyd-Max quantizer of N(0, 1): |r_i| > THRESHOLD·σ takes the outer level
 OUTER = 3.336  # its outer level, in units of the inner one
 SCALE = 65535  # a 16-bit fraction of 1
@@ -77,7 +78,7 @@ def sketch(x: np.ndarray, decoded: np.ndarray, planes: int) -> np.ndarray:
 
     Both are normalised first, in float64. The bytes are a PostgreSQL ``bit`` value's, most significant bit first.
     """
-    if planes not in PLANES[1:]:
+    if planes not in RESIDUAL_BITS[1:]:
         raise ValueError(f"a residual sketch has 1 or 2 planes, not {planes!r}")
     x64, xh = (_unit(np.asarray(v, dtype=np.float64)) for v in (x, decoded))
     c = np.einsum("nd,nd->n", x64, xh)

@@ -22,8 +22,7 @@ from psycopg.adapt import AdaptersMap, Loader
 from psycopg.pq import Format
 
 from . import _vectors
-from .search.codes import Codes
-from .search.rerank import SparseRows
+from ._codes import Codes, SparseRows
 
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" * 2
 COPY_TRAILER = b"\xff\xff"

@@ -20,14 +20,10 @@ from alembic.autogenerate import renderers
 from alembic.operations import MigrateOperation, Operations
 from psycopg import sql as psql
 
-from . import _residual, _sql
-from ._defaults import HNSW_EF_CONSTRUCTION, HNSW_M
+from . import _sql
+from ._defaults import GRAPH, GRAPHS, HNSW_EF_CONSTRUCTION, HNSW_M, RESIDUAL_BITS, SYNC, SYNC_MODES
 from .columns.choice import choose
 from .errors import CompressaeError
-
-SYNC_MODES = ("none", "trigger", "queue")
-GRAPHS = ("sketch", "sparse")  # what the HNSW index is built over: the sketch column, or the codes
-RESIDUAL_BITS = _residual.PLANES
 
 
 def _statement(name: str) -> sa.TextClause:
@@ -65,8 +61,8 @@ class AddCompressedColumnOp(MigrateOperation):
         *,
         model: str,
         code_column: str | None = None,
-        sync: str = "none",
-        graph: str = "sketch",
+        sync: str = SYNC,
+        graph: str = GRAPH,
         residual_bits: int | None = None,
         index: bool | None = None,
         concurrently: bool = False,

@@ -21,7 +21,8 @@ from safetensors.torch import save as save_safetensors
 from torch import nn
 
 from . import _vectors
-from .search.codes import Codes
+from ._codes import Codes
+from ._defaults import NONZEROS, H
 
 FORMAT = "compressae-pg/1"
 _CPU_CHUNK = 1024  # rows per pre-activation block in training's TopK on CPU
@@ -109,7 +110,7 @@ class CompresSAE(nn.Module):
     """Sparse autoencoder that compresses d-dim embeddings into k-of-h sparse codes."""
 
     def __init__(
-        self, dim: int, h: int = 4096, k: int = 32, *, seed: int | None = None, encoding: Encoding = PAPER
+        self, dim: int, h: int = H, k: int = NONZEROS, *, seed: int | None = None, encoding: Encoding = PAPER
     ) -> None:
         super().__init__()
         if dim < 1 or h < 1 or k < 1:

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql import REGCLASS
 from sqlalchemy.sql.elements import ColumnElement
 
 from . import _vectors
-from ._defaults import EF_SEARCH
+from ._defaults import CANDIDATES, EF_SEARCH, RERANK, K
 from .errors import InvalidVectorError
 from .search.plans import MAX_EF_SEARCH
 
@@ -80,8 +80,8 @@ def reconstructed_score(model: str, code: Any, query: Any) -> ColumnElement[floa
     return -sa.type_coerce(code, SPARSEVEC).op("<#>", return_type=sa.Float)(probe)
 
 
-def search(table: str, column: str, query: Any, *, k: int = 10, candidates: int = 100,
-           rerank: str = "reconstructed") -> sa.TableValuedAlias:
+def search(table: str, column: str, query: Any, *, k: int = K, candidates: int = CANDIDATES,
+           rerank: str = RERANK) -> sa.TableValuedAlias:
     """``compressae.search(...)`` as a table of ``(key text, score)``, to select from or join on the key."""
     fn = sa.func.compressae.search(sa.cast(table, REGCLASS), column, _vector(query), k, candidates, rerank)
     return fn.table_valued(sa.column("key", sa.Text), sa.column("score", sa.Float))

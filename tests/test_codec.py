@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from compressae_pg import _sql, _wire
+from compressae_pg import Codes, _sql, _wire
 from compressae_pg.fill.worker import create_batch_table
-from compressae_pg.model import Codes
 
 from .support.tables import create_table
 

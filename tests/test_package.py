@@ -50,7 +50,7 @@ def test_public_names_load_on_first_use_and_are_listed():
 def test_submodules_are_plain_modules_and_reload():
     # No module is named like a public function, so importing one leaves the function alone, binds the
     # module where asked, and importlib.reload works (the old package swapped its module class for this).
-    code = ("import importlib, types, compressae_pg as c, compressae_pg.fill.coordinator as m, compressae_pg.columns.state; "
+    code = ("import importlib, types, compressae_pg as c, compressae_pg.fill.coordinator as m, compressae_pg.fill.state; "
             "importlib.reload(m); importlib.reload(c); "
             "print(isinstance(m, types.ModuleType), *(f.__name__ for f in (c.train, c.backfill, c.status, c.recompress)), "
             "type(c).__name__)")

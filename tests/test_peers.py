@@ -11,8 +11,8 @@ import pytest
 
 from compressae_pg import CompressaeError, UnknownPeerError, evaluate_column
 from compressae_pg.cli import main
+from compressae_pg.evaluation.methods import Method
 from compressae_pg.evaluation.peers import PEERS
-from compressae_pg.evaluation.run import Method
 
 from .support.models import K, searchable
 from .support.tables import create_table

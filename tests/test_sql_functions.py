@@ -9,8 +9,7 @@ import torch
 from pgvector import HalfVector, SparseVector, Vector
 from psycopg import sql
 
-from compressae_pg import CompresSAE, Encoding, registry
-from compressae_pg.model import Codes
+from compressae_pg import Codes, CompresSAE, Encoding, registry
 
 from .support.tables import create_table
 from .support.truth import sparse

@@ -234,7 +234,7 @@ def cmd_index(args: argparse.Namespace) -> None:
 
 def cmd_status(args: argparse.Namespace) -> None:
     from .. import _migrate
-    from ..columns.state import status
+    from ..fill.state import status
     from ..server import connect
 
     with connect(args.dsn, autocommit=True, pinned=True) as conn:
@@ -266,17 +266,19 @@ def cmd_search(args: argparse.Namespace) -> None:
     from ..server import connect
 
     opts = {"k": args.k, "candidates": args.candidates, "ef_search": args.ef_search}
+    if args.rerank is not None:  # else each method's own default rerank
+        opts["rerank"] = args.rerank
     with connect(args.dsn, autocommit=True, pinned=True) as conn:
         column = CompressedColumn(conn, args.table, args.column, code_column=args.code_column)
         if args.key is not None:
-            hits = column.similar(args.key, rerank=args.rerank or "symmetric", **opts)
+            hits = column.similar(args.key, **opts)
         else:
             text = sys.stdin.read() if args.vector == "-" else args.vector
             try:
                 vector = json.loads(text)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"--vector must be a JSON array of numbers: {exc}") from exc
-            hits = column.search(vector, rerank=args.rerank or "reconstructed", **opts)
+            hits = column.search(vector, **opts)
     _emit(args, [h.as_dict() for h in hits], lambda r: _table(r, ["key", "score"]))
 
 

@@ -10,8 +10,7 @@ from typing import Any
 
 import psycopg
 
-from .. import _residual
-from .._defaults import CANDIDATES, EF_SEARCH, HNSW_EF_CONSTRUCTION, HNSW_M
+from .. import _defaults as d
 from ..errors import CompressaeError
 from .commands import (
     cmd_attach,
@@ -83,12 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument("--alembic", metavar="DIR", help="write a revision into the application's Alembic (its alembic.ini, or the directory holding it)")
     how.add_argument("--apply", action="store_true", help="change the database now")
-    p.add_argument("--sync", choices=["none", "trigger", "queue"], default="none",
+    p.add_argument("--sync", choices=d.SYNC_MODES, default=d.SYNC,
                    help="trigger: encode on INSERT/UPDATE in the statement; queue: clear the code and queue the row for `sync`")
-    p.add_argument("--graph", choices=["sketch", "sparse"], default="sketch",
-                   help="what search's HNSW index is built over: sketch (default: sign bits of each row, Hamming) "
+    p.add_argument("--graph", choices=d.GRAPHS, default=d.GRAPH,
+                   help=f"what search's HNSW index is built over (default {d.GRAPH}): sketch (sign bits of each row, Hamming) "
                         "or sparse (the codes by sparse cosine, the paper's path, for ORDER BY code <=> ...)")
-    p.add_argument("--residual-bits", type=int, choices=_residual.PLANES, default=None,
+    p.add_argument("--residual-bits", type=int, choices=d.RESIDUAL_BITS, default=None,
                    help="bits per dimension of the residual sketch that search scores with (default: 2 with the sketch "
                         "graph, 0 with the sparse one)")
     when = p.add_mutually_exclusive_group()
@@ -98,8 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="build the HNSW index now even when the table has rows (the slow order: every backfilled row "
                            "then goes through it). Default: now on an empty table, else at the end of the backfill")
     p.add_argument("--concurrently", action="store_true", help="build the index with CREATE INDEX CONCURRENTLY")
-    p.add_argument("--m", type=int, default=HNSW_M, help=f"HNSW m (default {HNSW_M})")
-    p.add_argument("--ef-construction", type=int, default=HNSW_EF_CONSTRUCTION, help=f"HNSW ef_construction (default {HNSW_EF_CONSTRUCTION})")
+    _index_options(p)
     p.add_argument("--message", help="--alembic: the revision message")
 
     p = add("detach", cmd_detach, "drop a compressed code column with its index and trigger (the source column stays)")
@@ -134,8 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     once = p.add_mutually_exclusive_group()
     once.add_argument("--once", action="store_true", help="drain what is queued, then exit (the default)")
     once.add_argument("--follow", action="store_true", help="keep draining as rows are queued (LISTEN/NOTIFY, polling too) until SIGTERM")
-    p.add_argument("--batch-size", type=int, default=1000, help="queue entries per batch and transaction (default 1000)")
-    p.add_argument("--poll", type=float, default=5.0, help="--follow: seconds between looks at the queue without a notification (default 5)")
+    p.add_argument("--batch-size", type=int, default=d.BATCH_SIZE, help=f"queue entries per batch and transaction (default {d.BATCH_SIZE})")
+    p.add_argument("--poll", type=float, default=d.POLL,
+                   help=f"--follow: seconds between looks at the queue without a notification (default {d.POLL:g})")
     p.add_argument("--device", help="where to encode: cpu, cuda (default: cuda when present)")
     p.set_defaults(on_interrupt="interrupted: the batch at hand was rolled back and stays queued; run it again",
                    on_connection_lost="the batch at hand was rolled back and stays queued; run the same command again")
@@ -169,33 +168,34 @@ def build_parser() -> argparse.ArgumentParser:
     probe = p.add_mutually_exclusive_group(required=True)
     probe.add_argument("--vector", help="the query as a JSON array of numbers ('-' reads it from stdin)")
     probe.add_argument("--key", help="the primary key of a row: find the rows most similar to it (itself left out)")
-    p.add_argument("--k", type=int, default=10, help="results (default 10)")
-    p.add_argument("--candidates", type=int, default=CANDIDATES, help=f"rows the index returns for the rerank (default {CANDIDATES})")
-    p.add_argument("--rerank", choices=["none", "reconstructed", "symmetric", "dense"],
-                   help="default: reconstructed for --vector, symmetric for --key")
-    p.add_argument("--ef-search", type=int, help="hnsw.ef_search (default: the candidates, at least 40)")
+    p.add_argument("--k", type=int, default=d.K, help=f"results (default {d.K})")
+    p.add_argument("--candidates", type=int, default=d.CANDIDATES, help=f"rows the index returns for the rerank (default {d.CANDIDATES})")
+    p.add_argument("--rerank", choices=d.RERANK_MODES, help=f"default: {d.RERANK} for --vector, {d.SIMILAR_RERANK} for --key")
+    p.add_argument("--ef-search", type=int, help=f"hnsw.ef_search (default: the candidates, at least {d.EF_SEARCH_FLOOR})")
 
     p = add("evaluate", cmd_evaluate, "recall, latency and size of a code column against exact search and the dense column's index")
     _target_options(p)
-    p.add_argument("--queries", type=int, default=500, help="queries sampled from the table (default 500)")
+    p.add_argument("--queries", type=int, default=d.QUERIES, help=f"queries sampled from the table (default {d.QUERIES})")
     p.add_argument("--queries-from", metavar="TABLE.COLUMN", help="sample the queries from another vector column")
-    p.add_argument("--k", type=int, default=10, help="recall@k and nDCG@k (default 10)")
-    p.add_argument("--candidates", type=_int_list, default=[50, 100, 200], help="candidate counts of the codes (default 50,100,200)")
-    p.add_argument("--rerank", type=lambda v: v.split(","), default=["none", "reconstructed", "symmetric", "dense"],
-                   help="rerank modes to measure, comma-separated (default: all four)")
-    p.add_argument("--ef-search", type=int, default=EF_SEARCH, help=f"hnsw.ef_search of the dense column's index (default {EF_SEARCH})")
+    p.add_argument("--k", type=int, default=d.K, help=f"recall@k and nDCG@k (default {d.K})")
+    p.add_argument("--candidates", type=_int_list, default=list(d.EVAL_CANDIDATES),
+                   help=f"candidate counts of the codes (default {','.join(map(str, d.EVAL_CANDIDATES))})")
+    p.add_argument("--rerank", type=lambda v: v.split(","), default=list(d.RERANK_MODES),
+                   help=f"rerank modes to measure, comma-separated (default: all of {','.join(d.RERANK_MODES)})")
+    p.add_argument("--ef-search", type=int, default=d.EF_SEARCH, help=f"hnsw.ef_search of the dense column's index (default {d.EF_SEARCH})")
     p.add_argument("--seed", type=int, default=0, help="which queries are sampled")
     p.add_argument("--compare", type=lambda v: [n for n in v.split(",") if n], default=[], metavar="PEERS",
-                   help="also build these peers on the table for the run and measure them alike, comma-separated: "
-                        "halfvec,binary,pca,prefix,random (temporary, dropped afterwards)")
+                   help=f"also build these peers on the table for the run and measure them alike, comma-separated: "
+                        f"{','.join(d.PEERS)} (temporary, dropped afterwards)")
     p.add_argument("--compare-dims", type=int, help="dimensions of pca, random and prefix (default: vector(m) at the code column's bytes)")
     p.add_argument("--plot", type=Path, metavar="FILE.png", help="also plot recall against latency and bytes per row (needs [plot])")
 
     p = add("verify", cmd_verify, "re-encode a random sample of rows and compare with their stored codes (exit 1 on a problem)")
     _target_options(p)
     p.add_argument("--model", help="the attachment's model (name or name@version), to pick one of several")
-    p.add_argument("--sample", type=int, default=1000, help="rows to check, at random (default 1000; 0 checks every row)")
-    p.add_argument("--tolerance", type=float, default=1e-4, help="largest difference allowed in a code's values (default 1e-4)")
+    p.add_argument("--sample", type=int, default=d.VERIFY_SAMPLE, help=f"rows to check, at random (default {d.VERIFY_SAMPLE}; 0 checks every row)")
+    p.add_argument("--tolerance", type=float, default=d.VERIFY_TOLERANCE,
+                   help=f"largest difference allowed in a code's values (default {d.VERIFY_TOLERANCE:g})")
     return parser
 
 
@@ -206,24 +206,24 @@ def _target_options(p: argparse.ArgumentParser) -> None:
 
 
 def _backfill_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--batch-size", type=int, help="rows per batch and transaction (default 1000)")
-    p.add_argument("--workers", type=int, help="parallel key ranges, one connection each (default 1)")
-    p.add_argument("--sleep", type=float, help="seconds to pause after every batch, per worker (default 0)")
-    p.add_argument("--lock-timeout", help="longest wait for a lock before a batch backs off and retries (default 2s)")
-    p.add_argument("--statement-timeout", help="longest statement of a batch (default 60s)")
+    p.add_argument("--batch-size", type=int, help=f"rows per batch and transaction (default {d.BATCH_SIZE})")
+    p.add_argument("--workers", type=int, help=f"parallel key ranges, one connection each (default {d.WORKERS})")
+    p.add_argument("--sleep", type=float, help=f"seconds to pause after every batch, per worker (default {d.SLEEP:g})")
+    p.add_argument("--lock-timeout", help=f"longest wait for a lock before a batch backs off and retries (default {d.LOCK_TIMEOUT})")
+    p.add_argument("--statement-timeout", help=f"longest statement of a batch (default {d.STATEMENT_TIMEOUT})")
     p.add_argument("--max-rows", type=int, help="stop (resumably) after about this many rows")
-    p.add_argument("--max-retries", type=int, help="retries of one batch before its range fails (default 30)")
+    p.add_argument("--max-retries", type=int, help=f"retries of one batch before its range fails (default {d.MAX_RETRIES})")
     p.add_argument("--device", help="where to encode: cpu, cuda (default: cuda when present)")
 
 
 def _index_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--m", type=int, default=HNSW_M, help=f"HNSW m (default {HNSW_M})")
-    p.add_argument("--ef-construction", type=int, default=HNSW_EF_CONSTRUCTION, help=f"HNSW ef_construction (default {HNSW_EF_CONSTRUCTION})")
+    p.add_argument("--m", type=int, default=d.HNSW_M, help=f"HNSW m (default {d.HNSW_M})")
+    p.add_argument("--ef-construction", type=int, default=d.HNSW_EF_CONSTRUCTION, help=f"HNSW ef_construction (default {d.HNSW_EF_CONSTRUCTION})")
 
 
 def _model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--h", type=int, help="dictionary size (default 4096)")
-    p.add_argument("--k", type=int, help="non-zeros per code (default 32)")
+    p.add_argument("--h", type=int, help=f"dictionary size (default {d.H})")
+    p.add_argument("--k", type=int, help=f"non-zeros per code (default {d.NONZEROS})")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--seed", type=int)
 

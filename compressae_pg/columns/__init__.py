@@ -1,2 +1,2 @@
 """Stage 2, code columns on application tables: attach and detach (``attachments``), the HNSW index
-(``indexes``), least-privilege grants (``grants``), where each attachment stands (``state``)."""
+(``indexes``, ``partitions``), least-privilege grants (``grants``)."""

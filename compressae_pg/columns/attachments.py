@@ -14,6 +14,7 @@ from psycopg import sql
 
 from .. import _sql, registry
 from .._catalog import Table, resolve_table
+from .._defaults import GRAPH, SYNC
 from ..registry import ModelInfo
 from ..server import takes_database
 from .choice import choose
@@ -113,8 +114,8 @@ def add(
     model: str,
     *,
     code_column: str | None = None,
-    sync: str = "none",
-    graph: str = "sketch",
+    sync: str = SYNC,
+    graph: str = GRAPH,
     residual_bits: int | None = None,
 ) -> Attachment:
     """Add a ``sparsevec(h)`` code column for ``table.column`` and record it (one transaction).

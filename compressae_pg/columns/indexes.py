@@ -4,14 +4,12 @@
 (cancelled, a deadlock, a unique violation, the session killed) it leaves an *invalid* index behind:
 never used by queries, yet still maintained by every write. :func:`build` finds it, drops it
 (concurrently too) and builds it again. The DDL comes from ``compressae.index_ddl``; a partitioned
-table's index is built partition by partition (:mod:`compressae_pg.partitions`).
+table's index is built partition by partition (:mod:`.partitions`).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -22,39 +20,8 @@ from .._defaults import HNSW_EF_CONSTRUCTION, HNSW_M
 from ..errors import BusyError, CompressaeError
 from ..server import connect, resolve_dsn
 from . import attachments, partitions
+from ._index_types import IndexResult, IndexState
 from .attachments import Attachment
-
-
-@dataclass(frozen=True)
-class IndexState:
-    """An index in the catalog: ``valid`` for queries, ``ready`` for writes, its size, who builds it now."""
-
-    valid: bool
-    ready: bool
-    bytes: int
-    building_pid: int | None
-
-
-@dataclass
-class IndexResult:
-    """What :func:`build` found and did."""
-
-    table: str
-    code_column: str
-    index: str
-    built: bool
-    rebuilt_invalid: bool
-    valid: bool
-    bytes: int
-    seconds: float
-    concurrently: bool
-    m: int
-    ef_construction: int
-    notices: list[str] = field(default_factory=list)
-    partitions: list[dict[str, Any]] = field(default_factory=list)  # a partitioned table's leaves: index, validity, size
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "seconds": round(self.seconds, 3)}
 
 
 def state(conn: psycopg.Connection, att: Attachment) -> IndexState | None:

@@ -9,7 +9,7 @@ attached. A sub-partitioned table gets an ``ON ONLY`` index on each partitioned 
 to its parent's. A build stopped halfway leaves the partitions done attached and at most one invalid
 leaf index: running it again drops that one (concurrently) and builds only what is missing.
 The catalog-only steps (the ``ON ONLY`` index takes a SHARE lock on its table, briefly) wait at most
-``LOCK_TIMEOUT`` for their lock and are retried with a backoff, so they never queue in front of the
+the live-table ``lock_timeout`` (``Limits``) for their lock and are retried with a backoff, so they never queue in front of the
 application's writes for long.
 
 A partition created later with ``CREATE TABLE … PARTITION OF`` inherits the code columns, and
@@ -26,14 +26,13 @@ import psycopg
 from psycopg import sql
 
 from .. import _sql
+from .._retry import Limits, retrying
 from ..errors import BusyError, CompressaeError
-from ..fill.retry import Limits, retrying
-from . import indexes as index
+from ._index_types import IndexResult, IndexState
 from .attachments import Attachment
 
 NAME_BYTES = 63  # NAMEDATALEN - 1: PostgreSQL truncates longer identifiers
-LOCK_TIMEOUT = "2s"
-STEP_LIMITS = Limits(max_retries=30)
+STEP_LIMITS = Limits()  # the live-table defaults: lock_timeout and retries
 
 
 @dataclass(frozen=True)
@@ -72,16 +71,16 @@ def child_name(root: str, oid: int) -> str:
     return root.encode()[: NAME_BYTES - len(suffix)].decode(errors="ignore") + suffix
 
 
-def state(conn: psycopg.Connection, att: Attachment) -> index.IndexState | None:
+def state(conn: psycopg.Connection, att: Attachment) -> IndexState | None:
     """The partitioned index as a whole: valid once every partition's index is attached; bytes summed over them."""
     nodes = tree(conn, att)
     if not nodes or nodes[0].index is None:
         return None
-    return index.IndexState(valid=nodes[0].valid, ready=nodes[0].ready, bytes=sum(n.bytes for n in nodes),
+    return IndexState(valid=nodes[0].valid, ready=nodes[0].ready, bytes=sum(n.bytes for n in nodes),
                             building_pid=None)
 
 
-def build(conn: psycopg.Connection, att: Attachment, result: index.IndexResult, *, concurrently: bool,
+def build(conn: psycopg.Connection, att: Attachment, result: IndexResult, *, concurrently: bool,
           rebuild: bool) -> None:
     """Build what the attachment's partitioned index lacks (see the module docstring) and record it in ``result``."""
     column = att.sketch_column if att.graph == "sketch" else att.code_column
@@ -150,7 +149,7 @@ def _catalog_step(conn: psycopg.Connection, statement: sql.Composed) -> None:
     """Run a catalog-only step in its own transaction under a short lock_timeout, retried on lock waits."""
     def step() -> None:
         with conn.transaction():
-            conn.execute(_sql.query("partition_index_lock_timeout"), {"lock_timeout": LOCK_TIMEOUT})
+            conn.execute(_sql.query("partition_index_lock_timeout"), {"lock_timeout": STEP_LIMITS.lock_timeout})
             conn.cursor(binary=True).execute(statement)
 
     retrying(step, STEP_LIMITS, threading.Event())

@@ -32,11 +32,11 @@ from pgvector import Vector
 from psycopg import sql
 
 from .. import _sql
+from .._defaults import PEERS
 from ..errors import CompressaeError, UnknownPeerError
 from ..search.plans import Target
-from .run import EXACT_SCAN_QUERIES, Method, sample_queries, sizes, stream_rows
+from .methods import EXACT_SCAN_QUERIES, Method, sample_queries, sizes, stream_rows
 
-PEERS = ("halfvec", "binary", "pca", "prefix", "random")
 PCA_SAMPLE = 20000  # rows the PCA basis is fitted on (all of them in a smaller table)
 SCHEMA_PREFIX = "compressae_peers_"
 

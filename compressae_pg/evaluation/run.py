@@ -2,7 +2,7 @@
 
 Queries are sampled from the table (or another one); the truth is the exact dense top-k, by brute
 force over the source column streamed through a server-side cursor (memory: queries x chunk).
-Each :class:`Method` (the codes with each rerank mode and candidate count, the dense column through
+Each :class:`~.methods.Method` (the codes with each rerank mode and candidate count, the dense column through
 its own HNSW index, and whatever a caller adds) answers the same queries one at a time; recall@k,
 nDCG@k, p50/p95 wall-clock latency, bytes per row and index size are reported side by side.
 The maths is :mod:`.metrics`; :mod:`.report` shows the result as a table or a PNG.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -23,41 +23,20 @@ from pgvector import Vector
 from psycopg import sql
 from tqdm import tqdm
 
-from .. import _catalog, _sql, _vectors, _wire
-from .._defaults import EF_SEARCH
+from .. import _catalog, _sql
+from .._defaults import EF_SEARCH, EVAL_CANDIDATES, QUERIES, RERANK_MODES, K
 from ..columns import attachments
 from ..errors import CompressaeError
 from ..search.column import CompressedColumn
 from ..search.plans import Target
-from ..search.rerank import RERANK_MODES
 from ..server import session
+from . import peers
+from .methods import EXACT_SCAN_QUERIES, Method, sample_queries, sizes, stream_rows, table_ident
 from .metrics import RunningTopK, ndcg_at_k, recall_at_k
 
-Search = Callable[[np.ndarray, int], Sequence[Any]]
 # pgvector's HNSW operator classes and the operator each serves; all order unit vectors alike.
 OPERATORS = {f"{t}_{d}_ops": op for t in ("vector", "halfvec") for d, op in (("cosine", "<=>"), ("ip", "<#>"), ("l2", "<->"))}
-EXACT_SCAN_QUERIES = 20  # a dense column without an index is measured by exact scan, on this many queries
 WARMUP = 5
-
-
-@dataclass(frozen=True)
-class Method:
-    """One way to answer a query, measured like every other: a label, a search, and what it stores.
-
-    ``search(query, n)`` gets a unit query vector and returns the keys of the ``n`` nearest rows, best
-    first. ``settings`` (say ``hnsw.ef_search``) are set for the session while it is measured, as an
-    application would set them once, and put back afterwards. ``baseline`` marks the dense column's
-    own index, which ratios are taken against; ``queries`` limits a slow method to the first N queries.
-    """
-
-    name: str
-    search: Search
-    setting: str = ""
-    bytes_per_row: float | None = None
-    index_bytes: int | None = None
-    baseline: bool = False
-    queries: int | None = None
-    settings: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -85,10 +64,10 @@ def evaluate_column(
     dsn: str | None = None,
     conn: psycopg.Connection | None = None,
     code_column: str | None = None,
-    queries: int = 500,
+    queries: int = QUERIES,
     queries_from: str | None = None,
-    k: int = 10,
-    candidates: Sequence[int] = (50, 100, 200),
+    k: int = K,
+    candidates: Sequence[int] = EVAL_CANDIDATES,
     modes: Sequence[str] = RERANK_MODES,
     ef_search: int = EF_SEARCH,
     seed: int = 0,
@@ -107,8 +86,6 @@ def evaluate_column(
     run, at ``compare_dims`` float32 dimensions where that applies (default: the code column's bytes), each
     through its own HNSW index (``compare_index=False``: by exact scan), and dropped afterwards.
     """
-    from . import peers  # it builds on this module's methods
-
 
     if conn is None:
         with session(dsn=dsn) as own:
@@ -142,51 +119,7 @@ def evaluate_column(
     return result
 
 
-# ---- queries and truth --------------------------------------------------------------------------
-def _table_ident(target: Target) -> sql.Identifier:
-    return sql.Identifier(target.schema, target.table)
-
-
-def sample_queries(conn: psycopg.Connection, target: Target, n: int, queries_from: str | None, seed: int) -> tuple[list, np.ndarray]:
-    """Up to ``n`` unit query vectors and their keys as text (None for queries from another table)."""
-    if queries_from:
-        name, _, col = queries_from.rpartition(".")
-        if not name:
-            raise ValueError(f"--queries-from must be TABLE.COLUMN (got {queries_from!r})")
-        source = _catalog.resolve_column(conn, name, col, vector=True)
-        table, column, key = source.table.ident, source.ident, sql.SQL("NULL::text")
-    else:
-        table, column = _table_ident(target), sql.Identifier(target.source_column)
-        key = sql.SQL("{}::text").format(sql.Identifier(target.key))
-    with conn.cursor(binary=True) as cur:
-        _wire.install(cur.adapters, target.oids)  # vectors as numpy
-        rows = cur.execute(_sql.query("evaluate_sample", key=key, column=column, table=table, seed=sql.Literal(seed),
-                                      n=sql.Literal(n))).fetchall()
-    keys, vectors = _valid([r[0] for r in rows], [r[1] for r in rows], target.dim)
-    if not len(vectors):
-        raise CompressaeError(f"no usable query vectors of {target.dim} dimensions in {queries_from or target.qualified}")
-    return keys, vectors
-
-
-def _valid(keys: list, values: list, dim: int) -> tuple[list, np.ndarray]:
-    """The rows whose vector has ``dim`` finite, not all-zero entries, unit-normalised."""
-    ok = [i for i, v in enumerate(values) if v is not None and len(v) == dim]
-    x = _vectors.as_array([values[i] for i in ok]) if ok else np.zeros((0, dim), np.float32)
-    good = _vectors.usable(x)
-    return [keys[ok[i]] for i in np.flatnonzero(good)], x[good] / np.linalg.norm(x[good], axis=1, keepdims=True)
-
-
-def stream_rows(conn: psycopg.Connection, target: Target, chunk: int = 8192) -> Iterator[tuple[list, np.ndarray]]:
-    """(keys as text, unit vectors) of the source column, chunk by chunk, in one read-only snapshot."""
-    query = _sql.query("evaluate_rows", key=sql.Identifier(target.key), column=sql.Identifier(target.source_column),
-                       table=_table_ident(target))
-    with conn.transaction(force_rollback=True), conn.cursor(name="compressae_evaluate", binary=True) as cur:
-        _wire.install(cur.adapters, target.oids)
-        cur.execute(query)
-        while rows := cur.fetchmany(chunk):
-            yield _valid([r[0] for r in rows], [r[1] for r in rows], target.dim)
-
-
+# ---- the truth ----------------------------------------------------------------------------------
 def exact_truth(conn: psycopg.Connection, target: Target, queries: np.ndarray, keys: list, k: int,
                 progress: bool) -> tuple[np.ndarray, int]:
     """Each query's exact top-k keys by cosine (a query's own row left out), and how many rows were scanned."""
@@ -207,17 +140,6 @@ def exact_truth(conn: psycopg.Connection, target: Target, queries: np.ndarray, k
 
 
 # ---- the methods --------------------------------------------------------------------------------
-def sizes(conn: psycopg.Connection, target: Target, value: sql.Composable, index: str | None,
-          also: Sequence[str | None] = ()) -> tuple[float | None, int | None]:
-    """Average stored bytes of ``value`` (a column or an expression) per row, plus those of the columns ``also``
-    stored beside it, and the size of ``index``."""
-    beside = [sql.SQL("coalesce(pg_column_size({}), 0)").format(sql.Identifier(c)) for c in also if c]
-    row = conn.execute(_sql.query("evaluate_column_bytes", value=value, table=_table_ident(target),
-                                  also=sql.SQL(" + ").join(beside) if beside else sql.NULL, schema=sql.Literal(target.schema),
-                                  index=sql.Literal(index))).fetchone()
-    return row[0], row[1]
-
-
 def code_methods(conn: psycopg.Connection, codes: CompressedColumn, candidates: Sequence[int], modes: Sequence[str],
                  notes: list[str]) -> list[Method]:
     """The codes with each rerank mode at each candidate count, through :meth:`CompressedColumn.search`."""
@@ -242,7 +164,7 @@ def dense_methods(conn: psycopg.Connection, target: Target, ef_search: int, note
     usable = [r for r in found if r[1] in OPERATORS]
     index, opclass = (usable[0][0], usable[0][1]) if usable else (None, f"{target.source_type}_cosine_ops")
     def search(q: np.ndarray, n: int) -> list:
-        query = _sql.query("evaluate_dense_search", key=sql.Identifier(target.key), table=_table_ident(target), column=column,
+        query = _sql.query("evaluate_dense_search", key=sql.Identifier(target.key), table=table_ident(target), column=column,
                            ops=sql.Identifier(target.vector_schema), op=sql.SQL(OPERATORS[opclass]),
                            type=sql.Identifier(target.vector_schema, target.source_type),
                            query=sql.Literal(Vector(q).to_text()), n=sql.Literal(n))

@@ -20,8 +20,9 @@ import psycopg
 from psycopg import sql
 
 from .. import _catalog, _residual, _sql, _vectors, registry
+from .._codes import sign_bits
+from .._defaults import VERIFY_SAMPLE, VERIFY_TOLERANCE
 from ..columns import attachments
-from ..search.codes import sign_bits
 from ..server import connect, resolve_dsn
 from .encoder import Encoder
 
@@ -57,8 +58,8 @@ class VerifyResult:
             self.mismatched.append({"key": key, "problem": problem})
 
 
-def verify(table: str, column: str, *, sample: int | None = 1000, code_column: str | None = None,
-           model: str | None = None, tolerance: float = 1e-4, conn: psycopg.Connection | None = None,
+def verify(table: str, column: str, *, sample: int | None = VERIFY_SAMPLE, code_column: str | None = None,
+           model: str | None = None, tolerance: float = VERIFY_TOLERANCE, conn: psycopg.Connection | None = None,
            dsn: str | None = None) -> VerifyResult:
     """Re-encode ``sample`` random rows (None: every row) of ``table.column`` and compare with their codes."""
     if sample is not None and sample < 1:

@@ -27,7 +27,8 @@ from psycopg import sql
 from tqdm.auto import tqdm
 
 from .. import _catalog, _locks, _migrate, _sql, registry
-from .._defaults import BATCH_SIZE
+from .._defaults import BATCH_SIZE, HNSW_EF_CONSTRUCTION, HNSW_M, LOCK_TIMEOUT, MAX_RETRIES, SLEEP, STATEMENT_TIMEOUT, WORKERS
+from .._retry import Limits
 from ..columns import attachments
 from ..columns.attachments import Attachment
 from ..columns.indexes import build as build_index
@@ -37,7 +38,6 @@ from ..server import connect, resolve_dsn
 from . import jobs
 from .encoder import Encoder
 from .jobs import Job
-from .retry import Limits
 from .worker import BatchResult, FillTarget, Worker
 
 APPLICATION_NAME = "compressae-pg backfill"
@@ -50,12 +50,12 @@ class BackfillConfig:
     """Backfill settings. Timeouts are PostgreSQL intervals (``"2s"``, ``"500ms"``)."""
 
     batch_size: int = BATCH_SIZE
-    workers: int = 1
-    sleep: float = 0.0
-    lock_timeout: str = "2s"
-    statement_timeout: str = "60s"
+    workers: int = WORKERS
+    sleep: float = SLEEP
+    lock_timeout: str = LOCK_TIMEOUT
+    statement_timeout: str = STATEMENT_TIMEOUT
     max_rows: int | None = None
-    max_retries: int = 30
+    max_retries: int = MAX_RETRIES
     sweep_passes: int = 3
     device: str | None = None
 
@@ -148,8 +148,8 @@ def backfill(
     progress: bool = True,
     config: BackfillConfig | None = None,
     index: bool = True,
-    m: int = 16,
-    ef_construction: int = 64,
+    m: int = HNSW_M,
+    ef_construction: int = HNSW_EF_CONSTRUCTION,
     **settings: Any,
 ) -> BackfillResult:
     """Fill the code column attached to ``table.column``; see the module docstring for the guarantees.

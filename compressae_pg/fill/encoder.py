@@ -6,7 +6,8 @@ import numpy as np
 import torch
 
 from .. import _residual, _wire
-from ..model import Codes, CompresSAE
+from .._codes import Codes
+from ..model import CompresSAE
 
 # BLAS takes another code path for a single row; encoding at least this many rows at once makes a
 # row's code independent of the batch it happens to be in (bit for bit), so a re-run rewrites nothing.

@@ -22,6 +22,7 @@ import psycopg
 
 from .. import _locks, _migrate, _sql, registry
 from .._defaults import HNSW_EF_CONSTRUCTION, HNSW_M
+from .._retry import retrying
 from ..columns import attachments
 from ..columns import indexes as index
 from ..columns.attachments import Attachment
@@ -29,7 +30,6 @@ from ..columns.indexes import IndexResult
 from ..errors import CompressaeError
 from ..server import connect, resolve_dsn
 from .coordinator import BackfillConfig, BackfillResult, backfill
-from .retry import retrying
 
 T = TypeVar("T")
 STAGED_SUFFIX = "_next"

@@ -29,12 +29,13 @@ from psycopg import sql
 from tqdm.auto import tqdm
 
 from .. import _catalog, _migrate, _sql, _wire, registry
+from .._defaults import BATCH_SIZE, POLL
+from .._retry import Limits, retrying
 from ..columns import attachments
 from ..columns.attachments import Attachment
 from ..errors import NotQueuedError
 from ..server import connect, resolve_dsn
 from .encoder import Encoder
-from .retry import Limits, retrying
 from .worker import FillTarget, create_batch_table, write_batch, write_query
 
 APPLICATION_NAME = "compressae-pg sync"
@@ -247,8 +248,8 @@ def sync(
     code_column: str | None = None,
     model: str | None = None,
     follow: bool = False,
-    batch_size: int = 1000,
-    poll: float = 5.0,
+    batch_size: int = BATCH_SIZE,
+    poll: float = POLL,
     conn: psycopg.Connection | None = None,
     dsn: str | None = None,
     device: str | None = None,

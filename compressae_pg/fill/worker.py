@@ -21,11 +21,11 @@ from psycopg import sql
 
 from .. import _sql, _wire
 from .._catalog import Column
+from .._retry import Limits, retrying
 from ..columns.attachments import Attachment
 from ..errors import AttachmentChanged
 from .encoder import Encoder
 from .jobs import Job
-from .retry import Limits, retrying
 
 T = TypeVar("T")
 MAX_TID = "(4294967295,65535)"

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import psycopg
 
+from .._defaults import CANDIDATES, RERANK, SIMILAR_RERANK, K
 from . import plans
 from ._session import STALE, Where, cursor, needs_savepoint
 from .plans import Batch, Call, Hit, Options, Plan, Target
@@ -74,7 +75,7 @@ class AsyncCompressedColumn:
         await self._call(plans.nothing)
         return self
 
-    async def search(self, query: Any, k: int = 10, *, candidates: int = 100, rerank: str = "reconstructed",
+    async def search(self, query: Any, k: int = K, *, candidates: int = CANDIDATES, rerank: str = RERANK,
                      where: Where = None, ef_search: int | None = None) -> list[Hit]:
         """The ``k`` rows nearest ``query`` (a vector of the model's dimension), best first.
 
@@ -89,12 +90,12 @@ class AsyncCompressedColumn:
         opts = Options(k, candidates, rerank, where, ef_search)
         return (await self._call(plans.searching(query, opts, single=True)))[0]
 
-    async def search_many(self, queries: Any, k: int = 10, *, candidates: int = 100, rerank: str = "reconstructed",
+    async def search_many(self, queries: Any, k: int = K, *, candidates: int = CANDIDATES, rerank: str = RERANK,
                           where: Where = None, ef_search: int | None = None) -> list[list[Hit]]:
         """:meth:`search` for each of ``queries`` (an (n, d) array or a list of vectors), encoded as one batch."""
         return await self._call(plans.searching(queries, Options(k, candidates, rerank, where, ef_search)))
 
-    async def similar(self, key: Any, k: int = 10, *, candidates: int = 100, rerank: str = "symmetric",
+    async def similar(self, key: Any, k: int = K, *, candidates: int = CANDIDATES, rerank: str = SIMILAR_RERANK,
                       where: Where = None, ef_search: int | None = None) -> list[Hit]:
         """The ``k`` rows most similar to the row whose primary key is ``key`` (itself left out).
 

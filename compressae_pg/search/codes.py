@@ -16,36 +16,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from safetensors.numpy import load as load_safetensors
 
+from .._codes import Codes
 from .._vectors import check
 
 if TYPE_CHECKING:
     from ..model import CompresSAE
-
-
-@dataclass(frozen=True)
-class Codes:
-    """A batch of k-sparse codes: ``indices`` (n, k) int64 ascending, ``values`` (n, k) float32."""
-
-    indices: np.ndarray
-    values: np.ndarray
-    h: int
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def dense(self) -> np.ndarray:
-        """The codes as a dense (n, h) array."""
-        out = np.zeros((len(self.indices), self.h), dtype=np.float32)
-        np.put_along_axis(out, self.indices, self.values, axis=1)
-        return out
-
-
-def sign_bits(x: np.ndarray) -> list[str]:
-    """Each row's ``binary_quantize`` as bit text ('0110…'): 1 where a component is positive."""
-    return [row.tobytes().translate(_BIT_TEXT).decode() for row in (np.atleast_2d(x) > 0).astype(np.uint8)]
-
-
-_BIT_TEXT = bytes.maketrans(b"\x00\x01", b"01")
 
 
 @dataclass

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import psycopg
 
+from .._defaults import CANDIDATES, RERANK, SIMILAR_RERANK, K
 from . import plans
 from ._session import STALE, Where, cursor, needs_savepoint
 from .plans import Batch, Call, Hit, Options, Plan, Target
@@ -66,8 +67,8 @@ class CompressedColumn:
         self._call(plans.nothing)
         return self
 
-    def search(self, query: Any, k: int = 10, *, candidates: int = 100, rerank: str = "reconstructed",
-                     where: Where = None, ef_search: int | None = None) -> list[Hit]:
+    def search(self, query: Any, k: int = K, *, candidates: int = CANDIDATES, rerank: str = RERANK,
+               where: Where = None, ef_search: int | None = None) -> list[Hit]:
         """The ``k`` rows nearest ``query`` (a vector of the model's dimension), best first.
 
         The HNSW index returns ``candidates`` rows (by the sign bits' Hamming distance on the default
@@ -81,13 +82,13 @@ class CompressedColumn:
         opts = Options(k, candidates, rerank, where, ef_search)
         return self._call(plans.searching(query, opts, single=True))[0]
 
-    def search_many(self, queries: Any, k: int = 10, *, candidates: int = 100, rerank: str = "reconstructed",
-                          where: Where = None, ef_search: int | None = None) -> list[list[Hit]]:
+    def search_many(self, queries: Any, k: int = K, *, candidates: int = CANDIDATES, rerank: str = RERANK,
+                    where: Where = None, ef_search: int | None = None) -> list[list[Hit]]:
         """:meth:`search` for each of ``queries`` (an (n, d) array or a list of vectors), encoded as one batch."""
         return self._call(plans.searching(queries, Options(k, candidates, rerank, where, ef_search)))
 
-    def similar(self, key: Any, k: int = 10, *, candidates: int = 100, rerank: str = "symmetric",
-                      where: Where = None, ef_search: int | None = None) -> list[Hit]:
+    def similar(self, key: Any, k: int = K, *, candidates: int = CANDIDATES, rerank: str = SIMILAR_RERANK,
+                where: Where = None, ef_search: int | None = None) -> list[Hit]:
         """The ``k`` rows most similar to the row whose primary key is ``key`` (itself left out).
 
         The probe is the row's stored code; the default rerank is ``"symmetric"`` (reconstruction

@@ -25,11 +25,12 @@ from psycopg import sql
 from psycopg.pq import Format
 
 from .. import _residual, _sql, _vectors, _wire
-from .._defaults import CANDIDATES
+from .._codes import Codes, sign_bits
+from .._defaults import CANDIDATES, EF_SEARCH_FLOOR, RERANK, RERANK_MODES, K
 from ..columns.choice import choose
 from ..errors import CompressaeError, InvalidVectorError, NoPrimaryKeyError, StaleAttachment, UnknownKeyError, UnknownModelError, UnknownTableError
 from . import rerank
-from .codes import Codes, Weights, sign_bits
+from .codes import Weights
 
 T = TypeVar("T")
 MAX_EF_SEARCH = 1000  # pgvector's limit for hnsw.ef_search
@@ -74,9 +75,9 @@ class Hit:
 class Options:
     """How one search runs; see :meth:`CompressedColumn.search <compressae_pg.CompressedColumn.search>`."""
 
-    k: int = 10
+    k: int = K
     candidates: int = CANDIDATES
-    rerank: str = "reconstructed"
+    rerank: str = RERANK
     where: sql.Composable | Mapping[str, Any] | None = None
     ef_search: int | None = None
 
@@ -85,8 +86,8 @@ class Options:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer (got {value!r})")
-        if self.rerank not in rerank.RERANK_MODES:
-            raise ValueError(f"rerank must be one of {', '.join(rerank.RERANK_MODES)} (got {self.rerank!r})")
+        if self.rerank not in RERANK_MODES:
+            raise ValueError(f"rerank must be one of {', '.join(RERANK_MODES)} (got {self.rerank!r})")
         ef = self.ef_search
         if ef is not None and (isinstance(ef, bool) or not isinstance(ef, int) or not 1 <= ef <= MAX_EF_SEARCH):
             raise ValueError(f"ef_search must be an integer from 1 to {MAX_EF_SEARCH} (got {ef!r})")
@@ -101,7 +102,7 @@ class Options:
 
     @property
     def hnsw_ef_search(self) -> int:
-        return self.ef_search or min(max(self.limit, 40), MAX_EF_SEARCH)
+        return self.ef_search or min(max(self.limit, EF_SEARCH_FLOOR), MAX_EF_SEARCH)
 
 
 @dataclass(frozen=True)

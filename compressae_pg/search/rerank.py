@@ -13,29 +13,9 @@ Stored codes are scaled so that their decoded vector x̂ = W_decᵀ s has unit n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-RERANK_MODES = ("none", "reconstructed", "symmetric", "dense")
-
-
-@dataclass(frozen=True)
-class SparseRows:
-    """Sparse codes of several rows, flattened: row i owns the next ``lengths[i]`` entries."""
-
-    indices: np.ndarray  # int64, 0-based atom indices
-    values: np.ndarray  # float32
-    lengths: np.ndarray  # int64, entries per row
-
-    def __len__(self) -> int:
-        return len(self.lengths)
-
-    def row(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """(indices, values) of row ``i``."""
-        start = int(self.lengths[:i].sum())
-        end = start + int(self.lengths[i])
-        return self.indices[start:end], self.values[start:end]
+from .._codes import SparseRows
 
 
 def code_scores(projection: np.ndarray, codes: SparseRows) -> np.ndarray:

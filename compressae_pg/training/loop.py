@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .._defaults import NONZEROS, H
 from ..model import CompresSAE, Encoding, _TopKPreActivations
 from .losses import neighbour_terms
 
@@ -32,8 +33,8 @@ _DEAD_WINDOW_ROWS = 100_000
 class TrainConfig:
     """Training settings; the defaults train a good 4096/32 model in about 6 minutes on 2 CPU cores."""
 
-    h: int = 4096
-    k: int = 32
+    h: int = H
+    k: int = NONZEROS
     steps: int = 2000  # of batch_size rows: 4M samples, as the 1,000 of 4,096 before, and better on
     batch_size: int = 2048  # every measure on two seeds at 1.2x the minutes (BENCHMARKS.md, "At the default's budget")
     lr: float = 1e-3

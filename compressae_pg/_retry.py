@@ -13,8 +13,8 @@ from typing import TypeVar
 
 from psycopg import errors
 
-from .._defaults import BATCH_SIZE
-from ..errors import RetriesExhausted
+from ._defaults import BATCH_SIZE, LOCK_TIMEOUT, MAX_RETRIES, SLEEP, STATEMENT_TIMEOUT
+from .errors import RetriesExhausted
 
 T = TypeVar("T")
 RETRYABLE = (errors.LockNotAvailable, errors.QueryCanceled, errors.DeadlockDetected, errors.SerializationFailure)
@@ -25,10 +25,10 @@ class Limits:
     """How a backfill treats the live table."""
 
     batch_size: int = BATCH_SIZE
-    lock_timeout: str = "2s"
-    statement_timeout: str = "60s"
-    sleep: float = 0.0
-    max_retries: int = 30
+    lock_timeout: str = LOCK_TIMEOUT
+    statement_timeout: str = STATEMENT_TIMEOUT
+    sleep: float = SLEEP
+    max_retries: int = MAX_RETRIES
     backoff: float = 0.05
     backoff_cap: float = 5.0
 

@@ -8,11 +8,11 @@ import psycopg
 from psycopg import sql
 
 from .. import _catalog, _locks, _sql
-from ..fill import jobs
+from ..columns import attachments, partitions
+from ..columns import indexes as index
+from ..columns.attachments import Attachment
 from ..server import takes_database
-from . import attachments, partitions
-from . import indexes as index
-from .attachments import Attachment
+from . import jobs
 
 
 def describe(conn: psycopg.Connection, table: str | None = None, *, exact: bool = False) -> list[dict[str, Any]]:
@@ -70,7 +70,7 @@ def _one(conn: psycopg.Connection, att: Attachment, exact: bool) -> dict[str, An
         out["partitions"] = len(leaves)
         out["index_partitions"] = sum(1 for n in leaves if n.index is not None)
     if att.sync == "queue":
-        from ..fill.queue import queue_state  # torch-free status for the other modes
+        from .queue import queue_state  # torch-free status for the other modes
 
         out["queue"] = queue_state(conn, att)
     if exact and exists:
