@@ -53,15 +53,16 @@ class Residuals:
         """``c · base + a · (q · L)`` for a unit query ``q`` and each row's ``base`` = q · x̂.
 
         q · L = (2·q·s − Σq) + (OUTER − 1)·(2·q·(s∘o) − q·o) for the sign plane s and the outer plane o. The
-        residual's term estimates q · r, and |q · r| <= |r| = √(1 − c²): it is clipped there, so that no
-        stored value can score a row above a cosine.
+        residual's term estimates q · r; r ⟂ x̂ and |r| = √(1 − c²), so |q · r| <= √(1 − c²)·√(1 − base²): it is
+        clipped there, and a code whose own score is at most 1 keeps its row at most 1.
         """
         q = np.asarray(query, dtype=np.float32)
         ql = 2.0 * (self.signs @ q).astype(np.float64) - float(q.sum(dtype=np.float64))
         if self.outer.any():
             ql += (OUTER - 1.0) * (2.0 * ((self.signs * self.outer) @ q).astype(np.float64) - (self.outer @ q))
-        bound = np.sqrt(np.maximum(1.0 - self.c**2, 0.0))
-        return self.c * np.asarray(base, dtype=np.float64) + np.clip(self.a * ql, -bound, bound)
+        base = np.asarray(base, dtype=np.float64)
+        bound = np.sqrt(np.maximum(1.0 - self.c**2, 0.0)) * np.sqrt(np.maximum(1.0 - base**2, 0.0))
+        return self.c * base + np.clip(self.a * ql, -bound, bound)
 
 
 def levels(r: np.ndarray, planes: int) -> np.ndarray:

@@ -44,7 +44,7 @@ def sql_defaults(conn: psycopg.Connection, function: str) -> dict[str, object]:
 
 
 def test_the_sql_functions_defaults_are_the_packages(conn):
-    assert sql_defaults(conn, "search") == {"k": d.K, "candidates": d.CANDIDATES, "rerank": d.RERANK}
+    assert sql_defaults(conn, "search") == {"k": d.K, "candidates": d.CANDIDATES, "rerank": d.RERANK, "filter": None}
     attach = sql_defaults(conn, "attach")
     assert (attach["sync"], attach["graph"], attach["residual_planes"]) == (d.SYNC, d.GRAPH, None)
 

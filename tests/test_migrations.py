@@ -114,7 +114,7 @@ def test_an_attachment_of_0010_searches_the_same_after_the_upgrade_and_takes_a_f
         assert [key for key, _ in after] == [key for key, _ in before]
         rare = {r[0] for r in conn.execute("SELECT id FROM items WHERE category = 'rare'")}
         kept = conn.execute("SELECT key, score FROM compressae.search('items', 'embedding', %s, k => 5, candidates => 150,"
-                            " filter => %s)", (q, "category = 'rare'")).fetchall()
+                            " filter => '{\"category\": \"rare\"}')", (q,)).fetchall()
         assert_top([Hit(int(key), score) for key, score in kept], keys, scores, 5, rare)
 
 

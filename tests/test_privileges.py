@@ -56,10 +56,11 @@ def test_an_owner_without_superuser_runs_everything_and_a_reader_only_searches(c
     with connect(reader_dsn, autocommit=True) as rc:
         assert CompressedColumn(rc, "items", "embedding").search(real_vectors[5], k=1, rerank="dense")[0].key == 6
         assert rc.execute("SELECT key FROM compressae.search('items', 'embedding', %s, k => 1, rerank => 'dense')", (real_vectors[5],)).fetchone() == ("6",)
-        filtered = rc.execute("SELECT key FROM compressae.search('items', 'embedding', %s, k => 3, filter => 'id > 100')",
-                              (real_vectors[5],)).fetchall()
+        some = list(range(100, 300, 2))
+        filtered = rc.execute("SELECT key FROM compressae.search('items', 'embedding', %s, k => 3, filter => jsonb_build_object('id', %s::int[]))",
+                              (real_vectors[5], some)).fetchall()
         assert [int(k) for (k,) in filtered] == [h.key for h in CompressedColumn(rc, "items", "embedding").search(
-            real_vectors[5], k=3, where=sql.SQL("id > 100"))]
+            real_vectors[5], k=3, where={"id": some})]
         for statement in ("UPDATE items SET embedding_sae = NULL", "DELETE FROM compressae.models",
                           "UPDATE compressae.attachments SET model_id = model_id",
                           "UPDATE compressae.encoder_atoms SET bias = 0", "INSERT INTO compressae.backfill_jobs DEFAULT VALUES"):

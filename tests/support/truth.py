@@ -141,7 +141,7 @@ def brute_force(model: CompresSAE, query_code: np.ndarray, query: np.ndarray | N
         out = np.empty(len(codes))
         for i, (code, source) in enumerate(zip(codes @ dec, sources)):
             levels, c, a = residual_truth(source, code, planes)
-            bound = np.sqrt(1 - c * c)  # |q·r| <= |r|: the estimate is clipped there
+            bound = np.sqrt(1 - c * c) * np.sqrt(max(1 - base[i] ** 2, 0))  # r ⟂ x̂, |r| = √(1 − c²): the estimate is clipped there
             out[i] = c * base[i] + min(max(a * (qn @ levels), -bound), bound)
         return out
     if mode == "reconstructed":

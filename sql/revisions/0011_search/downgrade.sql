@@ -1,11 +1,12 @@
 -- Back to 0010: its search (six arguments, no filter) and 0009's project, as they were; no explain.
-DROP FUNCTION compressae.search(regclass, name, @vector_schema@.vector, integer, integer, text, text);
+DROP FUNCTION compressae.search(regclass, name, @vector_schema@.vector, integer, integer, text, jsonb);
 DROP FUNCTION compressae.query_planes(@vector_schema@.vector);
 DROP FUNCTION compressae.explain(regclass, name, @vector_schema@.vector, text);
 DROP FUNCTION compressae.attachment_of(regclass, name);
 DROP FUNCTION compressae.key_column(regclass);
+DROP FUNCTION compressae.filter_sql(regclass, jsonb, integer);
 DROP FUNCTION compressae.residual_parts(text, integer, integer);
-DROP FUNCTION compressae.residual_term(integer);
+DROP FUNCTION compressae.residual_term(integer, text);
 
 CREATE OR REPLACE FUNCTION compressae.project(model text, q @vector_schema@.vector)
 RETURNS @vector_schema@.sparsevec

@@ -3,8 +3,9 @@
 -- - each candidate's score is computed once, in float8 (0010 computed it twice, in numeric, for its
 --   WHERE and ORDER BY), from residual planes cut once per candidate;
 -- - the query's 8 bit planes are cut 32 dimensions at a time (12 groups at 384-d, not 3,072 rows);
--- - filter: a boolean SQL expression over the table's columns, ANDed to the candidates' WHERE, with
---   pgvector's iterative scan so that a selective filter still returns k rows.
+-- - filter: {column: value} pairs (jsonb, the Python API's where= mapping), ANDed to the candidates'
+--   WHERE with pgvector's iterative scan, so that a selective filter still returns k rows;
+-- - explain: what each atom of a row's code, and its residual, adds to its score.
 CREATE OR REPLACE FUNCTION compressae.project(model text, q @vector_schema@.vector)
 RETURNS @vector_schema@.sparsevec
 LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SECURITY INVOKER
@@ -112,6 +113,47 @@ BEGIN
 END
 $$;
 
+-- A filter of {column: value} pairs as SQL over the table's columns, the value read from the jsonb parameter
+-- $<param> and cast to the column's type: the Python API's where= mapping, the same rows (JSON null: IS NULL;
+-- an array: any of its values). Each column is checked and quoted, each value bound, never spliced, and each
+-- compared by its type's own = (citext's too, from its schema), so the pinned search_path changes nothing.
+CREATE FUNCTION compressae.filter_sql(tbl regclass, filter jsonb, param integer)
+RETURNS text
+LANGUAGE plpgsql STABLE STRICT SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    col   text;
+    typ   text;
+    eq    text;
+    terms text[] := '{}';
+BEGIN
+    IF jsonb_typeof(filter) <> 'object' THEN
+        RAISE EXCEPTION 'filter must be a JSON object of column: value pairs, not %', left(filter::text, 200)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'for example jsonb_build_object(''category'', $2); an array value matches any of its elements';
+    END IF;
+    FOR col IN SELECT jsonb_object_keys(filter) LOOP
+        SELECT format_type(a.atttypid, a.atttypmod),
+               (SELECT format('OPERATOR(%I.=)', o.oprnamespace::regnamespace::name) FROM pg_operator o
+                WHERE o.oprname = '=' AND o.oprleft = a.atttypid AND o.oprright = a.atttypid)
+        INTO typ, eq
+        FROM pg_attribute a WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+        IF typ IS NULL THEN
+            RAISE EXCEPTION 'filter names column %, which table % does not have', quote_ident(col), tbl
+                USING ERRCODE = 'undefined_column';
+        END IF;
+        eq := coalesce(eq, '=');
+        terms := terms || CASE jsonb_typeof(filter -> col)
+            WHEN 'null' THEN format('%I IS NULL', col)
+            WHEN 'array' THEN format('%I %s ANY (CAST(ARRAY(SELECT jsonb_array_elements_text($%s -> %L)) AS %s[]))', col, eq, param, col, typ)
+            ELSE format('%I %s CAST($%s ->> %L AS %s)', col, eq, param, col, typ)
+        END;
+    END LOOP;
+    RETURN coalesce(nullif(array_to_string(terms, ' AND '), ''), 'true');
+END
+$$;
+
 -- The residual sketch's parts, from the bits expression res of a row of a d-dimensional model: b (the sign
 -- plane), m (the outer plane), c and a; no row when res is NULL or not bit(planes·d + 32). OFFSET 0 keeps
 -- the planner from copying each substring into every term that reads it.
@@ -126,18 +168,19 @@ AS $$
                   ' WHERE length(%1$s) = %3$s + 32 OFFSET 0)', res, d, planes * d)
 $$;
 
--- The residual's term of a score, a·(q̂·L) clipped to ±√(1 − c²) (|q̂·r| <= |r|, so that no stored value
--- scores a row above a cosine), over the parts r.* above and the query's planes $6, lo $7, step $8, total $9.
-CREATE FUNCTION compressae.residual_term(planes integer)
+-- The residual's term of a score, a·(q̂·L), over the parts r.* above and the query's planes $6, lo $7, step
+-- $8, total $9; clipped to what q̂·r can be, given the code's own score base = q̂·x̂: r ⟂ x̂ and |r| = √(1 − c²),
+-- so |q̂·r| <= √(1 − c²)·√(1 − base²), and a code scoring at most 1 keeps its row at most 1.
+CREATE FUNCTION compressae.residual_term(planes integer, base text)
 RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT format('least(greatest(r.ar * (%s), -sqrt(1 - r.cr * r.cr)), sqrt(1 - r.cr * r.cr))',
-                  CASE WHEN planes = 1
+    SELECT format('least(greatest(r.ar * (%1$s), -%2$s), %2$s)',                   CASE WHEN planes = 1
                        THEN format('2 * %s - $9', compressae.masked_sum('r.b'))
                        ELSE format('2 * %s - $9 + 2.336 * (2 * %s - %s)', compressae.masked_sum('r.b'),
-                                   compressae.masked_sum('(r.b & r.m)'), compressae.masked_sum('r.m')) END)
+                                   compressae.masked_sum('(r.b & r.m)'), compressae.masked_sum('r.m')) END,
+                  format('(sqrt(1 - r.cr * r.cr) * sqrt(greatest(1 - (%1$s) * (%1$s), 0)))', base))
 $$;
 
 DROP FUNCTION compressae.search(regclass, name, @vector_schema@.vector, integer, integer, text);
@@ -149,7 +192,7 @@ CREATE FUNCTION compressae.search(
     k           integer DEFAULT 10,
     candidates  integer DEFAULT 100,
     rerank      text DEFAULT 'reconstructed',
-    filter      text DEFAULT NULL
+    filter      jsonb DEFAULT NULL
 )
 RETURNS TABLE (key text, score double precision)
 LANGUAGE plpgsql STABLE SECURITY INVOKER
@@ -225,7 +268,7 @@ BEGIN
         res_sql := quote_ident(att.residual_column);
         parts := format(' CROSS JOIN LATERAL (SELECT -(c.code OPERATOR(@vector_schema@.<#>) $4) AS base OFFSET 0) s'
                         ' LEFT JOIN LATERAL %s r ON true', compressae.residual_parts('c.res', m.dim, att.residual_planes));
-        score_sql := format('coalesce(r.cr * s.base + %s, s.base)', compressae.residual_term(att.residual_planes));
+        score_sql := format('coalesce(r.cr * s.base + %s, s.base)', compressae.residual_term(att.residual_planes, 's.base'));
     END IF;
     PERFORM set_config('hnsw.ef_search', least(greatest(candidates, k, 40), 1000)::text, true);
     -- NULLS LAST, then NULL dropped: the k best of the rows that have a score.
@@ -238,9 +281,9 @@ BEGIN
              LIMIT $3) t
          WHERE t.score IS NOT NULL',
         score_sql, pk, att.code_column, CASE WHEN rerank = 'dense' THEN quote_ident(att.source_column) ELSE 'NULL' END,
-        res_sql, graph_col, op, tbl, att.code_column, graph_col, coalesce(filter, 'true'), graph_col, op, parts)
+        res_sql, graph_col, op, tbl, att.code_column, graph_col, coalesce(compressae.filter_sql(tbl, filter, 10), 'true'), graph_col, op, parts)
     USING CASE WHEN att.graph = 'sketch' THEN bits::text ELSE qcode::text END, greatest(candidates, k), k, probe, query,
-          planes, lo, step, total;
+          planes, lo, step, total, filter;
 END
 $$;
 
@@ -261,8 +304,11 @@ DECLARE
     code   @vector_schema@.sparsevec;
     res    varbit;
     found  integer;
-    e      record;
-    c      float8 := 1;
+    e       record;
+    atoms   integer[];
+    vals    float8[];
+    weights float8[];
+    c       float8 := 1;
     term   float8;
     planes varbit[];
     lo     float8;
@@ -289,19 +335,22 @@ BEGIN
         RAISE EXCEPTION 'row % of % has no code in % yet', quote_literal(key), tbl, quote_ident(att.code_column)
             USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'compressae-pg backfill writes it';
     END IF;
+    e := compressae.sparse_entries(code);
+    SELECT array_agg(u.i ORDER BY u.o), array_agg(u.v::float8 ORDER BY u.o), array_agg(w.p ORDER BY u.o) INTO atoms, vals, weights
+    FROM unnest(e.idx, e.val) WITH ORDINALITY AS u (i, v, o)
+    CROSS JOIN LATERAL (SELECT (-(a.decoder OPERATOR(@vector_schema@.<#>) unit))::real::float8 AS p
+                        FROM compressae.decoder_atoms a WHERE a.model_id = m.id AND a.idx = u.i) w;
     IF att.residual_column IS NOT NULL AND length(res) = att.residual_planes * m.dim + 32 THEN
         SELECT * INTO planes, lo, step, total FROM compressae.query_planes(query);
         EXECUTE format('SELECT r.cr, %s FROM (SELECT CAST($5 AS varbit) AS res) c CROSS JOIN LATERAL %s r',
-                       compressae.residual_term(att.residual_planes), compressae.residual_parts('c.res', m.dim, att.residual_planes))
+                       compressae.residual_term(att.residual_planes, format('%s::float8', (SELECT sum(v * w) FROM unnest(vals, weights) AS t (v, w)))),
+                       compressae.residual_parts('c.res', m.dim, att.residual_planes))
             INTO c, term USING NULL::text, NULL::integer, NULL::integer, NULL::text, res, planes, lo, step, total;
     END IF;
-    e := compressae.sparse_entries(code);
     RETURN QUERY
-        SELECT u.i, w.p, u.v::float8, c * u.v * w.p
-        FROM unnest(e.idx, e.val) AS u (i, v)
-        CROSS JOIN LATERAL (SELECT (-(a.decoder OPERATOR(@vector_schema@.<#>) unit))::real::float8 AS p
-                            FROM compressae.decoder_atoms a WHERE a.model_id = m.id AND a.idx = u.i) w
-        ORDER BY abs(c * u.v * w.p) DESC, u.i;
+        SELECT t.i, t.w, t.v, c * t.v * t.w
+        FROM unnest(atoms, vals, weights) AS t (i, v, w)
+        ORDER BY abs(c * t.v * t.w) DESC, t.i;
     IF term IS NOT NULL THEN
         RETURN QUERY SELECT NULL::integer, NULL::float8, NULL::float8, term;
     END IF;
