@@ -81,12 +81,15 @@ def _with_pgvector(url: str) -> str:
 
 
 @contextmanager
-def database(dsn: str | None):
-    """A DSN to a fresh database with pgvector: ``compressae_bench`` on the given server, or a private embedded server."""
+def database(dsn: str | None, *, fresh: bool = True):
+    """A DSN to a fresh database with pgvector: ``compressae_bench`` on the given server (as a previous run left it,
+    without ``fresh``), or a private embedded server."""
     if dsn:
         with psycopg.connect(dsn, autocommit=True) as admin:
-            admin.execute("DROP DATABASE IF EXISTS compressae_bench WITH (FORCE)")
-            admin.execute("CREATE DATABASE compressae_bench")
+            exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = 'compressae_bench'").fetchone()
+            if fresh or not exists:
+                admin.execute("DROP DATABASE IF EXISTS compressae_bench WITH (FORCE)")
+                admin.execute("CREATE DATABASE compressae_bench")
         yield _with_pgvector(make_conninfo(dsn, dbname="compressae_bench"))
         return
     root = Path(tempfile.mkdtemp(prefix="compressae-bench-"))
