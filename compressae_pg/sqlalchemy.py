@@ -18,12 +18,13 @@ per statement (a scalar subquery); a column expression is evaluated per row.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
 from pgvector.sqlalchemy import BIT, SPARSEVEC, VECTOR
-from sqlalchemy.dialects.postgresql import REGCLASS
+from sqlalchemy.dialects.postgresql import JSONB, REGCLASS
 from sqlalchemy.sql.elements import ColumnElement
 
 from . import _vectors
@@ -81,9 +82,16 @@ def reconstructed_score(model: str, code: Any, query: Any) -> ColumnElement[floa
 
 
 def search(table: str, column: str, query: Any, *, k: int = K, candidates: int = CANDIDATES,
-           rerank: str = RERANK) -> sa.TableValuedAlias:
-    """``compressae.search(...)`` as a table of ``(key text, score)``, to select from or join on the key."""
-    fn = sa.func.compressae.search(sa.cast(table, REGCLASS), column, _vector(query), k, candidates, rerank)
+           rerank: str = RERANK, where: Mapping[str, Any] | None = None) -> sa.TableValuedAlias:
+    """``compressae.search(...)`` as a table of ``(key text, score)``, to select from or join on the key.
+
+    ``where`` is ``{column: value}`` pairs (None → IS NULL, a list → any of them), applied before the rerank
+    takes its candidates: the SQL function's ``filter``, bound as JSON, never spliced into SQL.
+    """
+    args = [sa.cast(table, REGCLASS), column, _vector(query), k, candidates, rerank]
+    if where is not None:
+        args.append(sa.cast(sa.literal(dict(where), JSONB), JSONB))
+    fn = sa.func.compressae.search(*args)
     return fn.table_valued(sa.column("key", sa.Text), sa.column("score", sa.Float))
 
 

@@ -162,6 +162,7 @@ def test_a_filter_that_keeps_few_rows_still_returns_all_of_them(conn, dsn, model
     everything = conn.execute(SEARCH, ("items", "embedding", q, 10, 100, "reconstructed")).fetchall()
     assert conn.execute(FILTERED, ("items", "embedding", q, 10, 100, None)).fetchall() == everything
     assert conn.execute(FILTERED, ("items", "embedding", q, 10, 100, Jsonb({}))).fetchall() == everything
+    assert conn.execute(FILTERED, ("items", "embedding", q, 10, 100, Jsonb(None))).fetchall() == everything
     assert conn.execute(FILTERED, ("items", "embedding", q, 10, 100, Jsonb({"category": None}))).fetchall() == []
 
 

@@ -129,6 +129,16 @@ def test_the_sql_search_function_joins_the_table(conn, session, real_vectors):
     assert all(r.label == ("even" if r.id % 2 == 0 else "odd") for r in rows)
 
 
+def test_the_sql_search_takes_the_python_apis_where_mapping(conn, session, model, real_vectors):
+    q = real_vectors[5002]
+    keys, codes, sources = stored(conn)
+    common = {r[0] for r in conn.execute("SELECT id FROM items WHERE category = 'common'")}
+    hits = search("items", "embedding", q, k=5, candidates=ROWS, rerank="dense", where={"category": "common"})
+    rows = session.execute(sa.select(hits.c.key, hits.c.score)).all()
+    assert_top([Hit(int(r.key), r.score) for r in rows], keys, brute_force(model, None, q, codes, sources, "dense"), 5, common)
+    assert session.execute(sa.select(search("items", "embedding", q, where={"category": None}).c.key)).all() == []
+
+
 def test_bad_query_values_are_refused_before_any_sql(session):
     with pytest.raises(InvalidVectorError, match="all zeros"):
         encode("m", np.zeros(384))

@@ -128,6 +128,9 @@ DECLARE
     eq    text;
     terms text[] := '{}';
 BEGIN
+    IF jsonb_typeof(filter) = 'null' THEN  -- a driver's None: no filter, as SQL NULL is
+        RETURN 'true';
+    END IF;
     IF jsonb_typeof(filter) <> 'object' THEN
         RAISE EXCEPTION 'filter must be a JSON object of column: value pairs, not %', left(filter::text, 200)
             USING ERRCODE = 'invalid_parameter_value',
