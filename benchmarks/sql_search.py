@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from psycopg import sql
 
+import retrieval
 from _common import connect, database, load, make_table, parser, publish
 from compressae_pg import CompresSAE, CompressedColumn, _migrate, backfill, registry, train
 from compressae_pg.columns import attachments
@@ -28,10 +29,9 @@ FILTER = "category = 3"  # halfvec's WHERE; the same as the codes' filter {"cate
 
 
 def truth(base: np.ndarray, queries: np.ndarray, keep: np.ndarray, k: int) -> np.ndarray:
-    """Exact top-k ids (1-based) by cosine among the rows ``keep`` selects (unit rows: by inner product)."""
+    """Exact top-k ids (1-based, as in the table) by cosine among the rows ``keep`` selects: retrieval's truth over them."""
     ids = np.flatnonzero(keep)
-    scores = queries @ base[ids].T
-    return ids[np.argsort(-scores, axis=1)[:, :k]] + 1
+    return ids[retrieval.truth(base[ids], queries, k) - 1] + 1
 
 
 def prepare(conn, dsn: str, args, base: np.ndarray) -> str:

@@ -210,3 +210,8 @@ def test_explain_names_a_missing_row_and_a_row_without_a_code(conn, items, real_
     with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="has no code in embedding_sae yet"):
         conn.execute(EXPLAIN, ("items", "embedding", q, "3"))
     assert conn.execute(EXPLAIN, ("items", "embedding", None, "3")).fetchall() == []
+    conn.execute("UPDATE items SET embedding_sae_residual = NULL WHERE id = 4")  # none yet: the code's score alone
+    rows = conn.execute(EXPLAIN, ("items", "embedding", q, "4")).fetchall()
+    base = conn.execute("SELECT -(embedding_sae <#> compressae.project('m', l2_normalize(%s::vector))) FROM items WHERE id = 4",
+                        (q,)).fetchone()[0]
+    assert all(r[0] is not None for r in rows) and sum(r[3] for r in rows) == pytest.approx(base, abs=1e-6)

@@ -179,7 +179,8 @@ RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT format('least(greatest(r.ar * (%1$s), -%2$s), %2$s)',                   CASE WHEN planes = 1
+    SELECT format('least(greatest(r.ar * (%1$s), -%2$s), %2$s)',
+                  CASE WHEN planes = 1
                        THEN format('2 * %s - $9', compressae.masked_sum('r.b'))
                        ELSE format('2 * %s - $9 + 2.336 * (2 * %s - %s)', compressae.masked_sum('r.b'),
                                    compressae.masked_sum('(r.b & r.m)'), compressae.masked_sum('r.m')) END,
@@ -300,23 +301,23 @@ LANGUAGE plpgsql STABLE SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    att    compressae.attachments;
-    m      compressae.models;
-    pk     name;
-    unit   @vector_schema@.vector;
-    code   @vector_schema@.sparsevec;
-    res    varbit;
-    found  integer;
+    att     compressae.attachments;
+    m       compressae.models;
+    pk      name;
+    unit    @vector_schema@.vector;
+    code    @vector_schema@.sparsevec;
+    res     varbit;
+    found   integer;
     e       record;
     atoms   integer[];
     vals    float8[];
     weights float8[];
-    c       float8 := 1;
-    term   float8;
-    planes varbit[];
-    lo     float8;
-    step   float8;
-    total  float8;
+    c       float8;
+    term    float8;
+    planes  varbit[];
+    lo      float8;
+    step    float8;
+    total   float8;
 BEGIN
     IF tbl IS NULL OR column_name IS NULL OR query IS NULL OR key IS NULL THEN
         RETURN;
@@ -343,13 +344,15 @@ BEGIN
     FROM unnest(e.idx, e.val) WITH ORDINALITY AS u (i, v, o)
     CROSS JOIN LATERAL (SELECT (-(a.decoder OPERATOR(@vector_schema@.<#>) unit))::real::float8 AS p
                         FROM compressae.decoder_atoms a WHERE a.model_id = m.id AND a.idx = u.i) w;
-    IF att.residual_column IS NOT NULL AND length(res) = att.residual_planes * m.dim + 32 THEN
+    -- A residual of another size has no parts (compressae.residual_parts): the row keeps its code's score, as in search.
+    IF res IS NOT NULL THEN
         SELECT * INTO planes, lo, step, total FROM compressae.query_planes(query);
-        EXECUTE format('SELECT r.cr, %s FROM (SELECT CAST($5 AS varbit) AS res) c CROSS JOIN LATERAL %s r',
+        EXECUTE format('SELECT r.cr, %s FROM (SELECT CAST($5 AS varbit) AS res) c LEFT JOIN LATERAL %s r ON true',
                        compressae.residual_term(att.residual_planes, format('%s::float8', (SELECT sum(v * w) FROM unnest(vals, weights) AS t (v, w)))),
                        compressae.residual_parts('c.res', m.dim, att.residual_planes))
             INTO c, term USING NULL::text, NULL::integer, NULL::integer, NULL::text, res, planes, lo, step, total;
     END IF;
+    c := coalesce(c, 1);
     RETURN QUERY
         SELECT t.i, t.w, t.v, c * t.v * t.w
         FROM unnest(atoms, vals, weights) AS t (i, v, w)
