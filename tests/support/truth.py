@@ -160,12 +160,14 @@ def dense_code(indices: np.ndarray, values: np.ndarray, h: int = H) -> np.ndarra
 
 
 def assert_top(hits: list, keys: list, scores: np.ndarray, k: int, allowed=None, atol: float = 1e-5) -> None:
-    """``hits`` are the brute-force top ``k`` of ``scores`` (over the keys ``allowed``): each hit's score is its
-    row's brute-force score, and the scores are the k best, best first. Rows tied on score may come in any order."""
-    ok = np.array([allowed is None or key in allowed for key in keys]) & ~np.isnan(scores)
+    """``hits`` are the brute-force top ``k`` of ``scores`` (over the keys ``allowed``): exactly k of them, each hit's
+    score is its row's brute-force score, and the scores are the k best, best first. Rows tied on score may come in
+    any order. Fewer than k scored rows is an error, so that a table left without codes cannot pass with no hits."""
+    ok = np.array([allowed is None or key in allowed for key in keys], dtype=bool) & ~np.isnan(scores)
+    assert ok.sum() >= k, f"only {ok.sum()} rows have a brute-force score: the test needs at least k={k}"
     best = np.sort(scores[ok])[::-1][:k]
     by_key = dict(zip(keys, scores))
-    assert len({h.key for h in hits}) == len(hits) == len(best)
+    assert len({h.key for h in hits}) == len(hits) == k, f"{len(hits)} hits, {len({h.key for h in hits})} distinct, not k={k}"
     assert all(allowed is None or h.key in allowed for h in hits)
     np.testing.assert_allclose([h.score for h in hits], best, atol=atol, rtol=0)
     np.testing.assert_allclose([h.score for h in hits], [by_key[h.key] for h in hits], atol=atol, rtol=0)
