@@ -11,6 +11,7 @@ import pytest
 
 from compressae_pg import NotAttachedError
 from compressae_pg.cli import main
+from compressae_pg.evaluation.methods import Method
 from compressae_pg.evaluation.metrics import RunningTopK, topk_rows
 from compressae_pg.evaluation.run import evaluate_column
 
@@ -93,8 +94,28 @@ def test_reported_recall_is_the_recall_numpy_computes_by_brute_force(conn, dsn, 
 
 @pytest.mark.slow
 def test_queries_from_the_table_are_left_out_of_their_own_truth(conn, items):
+    """Two methods of the test's own answer each query with numpy's exact ranking of the other rows, one with the
+    query's own row first: both score recall 1 only if the query's row is left out of its truth and of its hits."""
+    keys, _codes, sources = stored(conn)
+    base = np.stack(sources)
+    asked = []
+
+    def numpy_top(with_own: bool):
+        def search(q, n):
+            scores = cos(q, base)
+            own = int(np.argmax(scores))
+            assert scores[own] > 1 - 1e-6, "a query that is not a row of the table"
+            asked.append((keys[own], n))
+            others = [keys[i] for i in np.argsort(-scores) if i != own]
+            return [keys[own], *others[: n - 1]] if with_own else others[:n]
+        return search
+
+    exact = [Method(f"numpy, own row {'first' if first else 'left out'}", numpy_top(first)) for first in (True, False)]
     conn.execute("CREATE INDEX ON items USING hnsw (embedding vector_cosine_ops)")
-    result = evaluate_column("items", "embedding", conn=conn, queries=25, candidates=[ROWS], modes=["dense"])
+    result = evaluate_column("items", "embedding", conn=conn, queries=25, candidates=[ROWS], modes=["dense"], extra=exact)
+    assert len({key for key, _n in asked}) == 25 and {n for _key, n in asked} == {11}  # 25 rows asked for k + 1 hits
+    for method in exact:
+        assert by_name(result, method.name, "")["recall@10"] == 1.0, method.name
     dense = by_name(result, "vector, dense, HNSW", "ef_search 100")
     # Were a query's own row counted in the results but not in the truth, recall would be at most 0.9.
     assert dense["recall@10"] > 0.95 and dense["queries"] == 25
