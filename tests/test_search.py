@@ -98,13 +98,17 @@ def same(a, b) -> None:
     np.testing.assert_allclose([h.score for h in a], [h.score for h in b], atol=1e-6, rtol=0)
 
 
-def test_search_many_is_search_for_each_query(conn, items, queries):
+def test_search_many_is_search_for_each_query(conn, items, model, queries):
+    """The same hits as one search per query, and with every row a candidate numpy's brute-force top k."""
+    keys, codes, sources = items
     column = CompressedColumn(conn, "items", "embedding")
     for mode in MODES:
         many = column.search_many(queries, k=7, candidates=50, rerank=mode)
         assert len(many) == len(queries)
         for got, q in zip(many, queries):
             same(got, column.search(q, k=7, candidates=50, rerank=mode))
+        for got, q in zip(column.search_many(queries, k=7, candidates=ROWS, rerank=mode), queries):
+            assert_top(got, keys, brute_force(model, model.compress(q).dense()[0], q, codes, sources, mode), 7)
     lists = column.search_many([list(map(float, q)) for q in queries[:2]])
     for got, q in zip(lists, queries[:2]):
         same(got, column.search(q))
