@@ -14,22 +14,9 @@ from compressae_pg import CompresSAE, InvalidVectorError, UnknownTableError, reg
 from compressae_pg.server import connect
 
 from .support.tables import create_table
-from .support.truth import cos, numpy_values
+from .support.truth import held_out_rows, reconstruction_cosines
 
 SMALL = dict(h=256, k=8, steps=25, batch_size=256, lr=5e-3, progress=False)
-
-
-# The validation split as the trainer documents it, computed by the server: rows whose ctid hashes below
-# a fifth of the 20-bit range (the cap on the held-out fraction, reached by tables under 10,240 rows).
-VALIDATION_SPLIT = "SELECT embedding FROM items WHERE (hashtextextended(ctid::text, 0) & 1048575) < 209715"
-
-
-def numpy_cosines(model, rows: np.ndarray) -> np.ndarray:
-    """Each row's cosine with its reconstruction, in float64 numpy: the least-squares values on the atoms the
-    model's code picks (:func:`numpy_values`), decoded by the decoder's rows."""
-    dec = model.decoder.detach().double().numpy()
-    picked = model.compress(rows).indices
-    return np.array([cos(x, (numpy_values(model, x, idx.tolist()) @ dec[idx])[None, :])[0] for x, idx in zip(rows, picked)])
 
 
 def test_train_stores_a_model_that_reconstructs_held_out_rows(conn, real_vectors):
@@ -37,14 +24,14 @@ def test_train_stores_a_model_that_reconstructs_held_out_rows(conn, real_vectors
     result = train("items", "embedding", "items-sae", conn=conn, **SMALL)
     m = result.metrics
     assert result.info.ref == "items-sae@1"
-    held = np.stack([r[0].to_numpy() for r in conn.execute(VALIDATION_SPLIT)])
+    held = held_out_rows(conn, "items")
     assert m["validation"] == "held-out rows" and m["validation_rows"] == len(held)
     assert m["rows_seen"] + m["validation_rows"] == 3000
     info, model = registry.load(conn, "items-sae")
     # val_cosine is numpy's mean over the held-out rows; and rows never in the table reconstruct as well
     # (600 cosines of spread ~0.08: their mean is within 0.03 of the held-out one, several standard errors)
-    assert m["val_cosine"] == pytest.approx(numpy_cosines(model, held).mean(), abs=1e-4)
-    unseen = numpy_cosines(model, real_vectors[5000:5600]).mean()
+    assert m["val_cosine"] == pytest.approx(reconstruction_cosines(model, held).mean(), abs=1e-4)
+    unseen = reconstruction_cosines(model, real_vectors[5000:5600]).mean()
     assert unseen > 0.5 and abs(unseen - m["val_cosine"]) < 0.03  # 25 small steps (h=256, k=8); untrained scores ~0.1
 
     assert (info.dim, info.h, info.k) == (384, 256, 8)
@@ -126,9 +113,14 @@ def test_cli_train_prints_one_json_object(dsn, real_vectors):
         capture_output=True, text=True, check=True,
     )
     result = json.loads(out.stdout)
-    for key in ("model", "version", "val_cosine", "dead_atoms", "rows_seen", "seconds"):
-        assert key in result
-    assert result["model"] == "cli" and result["version"] == 1
+    with connect(dsn) as conn:
+        info, model = registry.load(conn, "cli")
+        held = held_out_rows(conn, "items")
+    assert (result["model"], result["version"]) == (info.name, info.version) == ("cli", 1)
+    assert result["val_cosine"] == pytest.approx(reconstruction_cosines(model, held).mean(), abs=1e-4)  # of the model it stored
+    assert result["rows_seen"] + len(held) == 1500
+    assert result["dead_atoms"] * 256 == pytest.approx(round(result["dead_atoms"] * 256), abs=1e-3)  # a share of the 256 atoms
+    assert result["seconds"] > 0
 
 
 def test_cli_reports_errors_without_a_traceback(dsn):

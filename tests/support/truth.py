@@ -14,13 +14,19 @@ from .models import H
 from .tables import codes_by_key
 
 
+def unit(x: np.ndarray) -> np.ndarray:
+    """``x`` in float64, normalised there: a halfvec source's own norm, taken in float16, is only good to ~1e-3."""
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.linalg.norm(x)
+
+
 def numpy_values(model: CompresSAE, x: np.ndarray, indices: list[int]) -> np.ndarray:
     """The stored values on atoms ``indices`` for source ``x``, computed in float64 numpy without the package.
 
     Refit models: the least-squares fit of x̃ on those decoder rows (``np.linalg.lstsq``); paper models:
     the pre-activations ``W_enc x̃ + b``. Either way scaled so the decoded vector has unit norm.
     """
-    xn = np.asarray(x, dtype=np.float64) / np.linalg.norm(x)
+    xn = unit(x)
     atoms = model.decoder.detach().double().numpy()[indices]
     if model.encoding.refit:
         values = np.linalg.lstsq(atoms.T, xn, rcond=None)[0]
@@ -45,7 +51,7 @@ def check_codes(conn: psycopg.Connection, model: CompresSAE, **names) -> int:
         np.testing.assert_allclose(got.values(), numpy_values(model, encodable[k], got.indices()), rtol=0, atol=2e-4,
                                    err_msg=f"row {k!r}: not the values numpy computes on its atoms")
         if model.encoding.is_paper:  # the atoms themselves: the k largest |pre-activation| by numpy, ties aside
-            xn = encodable[k].astype(np.float64) / np.linalg.norm(encodable[k])
+            xn = unit(encodable[k])
             pre = np.abs(model.encoder.detach().double().numpy() @ xn + model.encoder_bias.detach().double().numpy())
             chosen = np.zeros(model.h, dtype=bool)
             chosen[got.indices()] = True
@@ -54,6 +60,22 @@ def check_codes(conn: psycopg.Connection, model: CompresSAE, **names) -> int:
         if k not in encodable:
             assert c is None, f"row {k!r} has a code but its source cannot be encoded"
     return len(rows)
+
+
+def held_out_rows(conn: psycopg.Connection, table: str, schema: str = "public", column: str = "embedding") -> np.ndarray:
+    """The rows training holds out, as the trainer documents its split and computed by the server: those whose ctid
+    hashes below a fifth of the 20-bit range (the cap on the held-out fraction, reached by tables under 10,240 rows)."""
+    query = psycopg.sql.SQL("SELECT {} FROM {} WHERE (hashtextextended(ctid::text, 0) & 1048575) < 209715").format(
+        psycopg.sql.Identifier(column), psycopg.sql.Identifier(schema, table))
+    return np.stack([np.asarray(r[0].to_numpy(), np.float32) for r in conn.execute(query)])
+
+
+def reconstruction_cosines(model: CompresSAE, rows: np.ndarray) -> np.ndarray:
+    """Each row's cosine with its reconstruction, in float64 numpy: the least-squares (or paper) values numpy
+    computes on the atoms the model's code picks (:func:`numpy_values`), decoded by the decoder's rows."""
+    dec = model.decoder.detach().double().numpy()
+    picked = model.compress(rows).indices
+    return np.array([cos(x, (numpy_values(model, x, idx.tolist()) @ dec[idx])[None, :])[0] for x, idx in zip(rows, picked)])
 
 
 def cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -71,8 +93,7 @@ def sign_cosine(query: np.ndarray, sources: list) -> np.ndarray:
 def residual_truth(source: np.ndarray, decoded: np.ndarray, planes: int) -> tuple[np.ndarray, float, float]:
     """One row's residual sketch the long way, in float64, as docs and _residual.py define it: (L, c, a), with c and
     a·√d rounded to 16-bit fractions as they are stored."""
-    x = np.asarray(source, np.float64) / np.linalg.norm(source)
-    xh = np.asarray(decoded, np.float64) / np.linalg.norm(decoded)
+    x, xh = unit(source), unit(decoded)
     c = float(x @ xh)
     r = x - c * xh
     levels = np.array([1.0 if v > 0 else -1.0 for v in r])
@@ -137,7 +158,7 @@ def brute_force(model: CompresSAE, query_code: np.ndarray, query: np.ndarray | N
     planes = (2 if graph == "sketch" else 0) if planes is None else planes
     if mode == "reconstructed" and planes:
         base = cos(query, codes @ dec)
-        qn = np.asarray(query, np.float64) / np.linalg.norm(query) if residual_query is None else residual_query
+        qn = unit(query) if residual_query is None else residual_query
         out = np.empty(len(codes))
         for i, (code, source) in enumerate(zip(codes @ dec, sources)):
             levels, c, a = residual_truth(source, code, planes)
