@@ -15,7 +15,7 @@ from compressae_pg.columns import attachments
 from compressae_pg.server import connect
 
 from .support.models import DIM, H, K, attach_model
-from .support.processes import CLI, ENV, PROGRESS, restart, wait_for
+from .support.processes import CLI, ENV, PROGRESS, ResultThread, restart, wait_for
 from .support.tables import create_table
 from .support.truth import check_codes
 
@@ -49,14 +49,14 @@ def test_a_model_changed_in_place_during_a_backfill_stops_it_and_the_rerun_start
     att, _m1 = attach_model(conn, name="m1")
     m2 = CompresSAE(DIM, H, K, seed=1).eval()
     info = registry.save(conn, "m2", m2)
-    run = threading.Thread(target=backfill, args=("items", "embedding"),
-                           kwargs={"dsn": dsn, "batch_size": 20, "sleep": 0.02, "progress": False})
+    run = ResultThread(backfill, "items", "embedding", dsn=dsn, batch_size=20, sleep=0.02, progress=False)
     run.start()
     wait_for(lambda: conn.execute(PROGRESS).fetchone()[0] >= 200, "200 rows checkpointed")
     with conn.transaction():  # a DBA points the column at another model by hand, and clears it
         conn.execute("UPDATE compressae.attachments SET model_id = %s WHERE id = %s", (info.id, att.id))
         conn.execute("UPDATE items SET embedding_sae = NULL")
-    run.join()
+    stopped = run.outcome()
+    assert stopped.status == "failed" and "m1@1" in stopped.errors[0], stopped.errors  # it stopped, naming the model it had
     assert verify("items", "embedding", sample=None, dsn=dsn).mismatches == 0  # no m1 code after the change
     again = backfill("items", "embedding", dsn=dsn, progress=False)
     assert (again.mode, again.status, again.rows) == ("full", "done", 1500)  # m1's unfinished run is not resumed
