@@ -20,18 +20,25 @@ def unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x)
 
 
-def numpy_values(model: CompresSAE, x: np.ndarray, indices: list[int]) -> np.ndarray:
+def float64_weights(model: CompresSAE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The model's decoder, encoder and encoder bias as float64 numpy, converted once for a whole check."""
+    return tuple(t.detach().double().numpy() for t in (model.decoder, model.encoder, model.encoder_bias))
+
+
+def numpy_values(model: CompresSAE, x: np.ndarray, indices: list[int], weights: tuple | None = None) -> np.ndarray:
     """The stored values on atoms ``indices`` for source ``x``, computed in float64 numpy without the package.
 
     Refit models: the least-squares fit of x̃ on those decoder rows (``np.linalg.lstsq``); paper models:
-    the pre-activations ``W_enc x̃ + b``. Either way scaled so the decoded vector has unit norm.
+    the pre-activations ``W_enc x̃ + b``. Either way scaled so the decoded vector has unit norm. ``weights``:
+    :func:`float64_weights` of the model, for a caller that checks many rows.
     """
+    dec, enc, bias = weights or float64_weights(model)
     xn = unit(x)
-    atoms = model.decoder.detach().double().numpy()[indices]
+    atoms = dec[indices]
     if model.encoding.refit:
         values = np.linalg.lstsq(atoms.T, xn, rcond=None)[0]
     else:
-        values = model.encoder.detach().double().numpy()[indices] @ xn + model.encoder_bias.detach().double().numpy()[indices]
+        values = enc[indices] @ xn + bias[indices]
     return values / np.linalg.norm(values @ atoms)
 
 
@@ -43,16 +50,17 @@ def check_codes(conn: psycopg.Connection, model: CompresSAE, **names) -> int:
                  if s is not None and len(s.to_numpy()) == model.dim and np.any(s.to_numpy())}
     keys = list(encodable)
     want = model.compress(np.stack([encodable[k] for k in keys])) if keys else None
+    weights = float64_weights(model)
+    _dec, enc, bias = weights
     for i, k in enumerate(keys):
         got = rows[k][1]
         assert got is not None, f"row {k!r} has no code"
         assert got.indices() == want.indices[i].tolist(), f"row {k!r} has the wrong atoms"
         np.testing.assert_allclose(got.values(), want.values[i], rtol=0, atol=1e-6, err_msg=f"row {k!r}")
-        np.testing.assert_allclose(got.values(), numpy_values(model, encodable[k], got.indices()), rtol=0, atol=2e-4,
+        np.testing.assert_allclose(got.values(), numpy_values(model, encodable[k], got.indices(), weights), rtol=0, atol=2e-4,
                                    err_msg=f"row {k!r}: not the values numpy computes on its atoms")
         if model.encoding.is_paper:  # the atoms themselves: the k largest |pre-activation| by numpy, ties aside
-            xn = unit(encodable[k])
-            pre = np.abs(model.encoder.detach().double().numpy() @ xn + model.encoder_bias.detach().double().numpy())
+            pre = np.abs(enc @ unit(encodable[k]) + bias)
             chosen = np.zeros(model.h, dtype=bool)
             chosen[got.indices()] = True
             assert chosen.sum() == model.k and pre[chosen].min() >= pre[~chosen].max() - 1e-6, f"row {k!r}: not the top-k atoms"
@@ -73,9 +81,10 @@ def held_out_rows(conn: psycopg.Connection, table: str, schema: str = "public", 
 def reconstruction_cosines(model: CompresSAE, rows: np.ndarray) -> np.ndarray:
     """Each row's cosine with its reconstruction, in float64 numpy: the least-squares (or paper) values numpy
     computes on the atoms the model's code picks (:func:`numpy_values`), decoded by the decoder's rows."""
-    dec = model.decoder.detach().double().numpy()
+    weights = float64_weights(model)
     picked = model.compress(rows).indices
-    return np.array([cos(x, (numpy_values(model, x, idx.tolist()) @ dec[idx])[None, :])[0] for x, idx in zip(rows, picked)])
+    return np.array([cos(x, (numpy_values(model, x, idx.tolist(), weights) @ weights[0][idx])[None, :])[0]
+                     for x, idx in zip(rows, picked)])
 
 
 def cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
