@@ -5,21 +5,36 @@ from __future__ import annotations
 
 import subprocess
 import threading
+import uuid
 
 import numpy as np
 import psycopg
 import pytest
+from psycopg import sql
 
 from compressae_pg import CompresSAE, backfill, registry, status, verify
 from compressae_pg.columns import attachments
 from compressae_pg.server import connect
 
+from .fixtures.database import with_db
 from .support.models import DIM, H, K, attach_model
 from .support.processes import CLI, ENV, PROGRESS, ResultThread, restart, wait_for
 from .support.tables import create_table
 from .support.truth import check_codes
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def own_db(own_server):
+    """A fresh database of the test's own on the module's server, cloned from its migrated ``postgres``, dropped
+    afterwards: a restart test sees no other test's tables, jobs or models. Returns its name."""
+    name = f"r_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(with_db(own_server.url(), "template1"), autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE postgres").format(sql.Identifier(name)))
+    yield name
+    with psycopg.connect(with_db(own_server.url(), "template1"), autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def test_an_attachment_replaced_during_a_backfill_stops_it_and_no_old_code_lands(conn, dsn, real_vectors):
@@ -79,8 +94,8 @@ def test_a_statement_timeout_fails_the_range_and_a_rerun_resumes_it(conn, dsn, r
     check_codes(conn, model)
 
 
-def test_a_server_restart_mid_backfill_is_a_clear_error_and_a_rerun_completes(own_server, real_vectors):
-    url = own_server.url()
+def test_a_server_restart_mid_backfill_is_a_clear_error_and_a_rerun_completes(own_server, own_db, real_vectors):
+    url = with_db(own_server.url(), own_db)
     with connect(url, autocommit=True) as c:
         create_table(c, "restart_backfill", real_vectors[:2000])
         _att, model = attach_model(c, table="restart_backfill")
@@ -89,7 +104,7 @@ def test_a_server_restart_mid_backfill_is_a_clear_error_and_a_rerun_completes(ow
     proc = subprocess.Popen(args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     with connect(url, autocommit=True) as c:
         wait_for(lambda: c.execute(PROGRESS).fetchone()[0] >= 300, "300 rows checkpointed")
-    url = restart(own_server)
+    url = with_db(restart(own_server), own_db)
     _out, err = proc.communicate(timeout=120)
     last = err.strip().splitlines()[-1]
     assert proc.returncode == 2 and "Traceback" not in err and last.startswith("error: lost the database"), err
@@ -101,8 +116,8 @@ def test_a_server_restart_mid_backfill_is_a_clear_error_and_a_rerun_completes(ow
         assert status("restart_backfill", conn=c)[0]["backfill"]["state"] == "done"
 
 
-def test_a_server_restart_mid_index_build_leaves_an_invalid_index_that_a_rerun_rebuilds(own_server, real_vectors):
-    url = own_server.url()
+def test_a_server_restart_mid_index_build_leaves_an_invalid_index_that_a_rerun_rebuilds(own_server, own_db, real_vectors):
+    url = with_db(own_server.url(), own_db)
     with connect(url, autocommit=True) as c:
         create_table(c, "restart_index", real_vectors[:500])
         attach_model(c, table="restart_index")
@@ -112,8 +127,9 @@ def test_a_server_restart_mid_index_build_leaves_an_invalid_index_that_a_rerun_r
     writer.execute("UPDATE restart_index SET id = id WHERE id = 1")
     proc = subprocess.Popen([*args, "--dsn", url], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     with connect(url, autocommit=True) as c:
-        wait_for(lambda: c.execute("SELECT count(*) FROM pg_stat_progress_create_index").fetchone()[0], "the build")
-    url = restart(own_server)
+        wait_for(lambda: c.execute("SELECT count(*) FROM pg_stat_progress_create_index WHERE datname = current_database()"
+                                   ).fetchone()[0], "the build")
+    url = with_db(restart(own_server), own_db)
     writer.close()
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "Traceback" not in err and err.startswith("error: lost the database"), err
@@ -124,8 +140,8 @@ def test_a_server_restart_mid_index_build_leaves_an_invalid_index_that_a_rerun_r
     assert '"rebuilt_invalid": true' in rerun.stdout and '"valid": true' in rerun.stdout
 
 
-def test_a_server_restart_mid_training_is_a_clear_error_stores_nothing_and_a_rerun_completes(own_server):
-    url = own_server.url()
+def test_a_server_restart_mid_training_is_a_clear_error_stores_nothing_and_a_rerun_completes(own_server, own_db):
+    url = with_db(own_server.url(), own_db)
     rows = 70_000  # more than the shuffle buffer holds, so training keeps reading the table
     vectors = np.random.default_rng(0).standard_normal((rows, 8)).astype(np.float32)
     with connect(url, autocommit=True) as c:
@@ -135,9 +151,10 @@ def test_a_server_restart_mid_training_is_a_clear_error_stores_nothing_and_a_rer
     proc = subprocess.Popen([*args, "--steps", "1000000"], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     with connect(url, autocommit=True) as c:
         # the trainer's connection after a chunk's COMMIT (each chunk is read in a transaction of its own)
-        seen = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'compressae-pg train' AND query = 'COMMIT'"
+        seen = ("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND application_name = 'compressae-pg train' AND query = 'COMMIT'")
         wait_for(lambda: c.execute(seen).fetchone()[0], "training to read the table")
-    url = restart(own_server)
+    url = with_db(restart(own_server), own_db)
     _out, err = proc.communicate(timeout=120)
     last = err.strip().splitlines()[-1]
     assert proc.returncode == 2 and "Traceback" not in err and last.startswith("error: lost the database"), err
