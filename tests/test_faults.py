@@ -83,7 +83,9 @@ def test_a_statement_timeout_fails_the_range_and_a_rerun_resumes_it(conn, dsn, r
     _att, model = attach_model(conn)
     with connect(dsn) as blocker:
         blocker.execute("SELECT 1 FROM items WHERE id = 120 FOR UPDATE")  # the write of its batch waits on it
-        result = backfill("items", "embedding", dsn=dsn, batch_size=50, lock_timeout="10s", statement_timeout="200ms",
+        # 1 s: some twenty times what a batch of 50 takes on a loaded CI machine, yet well under the 10 s lock_timeout,
+        # so that only the batch waiting on the locked row runs out of time
+        result = backfill("items", "embedding", dsn=dsn, batch_size=50, lock_timeout="10s", statement_timeout="1s",
                           max_retries=2, progress=False)
         blocker.rollback()
     assert result.status == "failed" and "statement timeout" in result.errors[0]
