@@ -1,4 +1,4 @@
-"""compressae-pg search: the same hits as CompressedColumn, as JSON or a table; errors on stderr."""
+"""compressae-pg search: the same hits as CompressedColumn and numpy's brute force, as JSON or a table; errors on stderr."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import sys
 
 import pytest
 
-from compressae_pg import CompressedColumn
+from compressae_pg import CompressedColumn, Hit
 from compressae_pg.cli import main
 
-from .support.models import searchable
+from .support.models import searchable, stored
+from .support.truth import assert_top, brute_force
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -21,8 +22,14 @@ def cli(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
+def hits(out: str) -> list[Hit]:
+    return [Hit(h["key"], h["score"]) for h in json.loads(out)]
+
+
 def test_search_by_vector_and_by_key(conn, dsn, capsys, model, real_vectors):
+    """The CLI's hits are CompressedColumn's for the same arguments, and with every row a candidate numpy's top k."""
     searchable(conn, dsn, real_vectors[:150], model, key_type="text", keys=[f"k{i}" for i in range(150)])
+    keys, codes, sources = stored(conn)
     column = CompressedColumn(conn, "items", "embedding")
     q = real_vectors[5000]
     base = ["search", "--dsn", dsn, "--table", "items", "--column", "embedding"]
@@ -31,9 +38,17 @@ def test_search_by_vector_and_by_key(conn, dsn, capsys, model, real_vectors):
                              "--rerank", mode, "--json")
         assert code == 0, err
         assert json.loads(out) == [h.as_dict() for h in column.search(q, k=4, candidates=60, rerank=mode)]
+        code, out, err = cli(capsys, *base, "--vector", json.dumps(q.tolist()), "--k", "4", "--candidates", "150",
+                             "--rerank", mode, "--json")
+        assert code == 0, err
+        assert_top(hits(out), keys, brute_force(model, model.compress(q).dense()[0], q, codes, sources, mode), 4)
     code, out, err = cli(capsys, *base, "--key", "k7", "--json")
     assert code == 0, err
     assert json.loads(out) == [h.as_dict() for h in column.similar("k7")]
+    code, out, err = cli(capsys, *base, "--key", "k7", "--candidates", "150", "--json")
+    assert code == 0, err
+    row = keys.index("k7")  # the default rerank of a key: symmetric, the row itself left out
+    assert_top(hits(out), keys, brute_force(model, codes[row], sources[row], codes, sources, "symmetric"), 10, set(keys) - {"k7"})
     code, out, _ = cli(capsys, *base, "--key", "k7", "--k", "2")
     assert out.splitlines()[0].split() == ["key", "score"] and len(out.splitlines()) == 4
 

@@ -12,7 +12,7 @@ from compressae_pg import CompressedColumn, _locks, backfill, build_index, verif
 from compressae_pg.server import connect
 
 from .support.models import attach_model
-from .support.processes import wait_for
+from .support.processes import ResultThread, wait_for
 from .support.tables import create_table
 from .support.truth import check_codes
 
@@ -47,7 +47,9 @@ def test_racing_updates_of_the_same_rows_leave_every_code_matching_its_source(co
     check_codes(conn, model)
 
 
-def _searching(dsn: str, query, while_: threading.Event, answered: list, failed: list) -> threading.Thread:
+def _searching(dsn: str, query, while_: threading.Event, answered: list, failed: list) -> ResultThread:
+    """Search until ``while_`` is set: each best key into ``answered``, each failed search into ``failed``; failing to
+    connect at all is the thread's outcome."""
     def run() -> None:
         with connect(dsn, autocommit=True) as c:
             column = CompressedColumn(c, "items", "embedding")
@@ -56,7 +58,7 @@ def _searching(dsn: str, query, while_: threading.Event, answered: list, failed:
                     answered.append(column.search(query, k=5, rerank="dense")[0].key)
                 except Exception as exc:  # noqa: BLE001 - counted, the test asserts there are none
                     failed.append(exc)
-    thread = threading.Thread(target=run)
+    thread = ResultThread(run)
     thread.start()
     return thread
 
@@ -68,31 +70,31 @@ def test_searches_answer_during_a_backfill_and_during_a_concurrent_index_rebuild
     stop, answered, failed = threading.Event(), [], []
     searcher = _searching(dsn, real_vectors[10], stop, answered, failed)
     try:
-        run = threading.Thread(target=backfill, args=("items", "embedding"),
-                               kwargs={"dsn": dsn, "batch_size": 50, "sleep": 0.02, "progress": False})
+        run = ResultThread(backfill, "items", "embedding", dsn=dsn, batch_size=50, sleep=0.02, progress=False)
         run.start()
         wait_for(lambda: _locks.holder(conn, "backfill", att.id), "the backfill to start")
         during = len(answered)
         wait_for(lambda: len(answered) > during + 3 or _locks.holder(conn, "backfill", att.id) is None, "searches")
         assert _locks.holder(conn, "backfill", att.id) is not None, "the backfill ended before searches overlapped it"
-        run.join()
+        filled = run.outcome()
+        assert (filled.mode, filled.status, filled.rows_written) == ("resume", "done", 1500)  # the 1,500 rows left
         build_index("items", "embedding", dsn=dsn, m=8, ef_construction=32)
 
         # An open transaction that read the table holds its index: the concurrent drop and build wait for it,
         # so the rebuild is under way while we search.
         with connect(dsn) as blocker:
             blocker.execute("SELECT 1 FROM items LIMIT 1")
-            rebuild = threading.Thread(target=build_index, args=("items", "embedding"),
-                                       kwargs={"dsn": dsn, "m": 8, "ef_construction": 32, "rebuild": True})
+            rebuild = ResultThread(build_index, "items", "embedding", dsn=dsn, m=8, ef_construction=32, rebuild=True)
             rebuild.start()
             wait_for(lambda: _locks.holder(conn, "index", att.id), "the rebuild to start")
             during = len(answered)
             wait_for(lambda: len(answered) > during + 3, "searches during the rebuild")
             assert rebuild.is_alive()
             blocker.rollback()
-        rebuild.join()
+        rebuilt = rebuild.outcome()
+        assert rebuilt.built and rebuilt.valid and rebuilt.concurrently
     finally:
         stop.set()
         searcher.join()
-    assert failed == [] and set(answered) == {11}
+    assert searcher.outcome() is None and failed == [] and set(answered) == {11}
     assert conn.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = %s::regclass", (att.index_name,)).fetchone() == (True,)

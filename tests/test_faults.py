@@ -5,21 +5,36 @@ from __future__ import annotations
 
 import subprocess
 import threading
+import uuid
 
 import numpy as np
 import psycopg
 import pytest
+from psycopg import sql
 
 from compressae_pg import CompresSAE, backfill, registry, status, verify
 from compressae_pg.columns import attachments
 from compressae_pg.server import connect
 
+from .fixtures.database import with_db
 from .support.models import DIM, H, K, attach_model
-from .support.processes import CLI, ENV, PROGRESS, restart, wait_for
+from .support.processes import CLI, ENV, PROGRESS, ResultThread, restart, wait_for
 from .support.tables import create_table
 from .support.truth import check_codes
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def own_db(own_server):
+    """A fresh database of the test's own on the module's server, cloned from its migrated ``postgres``, dropped
+    afterwards: a restart test sees no other test's tables, jobs or models. Returns its name."""
+    name = f"r_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(with_db(own_server.url(), "template1"), autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE postgres").format(sql.Identifier(name)))
+    yield name
+    with psycopg.connect(with_db(own_server.url(), "template1"), autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def test_an_attachment_replaced_during_a_backfill_stops_it_and_no_old_code_lands(conn, dsn, real_vectors):
@@ -49,14 +64,14 @@ def test_a_model_changed_in_place_during_a_backfill_stops_it_and_the_rerun_start
     att, _m1 = attach_model(conn, name="m1")
     m2 = CompresSAE(DIM, H, K, seed=1).eval()
     info = registry.save(conn, "m2", m2)
-    run = threading.Thread(target=backfill, args=("items", "embedding"),
-                           kwargs={"dsn": dsn, "batch_size": 20, "sleep": 0.02, "progress": False})
+    run = ResultThread(backfill, "items", "embedding", dsn=dsn, batch_size=20, sleep=0.02, progress=False)
     run.start()
     wait_for(lambda: conn.execute(PROGRESS).fetchone()[0] >= 200, "200 rows checkpointed")
     with conn.transaction():  # a DBA points the column at another model by hand, and clears it
         conn.execute("UPDATE compressae.attachments SET model_id = %s WHERE id = %s", (info.id, att.id))
         conn.execute("UPDATE items SET embedding_sae = NULL")
-    run.join()
+    stopped = run.outcome()
+    assert stopped.status == "failed" and "m1@1" in stopped.errors[0], stopped.errors  # it stopped, naming the model it had
     assert verify("items", "embedding", sample=None, dsn=dsn).mismatches == 0  # no m1 code after the change
     again = backfill("items", "embedding", dsn=dsn, progress=False)
     assert (again.mode, again.status, again.rows) == ("full", "done", 1500)  # m1's unfinished run is not resumed
@@ -68,7 +83,9 @@ def test_a_statement_timeout_fails_the_range_and_a_rerun_resumes_it(conn, dsn, r
     _att, model = attach_model(conn)
     with connect(dsn) as blocker:
         blocker.execute("SELECT 1 FROM items WHERE id = 120 FOR UPDATE")  # the write of its batch waits on it
-        result = backfill("items", "embedding", dsn=dsn, batch_size=50, lock_timeout="10s", statement_timeout="200ms",
+        # 1 s: some twenty times what a batch of 50 takes on a loaded CI machine, yet well under the 10 s lock_timeout,
+        # so that only the batch waiting on the locked row runs out of time
+        result = backfill("items", "embedding", dsn=dsn, batch_size=50, lock_timeout="10s", statement_timeout="1s",
                           max_retries=2, progress=False)
         blocker.rollback()
     assert result.status == "failed" and "statement timeout" in result.errors[0]
@@ -79,8 +96,8 @@ def test_a_statement_timeout_fails_the_range_and_a_rerun_resumes_it(conn, dsn, r
     check_codes(conn, model)
 
 
-def test_a_server_restart_mid_backfill_is_a_clear_error_and_a_rerun_completes(own_server, real_vectors):
-    url = own_server.url()
+def test_a_server_restart_mid_backfill_is_a_clear_error_and_a_rerun_completes(own_server, own_db, real_vectors):
+    url = with_db(own_server.url(), own_db)
     with connect(url, autocommit=True) as c:
         create_table(c, "restart_backfill", real_vectors[:2000])
         _att, model = attach_model(c, table="restart_backfill")
@@ -89,7 +106,7 @@ def test_a_server_restart_mid_backfill_is_a_clear_error_and_a_rerun_completes(ow
     proc = subprocess.Popen(args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     with connect(url, autocommit=True) as c:
         wait_for(lambda: c.execute(PROGRESS).fetchone()[0] >= 300, "300 rows checkpointed")
-    url = restart(own_server)
+    url = with_db(restart(own_server), own_db)
     _out, err = proc.communicate(timeout=120)
     last = err.strip().splitlines()[-1]
     assert proc.returncode == 2 and "Traceback" not in err and last.startswith("error: lost the database"), err
@@ -101,8 +118,8 @@ def test_a_server_restart_mid_backfill_is_a_clear_error_and_a_rerun_completes(ow
         assert status("restart_backfill", conn=c)[0]["backfill"]["state"] == "done"
 
 
-def test_a_server_restart_mid_index_build_leaves_an_invalid_index_that_a_rerun_rebuilds(own_server, real_vectors):
-    url = own_server.url()
+def test_a_server_restart_mid_index_build_leaves_an_invalid_index_that_a_rerun_rebuilds(own_server, own_db, real_vectors):
+    url = with_db(own_server.url(), own_db)
     with connect(url, autocommit=True) as c:
         create_table(c, "restart_index", real_vectors[:500])
         attach_model(c, table="restart_index")
@@ -112,8 +129,9 @@ def test_a_server_restart_mid_index_build_leaves_an_invalid_index_that_a_rerun_r
     writer.execute("UPDATE restart_index SET id = id WHERE id = 1")
     proc = subprocess.Popen([*args, "--dsn", url], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     with connect(url, autocommit=True) as c:
-        wait_for(lambda: c.execute("SELECT count(*) FROM pg_stat_progress_create_index").fetchone()[0], "the build")
-    url = restart(own_server)
+        wait_for(lambda: c.execute("SELECT count(*) FROM pg_stat_progress_create_index WHERE datname = current_database()"
+                                   ).fetchone()[0], "the build")
+    url = with_db(restart(own_server), own_db)
     writer.close()
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "Traceback" not in err and err.startswith("error: lost the database"), err
@@ -124,8 +142,8 @@ def test_a_server_restart_mid_index_build_leaves_an_invalid_index_that_a_rerun_r
     assert '"rebuilt_invalid": true' in rerun.stdout and '"valid": true' in rerun.stdout
 
 
-def test_a_server_restart_mid_training_is_a_clear_error_stores_nothing_and_a_rerun_completes(own_server):
-    url = own_server.url()
+def test_a_server_restart_mid_training_is_a_clear_error_stores_nothing_and_a_rerun_completes(own_server, own_db):
+    url = with_db(own_server.url(), own_db)
     rows = 70_000  # more than the shuffle buffer holds, so training keeps reading the table
     vectors = np.random.default_rng(0).standard_normal((rows, 8)).astype(np.float32)
     with connect(url, autocommit=True) as c:
@@ -135,9 +153,10 @@ def test_a_server_restart_mid_training_is_a_clear_error_stores_nothing_and_a_rer
     proc = subprocess.Popen([*args, "--steps", "1000000"], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     with connect(url, autocommit=True) as c:
         # the trainer's connection after a chunk's COMMIT (each chunk is read in a transaction of its own)
-        seen = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'compressae-pg train' AND query = 'COMMIT'"
+        seen = ("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND application_name = 'compressae-pg train' AND query = 'COMMIT'")
         wait_for(lambda: c.execute(seen).fetchone()[0], "training to read the table")
-    url = restart(own_server)
+    url = with_db(restart(own_server), own_db)
     _out, err = proc.communicate(timeout=120)
     last = err.strip().splitlines()[-1]
     assert proc.returncode == 2 and "Traceback" not in err and last.startswith("error: lost the database"), err

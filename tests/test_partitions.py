@@ -5,9 +5,6 @@ Every check is against the catalog, counts taken partition by partition, or nump
 
 from __future__ import annotations
 
-import threading
-import time
-
 import numpy as np
 import psycopg
 import pytest
@@ -20,7 +17,7 @@ from compressae_pg.training.stream import VectorReader
 
 from .support.models import stored
 from .support.partitions import create_partitioned, insert, leaf_indexes, leaves, rows_per_leaf
-from .support.processes import cancelled_build
+from .support.processes import ResultThread, cancelled_build, wait_for
 from .support.truth import assert_top, brute_force, check_codes
 
 ROWS = 400
@@ -217,22 +214,22 @@ def test_the_catalog_steps_never_hold_the_applications_writes_for_long(conn, dsn
     filled(conn, dsn, "range", model, real_vectors[:100])
     writer = psycopg.connect(dsn)  # a long write through the partitioned table: a ROW EXCLUSIVE lock on it
     writer.execute("UPDATE items SET category = category WHERE id = 3")
-    done: list = []
-    thread = threading.Thread(target=lambda: done.append(build_index("items", "embedding", dsn=dsn)))
+    thread = ResultThread(build_index, "items", "embedding", dsn=dsn)
     thread.start()
     try:
-        waiting = False
-        while not waiting and thread.is_alive():
-            waiting = conn.execute("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE relation = 'items'::regclass"
-                                   " AND mode = 'ShareLock' AND NOT granted)").fetchone()[0]
-        assert waiting, "the build never asked for its SHARE lock"
+        wait_for(lambda: not thread.is_alive() or conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE relation = 'items'::regclass AND mode = 'ShareLock' AND NOT granted)"
+        ).fetchone()[0], "the build to queue for its SHARE lock")
+        assert thread.is_alive(), f"the build ended before it asked for its SHARE lock: {thread.error}"
         with psycopg.connect(dsn, autocommit=True) as app:
-            app.execute("SET statement_timeout = '20s'")  # without the lock_timeout this INSERT would wait for the writer
-            started = time.perf_counter()
+            # Queued behind the build's SHARE lock, which waits for the writer until the test commits it, this INSERT
+            # would wait as long; the build's 2 s lock_timeout lets it through. 20 s is ten times that: a generous
+            # bound, and a statement timeout, not a clock the test reads.
+            app.execute("SET statement_timeout = '20s'")
             app.execute("INSERT INTO items (id, embedding) SELECT 5000, embedding FROM items WHERE id = 1")
-            assert time.perf_counter() - started < 8.0
     finally:
         writer.commit()
         writer.close()
         thread.join()
-    assert len(done) == 1 and done[0].valid and done[0].built
+    built = thread.outcome()
+    assert built.valid and built.built

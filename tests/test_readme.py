@@ -11,6 +11,11 @@ import re
 from pathlib import Path
 
 import numpy as np
+import psycopg
+import sqlalchemy as sa
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
+from sqlalchemy.pool import NullPool
 
 from .support.tables import create_table
 
@@ -51,4 +56,20 @@ def test_the_readmes_python_and_sql_run_as_written(conn, dsn, real_vectors, monk
     # SQLAlchemy printed the same best row; the Alembic migration's functions are defined.
     out = capsys.readouterr().out
     assert "('42'," in out
-    assert callable(namespace["upgrade"]) and callable(namespace["downgrade"])
+    # The Alembic migration's functions, run as Alembic runs them: downgrade detaches the code column, upgrade
+    # attaches it again, by the catalog.
+    engine = sa.create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(dsn), poolclass=NullPool)
+    for step, attached in (("downgrade", False), ("upgrade", True)):
+        with engine.connect() as connection:
+            ctx = MigrationContext.configure(connection)
+            with ctx.begin_transaction(), Operations.context(ctx):
+                namespace[step]()
+        assert code_columns(conn) == ([("embedding_sae", "items-sae")] if attached else []), step
+    engine.dispose()
+
+
+def code_columns(conn) -> list[tuple[str, str]]:
+    """(column, model name) of every code column attached to items that items still has."""
+    return conn.execute("SELECT a.code_column, m.name FROM compressae.attachments a JOIN compressae.models m ON m.id = a.model_id"
+                        " JOIN pg_attribute c ON c.attrelid = 'items'::regclass AND c.attname = a.code_column AND NOT c.attisdropped"
+                        " WHERE (a.table_schema, a.table_name) = ('public', 'items')").fetchall()

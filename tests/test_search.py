@@ -23,7 +23,7 @@ from compressae_pg import (
 from compressae_pg.columns import attachments
 
 from .support.models import searchable, stored, train_small
-from .support.truth import assert_top, brute_force, cos
+from .support.truth import assert_top, brute_force, check_codes, cos
 
 MODES = ["none", "reconstructed", "symmetric", "dense"]
 ROWS = 300
@@ -98,13 +98,17 @@ def same(a, b) -> None:
     np.testing.assert_allclose([h.score for h in a], [h.score for h in b], atol=1e-6, rtol=0)
 
 
-def test_search_many_is_search_for_each_query(conn, items, queries):
+def test_search_many_is_search_for_each_query(conn, items, model, queries):
+    """The same hits as one search per query, and with every row a candidate numpy's brute-force top k."""
+    keys, codes, sources = items
     column = CompressedColumn(conn, "items", "embedding")
     for mode in MODES:
         many = column.search_many(queries, k=7, candidates=50, rerank=mode)
         assert len(many) == len(queries)
         for got, q in zip(many, queries):
             same(got, column.search(q, k=7, candidates=50, rerank=mode))
+        for got, q in zip(column.search_many(queries, k=7, candidates=ROWS, rerank=mode), queries):
+            assert_top(got, keys, brute_force(model, model.compress(q).dense()[0], q, codes, sources, mode), 7)
     lists = column.search_many([list(map(float, q)) for q in queries[:2]])
     for got, q in zip(lists, queries[:2]):
         same(got, column.search(q))
@@ -184,14 +188,22 @@ def test_hostile_names_work(conn, dsn, model, real_vectors):
 
 
 def test_a_recompression_is_noticed_and_the_new_model_used(conn, dsn, items, model, real_vectors, queries):
+    """A column opened before the recompression ranks by m@2's weights: numpy's brute force over the new codes
+    with the new decoder, which the old one's does not match."""
     column = CompressedColumn(conn, "items", "embedding")
-    before = column.search(queries[0], k=5, candidates=300)
-    registry.save(conn, "m", train_small(real_vectors[1000:5000], seed=1))
+    q = queries[0]
+    keys, codes, sources = items
+    assert_top(column.search(q, k=5, candidates=ROWS), keys, brute_force(model, None, q, codes, sources, "reconstructed"), 5)
+    new = train_small(real_vectors[1000:5000], seed=1)
+    registry.save(conn, "m", new)
     recompress("items", "embedding", "m@2", dsn=dsn, progress=False)
-    after = column.search(queries[0], k=5, candidates=300)
+    assert check_codes(conn, new) == ROWS  # every row recoded by m@2
+    keys, codes, sources = stored(conn)
+    after = column.search(q, k=5, candidates=ROWS)
     assert column.target.model_ref == "m@2"
-    same(after, CompressedColumn(conn, "items", "embedding").search(queries[0], k=5, candidates=300))
-    assert [h.score for h in after] != [h.score for h in before]
+    assert_top(after, keys, brute_force(new, None, q, codes, sources, "reconstructed"), 5)
+    old = brute_force(model, None, q, codes, sources, "reconstructed")  # the new codes scored by the old decoder
+    assert np.abs(np.array([h.score for h in after]) - old[[keys.index(h.key) for h in after]]).max() > 1e-3
 
 
 def test_a_halfvec_source_serves_the_dense_rerank(conn, dsn, model, real_vectors):

@@ -1,4 +1,4 @@
-"""AsyncCompressedColumn: the same results as the sync column, on an AsyncConnection."""
+"""AsyncCompressedColumn: the same results as the sync column, on an AsyncConnection, and numpy's brute force."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ async def test_every_method_matches_the_sync_column_and_the_brute_force(conn, ds
     column = await AsyncCompressedColumn(aconn, "items", "embedding").open()
     assert column.target == sync.target
     queries = real_vectors[5000:5003]
+    common = {r[0] for r in conn.execute("SELECT id FROM items WHERE category = 'common'")}
     for mode in MODES:
         for q in queries:
             hits = await column.search(q, k=6, candidates=200, rerank=mode)
@@ -35,7 +36,12 @@ async def test_every_method_matches_the_sync_column_and_the_brute_force(conn, ds
         many = await column.search_many(queries, k=4, candidates=30, rerank=mode, where={"category": "common"})
         assert [[h.key for h in r] for r in many] == [[h.key for h in sync.search(q, k=4, candidates=30, rerank=mode,
                                                                                    where={"category": "common"})] for q in queries]
-        assert await column.similar(5, k=4, rerank=mode) == sync.similar(5, k=4, rerank=mode)
+        for hits, q in zip(await column.search_many(queries, k=4, candidates=200, rerank=mode, where={"category": "common"}), queries):
+            assert_top(hits, keys, brute_force(model, model.compress(q).dense()[0], q, codes, sources, mode), 4, common)
+        similar = await column.similar(5, k=4, candidates=200, rerank=mode)
+        assert similar == sync.similar(5, k=4, candidates=200, rerank=mode)
+        row = keys.index(5)
+        assert_top(similar, keys, brute_force(model, codes[row], sources[row], codes, sources, mode), 4, set(keys) - {5})
 
 
 async def test_errors_surface_on_the_first_call(conn, dsn, aconn, model, real_vectors):

@@ -14,7 +14,7 @@ from compressae_pg import Hit, InvalidVectorError
 from compressae_pg.sqlalchemy import BIT, SPARSEVEC, encode, hnsw_settings, reconstructed_score, search, sketch_distance, sparse_cosine_distance
 
 from .support.models import H, searchable, stored
-from .support.truth import assert_top, brute_force, sign_cosine
+from .support.truth import assert_top, brute_force, cos, numpy_values, sign_cosine
 
 ROWS = 200
 
@@ -106,14 +106,24 @@ def test_sparse_cosine_distance_is_the_index_order(conn, session, model, real_ve
     assert ids == top(keys, brute_force(model, sql_code(conn, q), q, codes, sources, "none", "sparse"), 10)[0]
 
 
-def test_encode_of_a_value_runs_once_and_of_a_column_per_row(conn, session):
-    value = str(sa.select(encode("m", np.ones(384))).compile(session.bind))
-    assert "(SELECT compressae.encode(" in value
+def same_code(got, model, x) -> None:
+    """``got`` is the model's code of ``x``: its atoms, and the values numpy fits on them."""
+    want = model.compress(x)
+    assert got.indices() == want.indices[0].tolist()
+    np.testing.assert_allclose(got.values(), numpy_values(model, x, got.indices()), atol=2e-4, rtol=0)
+
+
+def test_encode_of_a_value_runs_once_and_of_a_column_per_row(conn, session, model, real_vectors):
+    value = sa.select(encode("m", real_vectors[5000]))
+    assert "(SELECT compressae.encode(" in str(value.compile(session.bind))
+    same_code(session.scalar(value), model, real_vectors[5000])
     per_row = sa.select(Item.id, encode("m", Item.embedding).label("code")).order_by(Item.id).limit(5)
     assert "(SELECT" not in str(per_row.compile(session.bind))
     got = [(r.id, r.code) for r in session.execute(per_row)]
     want = conn.execute("SELECT id, compressae.encode('m', embedding) FROM items ORDER BY id LIMIT 5").fetchall()
     assert [(i, c.to_text()) for i, c in got] == [(i, c.to_text()) for i, c in want]
+    for i, code in got:  # ids 1..5: rows 0..4 of the table
+        same_code(code, model, real_vectors[i - 1])
 
 
 def test_the_sql_search_function_joins_the_table(conn, session, real_vectors):
@@ -126,6 +136,8 @@ def test_the_sql_search_function_joins_the_table(conn, session, real_vectors):
     want = conn.execute("SELECT key::bigint, score FROM compressae.search('items', 'embedding', %s, 5, %s, 'dense')",
                         (q, ROWS)).fetchall()
     assert [(r.id, r.score) for r in rows] == want
+    keys, _codes, sources = stored(conn)
+    assert_top([Hit(r.id, r.score) for r in rows], keys, cos(q, np.stack(sources)), 5)  # the dense rerank, every row a candidate
     assert all(r.label == ("even" if r.id % 2 == 0 else "odd") for r in rows)
 
 

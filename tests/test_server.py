@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import psycopg
 
@@ -25,6 +26,8 @@ def test_embedded_server_falls_back_when_nothing_is_set(monkeypatch, tmp_path):
         url = resolve_dsn()
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT default_version FROM pg_available_extensions WHERE name = 'vector'").fetchone()
+            # the server started is the one in $COMPRESSAE_PG_DATA, not the session's nor the per-user default
+            assert Path(conn.execute("SHOW data_directory").fetchone()[0]).resolve() == (tmp_path / "pg").resolve()
     finally:
         EmbeddedServer(tmp_path / "pg").stop()
 

@@ -112,18 +112,11 @@ def test_unknown_tables_columns_and_types_are_named(conn):
         VectorReader(conn, "v", "embedding")
 
 
-def test_a_role_with_only_select_can_stream(conn, dsn, real_vectors):
+def test_a_role_with_only_select_can_stream(conn, dsn, login_role, real_vectors):
     create_table(conn, "t", real_vectors[:100])
-    conn.execute("DROP ROLE IF EXISTS reader_only")
-    conn.execute("CREATE ROLE reader_only LOGIN")
-    conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO reader_only").format(sql.Identifier(conn.info.dbname)))
-    conn.execute("GRANT SELECT ON t TO reader_only")
-    try:
-        with psycopg.connect(dsn, user="reader_only", autocommit=True) as ro:
-            assert len(_read_all(VectorReader(ro, "t", "embedding", split="train", validation=0.1, sample=0.5))) > 0
-    finally:
-        conn.execute("DROP OWNED BY reader_only")
-        conn.execute("DROP ROLE reader_only")
+    conn.execute(sql.SQL("GRANT SELECT ON t TO {}").format(sql.Identifier(login_role)))
+    with psycopg.connect(dsn, user=login_role, autocommit=True) as ro:
+        assert len(_read_all(VectorReader(ro, "t", "embedding", split="train", validation=0.1, sample=0.5))) > 0
 
 
 def test_shuffle_buffer_streams_a_table_larger_than_the_buffer(conn, real_vectors):

@@ -18,6 +18,7 @@ from compressae_pg.errors import NotQueuedError
 from compressae_pg.fill.encoder import Encoder
 
 from .support.models import attach_model
+from .support.processes import ResultThread, wait_for
 from .support.tables import catalog, codes_by_key, create_table, insert_rows
 from .support.truth import check_codes
 
@@ -167,23 +168,20 @@ def test_follow_wakes_on_notify_and_status_shows_depth_and_lag(conn, dsn, real_v
     assert row["queue"]["depth"] == 30 == len(queued(conn)) and row["queue"]["entries"] == 1  # one COPY, one entry
     assert 1.0 <= row["queue"]["lag_s"] < 60 and row["queue"]["failures"] == 0
     stop = threading.Event()
-    out = {}
-    worker = threading.Thread(target=lambda: out.setdefault("r", sync("items", "embedding", dsn=dsn, follow=True, poll=60,
-                                                                         stop=stop, progress=False)))
+    # a poll of an hour: within wait_for's two minutes only the NOTIFY can wake the follower for row 31
+    worker = ResultThread(sync, "items", "embedding", dsn=dsn, follow=True, poll=3600, stop=stop, progress=False)
     worker.start()
     try:
-        deadline = time.monotonic() + 20
-        while conn.execute("SELECT count(*) FROM compressae.sync_queue").fetchone()[0] and time.monotonic() < deadline:
-            time.sleep(0.05)
-        insert_rows(conn, [31], real_vectors[30:31])  # a poll of 60 s: only the NOTIFY can wake it in time
-        written = time.monotonic()
-        while codes_by_key(conn)[31][1] is None and time.monotonic() - written < 20:
-            time.sleep(0.02)
-        assert time.monotonic() - written < 5
+        wait_for(lambda: conn.execute("SELECT count(*) FROM compressae.sync_queue").fetchone()[0] == 0, "the first 30 drained")
+        assert worker.is_alive(), worker.error  # following, not returned or failed
+        insert_rows(conn, [31], real_vectors[30:31])
+        wait_for(lambda: codes_by_key(conn)[31][1] is not None, "the NOTIFY to wake the follower for row 31")
     finally:
         stop.set()
-        worker.join(10)
-    assert not worker.is_alive() and out["r"].changes == 31 and out["r"].mode == "follow"
+        worker.join(60)  # stop is looked at every second: the bound is only against hanging
+    assert not worker.is_alive()
+    result = worker.outcome()
+    assert result.changes == 31 and result.mode == "follow"
     assert check_codes(conn, model) == 31
     (row,) = status("items", conn=conn)
     assert row["queue"] == {"depth": 0, "entries": 0, "lag_s": 0.0, "failures": 0}

@@ -45,11 +45,15 @@ def searchable(conn: psycopg.Connection, dsn: str, vectors, model: CompresSAE, *
                column: str = "embedding", key: str = "id", key_type: str = "bigint", keys=None,
                category: str = "category", name: str = "m", index: bool = True, graph: str = "sketch") -> attachments.Attachment:
     """``table (key PRIMARY KEY, column vector(384), category text)`` by :func:`create_table` (every seventh row
-    'rare'), the model stored as ``name``, the code column attached, backfilled and (with ``index``) indexed."""
+    'rare'), the model stored as ``name``, the code column attached, backfilled and (with ``index``) indexed; the
+    backfill must have coded every row that has a source, so that no search test runs over a half-empty table."""
     create_table(conn, table, vectors, column=column, key_column=key, key=key_type, keys=keys, category=category)
     registry.save(conn, name, model)
     att = attachments.add(conn, table, column, registry.versions(conn, name)[-1].ref, graph=graph)
     backfill(table, column, dsn=dsn, progress=False, index=index, m=8, ef_construction=32)  # the fast flow: codes, then the index
+    coded = conn.execute(sql.SQL("SELECT count({}) FROM {}").format(sql.Identifier(att.code_column), sql.Identifier(table))).fetchone()[0]
+    want = sum(v is not None for v in vectors)
+    assert coded == want, f"the backfill coded {coded} rows, not the {want} that have a source"
     return att
 
 

@@ -16,6 +16,30 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 PROGRESS = "SELECT coalesce(sum(rows_done), 0) FROM compressae.backfill_jobs WHERE kind = 'range'"
 
 
+class ResultThread(threading.Thread):
+    """A thread that keeps what its target returned or raised, for the test to assert on (a bare Thread drops both)."""
+
+    def __init__(self, target, *args, **kwargs) -> None:
+        super().__init__()
+        self._call = (target, args, kwargs)
+        self.result = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        target, args, kwargs = self._call
+        try:
+            self.result = target(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - raised again by outcome(), in the test's thread
+            self.error = exc
+
+    def outcome(self):
+        """Wait for the thread; what its target returned, or raise what it raised."""
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
 def wait_for(predicate, what: str, timeout: float = 120.0):
     """Poll until ``predicate()`` is truthy (a deadline only against hanging forever, not a timing check)."""
     deadline = time.monotonic() + timeout

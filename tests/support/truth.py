@@ -14,18 +14,31 @@ from .models import H
 from .tables import codes_by_key
 
 
-def numpy_values(model: CompresSAE, x: np.ndarray, indices: list[int]) -> np.ndarray:
+def unit(x: np.ndarray) -> np.ndarray:
+    """``x`` in float64, normalised there: a halfvec source's own norm, taken in float16, is only good to ~1e-3."""
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.linalg.norm(x)
+
+
+def float64_weights(model: CompresSAE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The model's decoder, encoder and encoder bias as float64 numpy, converted once for a whole check."""
+    return tuple(t.detach().double().numpy() for t in (model.decoder, model.encoder, model.encoder_bias))
+
+
+def numpy_values(model: CompresSAE, x: np.ndarray, indices: list[int], weights: tuple | None = None) -> np.ndarray:
     """The stored values on atoms ``indices`` for source ``x``, computed in float64 numpy without the package.
 
     Refit models: the least-squares fit of x̃ on those decoder rows (``np.linalg.lstsq``); paper models:
-    the pre-activations ``W_enc x̃ + b``. Either way scaled so the decoded vector has unit norm.
+    the pre-activations ``W_enc x̃ + b``. Either way scaled so the decoded vector has unit norm. ``weights``:
+    :func:`float64_weights` of the model, for a caller that checks many rows.
     """
-    xn = np.asarray(x, dtype=np.float64) / np.linalg.norm(x)
-    atoms = model.decoder.detach().double().numpy()[indices]
+    dec, enc, bias = weights or float64_weights(model)
+    xn = unit(x)
+    atoms = dec[indices]
     if model.encoding.refit:
         values = np.linalg.lstsq(atoms.T, xn, rcond=None)[0]
     else:
-        values = model.encoder.detach().double().numpy()[indices] @ xn + model.encoder_bias.detach().double().numpy()[indices]
+        values = enc[indices] @ xn + bias[indices]
     return values / np.linalg.norm(values @ atoms)
 
 
@@ -37,16 +50,17 @@ def check_codes(conn: psycopg.Connection, model: CompresSAE, **names) -> int:
                  if s is not None and len(s.to_numpy()) == model.dim and np.any(s.to_numpy())}
     keys = list(encodable)
     want = model.compress(np.stack([encodable[k] for k in keys])) if keys else None
+    weights = float64_weights(model)
+    _dec, enc, bias = weights
     for i, k in enumerate(keys):
         got = rows[k][1]
         assert got is not None, f"row {k!r} has no code"
         assert got.indices() == want.indices[i].tolist(), f"row {k!r} has the wrong atoms"
         np.testing.assert_allclose(got.values(), want.values[i], rtol=0, atol=1e-6, err_msg=f"row {k!r}")
-        np.testing.assert_allclose(got.values(), numpy_values(model, encodable[k], got.indices()), rtol=0, atol=2e-4,
+        np.testing.assert_allclose(got.values(), numpy_values(model, encodable[k], got.indices(), weights), rtol=0, atol=2e-4,
                                    err_msg=f"row {k!r}: not the values numpy computes on its atoms")
         if model.encoding.is_paper:  # the atoms themselves: the k largest |pre-activation| by numpy, ties aside
-            xn = encodable[k].astype(np.float64) / np.linalg.norm(encodable[k])
-            pre = np.abs(model.encoder.detach().double().numpy() @ xn + model.encoder_bias.detach().double().numpy())
+            pre = np.abs(enc @ unit(encodable[k]) + bias)
             chosen = np.zeros(model.h, dtype=bool)
             chosen[got.indices()] = True
             assert chosen.sum() == model.k and pre[chosen].min() >= pre[~chosen].max() - 1e-6, f"row {k!r}: not the top-k atoms"
@@ -54,6 +68,23 @@ def check_codes(conn: psycopg.Connection, model: CompresSAE, **names) -> int:
         if k not in encodable:
             assert c is None, f"row {k!r} has a code but its source cannot be encoded"
     return len(rows)
+
+
+def held_out_rows(conn: psycopg.Connection, table: str, schema: str = "public", column: str = "embedding") -> np.ndarray:
+    """The rows training holds out, as the trainer documents its split and computed by the server: those whose ctid
+    hashes below a fifth of the 20-bit range (the cap on the held-out fraction, reached by tables under 10,240 rows)."""
+    query = psycopg.sql.SQL("SELECT {} FROM {} WHERE (hashtextextended(ctid::text, 0) & 1048575) < 209715").format(
+        psycopg.sql.Identifier(column), psycopg.sql.Identifier(schema, table))
+    return np.stack([np.asarray(r[0].to_numpy(), np.float32) for r in conn.execute(query)])
+
+
+def reconstruction_cosines(model: CompresSAE, rows: np.ndarray) -> np.ndarray:
+    """Each row's cosine with its reconstruction, in float64 numpy: the least-squares (or paper) values numpy
+    computes on the atoms the model's code picks (:func:`numpy_values`), decoded by the decoder's rows."""
+    weights = float64_weights(model)
+    picked = model.compress(rows).indices
+    return np.array([cos(x, (numpy_values(model, x, idx.tolist(), weights) @ weights[0][idx])[None, :])[0]
+                     for x, idx in zip(rows, picked)])
 
 
 def cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -71,8 +102,7 @@ def sign_cosine(query: np.ndarray, sources: list) -> np.ndarray:
 def residual_truth(source: np.ndarray, decoded: np.ndarray, planes: int) -> tuple[np.ndarray, float, float]:
     """One row's residual sketch the long way, in float64, as docs and _residual.py define it: (L, c, a), with c and
     a·√d rounded to 16-bit fractions as they are stored."""
-    x = np.asarray(source, np.float64) / np.linalg.norm(source)
-    xh = np.asarray(decoded, np.float64) / np.linalg.norm(decoded)
+    x, xh = unit(source), unit(decoded)
     c = float(x @ xh)
     r = x - c * xh
     levels = np.array([1.0 if v > 0 else -1.0 for v in r])
@@ -137,7 +167,7 @@ def brute_force(model: CompresSAE, query_code: np.ndarray, query: np.ndarray | N
     planes = (2 if graph == "sketch" else 0) if planes is None else planes
     if mode == "reconstructed" and planes:
         base = cos(query, codes @ dec)
-        qn = np.asarray(query, np.float64) / np.linalg.norm(query) if residual_query is None else residual_query
+        qn = unit(query) if residual_query is None else residual_query
         out = np.empty(len(codes))
         for i, (code, source) in enumerate(zip(codes @ dec, sources)):
             levels, c, a = residual_truth(source, code, planes)
@@ -160,12 +190,14 @@ def dense_code(indices: np.ndarray, values: np.ndarray, h: int = H) -> np.ndarra
 
 
 def assert_top(hits: list, keys: list, scores: np.ndarray, k: int, allowed=None, atol: float = 1e-5) -> None:
-    """``hits`` are the brute-force top ``k`` of ``scores`` (over the keys ``allowed``): each hit's score is its
-    row's brute-force score, and the scores are the k best, best first. Rows tied on score may come in any order."""
-    ok = np.array([allowed is None or key in allowed for key in keys]) & ~np.isnan(scores)
+    """``hits`` are the brute-force top ``k`` of ``scores`` (over the keys ``allowed``): exactly k of them, each hit's
+    score is its row's brute-force score, and the scores are the k best, best first. Rows tied on score may come in
+    any order. Fewer than k scored rows is an error, so that a table left without codes cannot pass with no hits."""
+    ok = np.array([allowed is None or key in allowed for key in keys], dtype=bool) & ~np.isnan(scores)
+    assert ok.sum() >= k, f"only {ok.sum()} rows have a brute-force score: the test needs at least k={k}"
     best = np.sort(scores[ok])[::-1][:k]
     by_key = dict(zip(keys, scores))
-    assert len({h.key for h in hits}) == len(hits) == len(best)
+    assert len({h.key for h in hits}) == len(hits) == k, f"{len(hits)} hits, {len({h.key for h in hits})} distinct, not k={k}"
     assert all(allowed is None or h.key in allowed for h in hits)
     np.testing.assert_allclose([h.score for h in hits], best, atol=atol, rtol=0)
     np.testing.assert_allclose([h.score for h in hits], [by_key[h.key] for h in hits], atol=atol, rtol=0)
