@@ -6,7 +6,6 @@ import itertools
 import json
 import signal
 import subprocess
-import threading
 
 import numpy as np
 import psycopg
@@ -18,7 +17,7 @@ from compressae_pg.fill.jobs import latest_run
 from compressae_pg.server import connect
 
 from .support.models import attach_model
-from .support.processes import CLI, ENV, PROGRESS, wait_for
+from .support.processes import CLI, ENV, PROGRESS, ResultThread, wait_for
 from .support.tables import create_table
 from .support.truth import check_codes
 
@@ -109,12 +108,13 @@ def test_concurrent_inserts_updates_and_deletes_end_up_correct(conn, dsn, real_v
                 log["ops"] += 1
             log["end"] = w.execute("SELECT clock_timestamp()").fetchone()[0]
 
-    thread = threading.Thread(target=writer)
+    thread = ResultThread(writer)
     thread.start()
     try:
         result = backfill("items", "embedding", dsn=dsn, workers=2, batch_size=50, sleep=0.03, progress=False)
     finally:
         thread.join()
+    thread.outcome()  # the writer's own failure, raised here
     assert result.status == "done" and log["ops"] >= 6
     (sweep_started,) = conn.execute("SELECT started_at FROM compressae.backfill_jobs WHERE kind = 'sweep'").fetchone()
     assert sweep_started > log["end"], "the writer outlived the key ranges; the test needs a slower backfill"
@@ -142,13 +142,14 @@ def test_a_conflicting_lock_makes_batches_back_off_and_retry(conn, dsn, real_vec
             wait_for(retried, "a batch to wait, time out and wait again")
         holder.commit()
 
-    thread = threading.Thread(target=release_after_a_retry)
+    thread = ResultThread(release_after_a_retry)
     thread.start()
     try:
         result = backfill("items", "embedding", dsn=dsn, batch_size=200, lock_timeout="100ms", max_retries=1000, progress=False)
     finally:
         thread.join()
         holder.close()
+    thread.outcome()
     assert result.status == "done" and result.retries >= 1
     assert sum(j.retries for j in latest_run(conn, att.id)) == result.retries
     check_codes(conn, model)

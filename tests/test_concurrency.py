@@ -70,12 +70,18 @@ def test_searches_answer_during_a_backfill_and_during_a_concurrent_index_rebuild
     stop, answered, failed = threading.Event(), [], []
     searcher = _searching(dsn, real_vectors[10], stop, answered, failed)
     try:
-        run = ResultThread(backfill, "items", "embedding", dsn=dsn, batch_size=50, sleep=0.02, progress=False)
-        run.start()
-        wait_for(lambda: _locks.holder(conn, "backfill", att.id), "the backfill to start")
-        during = len(answered)
-        wait_for(lambda: len(answered) > during + 3 or _locks.holder(conn, "backfill", att.id) is None, "searches")
-        assert _locks.holder(conn, "backfill", att.id) is not None, "the backfill ended before searches overlapped it"
+        # The last row stays locked until searches have overlapped the run, so its last batch waits and
+        # retries: the overlap is ordered by the lock, not left to the thread scheduler.
+        with connect(dsn) as last_row:
+            last_row.execute("SELECT 1 FROM items WHERE id = 2000 FOR UPDATE")
+            run = ResultThread(backfill, "items", "embedding", dsn=dsn, batch_size=50, lock_timeout="100ms",
+                               max_retries=10_000, progress=False)
+            run.start()
+            wait_for(lambda: _locks.holder(conn, "backfill", att.id), "the backfill to start")
+            during = len(answered)
+            wait_for(lambda: len(answered) > during + 3, "searches during the backfill")
+            assert run.is_alive() and _locks.holder(conn, "backfill", att.id) is not None
+            last_row.rollback()
         filled = run.outcome()
         assert (filled.mode, filled.status, filled.rows_written) == ("resume", "done", 1500)  # the 1,500 rows left
         build_index("items", "embedding", dsn=dsn, m=8, ef_construction=32)
