@@ -21,6 +21,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from compressae_pg import CompresSAE, TrainConfig
+from compressae_pg.evaluation.metrics import topk_rows
 from compressae_pg.model import PAPER, Encoding
 from compressae_pg.server import EmbeddedServer, connect
 
@@ -157,3 +158,10 @@ def publish(name: str, args: argparse.Namespace, result: dict, markdown) -> None
 
 __all__ = ["ENCODINGS", "bench_model", "connect", "database", "load", "machine", "model_options", "make_table", "parser", "publish",
            "retrieval_options", "save"]
+
+
+def exact_topk(queries: np.ndarray, items: np.ndarray, k: int = 10, *, chunk: int = 256) -> np.ndarray:
+    """Indices of the k items of highest cosine with each query (brute force, best first)."""
+    q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    x = items / np.linalg.norm(items, axis=1, keepdims=True)
+    return topk_rows(q, x, k, chunk=chunk)

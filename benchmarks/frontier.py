@@ -19,8 +19,8 @@ from dataclasses import replace
 import numpy as np
 from model_quality import QUERIES, RESULTS, append, command_line, train_and_score
 
-from _common import ROOT, load, parser
-from compressae_pg.evaluation.metrics import exact_topk, recall_at_k, topk_rows
+from _common import ROOT, exact_topk, load, parser
+from compressae_pg.evaluation.metrics import recall_at_k, topk_rows
 from compressae_pg.training.loop import TrainConfig
 
 FRONTIER = ROOT / "results" / "frontier.jsonl"

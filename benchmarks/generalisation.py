@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 from model_quality import command_line, score, train_and_score
 
-from _common import load, parser, save
-from compressae_pg.evaluation.metrics import exact_topk
+from _common import exact_topk, load, parser, save
 from compressae_pg.training.loop import TrainConfig
 
 CLUSTERS = 8

@@ -32,8 +32,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from _common import ROOT, load, machine, parser
-from compressae_pg.evaluation.metrics import exact_topk, recall_at_k, topk_rows
+from _common import ROOT, exact_topk, load, machine, parser
+from compressae_pg.evaluation.metrics import recall_at_k, topk_rows
 from compressae_pg.model import CompresSAE, Encoding
 from compressae_pg.training.loop import TrainConfig, fit, new_model
 

@@ -23,8 +23,7 @@ import torch
 import torch.nn.functional as F
 from model_quality import codes, scan
 
-from _common import load, parser, publish
-from compressae_pg.evaluation.metrics import exact_topk
+from _common import exact_topk, load, parser, publish
 from compressae_pg.model import CompresSAE
 
 

@@ -24,8 +24,7 @@ import torch
 import torch.nn.functional as F
 from model_quality import quality
 
-from _common import load, parser, publish
-from compressae_pg.evaluation.metrics import exact_topk
+from _common import exact_topk, load, parser, publish
 from compressae_pg.model import CompresSAE
 
 PLANS = ("24,1,8", "24,8,1", "16,2,8", "16,4,4", "16,16,1", "0,32,1")

@@ -18,8 +18,8 @@ import numpy as np
 from pgvector import SparseVector
 from psycopg import sql
 
-from _common import connect, database, load, parser, save
-from compressae_pg.evaluation.metrics import exact_topk, recall_at_k
+from _common import connect, database, exact_topk, load, parser, save
+from compressae_pg.evaluation.metrics import recall_at_k
 from compressae_pg.model import Codes, CompresSAE
 
 CANDIDATES = 100

@@ -51,10 +51,6 @@ class Encoding:
         if self.stages < 1 or (self.stages > 1 and (not self.pursuit or self.pursuit % self.stages)):
             raise ValueError(f"stages must be >= 1 and divide pursuit (got stages={self.stages}, pursuit={self.pursuit})")
 
-    @property
-    def is_paper(self) -> bool:
-        return not self.refit and not self.pursuit
-
 
 PAPER = Encoding()
 
@@ -241,13 +237,6 @@ class CompresSAE(nn.Module):
         """``W_dec q``: the query on every atom, so that ``q · x̂ = project(q) · s`` in O(k)."""
         t = check_vectors(q, self.dim).to(self.decoder.device)
         return (t @ self.decoder.t()).cpu().numpy()
-
-    @torch.no_grad()
-    def kernel(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Entries of K = W_dec W_decᵀ for atom index arrays a and b: K[a[:, None], b[None, :]]."""
-        da = self.decoder[torch.as_tensor(a)]
-        db = self.decoder[torch.as_tensor(b)]
-        return (da @ db.transpose(-1, -2)).cpu().numpy()
 
     # ---- weights --------------------------------------------------------------------------------
     def to_bytes(self, metadata: dict[str, Any] | None = None) -> bytes:

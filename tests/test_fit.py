@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from compressae_pg.model import PAPER
 from compressae_pg.training.loop import TrainConfig, aux_k_loss, fit, k_at, lr_factor, neighbour_loss, new_model
 
 from .support.truth import dense_reference_loss
@@ -34,7 +35,7 @@ def test_paper_recipe_trains_exactly_like_the_reference_loop():
         ref.normalize_decoder()
     for name, p, q in zip(("encoder", "encoder_bias", "decoder"), model.parameters(), ref.parameters()):
         assert torch.allclose(p, q, atol=1e-5), name
-    assert model.encoding.is_paper
+    assert model.encoding == PAPER
 
 
 def test_default_recipe_ties_the_encoder_at_a_constant_learning_rate():
@@ -44,7 +45,7 @@ def test_default_recipe_ties_the_encoder_at_a_constant_learning_rate():
     assert {lr_factor(cfg, s) for s in (0, 9, 50, 99)} == {1.0}
     assert (model.encoding.refit, model.encoding.pursuit, model.encoding.stages) == (True, 4, 2)  # k/2 in 2 stages
     assert TrainConfig(h=256, k=8, pursuit=2).encoding.stages == 1  # a pursuit given without stages: one stage
-    assert TrainConfig.paper().encoding.is_paper and lr_factor(TrainConfig.paper(), 7) == 1.0
+    assert TrainConfig.paper().encoding == PAPER and lr_factor(TrainConfig.paper(), 7) == 1.0
 
 
 def test_cosine_schedule_warms_up_then_decays_to_a_tenth():

@@ -108,14 +108,20 @@ def test_project_is_the_query_on_every_atom(conn, trained, items):
             assert score == pytest.approx(float(x @ trained.decompress(Codes(idx[None], val[None], 4096))[0]), abs=1e-4)
 
 
+def kernel(model: CompresSAE, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """K[a, b] of the decoder's Gram matrix K = W_dec W_decᵀ, in float64 numpy."""
+    w = model.decoder.detach().double().numpy()
+    return w[a] @ w[b].T
+
+
 def test_similarity_is_the_kernel_cosine_of_two_codes(conn, trained, items):
     codes = sql_codes(conn)[:8]
     for a, b in zip(codes, codes[1:] + codes[:1]):
         (got,) = conn.execute("SELECT compressae.similarity('m', %s, %s)", (a, b)).fetchone()
         (ia, va), (ib, vb) = sparse(a), sparse(b)
-        ab = va @ trained.kernel(ia, ib) @ vb
-        aa = va @ trained.kernel(ia, ia) @ va
-        bb = vb @ trained.kernel(ib, ib) @ vb
+        ab = va @ kernel(trained, ia, ib) @ vb
+        aa = va @ kernel(trained, ia, ia) @ va
+        bb = vb @ kernel(trained, ib, ib) @ vb
         assert got == pytest.approx(float(ab / np.sqrt(aa * bb)), abs=1e-4)
     (same,) = conn.execute("SELECT compressae.similarity('m', %s, %s)", (codes[0], codes[0])).fetchone()
     assert same == pytest.approx(1.0, abs=1e-6)

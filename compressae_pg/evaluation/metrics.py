@@ -5,13 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def exact_topk(queries: np.ndarray, items: np.ndarray, k: int = 10, *, chunk: int = 256) -> np.ndarray:
-    """Indices of the k items of highest cosine with each query (brute force, best first)."""
-    q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
-    x = items / np.linalg.norm(items, axis=1, keepdims=True)
-    return topk_rows(q, x, k, chunk=chunk)
-
-
 def topk_rows(q: np.ndarray, x: np.ndarray, k: int, *, chunk: int = 256) -> np.ndarray:
     """Indices of the k largest inner products ``q @ x.T`` per row, best first, in bounded memory."""
     out = np.empty((len(q), k), dtype=np.int64)
