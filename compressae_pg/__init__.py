@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from ._version import __version__ as __version__  # re-exported
 from .errors import (
+    AttachmentLeftoverError,
     BusyError,
     CompressaeError,
     InvalidModelNameError,
@@ -106,6 +107,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AsyncCompressedColumn",
     "Attachment",
+    "AttachmentLeftoverError",
     "BackfillConfig",
     "BackfillResult",
     "BusyError",

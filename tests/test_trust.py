@@ -11,8 +11,9 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from compressae_pg import CompresSAE, Encoding, ModelOwnerError, backfill, registry, sync
+from compressae_pg import AttachmentLeftoverError, CompresSAE, Encoding, ModelOwnerError, backfill, registry, sync
 from compressae_pg.cli import main
+from compressae_pg.columns import attachments
 from compressae_pg.server import connect
 
 from .support.models import attach_model
@@ -228,3 +229,30 @@ def test_a_role_that_squats_a_backfills_lock_is_named_in_one_line(conn, dsn, rol
         err = capsys.readouterr().err.strip()
         assert err == (f"error: a backfill of this code column is already running in backend pid {pid} (role {squatter}); "
                        "wait for it or stop it first")
+
+
+def test_a_dropped_tables_attachment_record_is_named_when_the_next_table_of_that_name_attaches(conn, dsn, role, capsys, real_vectors):
+    first, second = role("first"), role("second")
+    grant(capsys, dsn, first, "--train")
+    grant(capsys, dsn, second, "--train")
+    with connect(as_user(dsn, first), autocommit=True) as fc:  # attached, then dropped without a detach
+        create_table(fc, "items", real_vectors[:5])
+        left, _model = attach_model(fc, name="firsts")
+        fc.execute("DROP TABLE items")
+    with connect(as_user(dsn, second), autocommit=True) as sc:
+        create_table(sc, "items", real_vectors[:5])
+        registry.save(sc, "seconds", CompresSAE(384, 256, 8, seed=1).eval())
+        want = (f"public.items has a leftover attachment record for code column embedding_sae (attachment {left.id}: "
+                f"model firsts@1 of role {first}), from a table of that name that was dropped without a detach; pass "
+                f"another code column, or forget it as the table's owner: DELETE FROM compressae.attachments WHERE id = {left.id}")
+        with pytest.raises(AttachmentLeftoverError) as caught:
+            attachments.add(sc, "items", "embedding", "seconds")
+        assert str(caught.value) == want
+        assert main(["attach", "--table", "items", "--column", "embedding", "--model", "seconds", "--apply",
+                     "--dsn", as_user(dsn, second)]) == 2
+        assert capsys.readouterr().err.strip() == f"error: {want}"
+        assert sc.execute("SELECT count(*) FROM pg_attribute WHERE attrelid = 'items'::regclass AND attname = 'embedding_sae'"
+                          " AND NOT attisdropped").fetchone() == (0,)  # nothing was added
+        assert sc.execute("DELETE FROM compressae.attachments WHERE id = %s", (left.id,)).rowcount == 1  # the hint works
+        att = attachments.add(sc, "items", "embedding", "seconds")
+        assert (att.table.qualified, att.code_column, att.model.ref) == ("public.items", "embedding_sae", "seconds@1")

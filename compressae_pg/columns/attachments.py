@@ -15,6 +15,7 @@ from psycopg import sql
 from .. import _sql, registry
 from .._catalog import Table, resolve_table
 from .._defaults import GRAPH, SYNC
+from ..errors import AttachmentLeftoverError
 from ..registry import ModelInfo
 from ..server import takes_database
 from .choice import choose
@@ -107,6 +108,21 @@ def get(conn: psycopg.Connection, table: str | Table, column: str | None = None,
                   code_column=code_column, model=wanted)
 
 
+def leftover_query(table: sql.Composable, column: str, code_column: str | None) -> sql.Composed:
+    """The query (run without parameters) for a dropped table's record that attaching ``table.column`` would collide with.
+
+    ``table`` is a literal of the table's quoted (optionally qualified) name. Records name their table by schema and name,
+    so one left by a table dropped without a detach claims the code column of the next table of that name.
+    """
+    return _sql.query("attachment_leftover", table=table, column=sql.Literal(column), code_column=sql.Literal(code_column))
+
+
+def refuse_leftover(found: list | None) -> None:
+    """AttachmentLeftoverError naming the record :func:`leftover_query` found, if it found one."""
+    if found is not None:
+        raise AttachmentLeftoverError.of(*found)
+
+
 def add(
     conn: psycopg.Connection,
     table: str | Table,
@@ -126,6 +142,7 @@ def add(
     default is 2 with the sketch graph and none with the sparse one.
     """
     t = resolve_table(conn, table)
+    refuse_leftover(conn.execute(leftover_query(sql.Literal(t.ident.as_string(conn)), column, code_column)).fetchone()[0])
     with conn.transaction():
         (aid,) = conn.execute(
             _sql.query("attach"),
