@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from ._version import __version__ as __version__  # re-exported
 from .errors import (
+    AttachmentChangedError,
     AttachmentLeftoverError,
     BusyError,
     CompressaeError,
@@ -24,6 +25,9 @@ from .errors import (
     ModelOwnerError,
     NoPrimaryKeyError,
     NotAttachedError,
+    NotQueuedError,
+    RetriesExhaustedError,
+    StaleAttachmentError,
     UnknownKeyError,
     UnknownModelError,
     UnknownPeerError,
@@ -107,6 +111,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AsyncCompressedColumn",
     "Attachment",
+    "AttachmentChangedError",
     "AttachmentLeftoverError",
     "BackfillConfig",
     "BackfillResult",
@@ -123,11 +128,14 @@ __all__ = [
     "InvalidVectorError",
     "ModelFileError",
     "ModelInUseError",
+    "ModelInfo",
     "ModelOwnerError",
     "NoPrimaryKeyError",
-    "ModelInfo",
     "NotAttachedError",
+    "NotQueuedError",
     "RecompressResult",
+    "RetriesExhaustedError",
+    "StaleAttachmentError",
     "SyncResult",
     "TrainConfig",
     "TrainResult",

@@ -14,7 +14,7 @@ from typing import TypeVar
 from psycopg import errors
 
 from ._defaults import BATCH_SIZE, LOCK_TIMEOUT, MAX_RETRIES, SLEEP, STATEMENT_TIMEOUT
-from .errors import RetriesExhausted
+from .errors import RetriesExhaustedError
 
 T = TypeVar("T")
 RETRYABLE = (errors.LockNotAvailable, errors.QueryCanceled, errors.DeadlockDetected, errors.SerializationFailure)
@@ -37,7 +37,7 @@ def retrying(step: Callable[[], T], limits: Limits, stop: threading.Event, on_re
     """Run ``step``; on a lock/statement timeout, deadlock or serialization failure, back off and retry.
 
     The wait doubles from ``limits.backoff`` up to ``limits.backoff_cap`` (with jitter); after
-    ``limits.max_retries`` retries, or once ``stop`` is set, RetriesExhausted is raised.
+    ``limits.max_retries`` retries, or once ``stop`` is set, RetriesExhaustedError is raised.
     """
     failures = 0
     while True:
@@ -47,6 +47,6 @@ def retrying(step: Callable[[], T], limits: Limits, stop: threading.Event, on_re
             failures += 1
             on_retry()
             if failures > limits.max_retries or stop.is_set():
-                raise RetriesExhausted(f"gave up after {failures} attempts: {exc}".strip()) from exc
+                raise RetriesExhaustedError(f"gave up after {failures} attempts: {exc}".strip()) from exc
             delay = min(limits.backoff_cap, limits.backoff * 2 ** (failures - 1))
             stop.wait(delay * random.uniform(0.5, 1.0))

@@ -43,11 +43,11 @@ class NoPrimaryKeyError(CompressaeError, LookupError):
     """The table has no primary key, or a composite one: batches and search results need a single-column key."""
 
 
-class RetriesExhausted(CompressaeError):
+class RetriesExhaustedError(CompressaeError):
     """A backfill batch kept failing on lock or statement timeouts."""
 
 
-class AttachmentChanged(CompressaeError):
+class AttachmentChangedError(CompressaeError):
     """The attachment a backfill fills was detached, replaced or given another model while it ran."""
 
 
@@ -63,7 +63,7 @@ class AttachmentLeftoverError(CompressaeError):
                    f"another code column, or forget it as the table's owner: DELETE FROM compressae.attachments WHERE id = {attachment_id}")
 
 
-class StaleAttachment(CompressaeError):
+class StaleAttachmentError(CompressaeError):
     """A cached search target no longer matches the database (the code column now holds another model's codes)."""
 
 

@@ -69,3 +69,15 @@ def test_every_public_function_takes_the_database_the_same_way():
         params = inspect.signature(fn).parameters
         wrapped = getattr(fn, "__wrapped__", None)
         assert {"conn", "dsn"} <= set(params) or (wrapped is not None and next(iter(inspect.signature(wrapped).parameters)) == "conn"), name
+
+
+def test_every_exception_is_named_error_and_exported():
+    import inspect
+
+    import compressae_pg
+    from compressae_pg import errors
+
+    classes = [name for name, obj in vars(errors).items()
+               if inspect.isclass(obj) and issubclass(obj, Exception) and obj.__module__ == errors.__name__]
+    assert [n for n in classes if not n.endswith("Error")] == []
+    assert [n for n in classes if n not in compressae_pg.__all__] == []

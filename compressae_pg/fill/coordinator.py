@@ -33,7 +33,7 @@ from ..columns import attachments
 from ..columns.attachments import Attachment
 from ..columns.indexes import build as build_index
 from ..columns.indexes import state as index_state
-from ..errors import CompressaeError, RetriesExhausted
+from ..errors import CompressaeError, RetriesExhaustedError
 from ..server import connect, resolve_dsn
 from . import jobs
 from .encoder import Encoder
@@ -387,7 +387,7 @@ def _settle(conn: psycopg.Connection, run: list[Job], failures: dict[Job, tuple[
         if job.status == "done":
             continue
         exc, retries = failures.get(job, (None, 0))
-        if exc is not None and not (isinstance(exc, RetriesExhausted) and stop.is_set()):
+        if exc is not None and not (isinstance(exc, RetriesExhaustedError) and stop.is_set()):
             jobs.update(conn, job, status="failed", error=str(exc), retries=retries)
         else:
             jobs.update(conn, job, status="paused", retries=retries)

@@ -23,7 +23,7 @@ from .. import _sql, _wire
 from .._catalog import Column
 from .._retry import Limits, retrying
 from ..columns.attachments import Attachment
-from ..errors import AttachmentChanged
+from ..errors import AttachmentChangedError
 from .encoder import Encoder
 from .jobs import Job
 
@@ -186,7 +186,7 @@ class Worker:
                      "code_column": att.code_column},
                 )
                 if cur.rowcount == 0:
-                    raise AttachmentChanged(
+                    raise AttachmentChangedError(
                         f"{att.table}.{att.code_column} is no longer attached with model {att.model.ref} (detached, attached "
                         "again or re-compressed while this backfill ran); the batch was rolled back: run the backfill again")
             return written

@@ -10,12 +10,12 @@ from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 from .. import _wire
-from ..errors import StaleAttachment
+from ..errors import StaleAttachmentError
 from .plans import Statement
 
 Where = sql.Composable | Mapping[str, Any] | None
 # Errors that mean a resolved column went away (detached, or swapped by a re-compression): resolve again once.
-STALE = (StaleAttachment, psycopg.errors.UndefinedColumn, psycopg.errors.UndefinedTable)
+STALE = (StaleAttachmentError, psycopg.errors.UndefinedColumn, psycopg.errors.UndefinedTable)
 
 
 def cursor(conn: Any, stmt: Statement, oids: dict[str, int] | None) -> Any:

@@ -28,7 +28,7 @@ from .. import _residual, _sql, _vectors, _wire
 from .._codes import Codes, sign_bits
 from .._defaults import CANDIDATES, EF_SEARCH_FLOOR, RERANK, RERANK_MODES, K
 from ..columns.choice import choose
-from ..errors import CompressaeError, InvalidVectorError, NoPrimaryKeyError, StaleAttachment, UnknownKeyError, UnknownModelError, UnknownTableError
+from ..errors import CompressaeError, InvalidVectorError, NoPrimaryKeyError, StaleAttachmentError, UnknownKeyError, UnknownModelError, UnknownTableError
 from . import rerank
 from .codes import Weights
 
@@ -333,7 +333,7 @@ def _candidates_sql(target: Target, rerank: str, where: Any, exclude: tuple[Any]
 def rank(target: Target, query: Query, rows: list[tuple], opts: Options) -> list[Hit]:
     """Rerank one query's candidate rows ``(key, distance, model_id, extra...)`` and keep the best k."""
     if rows and rows[0][2] != target.model_id:
-        raise StaleAttachment(f"{target.qualified}.{target.code_column} now holds codes of another model")
+        raise StaleAttachmentError(f"{target.qualified}.{target.code_column} now holds codes of another model")
     if opts.rerank == "dense":
         rows = [r for r in rows if r[3] is not None and len(r[3]) == len(query.vector)]
     keys = [r[0] for r in rows]

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from pgvector import SparseVector
 
 from compressae_pg import CompresSAE
+from compressae_pg.model import PAPER
 
 from .models import H
 from .tables import codes_by_key
@@ -59,7 +60,7 @@ def check_codes(conn: psycopg.Connection, model: CompresSAE, **names) -> int:
         np.testing.assert_allclose(got.values(), want.values[i], rtol=0, atol=1e-6, err_msg=f"row {k!r}")
         np.testing.assert_allclose(got.values(), numpy_values(model, encodable[k], got.indices(), weights), rtol=0, atol=2e-4,
                                    err_msg=f"row {k!r}: not the values numpy computes on its atoms")
-        if model.encoding.is_paper:  # the atoms themselves: the k largest |pre-activation| by numpy, ties aside
+        if model.encoding == PAPER:  # the atoms themselves: the k largest |pre-activation| by numpy, ties aside
             pre = np.abs(enc @ unit(encodable[k]) + bias)
             chosen = np.zeros(model.h, dtype=bool)
             chosen[got.indices()] = True
