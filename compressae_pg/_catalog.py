@@ -19,6 +19,10 @@ from .errors import NoPrimaryKeyError, UnknownTableError
 VECTOR_TYPES = ("vector", "halfvec")
 
 
+TABLE_KINDS = ("r", "p")
+RELATION_KINDS = {"r": "table", "p": "partitioned table", "m": "materialized view", "v": "view", "f": "foreign table"}
+
+
 @dataclass(frozen=True)
 class Table:
     """A resolved relation."""
@@ -31,6 +35,17 @@ class Table:
     @property
     def ident(self) -> sql.Identifier:
         return sql.Identifier(self.schema, self.name)
+
+    @property
+    def is_table(self) -> bool:
+        """A table (plain or partitioned): what an attachment is made on. A view or a foreign table of the same
+        name would run its owner's code in whoever reads it."""
+        return self.kind in TABLE_KINDS
+
+    @property
+    def described(self) -> str:
+        """``schema.name``, and what it is when it is not a table, for messages."""
+        return self.qualified if self.is_table else f"{self.qualified} (a {RELATION_KINDS.get(self.kind, self.kind)}, not a table)"
 
     @property
     def qualified(self) -> str:

@@ -11,7 +11,9 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from compressae_pg import AttachmentLeftoverError, CompresSAE, Encoding, ModelOwnerError, backfill, registry, sync
+from compressae_pg import (AttachmentLeftoverError, CompresSAE, Encoding, ModelOwnerError, UnknownTableError, backfill, registry,
+                           sync)
+from compressae_pg import status as compressae_status
 from compressae_pg.cli import main
 from compressae_pg.columns import attachments
 from compressae_pg.server import connect
@@ -256,3 +258,29 @@ def test_a_dropped_tables_attachment_record_is_named_when_the_next_table_of_that
         assert sc.execute("DELETE FROM compressae.attachments WHERE id = %s", (left.id,)).rowcount == 1  # the hint works
         att = attachments.add(sc, "items", "embedding", "seconds")
         assert (att.table.qualified, att.code_column, att.model.ref) == ("public.items", "embedding_sae", "seconds@1")
+
+
+def test_a_view_in_an_attached_tables_place_runs_nothing_in_a_superusers_status_or_backfill(conn, dsn, role, capsys, real_vectors):
+    owner = role("owner")
+    grant(capsys, dsn, owner, "--train")
+    conn.execute("CREATE TABLE spied (who name)")
+    conn.execute("GRANT INSERT ON spied TO PUBLIC")
+    with connect(as_user(dsn, owner), autocommit=True) as oc:  # the table goes, a view that records its reader comes
+        create_table(oc, "items", real_vectors[:5])
+        attach_model(oc, name="owned")
+        oc.execute("DROP TABLE items")
+        oc.execute("CREATE FUNCTION spy() RETURNS int LANGUAGE sql VOLATILE AS "
+                   "$$ INSERT INTO public.spied VALUES (current_user); SELECT 1 $$")
+        oc.execute("CREATE VIEW items AS SELECT g AS id, NULL::vector(384) AS embedding, NULL::sparsevec AS embedding_sae, "
+                   "NULL::bit(384) AS embedding_sae_sketch, NULL::varbit AS embedding_sae_residual, spy() AS s "
+                   "FROM generate_series(1, 3) g")
+    rows = [r for r in compressae_status(exact=True, conn=conn) if r["table"] == "public.items"]
+    assert len(rows) == 1 and "rows" not in rows[0] and rows[0]["rows_estimate"] is None
+    assert rows[0]["note"] == "public.items (a view, not a table): this attachment's table was dropped; detach it"
+    assert main(["status", "--exact", "--dsn", dsn]) == 0
+    assert "note: public.items (a view, not a table)" in capsys.readouterr().out
+    with pytest.raises(UnknownTableError, match=r"^public\.items \(a view, not a table\): attachments apply to tables"):
+        backfill("items", "embedding", conn=conn, progress=False)
+    assert conn.execute("SELECT count(*) FROM spied").fetchone() == (0,)  # the view's function never ran
+    (ran,) = conn.execute("SELECT count(*) FROM items").fetchone()  # while reading the view does run it:
+    assert ran == 3 and conn.execute("SELECT count(*) FROM spied").fetchone() == (3,)

@@ -246,7 +246,7 @@ def cmd_status(args: argparse.Namespace) -> None:
     flat = lambda r: {**r, "backfill": r["backfill"]["state"], "last_run": r["backfill"].get("kind"), "rows_done": r["backfill"]["rows_done"],  # noqa: E731
                       **({"queue_depth": r["queue"]["depth"], "lag_s": r["queue"]["lag_s"], "sync_failures": r["queue"]["failures"]}
                          if "queue" in r else {})}
-    _emit(args, rows, lambda rs: _table([flat(r) for r in rs], cols))
+    _emit(args, rows, lambda rs: _table([flat(r) for r in rs], cols) + "".join(f"\nnote: {r['note']}" for r in rs if "note" in r))
 
 
 def cmd_recompress(args: argparse.Namespace) -> int:

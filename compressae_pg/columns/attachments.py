@@ -15,7 +15,7 @@ from psycopg import sql
 from .. import _sql, registry
 from .._catalog import Table, resolve_table
 from .._defaults import GRAPH, SYNC
-from ..errors import AttachmentLeftoverError
+from ..errors import AttachmentLeftoverError, UnknownTableError
 from ..registry import ModelInfo
 from ..server import takes_database
 from .choice import choose
@@ -95,6 +95,9 @@ def get(conn: psycopg.Connection, table: str | Table, column: str | None = None,
     long as exactly one attachment of ``column`` is left; otherwise the choice is among all of them.
     """
     t = resolve_table(conn, table)
+    if not t.is_table:
+        raise UnknownTableError(f"{t.described}: attachments apply to tables, so any attachment recorded under this name "
+                                "belongs to a table that was dropped; its owner can detach it")
     found = list_attachments(conn, t)
     if exclude is not None and code_column is None:
         excluded = exclude(found)
