@@ -46,6 +46,8 @@ _LAZY = {
     "AsyncCompressedColumn": "search.async_column",
     "CompressedColumn": "search.column",
     "Hit": "search.plans",
+    "Explanation": "search.plans",
+    "Contribution": "search.plans",
     "BackfillConfig": "fill.coordinator",
     "BackfillResult": "fill.coordinator",
     "backfill": "fill.coordinator",
@@ -102,7 +104,7 @@ if TYPE_CHECKING:
     from .registry import ModelInfo, drop_model, list_models
     from .search.async_column import AsyncCompressedColumn
     from .search.column import CompressedColumn
-    from .search.plans import Hit
+    from .search.plans import Contribution, Explanation, Hit
     from .server import connect
     from .training.loop import TrainConfig
     from .training.trainer import TrainResult, train
@@ -120,8 +122,10 @@ __all__ = [
     "CompresSAE",
     "CompressaeError",
     "CompressedColumn",
+    "Contribution",
     "Encoding",
     "Evaluation",
+    "Explanation",
     "Hit",
     "IndexResult",
     "InvalidModelNameError",

@@ -12,6 +12,7 @@ RERANK_MODES = ("none", "reconstructed", "symmetric", "dense")  # how the candid
 RERANK = "reconstructed"  # a query vector's rerank: the query against each decoded row
 SIMILAR_RERANK = "symmetric"  # a stored row's rerank: its code's reconstruction against each decoded row
 EF_SEARCH_FLOOR = 40  # a search's hnsw.ef_search is its candidates, and at least this
+EXPLAIN_ATOMS = 5  # atoms an explanation lists, the largest contributions first
 EF_SEARCH = 100  # hnsw.ef_search for dense reference indexes in evaluations and SQLAlchemy's helper
 
 # ---- attach ------------------------------------------------------------------------------------

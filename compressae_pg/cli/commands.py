@@ -265,6 +265,8 @@ def cmd_search(args: argparse.Namespace) -> None:
     from ..search.column import CompressedColumn
     from ..server import connect
 
+    if args.explain and (args.key is not None or args.rerank not in (None, "reconstructed")):
+        raise ValueError("--explain explains the reconstructed score of a --vector search: drop --key and --rerank")
     opts = {"k": args.k, "candidates": args.candidates, "ef_search": args.ef_search}
     if args.rerank is not None:  # else each method's own default rerank
         opts["rerank"] = args.rerank
@@ -279,7 +281,23 @@ def cmd_search(args: argparse.Namespace) -> None:
             except json.JSONDecodeError as exc:
                 raise ValueError(f"--vector must be a JSON array of numbers: {exc}") from exc
             hits = column.search(vector, **opts)
-    _emit(args, [h.as_dict() for h in hits], lambda r: _table(r, ["key", "score"]))
+        rows = [h.as_dict() for h in hits]
+        if args.explain:
+            for row in rows:
+                row["explanation"] = column.explain(vector, row["key"], top=args.atoms).as_dict()
+    _emit(args, rows, _explained if args.explain else lambda r: _table(r, ["key", "score"]))
+
+
+def _explained(rows: list[dict]) -> str:
+    """Each hit, then its atoms' contributions, the residual's and the share of the score they carry."""
+    lines = []
+    for r in rows:
+        e = r["explanation"]
+        residual = "" if e["residual"] is None else f", residual {e['residual']:.4f}"
+        lines.append(f"key {r['key']}  score {r['score']:.4f}: top {len(e['atoms'])} atoms carry {e['share']:.0%}{residual}")
+        lines += [f"  atom {a['atom']:>5}  query {a['query_weight']:+.4f} x row {a['row_value']:+.4f} = {a['contribution']:+.4f}"
+                  for a in e["atoms"]]
+    return "\n".join(lines) if lines else "(none)"
 
 
 # ---- evaluate ---------------------------------------------------------------------------------

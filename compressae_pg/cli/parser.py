@@ -172,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--candidates", type=int, default=d.CANDIDATES, help=f"rows the index returns for the rerank (default {d.CANDIDATES})")
     p.add_argument("--rerank", choices=d.RERANK_MODES, help=f"default: {d.RERANK} for --vector, {d.SIMILAR_RERANK} for --key")
     p.add_argument("--ef-search", type=int, help=f"hnsw.ef_search (default: the candidates, at least {d.EF_SEARCH_FLOOR})")
+    p.add_argument("--explain", action="store_true",
+                   help="with --vector and the reconstructed rerank: each hit's atoms that carry its score (compressae.explain)")
+    p.add_argument("--atoms", type=int, default=d.EXPLAIN_ATOMS, help=f"atoms --explain lists per hit (default {d.EXPLAIN_ATOMS})")
 
     p = add("evaluate", cmd_evaluate, "recall, latency and size of a code column against exact search and the dense column's index")
     _target_options(p)

@@ -6,6 +6,7 @@
     hits = await items.search(query_vector, k=10)           # [Hit(key=..., score=...), ...]
     hits = await items.search(query_vector, where={"lang": "en"}, rerank="dense")
     same = await items.similar(42, k=10)                    # item-to-item from the stored codes
+    why = await items.explain(query_vector, hits[0].key)    # the atoms that carry its score
 
 This file is the one written by hand: ``column.py``, :class:`CompressedColumn` on a ``Connection``,
 is generated from it by ``tools/async_to_sync.py`` (as psycopg does), and a test keeps them equal.
@@ -19,10 +20,10 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from .._defaults import CANDIDATES, RERANK, SIMILAR_RERANK, K
+from .._defaults import CANDIDATES, EXPLAIN_ATOMS, RERANK, SIMILAR_RERANK, K
 from . import plans
 from ._session import STALE, Where, cursor, needs_savepoint
-from .plans import Batch, Call, Hit, Options, Plan, Target
+from .plans import Batch, Call, Explanation, Hit, Options, Plan, Target
 
 T = TypeVar("T")
 
@@ -103,6 +104,18 @@ class AsyncCompressedColumn:
         against reconstruction). ``"reconstructed"`` and ``"dense"`` use the row's source vector.
         """
         return (await self._call(plans.similar(key, Options(k, candidates, rerank, where, ef_search))))[0]
+
+    async def explain(self, query: Any, key: Any, *, top: int | None = EXPLAIN_ATOMS) -> Explanation:
+        """Why the row whose primary key is ``key`` scores what it does for ``query`` (reconstructed rerank).
+
+        Each atom of the row's code contributes the query's weight on it (q̂·d_j) times the row's value,
+        scaled by the residual sketch's factor; the ``top`` largest (all with None) are listed, with the
+        residual sketch's term and the share of the score they carry. The parts sum to the score
+        ``search(query, rerank="reconstructed")`` gives the row (the same arithmetic); SQL's
+        ``compressae.explain`` gives the same atoms. A key with no row raises
+        :class:`~compressae_pg.errors.UnknownKeyError`.
+        """
+        return await self._call(plans.explaining(query, key, top))
 
     async def _call(self, plan: Call[T]) -> T:
         for attempt in (1, 2):

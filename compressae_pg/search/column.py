@@ -11,10 +11,10 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from .._defaults import CANDIDATES, RERANK, SIMILAR_RERANK, K
+from .._defaults import CANDIDATES, EXPLAIN_ATOMS, RERANK, SIMILAR_RERANK, K
 from . import plans
 from ._session import STALE, Where, cursor, needs_savepoint
-from .plans import Batch, Call, Hit, Options, Plan, Target
+from .plans import Batch, Call, Explanation, Hit, Options, Plan, Target
 
 T = TypeVar("T")
 
@@ -95,6 +95,18 @@ class CompressedColumn:
         against reconstruction). ``"reconstructed"`` and ``"dense"`` use the row's source vector.
         """
         return self._call(plans.similar(key, Options(k, candidates, rerank, where, ef_search)))[0]
+
+    def explain(self, query: Any, key: Any, *, top: int | None = EXPLAIN_ATOMS) -> Explanation:
+        """Why the row whose primary key is ``key`` scores what it does for ``query`` (reconstructed rerank).
+
+        Each atom of the row's code contributes the query's weight on it (q̂·d_j) times the row's value,
+        scaled by the residual sketch's factor; the ``top`` largest (all with None) are listed, with the
+        residual sketch's term and the share of the score they carry. The parts sum to the score
+        ``search(query, rerank="reconstructed")`` gives the row (the same arithmetic); SQL's
+        ``compressae.explain`` gives the same atoms. A key with no row raises
+        :class:`~compressae_pg.errors.UnknownKeyError`.
+        """
+        return self._call(plans.explaining(query, key, top))
 
     def _call(self, plan: Call[T]) -> T:
         for attempt in (1, 2):

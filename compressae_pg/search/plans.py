@@ -26,7 +26,7 @@ from psycopg.pq import Format
 
 from .. import _residual, _sql, _vectors, _wire
 from .._codes import Codes, sign_bits
-from .._defaults import CANDIDATES, EF_SEARCH_FLOOR, RERANK, RERANK_MODES, K
+from .._defaults import CANDIDATES, EF_SEARCH_FLOOR, EXPLAIN_ATOMS, RERANK, RERANK_MODES, K
 from ..columns.choice import choose
 from ..errors import CompressaeError, InvalidVectorError, NoPrimaryKeyError, StaleAttachmentError, UnknownKeyError, UnknownModelError, UnknownTableError
 from . import rerank
@@ -69,6 +69,40 @@ class Hit:
 
     def as_dict(self) -> dict[str, Any]:
         return {"key": self.key, "score": self.score}
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """One atom's part of a row's score: the query's weight on it (q̂·d_j), the row's value s_j, and their product
+    (scaled by the residual sketch's factor where the row has one)."""
+
+    atom: int
+    query_weight: float
+    row_value: float
+    contribution: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"atom": self.atom, "query_weight": self.query_weight, "row_value": self.row_value, "contribution": self.contribution}
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a row scores what it does for a query under the reconstructed rerank (``compressae.explain``).
+
+    ``score`` is the sum of every atom's contribution and the residual's; ``atoms`` are the ``top`` largest
+    contributions (by size), ``residual`` the residual sketch's term (None when the row has none), and
+    ``share`` the part of ``score`` that the listed atoms carry (0 when the score is 0).
+    """
+
+    key: Any
+    score: float
+    atoms: tuple[Contribution, ...]
+    residual: float | None
+    share: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "score": self.score, "atoms": [a.as_dict() for a in self.atoms],
+                "residual": self.residual, "share": self.share}
 
 
 @dataclass(frozen=True)
@@ -201,13 +235,18 @@ def load_model(conn: Any, target: Target) -> Plan[Weights]:
 
 
 # ---- queries ------------------------------------------------------------------------------------
-def encode(model: Weights, vectors: np.ndarray, mode: str, target: Target) -> list[Query]:
-    """The queries' probes (sign bits; a code only where the graph or the rerank needs one) and rerank projections."""
+def checked(model: Weights, vectors: np.ndarray, target: Target) -> None:
+    """Refuse query vectors of the wrong dimension (naming the column's), NaN, Inf and zero vectors."""
     if vectors.ndim != 2 or vectors.shape[1] != model.dim:
         got = vectors.shape[-1] if vectors.ndim else 0
         raise InvalidVectorError(f"the query has {got} dimensions, but {target.qualified}.{target.code_column} "
                                  f"holds codes of {model.dim}-dimensional vectors (model {target.model_ref})")
     _vectors.check(vectors, model.dim)  # NaN, Inf and zero vectors are refused by name
+
+
+def encode(model: Weights, vectors: np.ndarray, mode: str, target: Target) -> list[Query]:
+    """The queries' probes (sign bits; a code only where the graph or the rerank needs one) and rerank projections."""
+    checked(model, vectors, target)
     codes = model.compress(vectors) if target.needs_codes or mode == "symmetric" else None
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     return _queries(model, codes, sign_bits(unit), unit, mode)
@@ -389,6 +428,51 @@ def similar(key: Any, opts: Options) -> Call[list[list[Hit]]]:
         return (yield from search(target, [query], opts))
 
     return plan
+
+
+def explaining(query: Any, key: Any, top: int | None = EXPLAIN_ATOMS) -> Call[Explanation]:
+    """The plan of :meth:`CompressedColumn.explain <compressae_pg.CompressedColumn.explain>`: the row's code and residual, split."""
+    vectors = _vectors.as_array(query)
+    if len(vectors) != 1:
+        raise ValueError(f"explain takes one query vector (got {len(vectors)})")
+    if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
+        raise ValueError(f"top must be a positive integer or None (got {top!r})")
+
+    def plan(target: Target, model: Weights) -> Plan[Explanation]:
+        checked(model, vectors, target)
+        residual = sql.Identifier(target.residual_column) if target.residual_column else sql.SQL("NULL::varbit")
+        rows = yield Statement(_sql.query("search_explain", code=sql.Identifier(target.code_column), residual=residual,
+                                          table=sql.Identifier(target.schema, target.table),
+                                          key=sql.Identifier(target.key), item=sql.Literal(key)), binary=True)
+        if not rows:
+            raise UnknownKeyError(f"no row of {target.qualified} has {target.key} = {key!r}")
+        if rows[0][0] is None:
+            raise CompressaeError(f"row {key!r} of {target.qualified} has no code in {target.code_column} yet (run the backfill)")
+        return explanation(target, model, vectors[0] / np.linalg.norm(vectors[0]), key, *rows[0], top)
+
+    return plan
+
+
+def explanation(target: Target, model: Weights, unit: np.ndarray, key: Any, raw: Any, packed: bytes | None,
+                top: int | None) -> Explanation:
+    """The reconstructed rerank's score of one row (:func:`rank`'s arithmetic), split by atom: ``c·s_j·(q̂·d_j)``."""
+    code = _wire.sparse_rows([raw])
+    weights = model.project(unit[None, :])[0].astype(np.float64)[code.indices]
+    values = code.values.astype(np.float64)
+    base = float(weights @ values)
+    c, residual = 1.0, None
+    size = (_residual.bits_length(target.dim, target.residual_planes) + 7) // 8
+    if target.residual_column and packed is not None and len(packed) == size:  # else the code's score, as in rank
+        found = _residual.unpack(np.frombuffer(packed, dtype=np.uint8)[None, :], target.dim, target.residual_planes)
+        c = float(found.c[0])
+        residual = float(found.scores(unit, np.array([base]))[0]) - c * base
+    parts = c * values * weights
+    order = sorted(range(len(parts)), key=lambda i: (-abs(parts[i]), int(code.indices[i])))
+    atoms = tuple(Contribution(int(code.indices[i]), float(weights[i]), float(values[i]), float(parts[i])) for i in order)
+    score = float(parts.sum()) + (residual or 0.0)
+    listed = atoms[:top]
+    share = sum(a.contribution for a in listed) / score if score else 0.0
+    return Explanation(key, score, listed, residual, share)
 
 
 def nothing(target: Target, model: Weights) -> Plan[None]:
