@@ -389,13 +389,20 @@ def rank(target: Target, query: Query, rows: list[tuple], opts: Options) -> list
     return [Hit(keys[i], float(scores[i])) for i in rerank.top(scores, opts.k)]
 
 
+def _residuals(target: Target, packed: Sequence[bytes | None]) -> tuple[list[int], _residual.Residuals | None]:
+    """The positions whose residual sketch has the attachment's size, and those sketches unpacked (None if there are none)."""
+    size = (_residual.bits_length(target.dim, target.residual_planes) + 7) // 8
+    have = [i for i, p in enumerate(packed) if p is not None and len(p) == size]
+    if not have:
+        return have, None
+    found = np.frombuffer(b"".join(packed[i] for i in have), dtype=np.uint8).reshape(len(have), -1)
+    return have, _residual.unpack(found, target.dim, target.residual_planes)
+
+
 def _with_residuals(target: Target, query: Query, rows: list[tuple], scores: np.ndarray) -> np.ndarray:
     """``c · (q · x̂) + a · (q · L)`` for the candidates that have a residual sketch (of the attachment's size); q · x̂ for the rest."""
-    size = (_residual.bits_length(target.dim, target.residual_planes) + 7) // 8
-    have = [i for i, r in enumerate(rows) if r[4] is not None and len(r[4]) == size]
-    if have:
-        packed = np.frombuffer(b"".join(rows[i][4] for i in have), dtype=np.uint8).reshape(len(have), -1)
-        found = _residual.unpack(packed, target.dim, target.residual_planes)
+    have, found = _residuals(target, [r[4] for r in rows])
+    if found is not None:
         scores = scores.astype(np.float64)
         scores[have] = found.scores(query.vector, scores[have])
     return scores
@@ -461,9 +468,8 @@ def explanation(target: Target, model: Weights, unit: np.ndarray, key: Any, raw:
     values = code.values.astype(np.float64)
     base = float(weights @ values)
     c, residual = 1.0, None
-    size = (_residual.bits_length(target.dim, target.residual_planes) + 7) // 8
-    if target.residual_column and packed is not None and len(packed) == size:  # else the code's score, as in rank
-        found = _residual.unpack(np.frombuffer(packed, dtype=np.uint8)[None, :], target.dim, target.residual_planes)
+    found = _residuals(target, [packed])[1] if target.residual_column else None
+    if found is not None:  # else the code's score, as in rank
         c = float(found.c[0])
         residual = float(found.scores(unit, np.array([base]))[0]) - c * base
     parts = c * values * weights
