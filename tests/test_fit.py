@@ -143,3 +143,26 @@ def test_k_anneals_linearly_from_k_start_and_the_loop_trains_at_it():
     model.loss = recording
     fit(batches(), model, cfg, progress=False)
     assert seen == expected
+
+
+def test_patience_stops_after_checks_without_a_gain_and_keeps_the_best_weights():
+    cfg = TrainConfig(h=256, k=8, steps=40, batch_size=64, device="cpu", check_every=2, patience=3)
+    scores = iter([0.1, 0.3, 0.2, 0.25, 0.3 + 5e-5, 0.9])  # best at step 4; 6, 8 and 10 gain nothing (the last by < 1e-4)
+    model = new_model(32, cfg)
+    fitted = fit(batches(), model, cfg, progress=False, check=lambda m: next(scores))
+    assert (fitted["steps_run"], fitted["best_step"]) == (10, 4)
+    assert [s for s, _ in fitted["checks"]] == [2, 4, 6, 8, 10]
+    four = new_model(32, cfg)  # an independent run of exactly the best check's 4 steps
+    fit(batches(), four, TrainConfig(h=256, k=8, steps=4, batch_size=64, device="cpu"), progress=False)
+    for name, p, q in zip(("encoder", "encoder_bias", "decoder"), model.parameters(), four.parameters()):
+        assert torch.equal(p, q), name
+
+
+def test_without_patience_checks_only_watch_and_every_step_runs():
+    cfg = TrainConfig(h=256, k=8, steps=7, batch_size=64, device="cpu", check_every=3)
+    model, plain = new_model(32, cfg), new_model(32, cfg)
+    fitted = fit(batches(), model, cfg, progress=False, check=lambda m: 1.0)
+    fit(batches(), plain, cfg, progress=False)
+    assert (fitted["steps_run"], [s for s, _ in fitted["checks"]]) == (7, [3, 6, 7])
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), plain.parameters()))
+    assert TrainConfig.paper().patience is None and TrainConfig().patience is None

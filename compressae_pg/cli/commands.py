@@ -70,7 +70,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     from ..training.loop import TrainConfig
     from ..training.trainer import train
 
-    settings = {k: getattr(args, k) for k in ("h", "k", "steps", "batch_size", "lr", "seed", "device") if getattr(args, k) is not None}
+    settings = {k: getattr(args, k) for k in ("h", "k", "steps", "batch_size", "lr", "seed", "device", "patience") if getattr(args, k) is not None}
     config = TrainConfig.paper() if args.paper else TrainConfig()
     result = train(args.table, args.column, args.name, dsn=args.dsn, config=config, progress=not args.json, **settings)
     _emit(

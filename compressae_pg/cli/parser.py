@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     _model_options(p)
     p.add_argument("--steps", type=int)
     p.add_argument("--lr", type=float)
+    p.add_argument("--patience", type=int, help="stop after this many checks of the held-out rows without a gain, "
+                   "keeping the best weights (default: run every step)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
     p.add_argument("--paper", action="store_true", help="the paper's recipe exactly (no init, schedule, AuxK or encode refinements)")
 

@@ -79,8 +79,9 @@ def _train(conn, table, column, name, cfg: TrainConfig, progress: bool) -> Train
         yield first
         yield from batches
 
-    fitted = fit(all_batches(), model, cfg, progress=progress)
     held_out = len(val) > 0
+    check = (lambda m: validate(m, val, cfg.resolved_device())["val_cosine"]) if held_out and cfg.patience else None
+    fitted = fit(all_batches(), model, cfg, progress=progress, check=check)
     quality = validate(model, val if held_out else first, cfg.resolved_device())
     seconds = time.perf_counter() - started
     model.cpu()
@@ -91,7 +92,7 @@ def _train(conn, table, column, name, cfg: TrainConfig, progress: bool) -> Train
         "validation": "held-out rows" if held_out else "training rows (table too small to hold out)",
         **{k: round(v, 6) for k, v in fitted.items()},
         "rows_seen": stats.rows,
-        "samples_seen": cfg.steps * cfg.batch_size,
+        "samples_seen": fitted["steps_run"] * cfg.batch_size,
         "rows_skipped": stats.skipped + val_reader.stats.skipped,
         "skipped": {k: v + val_reader.stats.as_dict()[k] for k, v in stats.as_dict().items() if k.startswith("skipped")},
         "passes": stats.passes,
