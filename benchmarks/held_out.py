@@ -116,7 +116,7 @@ def main() -> None:
     p.add_argument("--check-every", type=int, default=25, help="steps between the trajectory's points")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--table", action="store_true", help="print the table of all runs so far and exit")
-    p.add_argument("--patience", type=int, default=TrainConfig().patience, help="for --table: the stopping rule shown")
+    p.add_argument("--patience", type=int, default=3, help="for --table: the stopping rule shown")
     args = p.parse_args()
     if args.table:
         print(table(args.patience))
