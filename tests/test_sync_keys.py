@@ -15,9 +15,9 @@ from .support.models import attach_model
 from .support.tables import insert_rows
 from .support.truth import check_codes
 
-WRITER = ["SET DateStyle = 'SQL, DMY'", "SET IntervalStyle = 'sql_standard'", "SET TimeZone = 'Asia/Kathmandu'",
+WRITER = ["SET DateStyle = 'SQL, MDY'", "SET IntervalStyle = 'sql_standard'", "SET TimeZone = 'Asia/Kathmandu'",
           "SET extra_float_digits = -3"]
-WORKER = "-c DateStyle=German -c IntervalStyle=iso_8601 -c TimeZone=America/New_York -c extra_float_digits=0"
+WORKER = "-c DateStyle=ISO,DMY -c IntervalStyle=iso_8601 -c TimeZone=America/New_York -c extra_float_digits=0"
 KEYS = {  # values whose text in the writer's settings the worker's would read as another value
     "date": ["2026-03-04", "2026-12-01", "2026-01-02"],
     "timestamptz": ["2026-03-04 10:15:00+00", "2026-05-06 23:59:59.5+00", "2026-01-02 00:00:00+00"],
