@@ -32,6 +32,9 @@ LOCK_TIMEOUT = "2s"  # longest wait for a lock before a batch backs off and retr
 STATEMENT_TIMEOUT = "60s"  # longest statement of a batch
 MAX_RETRIES = 30  # retries of one batch before its range fails
 POLL = 5.0  # seconds between looks at a sync queue without a notification
+# The settings a sync queue's keys are written (the queue trigger's SET clauses, sql/revisions/0012_queue/)
+# and read (the sync worker's session) under: a key's text means one value whatever the application's session set.
+QUEUE_KEY_SETTINGS = {"DateStyle": "ISO, YMD", "IntervalStyle": "postgres", "TimeZone": "UTC", "extra_float_digits": "1"}
 
 # ---- models, evaluation, verification -----------------------------------------------------------
 H = 4096  # atoms in a model's dictionary

@@ -67,7 +67,7 @@ def test_add_then_drop_leaves_the_table_as_it_was(conn, migrate, shop, real_vect
     after = catalog(conn, QUALIFIED)
     assert ("Emb Vec_sae", "sparsevec(256)", False, 4) in after["columns"]
     assert hnsw_indexes(conn) == []  # the table has rows: the index waits for the backfill (the fast flow)
-    assert after["triggers"] == [("compressae_sync_1",)]
+    assert after["triggers"] == [("compressae_sync_1",), ("compressae_sync_1_insert",)]  # 0012: INSERT, and UPDATE of the source
     insert(conn, 3, real_vectors[1])
     same = conn.execute(sql.SQL("""SELECT bool_and("Emb Vec_sae" = compressae.encode('m@1', "Emb Vec")) FROM {} WHERE id = 3""").format(IDENT))
     assert same.fetchone() == (True,)

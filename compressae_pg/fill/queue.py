@@ -26,10 +26,11 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 from tqdm.auto import tqdm
 
 from .. import _catalog, _migrate, _sql, _wire, registry
-from .._defaults import BATCH_SIZE, POLL
+from .._defaults import BATCH_SIZE, POLL, QUEUE_KEY_SETTINGS
 from .._retry import Limits, retrying
 from ..columns import attachments
 from ..columns.attachments import Attachment
@@ -98,6 +99,7 @@ class QueueWorker:
                  stop: threading.Event) -> None:
         self.conn, self.target, self.encoder, self.limits, self.stop = conn, target, encoder, limits, stop
         self.retries = 0
+        conn.execute(_sql.query("sync_key_settings"), {"settings": Jsonb(QUEUE_KEY_SETTINGS)})
         create_batch_table(conn)
         self.write_query = write_query(conn, target)
         (self.vs,) = conn.execute(_sql.query("pgvector_schema")).fetchone()
