@@ -81,9 +81,13 @@ def run(args) -> dict:
 
 
 def stopped(row: dict, patience: int) -> dict:
-    """The check a run with ``patience`` would keep: the best before ``patience`` checks without a gain."""
-    best, since = row["trajectory"][0], 0
-    for point in row["trajectory"][1:]:
+    """The check a run with ``patience`` would keep: the best before ``patience`` checks without a gain.
+
+    Its checks are the trajectory's points every ``TrainConfig().check_every`` steps, as the trainer's."""
+    every = TrainConfig().check_every
+    checks = [p for p in row["trajectory"] if p["step"] % every == 0]
+    best, since = checks[0], 0
+    for point in checks[1:]:
         if point["val_cosine"] > best["val_cosine"] + 1e-4:
             best, since = point, 0
         else:
