@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from compressae_pg import backfill, sync
@@ -29,14 +30,15 @@ KEYS = {  # values whose text in the writer's settings the worker's would read a
 @pytest.mark.parametrize("key_type", list(KEYS))
 def test_keys_written_under_any_settings_name_their_rows_for_a_worker_under_others(conn, dsn, real_vectors, key_type):
     x = real_vectors
-    conn.execute(f"CREATE TABLE items (id {key_type} PRIMARY KEY, embedding vector(384))")
+    key = sql.SQL(key_type)  # a type name of KEYS, not an identifier
+    conn.execute(sql.SQL("CREATE TABLE items (id {} PRIMARY KEY, embedding vector(384))").format(key))
     _att, model = attach_model(conn, sync="queue")
     with psycopg.connect(dsn, autocommit=True) as app:
         for statement in WRITER:
             app.execute(statement)
         for i, k in enumerate(KEYS[key_type]):
             with app.cursor() as cur:  # the key parsed as the application's session parses it
-                cur.execute(f"INSERT INTO items VALUES (%s::text::{key_type}, %s::text::vector)",
+                cur.execute(sql.SQL("INSERT INTO items VALUES (%s::text::{}, %s::text::vector)").format(key),
                             (k, "[" + ",".join(repr(float(a)) for a in x[i]) + "]"))
     worker = make_conninfo(**{**conninfo_to_dict(dsn), "options": WORKER})
     result = sync("items", "embedding", dsn=worker, progress=False)
