@@ -23,12 +23,11 @@ from dataclasses import replace
 import numpy as np
 import torch
 import torch.nn.functional as F
-from model_quality import append, batches, codes, command_line, top10
+from model_quality import append, batches, codes, command_line, quality
 
 from _common import ROOT, exact_topk, load, machine, parser
-from compressae_pg.evaluation.metrics import recall_at_k
 from compressae_pg.model import CompresSAE
-from compressae_pg.training.loop import TrainConfig, fit, new_model, validate
+from compressae_pg.training.loop import _MIN_GAIN, TrainConfig, fit, new_model, validate
 
 RESULTS = ROOT / "results" / "held_out.jsonl"
 QUERIES, NEW, VALIDATION, OLD = 500, 2000, 2048, 2000
@@ -37,14 +36,13 @@ QUERIES, NEW, VALIDATION, OLD = 500, 2000, 2048, 2000
 @torch.no_grad()
 def measure(model: CompresSAE, rows: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> dict:
     """Stored codes' and bare TopK's cosine on ``rows``, and asymmetric recall@10 of ``queries`` among them."""
+    scanned = quality(model, rows, queries, truth, codes(model, rows), codes(model, queries))
     x = torch.from_numpy(rows)
-    stored = model.decode_sparse(*codes(model, rows))
     bare = model.decode_sparse(*model.topk(x))
-    scores = queries @ F.normalize(stored, dim=1).numpy().T
     return {
-        "cosine": round(F.cosine_similarity(x, stored, dim=1).mean().item(), 4),
+        "cosine": round(scanned["cosine"], 4),
         "cosine_topk": round(F.cosine_similarity(x, bare, dim=1).mean().item(), 4),
-        "recall": round(recall_at_k(top10(scores), truth), 4),
+        "recall": round(scanned["recall_asym"], 4),
     }
 
 
@@ -88,7 +86,7 @@ def stopped(row: dict, patience: int) -> dict:
     checks = [p for p in row["trajectory"] if p["step"] % every == 0]
     best, since = checks[0], 0
     for point in checks[1:]:
-        if point["val_cosine"] > best["val_cosine"] + 1e-4:
+        if point["val_cosine"] > best["val_cosine"] + _MIN_GAIN:
             best, since = point, 0
         else:
             since += 1
