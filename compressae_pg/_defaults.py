@@ -13,6 +13,8 @@ RERANK = "reconstructed"  # a query vector's rerank: the query against each deco
 SIMILAR_RERANK = "symmetric"  # a stored row's rerank: its code's reconstruction against each decoded row
 EF_SEARCH_FLOOR = 40  # a search's hnsw.ef_search is its candidates, and at least this
 EXPLAIN_ATOMS = 5  # atoms an explanation lists, the largest contributions first
+LABEL_ROWS = 5  # rows an atom's label keeps: those with its largest values (compressae-pg atoms --top)
+ATOM_ROWS = 10  # rows browsing one atom shows (compressae-pg atoms --atom N --top)
 EF_SEARCH = 100  # hnsw.ef_search for dense reference indexes in evaluations and SQLAlchemy's helper
 
 # ---- attach ------------------------------------------------------------------------------------

@@ -27,6 +27,10 @@ class UnknownKeyError(CompressaeError, LookupError):
     """No row of the table has that primary key."""
 
 
+class NoLabelsError(CompressaeError, LookupError):
+    """No atom labels are stored for the attachment's model (``compressae-pg atoms`` computes them), or the role may not read them."""
+
+
 class ModelInUseError(CompressaeError):
     """A model cannot be dropped while an attachment uses it."""
 

@@ -15,7 +15,7 @@ and every query's candidates go out as one batch: one round trip.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
@@ -72,17 +72,42 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class Label:
+    """What an atom means in one table (``compressae.atom_labels``): how many rows use it, their mean value, and
+    the rows with its largest values (keys as text; the text column's values when the labels were computed with one)."""
+
+    atom: int
+    uses: int
+    mean_value: float | None
+    keys: tuple[str, ...]
+    values: tuple[float, ...]
+    texts: tuple[str | None, ...] | None = None
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Label:
+        """A label from a ``labels_read`` row ``(idx, uses, mean_value, top_keys, top_values, top_texts)``."""
+        idx, uses, mean, keys, values, texts = row
+        return cls(idx, uses, mean, tuple(keys), tuple(values), None if texts is None else tuple(texts))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"atom": self.atom, "uses": self.uses, "mean_value": self.mean_value, "keys": list(self.keys),
+                "values": list(self.values), "texts": None if self.texts is None else list(self.texts)}
+
+
+@dataclass(frozen=True)
 class Contribution:
     """One atom's part of a row's score: the query's weight on it (q̂·d_j), the row's value s_j, and their product
-    (scaled by the residual sketch's factor where the row has one)."""
+    (scaled by the residual sketch's factor where the row has one); ``label`` is the atom's stored label, if any."""
 
     atom: int
     query_weight: float
     row_value: float
     contribution: float
+    label: Label | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"atom": self.atom, "query_weight": self.query_weight, "row_value": self.row_value, "contribution": self.contribution}
+        return {"atom": self.atom, "query_weight": self.query_weight, "row_value": self.row_value, "contribution": self.contribution,
+                "label": None if self.label is None else self.label.as_dict()}
 
 
 @dataclass(frozen=True)
@@ -455,7 +480,10 @@ def explaining(query: Any, key: Any, top: int | None = EXPLAIN_ATOMS) -> Call[Ex
             raise UnknownKeyError(f"no row of {target.qualified} has {target.key} = {key!r}")
         if rows[0][0] is None:
             raise CompressaeError(f"row {key!r} of {target.qualified} has no code in {target.code_column} yet (run the backfill)")
-        return explanation(target, model, vectors[0] / np.linalg.norm(vectors[0]), key, *rows[0], top)
+        found = explanation(target, model, vectors[0] / np.linalg.norm(vectors[0]), key, *rows[0], top)
+        labels = yield Statement(_sql.query("labels_read"), {"attachment": target.attachment_id, "model": target.model_id,
+                                                              "atoms": [a.atom for a in found.atoms]})
+        return labelled(found, {r[0]: Label.from_row(r) for r in labels})
 
     return plan
 
@@ -479,6 +507,12 @@ def explanation(target: Target, model: Weights, unit: np.ndarray, key: Any, raw:
     listed = atoms[:top]
     share = sum(a.contribution for a in listed) / score if score else 0.0
     return Explanation(key, score, listed, residual, share)
+
+
+def labelled(found: Explanation, labels: Mapping[int, Label]) -> Explanation:
+    """``found`` with each listed atom's label (those without one keep None)."""
+    atoms = tuple(replace(a, label=labels.get(a.atom)) for a in found.atoms)
+    return replace(found, atoms=atoms)
 
 
 def nothing(target: Target, model: Weights) -> Plan[None]:

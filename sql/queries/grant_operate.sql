@@ -1,6 +1,7 @@
 -- What a role needs beyond owning its table to attach, detach, backfill, index and recompress:
--- write the attachments, the backfill checkpoints and (sync workers) the sync queue and its failures. (Models, atoms and attachments are readable
+-- write the attachments, the backfill checkpoints, (sync workers) the sync queue and its failures, and the labels of its atoms. (Models, atoms and attachments are readable
 -- by PUBLIC, and the functions executable by PUBLIC, so any role can search a table it may read.)
 GRANT SELECT, INSERT, UPDATE, DELETE ON compressae.attachments, compressae.backfill_jobs, compressae.backfill_xids TO {role};
 GRANT USAGE, UPDATE ON SEQUENCE compressae.backfill_runs TO {role};
 GRANT SELECT, INSERT, UPDATE, DELETE ON compressae.sync_queue, compressae.sync_failures TO {role};
+GRANT INSERT, UPDATE, DELETE ON compressae.atom_labels TO {role};

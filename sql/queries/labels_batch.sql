@@ -1,0 +1,9 @@
+-- One keyset batch of a code column for its atom labels: the next rows that have a code, in key order,
+-- with the key as text and the text column's value ({text}: NULL without one). {lo} (exclusive) is a
+-- literal or NULL; a NULL bound folds away at planning.
+SELECT t.{key}::text, t.{code}, {text}
+FROM {table} AS t
+WHERE t.{code} IS NOT NULL
+  AND ({lo} IS NULL OR t.{key} > {lo})
+ORDER BY t.{key}
+LIMIT {limit}

@@ -1,0 +1,2 @@
+-- Undo 0013: the labels go with their table (its policies and grants with it).
+DROP TABLE compressae.atom_labels;

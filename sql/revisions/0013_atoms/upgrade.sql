@@ -1,0 +1,60 @@
+-- 0013: atom labels. Every atom of a model is a direction learned from the rows of a table; it is named
+-- by the rows that use it most. `compressae-pg atoms` streams an attachment's code column and stores, per
+-- atom of the attachment's model: how many rows use it, their mean value, and the rows with the largest
+-- values (keys as text, in key order on ties; and the text column's values when one was given).
+--
+-- Labels belong to the attachment (the table they were computed from) and to the model version that made
+-- the codes: a recompressed column has no labels for its new model until they are computed again, and the
+-- old version's stay until that model is dropped.
+--
+-- Who may see and change them follows the attachment's table, as its backfill jobs and sync queue do
+-- (0009): the top rows are the table's own keys and texts, so only a role that may read the table reads
+-- them (models and atoms stay readable by all: they hold no rows), and only one that may write its codes
+-- (its owner, or a role with UPDATE on it) writes them. PUBLIC reads through the policy, writes nothing.
+CREATE TABLE compressae.atom_labels (
+    attachment_id bigint NOT NULL REFERENCES compressae.attachments (id) ON DELETE CASCADE,
+    model_id      bigint NOT NULL REFERENCES compressae.models (id) ON DELETE CASCADE,
+    idx           integer NOT NULL CHECK (idx >= 0),
+    uses          bigint NOT NULL CHECK (uses >= 0),
+    mean_value    real CHECK ((uses = 0) = (mean_value IS NULL)),
+    top_keys      text[] NOT NULL,
+    top_values    real[] NOT NULL,
+    top_texts     text[],
+    text_column   text,
+    rows_read     bigint NOT NULL CHECK (rows_read >= uses),
+    computed_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (attachment_id, model_id, idx),
+    CHECK (cardinality(top_keys) = cardinality(top_values) AND cardinality(top_keys) <= uses
+           AND (top_texts IS NULL) = (text_column IS NULL)
+           AND (top_texts IS NULL OR cardinality(top_texts) = cardinality(top_keys)))
+);
+CREATE INDEX atom_labels_model_id ON compressae.atom_labels (model_id);
+COMMENT ON TABLE compressae.atom_labels IS 'Per attachment and model version, per atom (0-based idx): rows using it, their mean value, the rows with its largest values (compressae-pg atoms)';
+
+ALTER TABLE compressae.atom_labels ENABLE ROW LEVEL SECURITY;
+CREATE POLICY atom_labels_read ON compressae.atom_labels FOR SELECT USING (compressae.may_work_on(attachment_id, 'SELECT'));
+-- Labels are written for the model the attachment uses now (its codes are what they describe).
+CREATE POLICY atom_labels_insert ON compressae.atom_labels FOR INSERT
+    WITH CHECK (compressae.may_work_on(attachment_id, 'UPDATE')
+                AND EXISTS (SELECT 1 FROM compressae.attachments a WHERE a.id = attachment_id AND a.model_id = atom_labels.model_id));
+CREATE POLICY atom_labels_update ON compressae.atom_labels FOR UPDATE
+    USING (compressae.may_work_on(attachment_id, 'UPDATE'))
+    WITH CHECK (compressae.may_work_on(attachment_id, 'UPDATE')
+                AND EXISTS (SELECT 1 FROM compressae.attachments a WHERE a.id = attachment_id AND a.model_id = atom_labels.model_id));
+CREATE POLICY atom_labels_delete ON compressae.atom_labels FOR DELETE USING (compressae.may_work_on(attachment_id, 'UPDATE'));
+
+GRANT SELECT ON compressae.atom_labels TO PUBLIC;
+-- The roles `db grant` made operators before this revision may write labels too (grant_operate does it from now on).
+DO $$
+DECLARE
+    r regrole;
+BEGIN
+    FOR r IN SELECT DISTINCT g.grantee::regrole FROM information_schema.role_table_grants g
+             WHERE g.table_schema = 'compressae' AND g.table_name = 'attachments' AND g.privilege_type = 'INSERT'
+               AND CASE WHEN g.grantee = 'PUBLIC' THEN false
+                        ELSE NOT pg_has_role(g.grantee, (SELECT relowner FROM pg_class WHERE oid = 'compressae.attachments'::regclass), 'USAGE') END
+    LOOP
+        EXECUTE format('GRANT INSERT, UPDATE, DELETE ON compressae.atom_labels TO %s', r);
+    END LOOP;
+END
+$$;

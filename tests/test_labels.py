@@ -1,0 +1,95 @@
+"""Atom labels (compressae.atom_labels, 0013) and browsing one atom, against numpy over the stored codes."""
+
+from __future__ import annotations
+
+import numpy as np
+import psycopg
+import pytest
+from psycopg import sql
+
+from compressae_pg import CompressedColumn, NoLabelsError, UnknownTableError
+from compressae_pg.search.labels import atom_labels, atom_rows, label_atoms
+from compressae_pg.server import connect
+
+from .support.models import H, searchable, stored
+from .test_trust import as_user, grant, role  # noqa: F401  (role is a fixture)
+
+
+def numpy_labels(keys: list, codes: np.ndarray, top: int) -> dict[int, tuple[int, float | None, list[str]]]:
+    """Per atom: rows using it, their mean value, and the keys of the ``top`` largest values (ties: first key)."""
+    out = {}
+    for j in range(codes.shape[1]):
+        used = np.flatnonzero(codes[:, j])
+        order = sorted(used, key=lambda i: (-np.float32(codes[i, j]), i))[:top]
+        out[j] = (len(used), float(codes[used, j].mean()) if len(used) else None, [str(keys[i]) for i in order])
+    return out
+
+
+def test_labels_equal_numpy_over_the_stored_codes_and_explain_shows_them(conn, dsn, model, real_vectors):
+    searchable(conn, dsn, real_vectors[:300], model)
+    conn.execute("UPDATE items SET category = 'row ' || id")
+    keys, codes, _sources = stored(conn)
+    got = label_atoms("items", "embedding", text_column="category", top=3, batch_size=37, conn=conn)  # 9 batches
+    want = numpy_labels(keys, codes, 3)
+    assert got.rows == len(keys) and len(got.atoms) == H and got.text_column == "category"
+    for label in got.atoms:
+        uses, mean, top = want[label.atom]
+        assert label.uses == uses and list(label.keys) == top, label.atom
+        assert (label.mean_value is None) == (mean is None)
+        if mean is not None:
+            assert label.mean_value == pytest.approx(mean, abs=1e-5)
+        assert list(label.texts) == [f"row {k}" for k in top]
+        np.testing.assert_allclose(label.values, [codes[keys.index(int(k)), label.atom] for k in top], atol=1e-6)
+    assert atom_labels("items", "embedding", conn=conn) == got  # as stored
+    again = label_atoms("items", "embedding", conn=conn)  # replaces them: no texts now
+    assert again.text_column is None and all(a.texts is None for a in again.atoms)
+    assert conn.execute("SELECT count(*) FROM compressae.atom_labels").fetchone()[0] == H
+    busiest = max(again.atoms, key=lambda a: a.uses)
+    rows = atom_rows("items", "embedding", busiest.atom, text_column="category", top=4, conn=conn)
+    col = codes[:, busiest.atom]
+    best = sorted(np.flatnonzero(col), key=lambda i: (-col[i], keys[i]))[:4]
+    assert [r.key for r in rows] == [str(keys[i]) for i in best]
+    np.testing.assert_allclose([r.value for r in rows], col[best], atol=1e-6)
+    assert [r.text for r in rows] == [f"row {keys[i]}" for i in best]
+    q = real_vectors[5000]
+    e = CompressedColumn(conn, "items", "embedding").explain(q, keys[0])
+    assert all(a.label == again.atoms[a.atom] for a in e.atoms)
+
+
+def test_hostile_names_and_bad_arguments(conn, dsn, model, real_vectors):
+    table, column = 'it"ems; drop %s', "emb'ed {x}"
+    searchable(conn, dsn, real_vectors[:60], model, table=table, column=column, category="ca%t\"x", key="k ey")
+    keys, codes, _ = stored(conn, table=table, column=column, code=f"{column}_sae", key="k ey")
+    got = label_atoms(table, column, text_column="ca%t\"x", top=2, conn=conn)
+    want = numpy_labels(keys, codes, 2)
+    assert all(list(a.keys) == want[a.atom][2] and a.uses == want[a.atom][0] for a in got.atoms)
+    with pytest.raises(UnknownTableError, match="nope"):
+        label_atoms(table, column, text_column="nope", conn=conn)
+    with pytest.raises(ValueError, match="atom must be an integer from 0 to"):
+        atom_rows(table, column, H, conn=conn)
+    with pytest.raises(ValueError, match="top must be a positive integer"):
+        label_atoms(table, column, top=0, conn=conn)
+
+
+def test_a_select_only_role_reads_labels_and_no_other_role_writes_them(conn, dsn, role, capsys, model, real_vectors):  # noqa: F811
+    reader, other = role("reader"), role("other")
+    grant(capsys, dsn, other)  # may write labels: of tables it may write
+    att = searchable(conn, dsn, real_vectors[:50], model)
+    with pytest.raises(NoLabelsError, match="no atom labels"):
+        atom_labels("items", "embedding", conn=conn)
+    stored_labels = label_atoms("items", "embedding", conn=conn)
+    conn.execute(sql.SQL("GRANT SELECT ON items TO {}").format(sql.Identifier(reader)))
+    assert atom_labels("items", "embedding", dsn=as_user(dsn, reader)) == stored_labels
+    with connect(as_user(dsn, other), autocommit=True) as c:  # labels hold the table's keys: it may not read them
+        assert c.execute("SELECT count(*) FROM compressae.atom_labels").fetchone()[0] == 0
+        assert c.execute("UPDATE compressae.atom_labels SET uses = 0").rowcount == 0
+        assert c.execute("DELETE FROM compressae.atom_labels").rowcount == 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+            c.execute("INSERT INTO compressae.atom_labels (attachment_id, model_id, idx, uses, top_keys, top_values, rows_read)"
+                      " VALUES (%s, %s, 0, 0, '{}', '{}', 0) ON CONFLICT DO NOTHING", (att.id, att.model.id))
+    with connect(as_user(dsn, reader), autocommit=True) as c:  # SELECT on the table only: reads, never writes
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            label_atoms("items", "embedding", conn=c)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute("DELETE FROM compressae.atom_labels")
+    assert atom_labels("items", "embedding", conn=conn) == stored_labels
