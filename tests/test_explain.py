@@ -122,3 +122,28 @@ def test_the_cli_prints_and_returns_each_hits_atoms(conn, dsn, capsys, model, re
     assert lines[1].endswith(f"= {first['atoms'][0]['contribution']:+.4f}") and len(lines) == 6
     assert main([*base, "--explain", "--rerank", "dense"]) != 0
     assert "--explain explains the reconstructed score" in capsys.readouterr().err
+
+
+def test_search_with_explain_gives_every_hit_the_explanation_of_its_own_score(conn, dsn, model, real_vectors):
+    searchable(conn, dsn, real_vectors[:300], model)
+    keys, codes, sources = stored(conn)
+    column = CompressedColumn(conn, "items", "embedding")
+    queries = real_vectors[5000:5002]
+    plain = column.search_many(queries, k=4, candidates=300)
+    got = column.search_many(queries, k=4, candidates=300, explain=32)  # every atom of a k=32 code
+    for q, p, g in zip(queries, plain, got):
+        assert [(h.key, h.score) for h in g] == [(h.key, h.score) for h in p] and all(h.explanation is None for h in p)
+        for h in g:
+            i = keys.index(h.key)
+            parts, _c = numpy_parts(model, q, codes[i], sources[i])
+            e = h.explanation
+            assert e.key == h.key and {a.atom: a.contribution for a in e.atoms} == pytest.approx(parts, abs=1e-6)
+            assert sum(a.contribution for a in e.atoms) + e.residual == pytest.approx(h.score, abs=1e-6)  # the score, all of it
+            assert e.share == pytest.approx((h.score - e.residual) / h.score)
+    one = column.search(queries[0], k=2, candidates=300, explain=True)
+    assert [h.explanation for h in one] == [column.explain(queries[0], h.key) for h in one]  # the default's 5 atoms
+    assert one[0].as_dict()["explanation"] == one[0].explanation.as_dict() and "explanation" not in plain[0][0].as_dict()
+    with pytest.raises(ValueError, match="reconstructed rerank"):
+        column.search(queries[0], rerank="symmetric", explain=True)
+    with pytest.raises(ValueError, match="explain must be"):
+        column.search(queries[0], explain=0)

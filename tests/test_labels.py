@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import psycopg
 import pytest
 from psycopg import sql
 
 from compressae_pg import CompressedColumn, NoLabelsError, UnknownTableError
+from compressae_pg.cli import main
 from compressae_pg.search.labels import atom_labels, atom_rows, label_atoms
 from compressae_pg.server import connect
 
@@ -93,3 +96,35 @@ def test_a_select_only_role_reads_labels_and_no_other_role_writes_them(conn, dsn
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             c.execute("DELETE FROM compressae.atom_labels")
     assert atom_labels("items", "embedding", conn=conn) == stored_labels
+
+
+def test_the_cli_labels_reads_and_browses_and_search_explain_shows_the_labels(conn, dsn, capsys, model, real_vectors):
+    searchable(conn, dsn, real_vectors[:200], model)
+    conn.execute("UPDATE items SET category = 'text of ' || id")
+    keys, codes, _sources = stored(conn)
+    base = ["atoms", "--dsn", dsn, "--table", "items", "--column", "embedding"]
+    capsys.readouterr()
+    assert main([*base, "--text-column", "category", "--top", "2", "--json"]) == 0
+    computed = json.loads(capsys.readouterr().out)
+    want = numpy_labels(keys, codes, 2)
+    assert computed["rows"] == len(keys) and len(computed["atoms"]) == H
+    assert all(a["keys"] == want[a["atom"]][2] and a["texts"] == [f"text of {k}" for k in a["keys"]] for a in computed["atoms"])
+    assert main([*base, "--stored", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == computed
+    assert main([*base, "--stored"]) == 0
+    text = capsys.readouterr().out.splitlines()
+    used = [a for a in computed["atoms"] if a["uses"]]
+    assert text[0].startswith(f"public.items.embedding_sae ({computed['model']}): {len(used)} of {H} atoms used by {len(keys)} coded rows")
+    assert len(text) == 3 + len(used) and text[3].split()[:2] == [str(used[0]["atom"]), str(used[0]["uses"])]
+    busiest = max(used, key=lambda a: a["uses"])["atom"]
+    assert main([*base, "--atom", str(busiest), "--top", "3", "--text-column", "category", "--json"]) == 0
+    col = codes[:, busiest]
+    best = sorted(np.flatnonzero(col), key=lambda i: (-col[i], keys[i]))[:3]
+    assert [r["key"] for r in json.loads(capsys.readouterr().out)] == [str(keys[i]) for i in best]
+    assert main([*base, "--atom", str(H)]) == 2 and "atom must be an integer from 0 to" in capsys.readouterr().err
+    q = real_vectors[5000]
+    assert main(["search", "--dsn", dsn, "--table", "items", "--column", "embedding", "--vector", json.dumps(q.tolist()),
+                 "--k", "1", "--explain", "--atoms", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    atom = int(lines[1].split()[1])
+    assert lines[1].endswith("like: " + " | ".join(computed["atoms"][atom]["texts"][:3]))

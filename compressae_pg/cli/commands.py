@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from .. import _defaults as d
+
 
 def _emit(args: argparse.Namespace, result: Any, text: Callable[[Any], str]) -> None:
     if getattr(args, "json", False):
@@ -280,11 +282,8 @@ def cmd_search(args: argparse.Namespace) -> None:
                 vector = json.loads(text)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"--vector must be a JSON array of numbers: {exc}") from exc
-            hits = column.search(vector, **opts)
+            hits = column.search(vector, **opts, explain=args.atoms if args.explain else False)
         rows = [h.as_dict() for h in hits]
-        if args.explain:
-            for row in rows:
-                row["explanation"] = column.explain(vector, row["key"], top=args.atoms).as_dict()
     _emit(args, rows, _explained if args.explain else lambda r: _table(r, ["key", "score"]))
 
 
@@ -296,8 +295,50 @@ def _explained(rows: list[dict]) -> str:
         residual = "" if e["residual"] is None else f", residual {e['residual']:.4f}"
         lines.append(f"key {r['key']}  score {r['score']:.4f}: top {len(e['atoms'])} atoms carry {e['share']:.0%}{residual}")
         lines += [f"  atom {a['atom']:>5}  query {a['query_weight']:+.4f} x row {a['row_value']:+.4f} = {a['contribution']:+.4f}"
-                  for a in e["atoms"]]
+                  + ("" if a["label"] is None else "  " + _label_line(a["label"])) for a in e["atoms"]]
     return "\n".join(lines) if lines else "(none)"
+
+
+# ---- atoms ------------------------------------------------------------------------------------
+def cmd_atoms(args: argparse.Namespace) -> None:
+    from ..search import labels
+    from ..server import connect
+
+    where = {"code_column": args.code_column}
+    with connect(args.dsn, autocommit=True, pinned=True) as conn:
+        if args.atom is not None:
+            top = d.ATOM_ROWS if args.top is None else args.top
+            rows = labels.rows_of(conn, args.table, args.column, args.atom, text_column=args.text_column, top=top, **where)
+            _emit(args, [r.as_dict() for r in rows], lambda rs: _table(rs, ["key", "value", *(["text"] if args.text_column else [])]))
+            return
+        if args.stored:
+            found = labels.read(conn, args.table, args.column, **where)
+        else:
+            top = d.LABEL_ROWS if args.top is None else args.top
+            found = labels.compute(conn, args.table, args.column, text_column=args.text_column, top=top,
+                                   batch_size=args.batch_size, **where)
+    _emit(args, found.as_dict(), _labels_text)
+
+
+def _labels_text(r: dict) -> str:
+    """One line per atom that a row uses: its uses, mean value and top rows (texts where stored, else keys)."""
+    used = [a for a in r["atoms"] if a["uses"]]
+    head = (f"{r['table']}.{r['code_column']} ({r['model']}): {len(used)} of {len(r['atoms'])} atoms used by "
+            f"{r['rows']} coded rows, labelled {r['computed_at']}")
+    rows = [{"atom": a["atom"], "uses": a["uses"], "mean": f"{a['mean_value']:.3f}",
+             "top rows": " | ".join(_short(t) for t in (a["texts"] if a["texts"] is not None else a["keys"]))} for a in used]
+    return head + "\n" + _table(rows, ["atom", "uses", "mean", "top rows"])
+
+
+def _label_line(label: dict, rows: int = 3) -> str:
+    """An atom's label in one line: its top rows' texts (or keys)."""
+    top = label["texts"] if label["texts"] is not None else label["keys"]
+    return "like: " + " | ".join(_short(t, 32) for t in top[:rows])
+
+
+def _short(text: str | None, width: int = 40) -> str:
+    text = "(null)" if text is None else " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 # ---- evaluate ---------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import psycopg
 from .. import _defaults as d
 from ..errors import CompressaeError
 from .commands import (
+    cmd_atoms,
     cmd_attach,
     cmd_backfill,
     cmd_db,
@@ -177,6 +178,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--explain", action="store_true",
                    help="with --vector and the reconstructed rerank: each hit's atoms that carry its score (compressae.explain)")
     p.add_argument("--atoms", type=int, default=d.EXPLAIN_ATOMS, help=f"atoms --explain lists per hit (default {d.EXPLAIN_ATOMS})")
+
+    p = add("atoms", cmd_atoms, "name a code column's atoms by the rows that use them most (stored in compressae.atom_labels), "
+                                "or browse the rows along one atom")
+    _target_options(p)
+    p.add_argument("--text-column", help="also show this column's values (as text) beside each row's key")
+    p.add_argument("--top", type=int, help=f"rows per atom (default {d.LABEL_ROWS}; with --atom {d.ATOM_ROWS})")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--stored", action="store_true", help="print the labels stored by an earlier run instead of computing them")
+    mode.add_argument("--atom", type=int, help="the rows with the largest values at this atom (0-based): a scan of the code column")
+    p.add_argument("--batch-size", type=int, default=d.BATCH_SIZE, help=f"rows read per batch while labelling (default {d.BATCH_SIZE})")
 
     p = add("evaluate", cmd_evaluate, "recall, latency and size of a code column against exact search and the dense column's index")
     _target_options(p)

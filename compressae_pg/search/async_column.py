@@ -77,7 +77,7 @@ class AsyncCompressedColumn:
         return self
 
     async def search(self, query: Any, k: int = K, *, candidates: int = CANDIDATES, rerank: str = RERANK,
-                     where: Where = None, ef_search: int | None = None) -> list[Hit]:
+                     where: Where = None, ef_search: int | None = None, explain: bool | int = False) -> list[Hit]:
         """The ``k`` rows nearest ``query`` (a vector of the model's dimension), best first.
 
         The HNSW index returns ``candidates`` rows (by the sign bits' Hamming distance on the default
@@ -86,15 +86,16 @@ class AsyncCompressedColumn:
         ``"symmetric"`` (cosine of both reconstructions) or ``"dense"`` (exact cosine with the source
         column). ``where`` filters rows: psycopg.sql, or ``{column: value}`` pairs; pgvector's iterative
         scan keeps a selective filter returning k rows. ``ef_search`` overrides ``hnsw.ef_search``
-        (default: ``candidates``, at least 40).
+        (default: ``candidates``, at least 40). ``explain`` gives each hit its :class:`Explanation`
+        (as :meth:`explain`: True lists 5 atoms, a number that many), read in two more round trips.
         """
         opts = Options(k, candidates, rerank, where, ef_search)
-        return (await self._call(plans.searching(query, opts, single=True)))[0]
+        return (await self._call(plans.searching(query, opts, single=True, explain=explain)))[0]
 
     async def search_many(self, queries: Any, k: int = K, *, candidates: int = CANDIDATES, rerank: str = RERANK,
-                          where: Where = None, ef_search: int | None = None) -> list[list[Hit]]:
+                          where: Where = None, ef_search: int | None = None, explain: bool | int = False) -> list[list[Hit]]:
         """:meth:`search` for each of ``queries`` (an (n, d) array or a list of vectors), encoded as one batch."""
-        return await self._call(plans.searching(queries, Options(k, candidates, rerank, where, ef_search)))
+        return await self._call(plans.searching(queries, Options(k, candidates, rerank, where, ef_search), explain=explain))
 
     async def similar(self, key: Any, k: int = K, *, candidates: int = CANDIDATES, rerank: str = SIMILAR_RERANK,
                       where: Where = None, ef_search: int | None = None) -> list[Hit]:

@@ -66,9 +66,11 @@ class Hit:
 
     key: Any
     score: float
+    explanation: Explanation | None = None  # with search(..., explain=True): the atoms that carry the score
 
     def as_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "score": self.score}
+        found = {"key": self.key, "score": self.score}
+        return found if self.explanation is None else {**found, "explanation": self.explanation.as_dict()}
 
 
 @dataclass(frozen=True)
@@ -444,12 +446,26 @@ def search(target: Target, queries: Sequence[Query], opts: Options) -> Plan[list
 Call = Callable[[Target, Weights], Plan[T]]
 
 
-def searching(queries: Any, opts: Options, *, single: bool = False) -> Call[list[list[Hit]]]:
-    """The plan of a search for ``queries`` (one vector with ``single``), once the column is resolved."""
+def searching(queries: Any, opts: Options, *, single: bool = False, explain: bool | int = False) -> Call[list[list[Hit]]]:
+    """The plan of a search for ``queries`` (one vector with ``single``), once the column is resolved;
+    with ``explain`` each hit carries its :class:`Explanation` (True: ``EXPLAIN_ATOMS`` atoms, a number: that many)."""
     vectors = _vectors.as_array(queries)
     if single and len(vectors) != 1:
         raise ValueError(f"search takes one query vector (got {len(vectors)}); use search_many for several")
-    return lambda target, model: search(target, encode(model, vectors, opts.rerank, target), opts)
+    if explain is not False and (not isinstance(explain, int) or explain < 1):
+        raise ValueError(f"explain must be True, False or a positive number of atoms (got {explain!r})")
+    if explain and opts.rerank != "reconstructed":
+        raise ValueError(f"explain explains the reconstructed rerank's score (got rerank={opts.rerank!r})")
+    top = EXPLAIN_ATOMS if explain is True else explain
+
+    def plan(target: Target, model: Weights) -> Plan[list[list[Hit]]]:
+        found = encode(model, vectors, opts.rerank, target)
+        results = yield from search(target, found, opts)
+        if explain:
+            results = yield from explained(target, model, [q.vector for q in found], results, top)
+        return results
+
+    return plan
 
 
 def similar(key: Any, opts: Options) -> Call[list[list[Hit]]]:
@@ -472,20 +488,43 @@ def explaining(query: Any, key: Any, top: int | None = EXPLAIN_ATOMS) -> Call[Ex
 
     def plan(target: Target, model: Weights) -> Plan[Explanation]:
         checked(model, vectors, target)
-        residual = sql.Identifier(target.residual_column) if target.residual_column else sql.SQL("NULL::varbit")
-        rows = yield Statement(_sql.query("search_explain", code=sql.Identifier(target.code_column), residual=residual,
-                                          table=sql.Identifier(target.schema, target.table),
-                                          key=sql.Identifier(target.key), item=sql.Literal(key)), binary=True)
+        rows = yield _row_code(target, key)
         if not rows:
             raise UnknownKeyError(f"no row of {target.qualified} has {target.key} = {key!r}")
         if rows[0][0] is None:
             raise CompressaeError(f"row {key!r} of {target.qualified} has no code in {target.code_column} yet (run the backfill)")
         found = explanation(target, model, vectors[0] / np.linalg.norm(vectors[0]), key, *rows[0], top)
-        labels = yield Statement(_sql.query("labels_read"), {"attachment": target.attachment_id, "model": target.model_id,
-                                                              "atoms": [a.atom for a in found.atoms]})
-        return labelled(found, {r[0]: Label.from_row(r) for r in labels})
+        return (yield from labelled(target, [found]))[0]
 
     return plan
+
+
+def explained(target: Target, model: Weights, units: Sequence[np.ndarray], results: list[list[Hit]],
+              top: int | None) -> Plan[list[list[Hit]]]:
+    """Each hit with its explanation: every hit's code in one batch, then the listed atoms' labels in one read.
+
+    A hit whose row was deleted (or lost its code) since the search keeps ``explanation=None``.
+    """
+    hits = [(i, h) for i, found in enumerate(results) for h in found]
+    if not hits:
+        return results
+    rows = yield Batch(tuple(_row_code(target, h.key) for _, h in hits))
+    have = [n for n, r in enumerate(rows) if r and r[0][0] is not None]
+    found = yield from labelled(target, [explanation(target, model, units[hits[n][0]], hits[n][1].key, *rows[n][0], top)
+                                         for n in have])
+    why = dict(zip(have, found))
+    out: list[list[Hit]] = [[] for _ in results]
+    for n, (i, h) in enumerate(hits):
+        out[i].append(replace(h, explanation=why.get(n)))
+    return out
+
+
+def _row_code(target: Target, key: Any) -> Statement:
+    """The statement that reads one row's code and residual sketch by its primary key."""
+    residual = sql.Identifier(target.residual_column) if target.residual_column else sql.SQL("NULL::varbit")
+    return Statement(_sql.query("search_explain", code=sql.Identifier(target.code_column), residual=residual,
+                                table=sql.Identifier(target.schema, target.table),
+                                key=sql.Identifier(target.key), item=sql.Literal(key)), binary=True)
 
 
 def explanation(target: Target, model: Weights, unit: np.ndarray, key: Any, raw: Any, packed: bytes | None,
@@ -509,10 +548,14 @@ def explanation(target: Target, model: Weights, unit: np.ndarray, key: Any, raw:
     return Explanation(key, score, listed, residual, share)
 
 
-def labelled(found: Explanation, labels: Mapping[int, Label]) -> Explanation:
-    """``found`` with each listed atom's label (those without one keep None)."""
-    atoms = tuple(replace(a, label=labels.get(a.atom)) for a in found.atoms)
-    return replace(found, atoms=atoms)
+def labelled(target: Target, found: Sequence[Explanation]) -> Plan[list[Explanation]]:
+    """``found`` with each listed atom's stored label (None where there is none), read in one statement."""
+    atoms = sorted({a.atom for e in found for a in e.atoms})
+    if not atoms:
+        return list(found)
+    rows = yield Statement(_sql.query("labels_read"), {"attachment": target.attachment_id, "model": target.model_id, "atoms": atoms})
+    labels = {r[0]: Label.from_row(r) for r in rows}
+    return [replace(e, atoms=tuple(replace(a, label=labels.get(a.atom)) for a in e.atoms)) for e in found]
 
 
 def nothing(target: Target, model: Weights) -> Plan[None]:
