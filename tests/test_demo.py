@@ -47,7 +47,19 @@ def test_the_demo_goes_from_training_to_an_evaluation_against_halfvec(dsn, real_
     assert len({k for k, _ in got}) == len(got) == 5 and got[0][0] == 1  # row 1 finds itself first
     np.testing.assert_allclose([s for _, s in got], [scores[keys.index(k)] for k, _ in got], atol=1e-5, rtol=0)
     assert [s for _, s in got] == sorted((s for _, s in got), reverse=True)
+    why = r["explained"]  # hits 2 and 3, each by its 3 largest atoms, each atom named by the summaries that use it most
+    assert [(e["key"], e["text"]) for e in why] == [(h["key"], h["text"]) for h in r["search"]["hits"][1:3]]
+    assert [e["score"] for e in why] == pytest.approx([h["score"] for h in r["search"]["hits"][1:3]], abs=1e-6)
+    for e in why:
+        assert len(e["atoms"]) == 3 and all(a["label"]["atom"] == a["atom"] and len(a["label"]["texts"]) <= 3 for a in e["atoms"])
+        i = keys.index(e["key"])
+        assert all(codes[i][a["atom"]] == pytest.approx(a["row_value"], abs=1e-6) for a in e["atoms"])
+        for a in e["atoms"]:  # the label's rows are those with the atom's largest values, texts from the sample
+            col = codes[:, a["atom"]]
+            assert a["label"]["uses"] == np.count_nonzero(col)
+            assert a["label"]["texts"] == [lines[keys[j] - 1] for j in sorted(np.flatnonzero(col), key=lambda j: (-col[j], keys[j]))[:3]]
     text = demo.summary(r)
+    assert text.count("\nwhy:") == 2 and f"atom {why[0]['atoms'][0]['atom']:>4} " in text
     assert "real MiniLM embeddings of PyPI package summaries" in text and "halfvec, dense, HNSW" in text and lines[0][:40] in text
     assert f"({(8 + 2 * 384) / (16 + 8 * 8):.1f}x smaller)" in text  # halfvec(384) against a k=8 sparsevec
     again = demo.run(dsn=dsn, rows=600, steps=5, queries=10, progress=False, h=256, k=8, batch_size=256)
@@ -58,3 +70,4 @@ def test_the_demo_goes_from_training_to_an_evaluation_against_halfvec(dsn, real_
 def test_the_synthetic_demo_says_so(dsn):
     r = demo.run(dsn=dsn, synthetic=True, rows=400, steps=3, queries=5, progress=False, h=256, k=8, batch_size=256)
     assert r["rows"] == 400 and r["search"]["text"] is None and "SYNTHETIC" in demo.summary(r)
+    assert r["explained"] == [] and "why:" not in demo.summary(r)  # no texts to name the atoms with

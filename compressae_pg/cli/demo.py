@@ -1,8 +1,8 @@
 """``compressae-pg demo``: a table of embeddings on the embedded server, end to end, no network.
 
-train → attach → backfill → index → search → evaluate, then a table a newcomer can read: bytes per
-row, index size, recall@10 and latency of the codes (through their default sketch graph) against
-``halfvec`` and its own HNSW index. By default the vectors are the real sample the package ships
+train → attach → backfill → index → label the atoms → search (two hits explained by their atoms) →
+evaluate, then a table a newcomer can read: bytes per row, index size, recall@10 and latency of the
+codes (through their default sketch graph) against ``halfvec`` and its own HNSW index. By default the vectors are the real sample the package ships
 (6,000 MiniLM embeddings of PyPI package summaries, ``compressae_pg/data``); ``--npy FILE`` loads
 others and ``--synthetic`` makes clustered points on the sphere (labelled as such).
 """
@@ -25,6 +25,7 @@ from ..evaluation import report
 from ..evaluation.run import evaluate_column
 from ..fill.coordinator import backfill
 from ..search.column import CompressedColumn
+from ..search.labels import label_atoms
 from ..server import connect, register_types
 from ..training.trainer import train
 
@@ -34,6 +35,7 @@ QUALIFIED = f"{DEMO_SCHEMA}.{DEMO_TABLE}"
 SUMMARY_COLUMNS = ["method", "setting", "bytes/row", "index MiB", "recall@10", "p50 ms"]
 SAMPLE = files("compressae_pg").joinpath("data", "pypi-minilm-6k.f16.npy")
 SAMPLE_TEXT = files("compressae_pg").joinpath("data", "pypi-minilm-6k.txt")
+EXPLAINED_HITS, EXPLAINED_ATOMS, EXPLAINED_LABEL_ROWS = 2, 3, 3  # the search hits explained, their atoms, each atom's rows
 
 
 def synthetic_embeddings(rows: int, dim: int = 384, clusters: int = 200, seed: int = 0) -> np.ndarray:
@@ -52,8 +54,9 @@ def synthetic_embeddings(rows: int, dim: int = 384, clusters: int = 200, seed: i
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
-def load_table(conn: psycopg.Connection, vectors: np.ndarray, *, schema: str = DEMO_SCHEMA, table: str = DEMO_TABLE) -> None:
-    """(Re)create ``schema.table (id bigint primary key, embedding vector(d))`` holding ``vectors``."""
+def load_table(conn: psycopg.Connection, vectors: np.ndarray, texts: list[str] | None = None, *, schema: str = DEMO_SCHEMA,
+               table: str = DEMO_TABLE) -> None:
+    """(Re)create ``schema.table (id bigint primary key, embedding halfvec(d), summary text)`` holding ``vectors`` (and ``texts``)."""
     ident = sql.Identifier(schema, table)
     try:
         for att in attachments.list_attachments(conn, f"{schema}.{table}"):  # a previous demo's code column
@@ -63,9 +66,9 @@ def load_table(conn: psycopg.Connection, vectors: np.ndarray, *, schema: str = D
     with conn.transaction():
         conn.execute(_sql.query("demo_create", schema=sql.Identifier(schema), table=ident, dim=sql.Literal(vectors.shape[1])))
         with conn.cursor().copy(_sql.query("demo_copy", table=ident)) as copy:
-            copy.set_types(["int8", "halfvec"])
+            copy.set_types(["int8", "halfvec", "text"])
             for i, v in enumerate(vectors):
-                copy.write_row((i + 1, HalfVector(v)))
+                copy.write_row((i + 1, HalfVector(v), texts[i] if texts else None))
         conn.execute(sql.SQL("ANALYZE {}").format(ident))
 
 
@@ -97,14 +100,16 @@ def run(
     with connect(dsn, autocommit=True) as conn:
         _migrate.ensure(conn)
         register_types(conn)
-        load_table(conn, vectors)
+        load_table(conn, vectors, texts)
         result = train(QUALIFIED, "embedding", name, conn=conn, steps=steps, progress=progress, **settings)
         att = attachments.add(conn, QUALIFIED, "embedding", result.info.ref)
     filled = backfill(QUALIFIED, "embedding", dsn=dsn, progress=progress)  # and, once the codes are in, the index
     with connect(dsn, autocommit=True) as conn:
         conn.execute(_sql.query("demo_dense_index", index=sql.Identifier(f"{DEMO_TABLE}_embedding_hnsw"),
                                 table=sql.Identifier(DEMO_SCHEMA, DEMO_TABLE)))
-        hits = CompressedColumn(conn, QUALIFIED, "embedding").search(vectors[0], k=5)
+        if texts:  # name the atoms by the summaries that use them most, then explain two hits with them
+            label_atoms(QUALIFIED, "embedding", text_column="summary", top=EXPLAINED_LABEL_ROWS, conn=conn)
+        hits = CompressedColumn(conn, QUALIFIED, "embedding").search(vectors[0], k=5, explain=EXPLAINED_ATOMS)
         evaluation = evaluate_column(QUALIFIED, "embedding", conn=conn, queries=queries, candidates=[50, 100],
                                      modes=["reconstructed", "dense"], progress=progress)
     dim = vectors.shape[1]
@@ -121,6 +126,7 @@ def run(
         "code_index": att.index_name,
         "search": {"query": "the vector of row 1", "text": texts[0] if texts else None,
                    "hits": [{**h.as_dict(), "text": texts[h.key - 1] if texts else None} for h in hits]},
+        "explained": [{**h.explanation.as_dict(), "text": texts[h.key - 1]} for h in hits[1:1 + EXPLAINED_HITS]] if texts else [],
         "evaluation": evaluation.as_dict(),
     }
 
@@ -138,6 +144,7 @@ def summary(r: dict[str, Any]) -> str:
             f"training:    {r['rows_seen']} rows streamed, {r['seconds']:.1f}s on {r['device']}",
             f"backfill:    codes written in {r['backfill_seconds']:.1f}s, indexed with HNSW ({r['code_index']})",
             *_hits(r["search"]),
+            *_explained(r["explained"]),
             "",
             report.text(r["evaluation"], SUMMARY_COLUMNS),
             "",
@@ -152,3 +159,15 @@ def _hits(search: dict[str, Any]) -> list[str]:
         return ["search:      nearest to row 1: " + ", ".join(f"{h['key']} ({h['score']:.3f})" for h in search["hits"])]
     return [f"search:      nearest to row 1, {search['text'][:70]!r}:"] + [
         f"             {h['score']:.3f}  {h['text'][:80]}" for h in search["hits"]]
+
+
+def _explained(explained: list[dict[str, Any]]) -> list[str]:
+    """Why two hits came back: the atoms that carry their scores, each named by the summaries that use it most."""
+    lines = []
+    for e in explained:
+        lines.append(f"why:         {e['text'][:60]!r} scores {e['score']:.3f}; {len(e['atoms'])} of its atoms carry {e['share']:.0%}:")
+        for a in e["atoms"]:
+            like = " | ".join(t[:38] for t in a["label"]["texts"]) if a["label"] else "(no label)"
+            lines.append(f"             atom {a['atom']:>4} {a['contribution']:+.3f}, used by {a['label']['uses'] if a['label'] else '?'} rows "
+                         f"like: {like}")
+    return lines

@@ -1,1 +1,1 @@
-COPY {table} (id, embedding) FROM STDIN (FORMAT binary)
+COPY {table} (id, embedding, summary) FROM STDIN (FORMAT binary)
