@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from compressae_pg import CompressedColumn, NoLabelsError, UnknownTableError
+from compressae_pg import CompresSAE, CompressedColumn, NoLabelsError, UnknownTableError, registry
 from compressae_pg.cli import main
 from compressae_pg.search.labels import atom_labels, atom_rows, label_atoms
 from compressae_pg.server import connect
@@ -128,3 +128,22 @@ def test_the_cli_labels_reads_and_browses_and_search_explain_shows_the_labels(co
     lines = capsys.readouterr().out.splitlines()
     atom = int(lines[1].split()[1])
     assert lines[1].endswith("like: " + " | ".join(computed["atoms"][atom]["texts"][:3]))
+
+
+def test_recompress_labels_the_new_version_as_the_old_one_was_labelled(conn, dsn, capsys, model, real_vectors):
+    searchable(conn, dsn, real_vectors[:150], model)
+    conn.execute("UPDATE items SET category = 'c' || id")
+    before = label_atoms("items", "embedding", text_column="category", top=2, conn=conn)
+    registry.save(conn, before.model.split("@")[0], CompresSAE(model.dim, H, model.k, seed=7).eval())
+    new = f"{before.model.split('@')[0]}@2"
+    capsys.readouterr()
+    assert main(["recompress", "--dsn", dsn, "--table", "items", "--column", "embedding", "--model", new, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["labels"] == 150
+    after = atom_labels("items", "embedding", conn=conn)
+    keys, codes, _sources = stored(conn)
+    want = numpy_labels(keys, codes, 2)  # the new model's codes, labelled with the same text column and top
+    assert after.model == new and after.text_column == "category" and after.top == 2
+    assert all(list(a.keys) == want[a.atom][2] and list(a.texts) == [f"c{k}" for k in a.keys] for a in after.atoms)
+    kept = conn.execute("SELECT m.name || '@' || m.version, count(*) FROM compressae.atom_labels l "
+                        "JOIN compressae.models m ON m.id = l.model_id GROUP BY 1").fetchall()
+    assert kept == [(new, H)]  # the swap dropped the old codes, and with their attachment the labels that described them

@@ -252,13 +252,23 @@ def cmd_status(args: argparse.Namespace) -> None:
 
 
 def cmd_recompress(args: argparse.Namespace) -> int:
+    """Recompress, then label the new version's atoms as the old version's were (when they were)."""
     from ..fill.new_version import recompress
+    from ..search import labels
+    from ..server import connect
 
+    with connect(args.dsn, autocommit=True, pinned=True) as conn:
+        labelled = labels.settings(conn, args.table, args.column, code_column=args.code_column)
     result = recompress(args.table, args.column, args.model, code_column=args.code_column, dsn=args.dsn, progress=not args.json,
                         build_index=args.index, m=args.m, ef_construction=args.ef_construction, **_backfill_settings(args))
-    _emit(args, result.as_dict(), lambda r: (
+    out = result.as_dict()
+    if result.swapped and labelled is not None:
+        with connect(args.dsn, autocommit=True, pinned=True) as conn:
+            out["labels"] = labels.compute(conn, args.table, args.column, code_column=args.code_column, **labelled).rows
+    _emit(args, out, lambda r: (
         f"{r['table']}.{r['code_column']}: {r['old_model']} -> {r['new_model']}: "
-        + ("swapped" if r["swapped"] else f"backfill of {r['staged_column']} {r['backfill']['status']}; run again to continue")))
+        + ("swapped" if r["swapped"] else f"backfill of {r['staged_column']} {r['backfill']['status']}; run again to continue")
+        + (f"; atoms labelled again from {r['labels']} rows" if "labels" in r else "")))
     return 0 if result.swapped or result.backfill.status == "paused" else 2
 
 

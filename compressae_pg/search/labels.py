@@ -38,11 +38,12 @@ class AtomLabels:
     text_column: str | None
     rows: int  # rows with a code that the labels were computed from
     computed_at: datetime | None
+    top: int  # the most rows an atom's label keeps (compute's ``top``)
     atoms: tuple[Label, ...]
 
     def as_dict(self) -> dict[str, Any]:
         return {"table": self.table, "code_column": self.code_column, "model": self.model, "text_column": self.text_column,
-                "rows": self.rows, "computed_at": None if self.computed_at is None else self.computed_at.isoformat(),
+                "rows": self.rows, "computed_at": None if self.computed_at is None else self.computed_at.isoformat(), "top": self.top,
                 "atoms": [a.as_dict() for a in self.atoms]}
 
 
@@ -165,8 +166,15 @@ def read(conn: psycopg.Connection, table: str, column: str, *, code_column: str 
         raise NoLabelsError(f"no atom labels of model {target.model_ref} are stored for {target.qualified}.{target.code_column} "
                             f"(or you may not read them): run `compressae-pg atoms --table {target.qualified} --column {target.source_column}`")
     rows = conn.execute(_sql.query("labels_read"), {**params, "atoms": None}).fetchall()
-    return AtomLabels(target.qualified, target.code_column, target.model_ref, meta[0], meta[1], meta[2],
+    return AtomLabels(target.qualified, target.code_column, target.model_ref, meta[0], meta[1], meta[2], meta[3],
                       tuple(Label.from_row(r) for r in rows))
+
+
+def settings(conn: psycopg.Connection, table: str, column: str, *, code_column: str | None = None) -> dict[str, Any] | None:
+    """How the current model's stored labels were computed (``text_column`` and ``top``, as :func:`compute` takes them), or None."""
+    target = CompressedColumn(conn, table, column, code_column=code_column).target
+    meta = conn.execute(_sql.query("labels_meta"), {"attachment": target.attachment_id, "model": target.model_id}).fetchone()
+    return None if meta is None else {"text_column": meta[0], "top": meta[3]}
 
 
 def rows_of(conn: psycopg.Connection, table: str, column: str, atom: int, *, code_column: str | None = None,

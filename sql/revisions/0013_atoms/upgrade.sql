@@ -4,8 +4,9 @@
 -- values (keys as text, in key order on ties; and the text column's values when one was given).
 --
 -- Labels belong to the attachment (the table they were computed from) and to the model version that made
--- the codes: a recompressed column has no labels for its new model until they are computed again, and the
--- old version's stay until that model is dropped.
+-- the codes, so one version's labels never describe another's atoms. A recompress swaps in a new attachment
+-- for the new version: the old codes and their attachment go, and the labels that described them with it
+-- (`compressae-pg recompress` labels the new version's atoms, as the old one's were, after the swap).
 --
 -- Who may see and change them follows the attachment's table, as its backfill jobs and sync queue do
 -- (0009): the top rows are the table's own keys and texts, so only a role that may read the table reads
