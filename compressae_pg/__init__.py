@@ -49,6 +49,12 @@ _LAZY = {
     "Hit": "search.plans",
     "Explanation": "search.plans",
     "Contribution": "search.plans",
+    "Label": "search.plans",
+    "AtomLabels": "search.labels",
+    "AtomRow": "search.labels",
+    "label_atoms": "search.labels",
+    "atom_labels": "search.labels",
+    "atom_rows": "search.labels",
     "BackfillConfig": "fill.coordinator",
     "BackfillResult": "fill.coordinator",
     "backfill": "fill.coordinator",
@@ -105,7 +111,8 @@ if TYPE_CHECKING:
     from .registry import ModelInfo, drop_model, list_models
     from .search.async_column import AsyncCompressedColumn
     from .search.column import CompressedColumn
-    from .search.plans import Contribution, Explanation, Hit
+    from .search.labels import AtomLabels, AtomRow, atom_labels, atom_rows, label_atoms
+    from .search.plans import Contribution, Explanation, Hit, Label
     from .server import connect
     from .training.loop import TrainConfig
     from .training.trainer import TrainResult, train
@@ -113,6 +120,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AsyncCompressedColumn",
+    "AtomLabels",
+    "AtomRow",
     "Attachment",
     "AttachmentChangedError",
     "AttachmentLeftoverError",
@@ -131,6 +140,7 @@ __all__ = [
     "IndexResult",
     "InvalidModelNameError",
     "InvalidVectorError",
+    "Label",
     "ModelFileError",
     "ModelInUseError",
     "ModelInfo",
@@ -150,6 +160,8 @@ __all__ = [
     "UnknownPeerError",
     "UnknownTableError",
     "VerifyResult",
+    "atom_labels",
+    "atom_rows",
     "attach",
     "backfill",
     "build_index",
@@ -159,6 +171,7 @@ __all__ = [
     "evaluate_column",
     "export_model",
     "import_model",
+    "label_atoms",
     "list_models",
     "recompress",
     "status",
