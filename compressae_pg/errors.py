@@ -27,6 +27,10 @@ class UnknownKeyError(CompressaeError, LookupError):
     """No row of the table has that primary key."""
 
 
+class RowSecurityError(CompressaeError):
+    """A table with row-level security on gets no atom labels: they would show each reader rows its policies hide."""
+
+
 class NoLabelsError(CompressaeError, LookupError):
     """No atom labels are stored for the attachment's model (``compressae-pg atoms`` computes them), or the role may not read them."""
 

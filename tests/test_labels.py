@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from compressae_pg import CompresSAE, CompressedColumn, NoLabelsError, UnknownTableError, registry
+from compressae_pg import CompresSAE, CompressedColumn, NoLabelsError, RowSecurityError, UnknownTableError, registry
 from compressae_pg.cli import main
 from compressae_pg.search.labels import atom_labels, atom_rows, label_atoms
 from compressae_pg.server import connect
@@ -147,3 +147,33 @@ def test_recompress_labels_the_new_version_as_the_old_one_was_labelled(conn, dsn
     kept = conn.execute("SELECT m.name || '@' || m.version, count(*) FROM compressae.atom_labels l "
                         "JOIN compressae.models m ON m.id = l.model_id GROUP BY 1").fetchall()
     assert kept == [(new, H)]  # the swap dropped the old codes, and with their attachment the labels that described them
+
+
+def test_labels_stay_with_their_table_and_out_of_a_table_with_row_security(conn, dsn, role, model, real_vectors):  # noqa: F811
+    searchable(conn, dsn, real_vectors[:40], model)
+    label_atoms("items", "embedding", conn=conn)
+    conn.execute("ALTER TABLE items ENABLE ROW LEVEL SECURITY")
+    with pytest.raises(RowSecurityError, match="row-level security on"):
+        label_atoms("items", "embedding", conn=conn)
+    conn.execute("ALTER TABLE items DISABLE ROW LEVEL SECURITY")
+    other = role("mallory")
+    conn.execute(sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(sql.Identifier(other)))
+    conn.execute("DROP TABLE items")  # without a detach: the attachment and its labels stay behind
+    with connect(as_user(dsn, other), autocommit=True) as c:  # the next table of that name, another role's
+        c.execute("CREATE TABLE items (id bigint PRIMARY KEY)")
+        assert c.execute("SELECT count(*) FROM compressae.atom_labels").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM compressae.atom_labels").fetchone()[0] == H  # still there (a superuser sees them)
+
+
+def test_only_a_role_that_reads_and_updates_the_table_writes_its_labels(conn, dsn, role, capsys, model, real_vectors):  # noqa: F811
+    writer = role("writer")
+    grant(capsys, dsn, writer)
+    searchable(conn, dsn, real_vectors[:40], model)
+    conn.execute(sql.SQL("GRANT UPDATE ON items TO {}").format(sql.Identifier(writer)))
+    label_atoms("items", "embedding", conn=conn)
+    with connect(as_user(dsn, writer), autocommit=True) as c:  # UPDATE without SELECT: neither wipes nor plants
+        assert c.execute("DELETE FROM compressae.atom_labels").rowcount == 0
+    assert conn.execute("SELECT count(*) FROM compressae.atom_labels").fetchone()[0] == H
+    conn.execute(sql.SQL("GRANT SELECT ON items TO {}").format(sql.Identifier(writer)))
+    with connect(as_user(dsn, writer), autocommit=True) as c:
+        assert label_atoms("items", "embedding", top=2, conn=c).rows == 40

@@ -253,22 +253,32 @@ def cmd_status(args: argparse.Namespace) -> None:
 
 def cmd_recompress(args: argparse.Namespace) -> int:
     """Recompress, then label the new version's atoms as the old version's were (when they were)."""
-    from ..fill.new_version import recompress
+    import psycopg
+
+    from ..columns import attachments
+    from ..errors import CompressaeError
+    from ..fill.new_version import recompress, staged_name
     from ..search import labels
     from ..server import connect
 
-    with connect(args.dsn, autocommit=True, pinned=True) as conn:
-        labelled = labels.settings(conn, args.table, args.column, code_column=args.code_column)
+    with connect(args.dsn, autocommit=True, pinned=True) as conn:  # the current column, as recompress finds it (a staged one left out)
+        current = attachments.get(conn, args.table, args.column, code_column=args.code_column,
+                                  exclude=lambda found: {staged_name(a.code_column) for a in found}).code_column
+        labelled = labels.settings(conn, args.table, args.column, code_column=current)
     result = recompress(args.table, args.column, args.model, code_column=args.code_column, dsn=args.dsn, progress=not args.json,
                         build_index=args.index, m=args.m, ef_construction=args.ef_construction, **_backfill_settings(args))
     out = result.as_dict()
     if result.swapped and labelled is not None:
-        with connect(args.dsn, autocommit=True, pinned=True) as conn:
-            out["labels"] = labels.compute(conn, args.table, args.column, code_column=args.code_column, **labelled).rows
+        try:
+            with connect(args.dsn, autocommit=True, pinned=True) as conn:
+                out["labels"] = labels.compute(conn, args.table, args.column, code_column=current, **labelled).rows
+        except (CompressaeError, ValueError, psycopg.Error) as exc:  # the swap is done: say why the labels are not
+            out["labels_error"] = str(exc)
     _emit(args, out, lambda r: (
         f"{r['table']}.{r['code_column']}: {r['old_model']} -> {r['new_model']}: "
         + ("swapped" if r["swapped"] else f"backfill of {r['staged_column']} {r['backfill']['status']}; run again to continue")
-        + (f"; atoms labelled again from {r['labels']} rows" if "labels" in r else "")))
+        + (f"; atoms labelled again from {r['labels']} rows" if "labels" in r else "")
+        + (f"; atoms not labelled again ({r['labels_error']}): run compressae-pg atoms" if "labels_error" in r else "")))
     return 0 if result.swapped or result.backfill.status == "paused" else 2
 
 

@@ -126,7 +126,8 @@ def run(
         "code_index": att.index_name,
         "search": {"query": "the vector of row 1", "text": texts[0] if texts else None,
                    "hits": [{**h.as_dict(), "text": texts[h.key - 1] if texts else None} for h in hits]},
-        "explained": [{**h.explanation.as_dict(), "text": texts[h.key - 1]} for h in hits[1:1 + EXPLAINED_HITS]] if texts else [],
+        "explained": [{**h.explanation.as_dict(), "text": texts[h.key - 1]} for h in hits[1:1 + EXPLAINED_HITS]
+                      if h.explanation is not None] if texts else [],
         "evaluation": evaluation.as_dict(),
     }
 
@@ -167,7 +168,7 @@ def _explained(explained: list[dict[str, Any]]) -> list[str]:
     for e in explained:
         lines.append(f"why:         {e['text'][:60]!r} scores {e['score']:.3f}; {len(e['atoms'])} of its atoms carry {e['share']:.0%}:")
         for a in e["atoms"]:
-            like = " | ".join(t[:38] for t in a["label"]["texts"]) if a["label"] else "(no label)"
+            like = " | ".join((t or "")[:38] for t in a["label"]["texts"]) if a["label"] else "(no label)"
             lines.append(f"             atom {a['atom']:>4} {a['contribution']:+.3f}, used by {a['label']['uses'] if a['label'] else '?'} rows "
                          f"like: {like}")
     return lines

@@ -21,7 +21,7 @@ from psycopg import sql
 
 from .. import _catalog, _sql, _wire
 from .._defaults import ATOM_ROWS, BATCH_SIZE, LABEL_ROWS, LOCK_TIMEOUT
-from ..errors import NoLabelsError
+from ..errors import NoLabelsError, RowSecurityError
 from ..server import takes_database
 from ._session import cursor
 from .column import CompressedColumn
@@ -106,11 +106,11 @@ class _Tally:
 
 
 def _text_column(conn: psycopg.Connection, target: Target, text_column: str | None) -> sql.Composable:
-    """The text column's value as text (``t.col::text``), or NULL without one; an unknown column is named."""
+    """The text column's value as text (by its type's output function, never a cast), or NULL without one; an unknown column is named."""
     if text_column is None:
         return sql.NULL
     _catalog.resolve_column(conn, _catalog.resolve_table(conn, target.table, target.schema), text_column)
-    return sql.SQL("t.{}::text").format(sql.Identifier(text_column))
+    return sql.SQL("format('%s', t.{})").format(sql.Identifier(text_column))
 
 
 def _positive(name: str, value: int) -> None:
@@ -137,6 +137,10 @@ def compute(conn: psycopg.Connection, table: str, column: str, *, code_column: s
     _positive("top", top)
     _positive("batch_size", batch_size)
     target = CompressedColumn(conn, table, column, code_column=code_column).target
+    secured = conn.execute(_sql.query("labels_row_security"), {"attachment": target.attachment_id}).fetchone()
+    if secured and secured[0]:
+        raise RowSecurityError(f"{target.qualified} has row-level security on: its atom labels would show every role that may "
+                               f"read it the top rows of all its rows, those its policies hide included; they are not computed")
     text = _text_column(conn, target, text_column)
     tally, lo = _Tally(target.h, top), None
     while True:
@@ -174,7 +178,7 @@ def settings(conn: psycopg.Connection, table: str, column: str, *, code_column: 
     """How the current model's stored labels were computed (``text_column`` and ``top``, as :func:`compute` takes them), or None."""
     target = CompressedColumn(conn, table, column, code_column=code_column).target
     meta = conn.execute(_sql.query("labels_meta"), {"attachment": target.attachment_id, "model": target.model_id}).fetchone()
-    return None if meta is None else {"text_column": meta[0], "top": meta[3]}
+    return None if meta is None else {"text_column": meta[0], "top": max(meta[3], 1)}
 
 
 def rows_of(conn: psycopg.Connection, table: str, column: str, atom: int, *, code_column: str | None = None,

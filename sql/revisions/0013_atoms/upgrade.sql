@@ -10,10 +10,27 @@
 --
 -- Who may see and change them follows the attachment's table, as its backfill jobs and sync queue do
 -- (0009): the top rows are the table's own keys and texts, so only a role that may read the table reads
--- them (models and atoms stay readable by all: they hold no rows), and only one that may write its codes
--- (its owner, or a role with UPDATE on it) writes them. PUBLIC reads through the policy, writes nothing.
+-- them (models and atoms stay readable by all: they hold no rows), and only one that may both read it and
+-- write its codes (its owner, or a role with SELECT and UPDATE on it) writes them. PUBLIC reads through the
+-- policy, writes nothing. Attachments are kept by name (0001); each label also records the oid of the
+-- table it was computed from, and is seen only while that table still has the attachment's name: a table
+-- dropped without a detach takes its labels out of sight of whoever creates the next table of that name.
+CREATE FUNCTION compressae.labels_table(attachment_id bigint)
+RETURNS oid
+LANGUAGE sql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.oid
+    FROM compressae.attachments a
+    JOIN pg_namespace n ON n.nspname = a.table_schema
+    JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = a.table_name
+    WHERE a.id = labels_table.attachment_id
+$$;
+COMMENT ON FUNCTION compressae.labels_table(bigint) IS 'The oid of the table an attachment names now (NULL when there is none, or the role cannot see the attachment)';
+
 CREATE TABLE compressae.atom_labels (
     attachment_id bigint NOT NULL REFERENCES compressae.attachments (id) ON DELETE CASCADE,
+    table_oid     oid NOT NULL,
     model_id      bigint NOT NULL REFERENCES compressae.models (id) ON DELETE CASCADE,
     idx           integer NOT NULL CHECK (idx >= 0),
     uses          bigint NOT NULL CHECK (uses >= 0),
@@ -33,16 +50,20 @@ CREATE INDEX atom_labels_model_id ON compressae.atom_labels (model_id);
 COMMENT ON TABLE compressae.atom_labels IS 'Per attachment and model version, per atom (0-based idx): rows using it, their mean value, the rows with its largest values (compressae-pg atoms)';
 
 ALTER TABLE compressae.atom_labels ENABLE ROW LEVEL SECURITY;
-CREATE POLICY atom_labels_read ON compressae.atom_labels FOR SELECT USING (compressae.may_work_on(attachment_id, 'SELECT'));
--- Labels are written for the model the attachment uses now (its codes are what they describe).
+CREATE POLICY atom_labels_read ON compressae.atom_labels FOR SELECT
+    USING (compressae.may_work_on(attachment_id, 'SELECT') AND table_oid = compressae.labels_table(attachment_id));
+-- Labels are written for the model the attachment uses now (its codes are what they describe), and for the table it names now.
 CREATE POLICY atom_labels_insert ON compressae.atom_labels FOR INSERT
-    WITH CHECK (compressae.may_work_on(attachment_id, 'UPDATE')
+    WITH CHECK (compressae.may_work_on(attachment_id, 'SELECT') AND compressae.may_work_on(attachment_id, 'UPDATE')
+                AND table_oid = compressae.labels_table(attachment_id)
                 AND EXISTS (SELECT 1 FROM compressae.attachments a WHERE a.id = attachment_id AND a.model_id = atom_labels.model_id));
 CREATE POLICY atom_labels_update ON compressae.atom_labels FOR UPDATE
-    USING (compressae.may_work_on(attachment_id, 'UPDATE'))
-    WITH CHECK (compressae.may_work_on(attachment_id, 'UPDATE')
+    USING (compressae.may_work_on(attachment_id, 'SELECT') AND compressae.may_work_on(attachment_id, 'UPDATE'))
+    WITH CHECK (compressae.may_work_on(attachment_id, 'SELECT') AND compressae.may_work_on(attachment_id, 'UPDATE')
+                AND table_oid = compressae.labels_table(attachment_id)
                 AND EXISTS (SELECT 1 FROM compressae.attachments a WHERE a.id = attachment_id AND a.model_id = atom_labels.model_id));
-CREATE POLICY atom_labels_delete ON compressae.atom_labels FOR DELETE USING (compressae.may_work_on(attachment_id, 'UPDATE'));
+CREATE POLICY atom_labels_delete ON compressae.atom_labels FOR DELETE
+    USING (compressae.may_work_on(attachment_id, 'SELECT') AND compressae.may_work_on(attachment_id, 'UPDATE'));
 
 GRANT SELECT ON compressae.atom_labels TO PUBLIC;
 -- The roles `db grant` made operators before this revision may write labels too (grant_operate does it from now on).
@@ -50,7 +71,7 @@ DO $$
 DECLARE
     r regrole;
 BEGIN
-    FOR r IN SELECT DISTINCT g.grantee::regrole FROM information_schema.role_table_grants g
+    FOR r IN SELECT DISTINCT quote_ident(g.grantee)::regrole FROM information_schema.role_table_grants g  -- quoted: a name like "Bob Smith"
              WHERE g.table_schema = 'compressae' AND g.table_name = 'attachments' AND g.privilege_type = 'INSERT'
                AND CASE WHEN g.grantee = 'PUBLIC' THEN false
                         ELSE NOT pg_has_role(g.grantee, (SELECT relowner FROM pg_class WHERE oid = 'compressae.attachments'::regclass), 'USAGE') END
