@@ -103,6 +103,22 @@ def test_a_large_entry_is_split_once_so_each_batch_touches_at_most_1000_keys(con
     assert check_codes(conn, model) == 12005 and conn.execute("SELECT count(*) FROM items WHERE embedding_sae IS NULL").fetchone() == (0,)
 
 
+def test_a_key_with_no_row_is_dropped_and_a_key_that_does_not_parse_is_one_failure(conn, dsn, real_vectors):
+    """Finding 12 of #26: a key that names no row is a deleted row (nothing to code, no record); a key that
+    is not a value of the key type is recorded once, however often it is queued."""
+    create_table(conn, "items", real_vectors[:5])
+    att, model = attach_model(conn, sync="queue")
+    backfill("items", "embedding", dsn=dsn, progress=False)
+    conn.execute("UPDATE items SET embedding = %s WHERE id = 3", (real_vectors[9],))  # queued by the trigger
+    conn.execute("DELETE FROM items WHERE id = 4")
+    for _ in range(2):
+        conn.execute("INSERT INTO compressae.sync_queue (attachment_id, keys) VALUES (%s, ARRAY['999999', 'abc', '4'])", (att.id,))
+        result = sync("items", "embedding", dsn=dsn, progress=False)
+        assert result.queue_left == 0 and result.failed_keys == ["abc"]
+    assert failures(conn) == {"abc": "the key is not a value of the table's primary key type"}
+    assert check_codes(conn, model) == 4
+
+
 def test_worker_codes_equal_the_backfills_bit_for_bit(conn, dsn, real_vectors):
     x = real_vectors[:700]
     conn.execute("CREATE TABLE items (id bigint PRIMARY KEY, embedding vector(384))")
