@@ -28,6 +28,7 @@ HNSW_EF_CONSTRUCTION = 64  # HNSW build-time candidate list (pgvector's default)
 
 # ---- work on a live table (backfill, recompress, sync) -----------------------------------------
 BATCH_SIZE = 1000  # rows (or queue entries) per batch: one short transaction
+QUEUE_ENTRY_KEYS = 1000  # keys per queue entry, as the trigger slices a statement's; a worker splits a larger one
 WORKERS = 1  # parallel key ranges of a backfill
 SLEEP = 0.0  # seconds a worker pauses after every batch
 LOCK_TIMEOUT = "2s"  # longest wait for a lock before a batch backs off and retries

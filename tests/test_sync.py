@@ -12,10 +12,13 @@ import numpy as np
 import psycopg
 import pytest
 
-from compressae_pg import backfill, status, sync
+from compressae_pg import _catalog, backfill, status, sync
+from compressae_pg._retry import Limits
 from compressae_pg.cli import main
 from compressae_pg.errors import NotQueuedError
 from compressae_pg.fill.encoder import Encoder
+from compressae_pg.fill.queue import QueueWorker
+from compressae_pg.fill.worker import FillTarget
 
 from .support.models import attach_model
 from .support.processes import ResultThread, wait_for
@@ -73,6 +76,48 @@ def test_a_bulk_statement_queues_its_keys_in_entries_of_at_most_1000(conn, dsn, 
     assert queued(conn) == sorted((str(k), 1) for k in range(10, 2510))
     conn.execute("UPDATE items SET embedding = embedding WHERE id < 5")  # rows 1..4, without codes: one entry
     assert [n for (n,) in conn.execute("SELECT cardinality(keys) FROM compressae.sync_queue ORDER BY id")] == [1000, 1000, 500, 4]
+
+def test_a_large_entry_is_split_once_so_each_batch_touches_at_most_1000_keys(conn, dsn, real_vectors):
+    """Finding 12 of #26: one entry of 12,000 keys (an owner may append one) costs its size, not its square.
+
+    Trimming a large entry batch by batch re-read and rewrote the whole rest of its array each time; the
+    worker splits it once, and every later batch claims entries of at most 1,000 keys."""
+    create_table(conn, "items", real_vectors[:5])
+    att, model = attach_model(conn, sync="queue")
+    backfill("items", "embedding", dsn=dsn, progress=False)  # rows 1..5
+    conn.execute("INSERT INTO items SELECT g, (SELECT embedding FROM items WHERE id = 1) FROM generate_series(10, 12009) AS g")
+    conn.execute("DELETE FROM compressae.sync_queue")
+    conn.execute("INSERT INTO compressae.sync_queue (attachment_id, keys, enqueued_at, attempts) "
+                 "SELECT %s, array_agg(g::text ORDER BY g), now() - interval '1 hour', 2 FROM generate_series(10, 12009) AS g", (att.id,))
+    target = FillTarget(att, _catalog.primary_key(conn, att.table), _catalog.resolve_column(conn, att.table, att.source_column, vector=True))
+    worker = QueueWorker(conn, target, Encoder(model), Limits(batch_size=500), threading.Event())
+    assert worker.batch(500).changes == 500
+    entries = conn.execute("SELECT cardinality(keys), keys[1], now() - enqueued_at > interval '59 minutes', attempts "
+                           "FROM compressae.sync_queue ORDER BY id").fetchall()
+    assert [n for n, *_ in entries] == [500] + [1000] * 11  # the first piece trimmed once, the rest whole
+    assert [k for _n, k, *_ in entries] == ["510"] + [str(k) for k in range(1010, 12010, 1000)]  # in key order
+    assert all(old and tries == 2 for _n, _k, old, tries in entries)  # the lag and the attempts carried over
+    assert queued(conn) == [(str(k), 1) for k in sorted(range(510, 12010), key=str)]
+    result = sync("items", "embedding", dsn=dsn, batch_size=500, progress=False)
+    assert (result.changes, result.rows_written, result.queue_left) == (11500, 11500, 0)
+    assert check_codes(conn, model) == 12005 and conn.execute("SELECT count(*) FROM items WHERE embedding_sae IS NULL").fetchone() == (0,)
+
+
+def test_a_key_with_no_row_is_dropped_and_a_key_that_does_not_parse_is_one_failure(conn, dsn, real_vectors):
+    """Finding 12 of #26: a key that names no row is a deleted row (nothing to code, no record); a key that
+    is not a value of the key type is recorded once, however often it is queued."""
+    create_table(conn, "items", real_vectors[:5])
+    att, model = attach_model(conn, sync="queue")
+    backfill("items", "embedding", dsn=dsn, progress=False)
+    conn.execute("UPDATE items SET embedding = %s WHERE id = 3", (real_vectors[9],))  # queued by the trigger
+    conn.execute("DELETE FROM items WHERE id = 4")
+    for _ in range(2):
+        conn.execute("INSERT INTO compressae.sync_queue (attachment_id, keys) VALUES (%s, ARRAY['999999', 'abc', '4'])", (att.id,))
+        result = sync("items", "embedding", dsn=dsn, progress=False)
+        assert result.queue_left == 0 and result.failed_keys == ["abc"]
+    assert failures(conn) == {"abc": "the key is not a value of the table's primary key type"}
+    assert check_codes(conn, model) == 4
+
 
 def test_worker_codes_equal_the_backfills_bit_for_bit(conn, dsn, real_vectors):
     x = real_vectors[:700]

@@ -30,7 +30,7 @@ from psycopg.types.json import Jsonb
 from tqdm.auto import tqdm
 
 from .. import _catalog, _migrate, _sql, _wire, registry
-from .._defaults import BATCH_SIZE, POLL, QUEUE_KEY_SETTINGS
+from .._defaults import BATCH_SIZE, POLL, QUEUE_ENTRY_KEYS, QUEUE_KEY_SETTINGS
 from .._retry import Limits, retrying
 from ..columns import attachments
 from ..columns.attachments import Attachment
@@ -141,8 +141,9 @@ class QueueWorker:
     def _claim(self, cur: psycopg.Cursor, limit: int) -> tuple[list[tuple[int, list[str]]], tuple[int, int] | None, dict[str, str]]:
         """Lock free entries, oldest first, until they hold ``limit`` keys; the last may be taken in part.
 
-        Returns ``(id, keys taken)`` per entry, ``(id, keys taken)`` of the entry taken in part, if any,
-        and the failure records (name: reason) of malformed entries, which are claimed whole with no key.
+        An entry of more keys than ``max(limit, QUEUE_ENTRY_KEYS)`` is first split into entries of that
+        many (sync_split.sql), so that one entry's cost is linear in its size. Returns ``(id, keys taken)``
+        per entry, ``(id, keys taken)`` of the entry taken in part, if any, and the failure records (name: reason) of malformed entries, which are claimed whole with no key.
         """
         att = self.target.attachment.id
         claimed: list[tuple[int, list[str]]] = []
@@ -165,6 +166,8 @@ class QueueWorker:
                     malformed[f"queue entry {eid}"] = f"malformed queue entry (not a flat list of non-NULL keys): {text}"
                     total += 1
                     continue
+                if len(keys) > (size := max(limit, QUEUE_ENTRY_KEYS)):  # split once; its first piece holds what is wanted
+                    eid, keys = min(cur.execute(_sql.query("sync_split"), {"attachment": att, "id": eid, "size": size}).fetchall())
                 take = keys[: max(limit - total, 0)]
                 claimed.append((eid, take))
                 total += len(take)
