@@ -47,3 +47,5 @@ EVAL_CANDIDATES = (50, 100, 200)  # candidate counts an evaluation measures
 PEERS = ("halfvec", "binary", "pca", "prefix", "random")  # what an evaluation can compare the codes with
 VERIFY_SAMPLE = 1000  # rows a verification re-encodes
 VERIFY_TOLERANCE = 1e-4  # largest difference verification allows in a code's values
+DRIFT_SAMPLE = 200  # rows `status --drift` decodes to measure the codes' cosine (verify uses its own sample)
+DRIFT_THRESHOLD = 0.02  # cosine below the model's recorded held-out one at which a new version would pay

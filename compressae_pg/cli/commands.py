@@ -241,14 +241,20 @@ def cmd_status(args: argparse.Namespace) -> None:
 
     with connect(args.dsn, autocommit=True, pinned=True) as conn:
         _migrate.ensure(conn)
-        rows = status(args.table, exact=args.exact, conn=conn)
+        rows = status(args.table, exact=args.exact, drift=args.drift, conn=conn)
     cols = ["table", "column", "code_column", "model", "sync", "backfill", "last_run", "rows_done", "rows_estimate", "index", "index_valid"]
     cols += ["rows_coded", "rows_missing", "rows_without_residual"] if args.exact else []
     cols += ["queue_depth", "lag_s", "sync_failures"] if any("queue" in r for r in rows) else []
     flat = lambda r: {**r, "backfill": r["backfill"]["state"], "last_run": r["backfill"].get("kind"), "rows_done": r["backfill"]["rows_done"],  # noqa: E731
                       **({"queue_depth": r["queue"]["depth"], "lag_s": r["queue"]["lag_s"], "sync_failures": r["queue"]["failures"]}
                          if "queue" in r else {})}
-    _emit(args, rows, lambda rs: _table([flat(r) for r in rs], cols) + "".join(f"\nnote: {r['note']}" for r in rs if "note" in r))
+    _emit(args, rows, lambda rs: _table([flat(r) for r in rs], cols) + "".join(f"\nnote: {r['note']}" for r in rs if "note" in r)
+          + "".join(f"\ndrift: {r['table']}.{r['code_column']}: {_drift_text(r['drift'])}" for r in rs if "drift" in r))
+
+
+def _drift_text(d: dict) -> str:
+    """A sample's drift in one line: its verdict and the rows it measured and left out."""
+    return f"{d['verdict']} ({d['rows']} rows decoded, {d['left_out']} left out: NULL code or source)"
 
 
 def cmd_recompress(args: argparse.Namespace) -> int:
@@ -382,6 +388,7 @@ def _verify_text(r: dict) -> str:
              f"{r['unencodable']} unencodable (NULL code), max value error {r['max_value_error']:.2g}"]
     lines += [f"wrong: key {m['key']}: {m['problem']}" for m in r["mismatched"]]
     lines += [f"missing: key {k}" for k in r["missing_keys"]]
+    lines += [f"drift: {_drift_text(r['drift'])}"] if r["drift"] else []
     return "\n".join(lines)
 
 

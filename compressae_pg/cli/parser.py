@@ -155,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("status", cmd_status, "attachments: model version, backfill progress, index validity")
     p.add_argument("--table", help="only this table")
     p.add_argument("--exact", action="store_true", help="count coded and missing rows (a full scan of each table)")
+    p.add_argument("--drift", type=int, nargs="?", const=d.DRIFT_SAMPLE, metavar="ROWS",
+                   help=f"decode a random sample of each attachment's codes (default {d.DRIFT_SAMPLE} rows) and compare their "
+                        "cosine with the model's recorded held-out one")
 
     p = add("recompress", cmd_recompress, "re-compress a code column with a new model version and swap it in")
     _target_options(p)

@@ -8,10 +8,15 @@ residual sketch, that must be the one the code leaves (:mod:`compressae_pg._resi
 the last step of a scale by which one computed in SQL (the sync trigger) may differ; a NULL one beside a code is
 *missing*, as after an upgrade to 0010 before the backfill.
 Anything else is a *mismatch*, named by its key; a NULL code beside a source that can be encoded is *missing* (not yet backfilled, or lost).
+
+:func:`drift` measures how well the stored codes of the sample reconstruct their sources (rows written since
+training included) against the held-out cosine the model recorded when it was trained, and says when a new
+version would pay: tables drift away from the rows a model learnt.
 """
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -21,12 +26,66 @@ from psycopg import sql
 
 from .. import _catalog, _residual, _sql, _vectors, registry
 from .._codes import sign_bits
-from .._defaults import VERIFY_SAMPLE, VERIFY_TOLERANCE
+from .._defaults import DRIFT_THRESHOLD, VERIFY_SAMPLE, VERIFY_TOLERANCE
 from ..columns import attachments
 from ..server import connect, resolve_dsn
 from .encoder import Encoder
 
 MAX_KEYS = 20
+
+
+@dataclass
+class Drift:
+    """The stored codes' mean reconstruction cosine over a sample (``rows`` decoded; rows with a NULL code or a
+    source that cannot be encoded are ``left_out``) against the model's recorded held-out ``val_cosine``."""
+
+    rows: int
+    left_out: int
+    cosine: float | None
+    recorded: float | None
+    difference: float | None  # cosine - recorded: negative when the rows fare worse than the held-out ones
+    retrain: bool
+    verdict: str
+
+
+def drift(rows: list[tuple], decoder: np.ndarray, info: registry.ModelInfo, att: attachments.Attachment,
+          threshold: float = DRIFT_THRESHOLD) -> Drift:
+    """:class:`Drift` of sampled rows (key, source, code, ...): each stored code decoded with the model's ``decoder``
+    (h, d) and compared with its row's source by cosine; ``retrain`` when the mean is more than ``threshold`` below the record."""
+    dim, h = decoder.shape[1], decoder.shape[0]
+    cosines = []
+    for _key, source, stored, *_ in rows:
+        x = None if source is None else np.asarray(source.to_numpy(), dtype=np.float32)
+        if stored is None or x is None or x.shape != (dim,) or stored.dimensions() != h or not _vectors.usable(x[None])[0]:
+            continue
+        decoded = np.asarray(stored.values(), dtype=np.float32) @ decoder[np.asarray(stored.indices(), dtype=np.int64)]
+        cosines.append(float(decoded @ x / max(float(np.linalg.norm(decoded) * np.linalg.norm(x)), 1e-30)))
+    cosine = float(np.mean(cosines)) if cosines else None
+    recorded = info.metrics.get("val_cosine")
+    difference = None if cosine is None or recorded is None else cosine - float(recorded)
+    retrain = difference is not None and difference < -threshold
+    if cosine is None:
+        verdict = "no sampled row has both a code and a source: nothing to measure"
+    elif recorded is None:
+        verdict = f"stored codes reach cosine {cosine:.4f}; model {info.ref} records no held-out cosine to compare with"
+    elif retrain:
+        target = f"--table {shlex.quote(att.table.qualified)} --column {shlex.quote(att.source_column)}"
+        verdict = (f"stored codes reach cosine {cosine:.4f}, {-difference:.4f} below the {float(recorded):.4f} model {info.ref} "
+                   f"reached on held-out rows: a new version would pay: `compressae-pg train {target} --name "
+                   f"{shlex.quote(info.name)}` then `compressae-pg recompress {target} --model {shlex.quote(info.name)}`")
+    else:
+        verdict = (f"stored codes reach cosine {cosine:.4f} against the {float(recorded):.4f} model {info.ref} reached on "
+                   f"held-out rows (within {threshold:g}): no new version needed")
+    return Drift(len(cosines), len(rows) - len(cosines), cosine, recorded, difference, retrain, verdict)
+
+
+def measure_drift(conn: psycopg.Connection, att: attachments.Attachment, sample: int,
+                  threshold: float = DRIFT_THRESHOLD) -> Drift:
+    """:func:`drift` of ``sample`` random rows of an attachment (what ``status --drift`` shows)."""
+    key = _catalog.primary_key(conn, att.table)
+    info, sae = registry.load(conn, att.model.ref)
+    rows = _sample(conn, att.table, key, att.source_column, att.code_column, None, None, sample)
+    return drift(rows, sae.decoder.detach().cpu().numpy(), info, att, threshold)
 
 
 @dataclass
@@ -44,6 +103,7 @@ class VerifyResult:
     max_value_error: float = 0.0
     mismatched: list[dict[str, str]] = field(default_factory=list)
     missing_keys: list[str] = field(default_factory=list)
+    drift: Drift | None = None
 
     @property
     def ok(self) -> bool:
@@ -59,9 +119,10 @@ class VerifyResult:
 
 
 def verify(table: str, column: str, *, sample: int | None = VERIFY_SAMPLE, code_column: str | None = None,
-           model: str | None = None, tolerance: float = VERIFY_TOLERANCE, conn: psycopg.Connection | None = None,
-           dsn: str | None = None) -> VerifyResult:
-    """Re-encode ``sample`` random rows (None: every row) of ``table.column`` and compare with their codes."""
+           model: str | None = None, tolerance: float = VERIFY_TOLERANCE, drift_threshold: float = DRIFT_THRESHOLD,
+           conn: psycopg.Connection | None = None, dsn: str | None = None) -> VerifyResult:
+    """Re-encode ``sample`` random rows (None: every row) of ``table.column`` and compare with their codes; measure
+    the same rows' :func:`drift` against the model's recorded held-out cosine."""
     if sample is not None and sample < 1:
         raise ValueError("sample must be a positive number of rows (or None for every row)")
     with connect(resolve_dsn(dsn, conn), autocommit=True, pinned=True, application_name="compressae-pg verify") as conn:
@@ -71,6 +132,7 @@ def verify(table: str, column: str, *, sample: int | None = VERIFY_SAMPLE, code_
         rows = _sample(conn, att.table, key, att.source_column, att.code_column, att.sketch_column, att.residual_column, sample)
     result = VerifyResult(table=att.table.qualified, code_column=att.code_column, model=info.ref, checked=len(rows))
     _compare(rows, Encoder(sae, "cpu"), tolerance, result, sketched=att.sketch_column is not None, planes=att.residual_planes)
+    result.drift = drift(rows, sae.decoder.detach().cpu().numpy(), info, att, drift_threshold)
     return result
 
 

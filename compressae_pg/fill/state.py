@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import psycopg
@@ -15,9 +16,13 @@ from ..server import takes_database
 from . import jobs
 
 
-def describe(conn: psycopg.Connection, table: str | None = None, *, exact: bool = False) -> list[dict[str, Any]]:
-    """One dict per attachment (of ``table``, or all). ``exact`` counts coded rows with a full scan of each table."""
-    return [_one(conn, att, exact) for att in attachments.list_attachments(conn, table)]
+def describe(conn: psycopg.Connection, table: str | None = None, *, exact: bool = False,
+             drift: int | None = None) -> list[dict[str, Any]]:
+    """One dict per attachment (of ``table``, or all). ``exact`` counts coded rows with a full scan of each table;
+    ``drift`` (a number of rows) decodes a random sample of each and adds its :func:`~compressae_pg.fill.checks.drift`."""
+    if drift is not None and drift < 1:
+        raise ValueError("drift must be a positive number of rows to sample")
+    return [_one(conn, att, exact, drift) for att in attachments.list_attachments(conn, table)]
 
 
 def backfill_state(conn: psycopg.Connection, att: Attachment) -> dict[str, Any]:
@@ -57,7 +62,7 @@ def backfill_state(conn: psycopg.Connection, att: Attachment) -> dict[str, Any]:
     }
 
 
-def _one(conn: psycopg.Connection, att: Attachment, exact: bool) -> dict[str, Any]:
+def _one(conn: psycopg.Connection, att: Attachment, exact: bool, drift: int | None) -> dict[str, Any]:
     out: dict[str, Any] = {**att.as_dict(), "model_version": att.model.version}
     exists = att.table.oid != 0 and att.table.is_table  # a view in a dropped table's place is not read: it runs its owner's code
     if att.table.oid != 0 and not att.table.is_table:
@@ -80,6 +85,10 @@ def _one(conn: psycopg.Connection, att: Attachment, exact: bool) -> dict[str, An
         query = _sql.query("status_counts", table=att.table.ident, code=att.code_ident, source=att.source_ident, residual=residual)
         rows, coded, missing, no_residual = conn.execute(query).fetchone()
         out.update(rows=rows, rows_coded=coded, rows_missing=missing, rows_without_residual=no_residual)
+    if drift is not None and exists:
+        from .checks import measure_drift  # loads the model (torch): only when asked
+
+        out["drift"] = asdict(measure_drift(conn, att, drift))
     return out
 
 
