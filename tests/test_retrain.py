@@ -22,12 +22,8 @@ from .support.tables import create_table
 from .support.truth import check_codes
 
 
-@pytest.mark.xfail(strict=True, raises=psycopg.errors.UndefinedColumn, reason=(
-    "a bug found here: after recompress swaps a sync=trigger attachment, the table keeps the staged attachment's trigger "
-    "(compressae_sync_2, whose body still assigns NEW.embedding_sae_next), so every INSERT/UPDATE fails, in any session; "
-    "the fix is in compressae.swap (SQL: a new revision)"))
 def test_train_the_same_name_then_recompress_a_live_table_loses_no_row_and_leaves_no_stale_code(conn, dsn, capsys, real_vectors):
-    create_table(conn, "items", real_vectors[:600])
+    keys = create_table(conn, "items", real_vectors[:600])
     attach_model(conn, model=train_small(real_vectors[3000:5000]), sync="trigger")
     backfill("items", "embedding", dsn=dsn, progress=False)
     target = ["--table", "items", "--column", "embedding", "--dsn", dsn, "--json"]
@@ -49,8 +45,8 @@ def test_train_the_same_name_then_recompress_a_live_table_loses_no_row_and_leave
                     w.execute("INSERT INTO items (id, embedding) VALUES (%s, %s)", (10_000 + n, vector))
                     written[10_000 + n] = vector
                 else:
-                    w.execute("UPDATE items SET embedding = %s WHERE id = %s", (vector, n % 600))
-                    written[n % 600] = vector
+                    w.execute("UPDATE items SET embedding = %s WHERE id = %s", (vector, keys[n % 600]))
+                    written[keys[n % 600]] = vector
                 n += 1
                 stop.wait(0.01)
 
@@ -65,7 +61,7 @@ def test_train_the_same_name_then_recompress_a_live_table_loses_no_row_and_leave
     assert code == 0 and json.loads(capsys.readouterr().out)["swapped"] is True
     assert len(written) > 20
     rows = dict(conn.execute("SELECT id, embedding FROM items").fetchall())
-    assert set(rows) == set(range(600)) | {k for k in written if k >= 10_000}  # no row lost
+    assert set(rows) == set(keys) | {k for k in written if k >= 10_000}  # no row lost
     assert all(np.array_equal(rows[k].to_numpy(), v) for k, v in written.items())
     _info, m2 = registry.load(conn, "m@2")
     assert check_codes(conn, m2) == len(rows)  # every code is m@2's code of the row's current vector
