@@ -177,3 +177,17 @@ def test_only_a_role_that_reads_and_updates_the_table_writes_its_labels(conn, ds
     conn.execute(sql.SQL("GRANT SELECT ON items TO {}").format(sql.Identifier(writer)))
     with connect(as_user(dsn, writer), autocommit=True) as c:
         assert label_atoms("items", "embedding", top=2, conn=c).rows == 40
+
+
+def test_keys_and_texts_are_written_by_their_types_output_function_never_a_cast(conn, dsn, model, real_vectors):
+    searchable(conn, dsn, real_vectors[:30], model)
+    conn.execute("CREATE TYPE mood AS ENUM ('calm', 'wild')")
+    conn.execute("ALTER TABLE items ADD COLUMN feel mood DEFAULT 'calm'")
+    conn.execute("CREATE FUNCTION planted(mood) RETURNS text LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'planted cast ran'; END $$")
+    conn.execute("CREATE CAST (mood AS text) WITH FUNCTION planted(mood)")  # what a type's owner may plant for others to run
+    with pytest.raises(psycopg.errors.RaiseException, match="planted cast ran"):
+        conn.execute("SELECT feel::text FROM items LIMIT 1")  # the spy works
+    got = label_atoms("items", "embedding", text_column="feel", top=1, conn=conn)
+    assert {t for a in got.atoms if a.texts for t in a.texts} == {"calm"}
+    busiest = max(got.atoms, key=lambda a: a.uses).atom
+    assert {r.text for r in atom_rows("items", "embedding", busiest, text_column="feel", conn=conn)} == {"calm"}
