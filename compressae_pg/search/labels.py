@@ -106,11 +106,11 @@ class _Tally:
 
 
 def _text_column(conn: psycopg.Connection, target: Target, text_column: str | None) -> sql.Composable:
-    """The text column's value as text (by its type's output function, never a cast), or NULL without one; an unknown column is named."""
+    """The text column's value as text (format's %1$s: its type's output function, never a cast), or NULL without one; an unknown column is named."""
     if text_column is None:
         return sql.NULL
     _catalog.resolve_column(conn, _catalog.resolve_table(conn, target.table, target.schema), text_column)
-    return sql.SQL("format('%s', t.{})").format(sql.Identifier(text_column))
+    return sql.SQL("format('%1$s', t.{})").format(sql.Identifier(text_column))
 
 
 def _positive(name: str, value: int) -> None:
