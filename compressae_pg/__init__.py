@@ -48,9 +48,9 @@ _LAZY = {
     "AsyncCompressedColumn": "search.async_column",
     "CompressedColumn": "search.column",
     "Hit": "search.plans",
-    "Explanation": "search.plans",
-    "Contribution": "search.plans",
-    "Label": "search.plans",
+    "Explanation": "search.explain",
+    "Contribution": "search.explain",
+    "Label": "search.explain",
     "AtomLabels": "search.labels",
     "AtomRow": "search.labels",
     "label_atoms": "search.labels",
@@ -112,8 +112,9 @@ if TYPE_CHECKING:
     from .registry import ModelInfo, drop_model, list_models
     from .search.async_column import AsyncCompressedColumn
     from .search.column import CompressedColumn
+    from .search.explain import Contribution, Explanation, Label
     from .search.labels import AtomLabels, AtomRow, atom_labels, atom_rows, label_atoms
-    from .search.plans import Contribution, Explanation, Hit, Label
+    from .search.plans import Hit
     from .server import connect
     from .training.loop import TrainConfig
     from .training.trainer import TrainResult, train

@@ -1,11 +1,17 @@
-"""Load the package's SQL from ``sql/`` (readable files), compose identifiers with psycopg.sql."""
+"""Load the package's SQL from ``sql/`` (readable files), compose identifiers with psycopg.sql, and the
+:class:`Statement` a sans-IO plan yields for a driver to run."""
 
 from __future__ import annotations
 
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
+from typing import Any, TypeVar
 
 from psycopg import sql
+
+T = TypeVar("T")
 
 
 @cache
@@ -21,3 +27,27 @@ def query(name: str, **identifiers: sql.Composable) -> sql.Composed:
     psycopg parses the whole text for placeholders, so an identifier holding ``%`` would break it.
     """
     return sql.SQL(text(f"queries/{name}.sql")).format(**identifiers)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A query for a driver to run; ``binary`` rows carry pgvector values as numpy (see :mod:`compressae_pg._wire`).
+
+    ``raw`` statements take positional ``$n`` parameters (psycopg's RawCursor): psycopg then parses
+    no ``%`` in the text, so identifiers composed into it may hold any character.
+    """
+
+    query: sql.Composable
+    params: dict[str, Any] | Sequence[Any] | None = None
+    binary: bool = False
+    raw: bool = False
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Statements a driver sends together (a pipeline, one round trip); the plan receives each one's rows."""
+
+    statements: tuple[Statement, ...]
+
+
+Plan = Generator[Statement, list[tuple], T]

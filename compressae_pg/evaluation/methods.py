@@ -14,8 +14,8 @@ import psycopg
 from psycopg import sql
 
 from .. import _catalog, _sql, _vectors, _wire
+from .._attachment import Target
 from ..errors import CompressaeError
-from ..search.plans import Target
 
 Search = Callable[[np.ndarray, int], Sequence[Any]]
 EXACT_SCAN_QUERIES = 20  # a dense column without an index is measured by exact scan, on this many queries

@@ -32,9 +32,9 @@ from pgvector import Vector
 from psycopg import sql
 
 from .. import _sql
+from .._attachment import Target
 from .._defaults import PEERS
 from ..errors import CompressaeError, UnknownPeerError
-from ..search.plans import Target
 from .methods import EXACT_SCAN_QUERIES, Method, sample_queries, sizes, stream_rows
 
 PCA_SAMPLE = 20000  # rows the PCA basis is fitted on (all of them in a smaller table)

@@ -24,11 +24,11 @@ from psycopg import sql
 from tqdm import tqdm
 
 from .. import _catalog, _sql
+from .._attachment import Target
 from .._defaults import EF_SEARCH, EVAL_CANDIDATES, QUERIES, RERANK_MODES, K
 from ..columns import attachments
 from ..errors import CompressaeError
 from ..search.column import CompressedColumn
-from ..search.plans import Target
 from ..server import session
 from . import peers
 from .methods import EXACT_SCAN_QUERIES, Method, sample_queries, sizes, stream_rows, table_ident

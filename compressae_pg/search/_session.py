@@ -10,8 +10,8 @@ from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 from .. import _wire
+from .._sql import Statement
 from ..errors import StaleAttachmentError
-from .plans import Statement
 
 Where = sql.Composable | Mapping[str, Any] | None
 # Errors that mean a resolved column went away (detached, or swapped by a re-compression): resolve again once.

@@ -20,10 +20,13 @@ from typing import Any, TypeVar
 
 import psycopg
 
+from .._attachment import Target
 from .._defaults import CANDIDATES, EXPLAIN_ATOMS, RERANK, SIMILAR_RERANK, K
+from .._sql import Batch, Plan
 from . import plans
 from ._session import STALE, Where, cursor, needs_savepoint
-from .plans import Batch, Call, Explanation, Hit, Options, Plan, Target
+from .explain import Explanation
+from .plans import Call, Hit, Options
 
 T = TypeVar("T")
 

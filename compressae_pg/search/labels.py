@@ -20,17 +20,19 @@ import psycopg
 from psycopg import sql
 
 from .. import _catalog, _sql, _wire
+from .._attachment import Target
 from .._defaults import ATOM_ROWS, BATCH_SIZE, LABEL_ROWS, LOCK_TIMEOUT
+from .._sql import Statement
 from ..errors import NoLabelsError, RowSecurityError
 from ..server import takes_database
 from ._session import cursor
 from .column import CompressedColumn
-from .plans import Label, Statement, Target
+from .explain import Label
 
 
 @dataclass(frozen=True)
 class AtomLabels:
-    """An attachment's stored labels: one :class:`~compressae_pg.search.plans.Label` per atom of its model."""
+    """An attachment's stored labels: one :class:`~compressae_pg.search.explain.Label` per atom of its model."""
 
     table: str
     code_column: str

@@ -1,7 +1,7 @@
 """The search itself, written once for the sync and the async front doors.
 
-Each step is a *plan*: a generator that yields the :class:`Statement` (or the :class:`Batch` of
-statements) it needs run and receives their rows, so :mod:`.column` (psycopg ``Connection``) and
+Each step is a *plan*: a generator that yields the :class:`~compressae_pg._sql.Statement` (or the
+:class:`~compressae_pg._sql.Batch` of statements) it needs run and receives their rows, so :mod:`.column` (psycopg ``Connection``) and
 :mod:`.async_column` (``AsyncConnection``) only differ in how they execute statements.
 
 A search asks the attachment's HNSW index for ``candidates`` rows, then reranks them in numpy
@@ -14,7 +14,7 @@ and every query's candidates go out as one batch: one round trip.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
@@ -25,39 +25,18 @@ from psycopg import sql
 from psycopg.pq import Format
 
 from .. import _residual, _sql, _vectors, _wire
+from .._attachment import Target
 from .._codes import Codes, sign_bits
 from .._defaults import CANDIDATES, EF_SEARCH_FLOOR, EXPLAIN_ATOMS, RERANK, RERANK_MODES, K
+from .._sql import Batch, Plan, Statement
 from ..columns.choice import choose
 from ..errors import CompressaeError, InvalidVectorError, NoPrimaryKeyError, StaleAttachmentError, UnknownKeyError, UnknownModelError, UnknownTableError
 from . import rerank
 from .codes import Weights
+from .explain import Explanation, explanation, labelled, row_code
 
 T = TypeVar("T")
 MAX_EF_SEARCH = 1000  # pgvector's limit for hnsw.ef_search
-
-
-@dataclass(frozen=True)
-class Statement:
-    """A query for a driver to run; ``binary`` rows carry pgvector values as numpy (see :mod:`compressae_pg._wire`).
-
-    ``raw`` statements take positional ``$n`` parameters (psycopg's RawCursor): psycopg then parses
-    no ``%`` in the text, so identifiers composed into it may hold any character.
-    """
-
-    query: sql.Composable
-    params: dict[str, Any] | Sequence[Any] | None = None
-    binary: bool = False
-    raw: bool = False
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Statements a driver sends together (a pipeline, one round trip); the plan receives each one's rows."""
-
-    statements: tuple[Statement, ...]
-
-
-Plan = Generator[Statement, list[tuple], T]
 
 
 @dataclass(frozen=True)
@@ -71,65 +50,6 @@ class Hit:
     def as_dict(self) -> dict[str, Any]:
         found = {"key": self.key, "score": self.score}
         return found if self.explanation is None else {**found, "explanation": self.explanation.as_dict()}
-
-
-@dataclass(frozen=True)
-class Label:
-    """What an atom means in one table (``compressae.atom_labels``): how many rows use it, their mean value, and
-    the rows with its largest values (keys as text; the text column's values when the labels were computed with one)."""
-
-    atom: int
-    uses: int
-    mean_value: float | None
-    keys: tuple[str, ...]
-    values: tuple[float, ...]
-    texts: tuple[str | None, ...] | None = None
-
-    @classmethod
-    def from_row(cls, row: Sequence[Any]) -> Label:
-        """A label from a ``labels_read`` row ``(idx, uses, mean_value, top_keys, top_values, top_texts)``."""
-        idx, uses, mean, keys, values, texts = row
-        return cls(idx, uses, mean, tuple(keys), tuple(values), None if texts is None else tuple(texts))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"atom": self.atom, "uses": self.uses, "mean_value": self.mean_value, "keys": list(self.keys),
-                "values": list(self.values), "texts": None if self.texts is None else list(self.texts)}
-
-
-@dataclass(frozen=True)
-class Contribution:
-    """One atom's part of a row's score: the query's weight on it (q̂·d_j), the row's value s_j, and their product
-    (scaled by the residual sketch's factor where the row has one); ``label`` is the atom's stored label, if any."""
-
-    atom: int
-    query_weight: float
-    row_value: float
-    contribution: float
-    label: Label | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"atom": self.atom, "query_weight": self.query_weight, "row_value": self.row_value, "contribution": self.contribution,
-                "label": None if self.label is None else self.label.as_dict()}
-
-
-@dataclass(frozen=True)
-class Explanation:
-    """Why a row scores what it does for a query under the reconstructed rerank (``compressae.explain``).
-
-    ``score`` is the sum of every atom's contribution and the residual's; ``atoms`` are the ``top`` largest
-    contributions (by size), ``residual`` the residual sketch's term (None when the row has none), and
-    ``share`` the part of ``score`` that the listed atoms carry (0 when the score is 0).
-    """
-
-    key: Any
-    score: float
-    atoms: tuple[Contribution, ...]
-    residual: float | None
-    share: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "score": self.score, "atoms": [a.as_dict() for a in self.atoms],
-                "residual": self.residual, "share": self.share}
 
 
 @dataclass(frozen=True)
@@ -164,39 +84,6 @@ class Options:
     @property
     def hnsw_ef_search(self) -> int:
         return self.ef_search or min(max(self.limit, EF_SEARCH_FLOOR), MAX_EF_SEARCH)
-
-
-@dataclass(frozen=True)
-class Target:
-    """A resolved attachment: where its codes are, which model made them, and the table's key."""
-
-    attachment_id: int
-    schema: str
-    table: str
-    source_column: str
-    code_column: str
-    graph: str  # 'sketch' or 'sparse': which column the HNSW index is over
-    sketch_column: str | None
-    model_id: int
-    model_ref: str
-    dim: int
-    h: int
-    key: str
-    key_oid: int
-    source_type: str | None  # None when the source column no longer exists
-    vector_schema: str
-    oids: dict[str, int]
-    residual_column: str | None = None  # the residual sketch the reconstructed rerank adds (compressae_pg._residual)
-    residual_planes: int = 0
-
-    @property
-    def qualified(self) -> str:
-        return f"{self.schema}.{self.table}"
-
-    @property
-    def needs_codes(self) -> bool:
-        """Whether the index is probed with the query's code (graph ``sparse``) rather than its sign bits."""
-        return self.graph == "sparse"
 
 
 @dataclass(frozen=True)
@@ -416,19 +303,9 @@ def rank(target: Target, query: Query, rows: list[tuple], opts: Options) -> list
     return [Hit(keys[i], float(scores[i])) for i in rerank.top(scores, opts.k)]
 
 
-def _residuals(target: Target, packed: Sequence[bytes | None]) -> tuple[list[int], _residual.Residuals | None]:
-    """The positions whose residual sketch has the attachment's size, and those sketches unpacked (None if there are none)."""
-    size = (_residual.bits_length(target.dim, target.residual_planes) + 7) // 8
-    have = [i for i, p in enumerate(packed) if p is not None and len(p) == size]
-    if not have:
-        return have, None
-    found = np.frombuffer(b"".join(packed[i] for i in have), dtype=np.uint8).reshape(len(have), -1)
-    return have, _residual.unpack(found, target.dim, target.residual_planes)
-
-
 def _with_residuals(target: Target, query: Query, rows: list[tuple], scores: np.ndarray) -> np.ndarray:
     """``c · (q · x̂) + a · (q · L)`` for the candidates that have a residual sketch (of the attachment's size); q · x̂ for the rest."""
-    have, found = _residuals(target, [r[4] for r in rows])
+    have, found = _residual.unpack_sized([r[4] for r in rows], target.dim, target.residual_planes)
     if found is not None:
         scores = scores.astype(np.float64)
         scores[have] = found.scores(query.vector, scores[have])
@@ -488,7 +365,7 @@ def explaining(query: Any, key: Any, top: int | None = EXPLAIN_ATOMS) -> Call[Ex
 
     def plan(target: Target, model: Weights) -> Plan[Explanation]:
         checked(model, vectors, target)
-        rows = yield _row_code(target, key)
+        rows = yield row_code(target, key)
         if not rows:
             raise UnknownKeyError(f"no row of {target.qualified} has {target.key} = {key!r}")
         if rows[0][0] is None:
@@ -508,7 +385,7 @@ def explained(target: Target, model: Weights, units: Sequence[np.ndarray], resul
     hits = [(i, h) for i, found in enumerate(results) for h in found]
     if not hits:
         return results
-    rows = yield Batch(tuple(_row_code(target, h.key) for _, h in hits))
+    rows = yield Batch(tuple(row_code(target, h.key) for _, h in hits))
     have = [n for n, r in enumerate(rows) if r and r[0][0] is not None]
     found = yield from labelled(target, [explanation(target, model, units[hits[n][0]], hits[n][1].key, *rows[n][0], top)
                                          for n in have])
@@ -517,45 +394,6 @@ def explained(target: Target, model: Weights, units: Sequence[np.ndarray], resul
     for n, (i, h) in enumerate(hits):
         out[i].append(replace(h, explanation=why.get(n)))
     return out
-
-
-def _row_code(target: Target, key: Any) -> Statement:
-    """The statement that reads one row's code and residual sketch by its primary key."""
-    residual = sql.Identifier(target.residual_column) if target.residual_column else sql.SQL("NULL::varbit")
-    return Statement(_sql.query("search_explain", code=sql.Identifier(target.code_column), residual=residual,
-                                table=sql.Identifier(target.schema, target.table),
-                                key=sql.Identifier(target.key), item=sql.Literal(key)), binary=True)
-
-
-def explanation(target: Target, model: Weights, unit: np.ndarray, key: Any, raw: Any, packed: bytes | None,
-                top: int | None) -> Explanation:
-    """The reconstructed rerank's score of one row (:func:`rank`'s arithmetic), split by atom: ``c·s_j·(q̂·d_j)``."""
-    code = _wire.sparse_rows([raw])
-    weights = model.project(unit[None, :])[0].astype(np.float64)[code.indices]
-    values = code.values.astype(np.float64)
-    base = float(weights @ values)
-    c, residual = 1.0, None
-    found = _residuals(target, [packed])[1] if target.residual_column else None
-    if found is not None:  # else the code's score, as in rank
-        c = float(found.c[0])
-        residual = float(found.scores(unit, np.array([base]))[0]) - c * base
-    parts = c * values * weights
-    order = sorted(range(len(parts)), key=lambda i: (-abs(parts[i]), int(code.indices[i])))
-    atoms = tuple(Contribution(int(code.indices[i]), float(weights[i]), float(values[i]), float(parts[i])) for i in order)
-    score = float(parts.sum()) + (residual or 0.0)
-    listed = atoms[:top]
-    share = sum(a.contribution for a in listed) / score if score else 0.0
-    return Explanation(key, score, listed, residual, share)
-
-
-def labelled(target: Target, found: Sequence[Explanation]) -> Plan[list[Explanation]]:
-    """``found`` with each listed atom's stored label (None where there is none), read in one statement."""
-    atoms = sorted({a.atom for e in found for a in e.atoms})
-    if not atoms:
-        return list(found)
-    rows = yield Statement(_sql.query("labels_read"), {"attachment": target.attachment_id, "model": target.model_id, "atoms": atoms})
-    labels = {r[0]: Label.from_row(r) for r in rows}
-    return [replace(e, atoms=tuple(replace(a, label=labels.get(a.atom)) for a in e.atoms)) for e in found]
 
 
 def nothing(target: Target, model: Weights) -> Plan[None]:
