@@ -39,7 +39,7 @@ from .errors import (
 # Public names load their module on first use (PEP 562), so that `import compressae_pg.alembic` in an
 # application's migrations does not pay for torch.
 _LAZY = {
-    "Attachment": "columns.attachments",
+    "Attachment": "_attachment",
     "attach": "columns.attachments",
     "detach": "columns.attachments",
     "IndexResult": "columns.indexes",
@@ -97,9 +97,10 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from ._attachment import Attachment
     from ._codes import Codes
     from ._model_files import export_model, import_model
-    from .columns.attachments import Attachment, attach, detach
+    from .columns.attachments import attach, detach
     from .columns.indexes import IndexResult
     from .columns.indexes import build as build_index
     from .evaluation.run import Evaluation, evaluate_column

@@ -14,6 +14,7 @@ import psycopg
 from psycopg import sql
 
 from . import _sql
+from ._sql import Plan, Statement
 from .errors import NoPrimaryKeyError, UnknownTableError
 
 VECTOR_TYPES = ("vector", "halfvec")
@@ -74,22 +75,23 @@ class Column:
         return f"{self.table}.{self.name}"
 
 
-def resolve_table(conn: psycopg.Connection, table: str | Table, schema: str | None = None) -> Table:
-    """Find ``table`` (optionally in ``schema``); raise UnknownTableError naming what was looked for."""
-    if isinstance(table, Table):
-        return table
+def lookup(table: str, schema: str | None = None) -> Plan[Table]:
+    """The relation ``table`` (optionally in ``schema``) names, as the module says: the one lookup, sans-IO, that
+    :func:`resolve_table` and search's plans drive. UnknownTableError names what was looked for."""
     if not table or not isinstance(table, str):
         raise UnknownTableError("a table name is required")
-    candidates = [(schema, table)]
-    if schema is None and "." in table:
-        candidates.append(tuple(table.split(".", 1)))
-    with conn.cursor() as cur:
-        for sch, name in candidates:
-            row = cur.execute(_sql.query("resolve_table"), {"name": name, "schema": sch}).fetchone()
-            if row is not None:
-                return Table(schema=row[0], name=row[1], oid=row[2], kind=row[3])
+    tries = [(schema, table)] + ([tuple(table.split(".", 1))] if schema is None and "." in table else [])
+    for sch, name in tries:
+        rows = yield Statement(_sql.query("resolve_table"), {"name": name, "schema": sch}, named=True)
+        if rows:
+            return Table(**rows[0])
     where = f"schema {schema!r}" if schema else "the search_path"
     raise UnknownTableError(f"table {table!r} does not exist in {where} (or you cannot see it)")
+
+
+def resolve_table(conn: psycopg.Connection, table: str | Table, schema: str | None = None) -> Table:
+    """Find ``table`` (optionally in ``schema``) by :func:`lookup`; a :class:`Table` is already found."""
+    return table if isinstance(table, Table) else _sql.drive(conn, lookup(table, schema))
 
 
 def resolve_column(conn: psycopg.Connection, table: str | Table, column: str, *, vector: bool = False) -> Column:
@@ -101,8 +103,12 @@ def resolve_column(conn: psycopg.Connection, table: str | Table, column: str, *,
     typname, typmod, not_null = row
     if vector and typname not in VECTOR_TYPES:
         raise UnknownTableError(f"column {t}.{column} has type {typname}; expected vector or halfvec")
-    dim = typmod if typname in (*VECTOR_TYPES, "sparsevec") and typmod > 0 else None
-    return Column(table=t, name=column, type=typname, dim=dim, not_null=not_null)
+    return Column(table=t, name=column, type=typname, dim=dimensions(typname, typmod), not_null=not_null)
+
+
+def dimensions(typname: str, typmod: int) -> int | None:
+    """The dimensions a pgvector type's typmod holds; None for other types, or a vector column of any size."""
+    return typmod if typname in (*VECTOR_TYPES, "sparsevec") and typmod > 0 else None
 
 
 def primary_key(conn: psycopg.Connection, table: str | Table) -> Column:

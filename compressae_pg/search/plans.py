@@ -26,10 +26,10 @@ from psycopg.pq import Format
 
 from .. import _residual, _sql, _vectors, _wire
 from .._attachment import Target
+from .._choice import choose
 from .._codes import Codes, sign_bits
 from .._defaults import CANDIDATES, EF_SEARCH_FLOOR, EXPLAIN_ATOMS, RERANK, RERANK_MODES, K
 from .._sql import Batch, Plan, Statement
-from ..columns.choice import choose
 from ..errors import CompressaeError, InvalidVectorError, NoPrimaryKeyError, StaleAttachmentError, UnknownKeyError, UnknownModelError, UnknownTableError
 from . import rerank
 from .codes import Weights
