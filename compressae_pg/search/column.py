@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from .._attachment import Target
+from .._attachment import Attachment
 from .._defaults import CANDIDATES, EXPLAIN_ATOMS, RERANK, SIMILAR_RERANK, K
 from .._sql import Batch, Plan
 from . import plans
@@ -55,11 +55,11 @@ class CompressedColumn:
 
     def __init__(self, conn: psycopg.Connection, table: str, column: str, *, code_column: str | None = None) -> None:
         self.conn, self._names = conn, (table, column, code_column)
-        self._target: Target | None = None
+        self._target: Attachment | None = None
         self._call(plans.nothing)
 
     @property
-    def target(self) -> Target:
+    def target(self) -> Attachment:
         """The resolved attachment (table, code column, model, key)."""
         if self._target is None:
             raise RuntimeError("not resolved yet: open() or search first")
@@ -129,4 +129,4 @@ class CompressedColumn:
     def __repr__(self) -> str:
         t = self._target
         name = type(self).__name__
-        return f"{name}({t.qualified}.{t.code_column}, model {t.model_ref})" if t else f"{name}(unresolved)"
+        return f"{name}({t.qualified}.{t.code_column}, model {t.model.ref})" if t else f"{name}(unresolved)"

@@ -14,7 +14,7 @@ import numpy as np
 from psycopg import sql
 
 from .. import _residual, _sql, _wire
-from .._attachment import Target
+from .._attachment import Attachment
 from .._sql import Plan, Statement
 from .codes import Weights
 
@@ -78,15 +78,15 @@ class Explanation:
                 "residual": self.residual, "share": self.share}
 
 
-def row_code(target: Target, key: Any) -> Statement:
+def row_code(target: Attachment, key: Any) -> Statement:
     """The statement that reads one row's code and residual sketch by its primary key."""
     residual = sql.Identifier(target.residual_column) if target.residual_column else sql.SQL("NULL::varbit")
     return Statement(_sql.query("search_explain", code=sql.Identifier(target.code_column), residual=residual,
-                                table=sql.Identifier(target.schema, target.table),
-                                key=sql.Identifier(target.key), item=sql.Literal(key)), binary=True)
+                                table=target.table.ident,
+                                key=target.key.ident, item=sql.Literal(key)), binary=True)
 
 
-def explanation(target: Target, model: Weights, unit: np.ndarray, key: Any, raw: Any, packed: bytes | None,
+def explanation(target: Attachment, model: Weights, unit: np.ndarray, key: Any, raw: Any, packed: bytes | None,
                 top: int | None) -> Explanation:
     """The reconstructed rerank's score of one row (:func:`rank`'s arithmetic), split by atom: ``c·s_j·(q̂·d_j)``."""
     code = _wire.sparse_rows([raw])
@@ -94,7 +94,7 @@ def explanation(target: Target, model: Weights, unit: np.ndarray, key: Any, raw:
     values = code.values.astype(np.float64)
     base = float(weights @ values)
     c, residual = 1.0, None
-    found = _residual.unpack_sized([packed], target.dim, target.residual_planes)[1] if target.residual_column else None
+    found = _residual.unpack_sized([packed], target.model.dim, target.residual_planes)[1] if target.residual_column else None
     if found is not None:  # else the code's score, as in rank
         c = float(found.c[0])
         residual = float(found.scores(unit, np.array([base]))[0]) - c * base
@@ -107,11 +107,11 @@ def explanation(target: Target, model: Weights, unit: np.ndarray, key: Any, raw:
     return Explanation(key, score, listed, residual, share)
 
 
-def labelled(target: Target, found: Sequence[Explanation]) -> Plan[list[Explanation]]:
+def labelled(target: Attachment, found: Sequence[Explanation]) -> Plan[list[Explanation]]:
     """``found`` with each listed atom's stored label (None where there is none), read in one statement."""
     atoms = sorted({a.atom for e in found for a in e.atoms})
     if not atoms:
         return list(found)
-    rows = yield Statement(_sql.query("labels_read"), {"attachment": target.attachment_id, "model": target.model_id, "atoms": atoms})
+    rows = yield Statement(_sql.query("labels_read"), {"attachment": target.id, "model": target.model.id, "atoms": atoms})
     labels = {r[0]: Label.from_row(r) for r in rows}
     return [replace(e, atoms=tuple(replace(a, label=labels.get(a.atom)) for a in e.atoms)) for e in found]
