@@ -15,7 +15,7 @@ from psycopg import sql
 
 from . import _sql
 from ._sql import Plan, Statement
-from .errors import NoPrimaryKeyError, UnknownTableError
+from .errors import UnknownTableError
 
 VECTOR_TYPES = ("vector", "halfvec")
 
@@ -109,18 +109,6 @@ def resolve_column(conn: psycopg.Connection, table: str | Table, column: str, *,
 def dimensions(typname: str, typmod: int) -> int | None:
     """The dimensions a pgvector type's typmod holds; None for other types, or a vector column of any size."""
     return typmod if typname in (*VECTOR_TYPES, "sparsevec") and typmod > 0 else None
-
-
-def primary_key(conn: psycopg.Connection, table: str | Table) -> Column:
-    """The single-column primary key of ``table``; a clear error when there is none or it is composite."""
-    t = resolve_table(conn, table)
-    rows = conn.execute(_sql.query("primary_key"), {"oid": t.oid}).fetchall()
-    if not rows:
-        raise NoPrimaryKeyError(f"table {t} has no primary key; add one (keyset batches and search results need it)")
-    if len(rows) > 1:
-        cols = ", ".join(r[0] for r in rows)
-        raise NoPrimaryKeyError(f"table {t} has a composite primary key ({cols}); a single-column key is required")
-    return Column(table=t, name=rows[0][0], type=rows[0][1], dim=None, not_null=True)
 
 
 def estimated_rows(conn: psycopg.Connection, table: Table, dim: int | None = None) -> int:
