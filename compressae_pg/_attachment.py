@@ -16,7 +16,7 @@ from typing import Any
 from psycopg import sql
 
 from . import _sql
-from ._catalog import VECTOR_TYPES, Column, Table, dimensions, lookup
+from ._catalog import Column, Table, dimensions, existing, lookup
 from ._choice import choose
 from ._sql import Plan, Statement
 from .errors import NoPrimaryKeyError, UnknownTableError
@@ -82,11 +82,7 @@ class Attachment:
     @property
     def vector_source(self) -> Column:
         """The source column, which a backfill reads; UnknownTableError when it is gone or not a vector column."""
-        if self.source is None:
-            raise UnknownTableError(f"column {self.source_column!r} does not exist in table {self.table}")
-        if self.source.type not in VECTOR_TYPES:
-            raise UnknownTableError(f"column {self.source} has type {self.source.type}; expected vector or halfvec")
-        return self.source
+        return existing(self.source, self.table, self.source_column, vector=True)
 
     def as_dict(self) -> dict:
         return {

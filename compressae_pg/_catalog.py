@@ -98,12 +98,18 @@ def resolve_column(conn: psycopg.Connection, table: str | Table, column: str, *,
     """Find ``column`` of ``table``; with ``vector=True`` it must be a ``vector`` or ``halfvec`` column."""
     t = resolve_table(conn, table)
     row = conn.execute(_sql.query("column_type"), {"oid": t.oid, "column": column}).fetchone()
-    if row is None:
-        raise UnknownTableError(f"column {column!r} does not exist in table {t}")
-    typname, typmod, not_null = row
-    if vector and typname not in VECTOR_TYPES:
-        raise UnknownTableError(f"column {t}.{column} has type {typname}; expected vector or halfvec")
-    return Column(table=t, name=column, type=typname, dim=dimensions(typname, typmod), not_null=not_null)
+    found = None if row is None else Column(table=t, name=column, type=row[0], dim=dimensions(row[0], row[1]), not_null=row[2])
+    return existing(found, t, column, vector=vector)
+
+
+def existing(found: Column | None, table: Table, column: str, *, vector: bool = False) -> Column:
+    """``found``, the column ``column`` of ``table`` as the catalog has it (None: it does not exist); UnknownTableError
+    when it does not exist or, with ``vector=True``, is not a ``vector`` or ``halfvec`` column."""
+    if found is None:
+        raise UnknownTableError(f"column {column!r} does not exist in table {table}")
+    if vector and found.type not in VECTOR_TYPES:
+        raise UnknownTableError(f"column {table}.{column} has type {found.type}; expected vector or halfvec")
+    return found
 
 
 def dimensions(typname: str, typmod: int) -> int | None:
