@@ -10,7 +10,7 @@ code columns and the primary-key rule are written once.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from psycopg import sql
@@ -21,8 +21,6 @@ from ._choice import choose
 from ._sql import Plan, Statement
 from .errors import NoPrimaryKeyError, UnknownTableError
 from .registry import ModelInfo
-
-MODEL_FIELDS = ("id", "name", "version", "dim", "h", "k", "source", "params", "metrics", "created_at")
 
 
 @dataclass(frozen=True)
@@ -115,7 +113,7 @@ def from_row(row: Mapping[str, Any]) -> Attachment:
         opclass=row["opclass"],
         graph=row["graph"],
         sketch_column=row["sketch_column"],
-        model=ModelInfo(**{name: row[f"model_{name}"] for name in MODEL_FIELDS}),
+        model=ModelInfo(**{f.name: row[f"model_{f.name}"] for f in fields(ModelInfo)}),
         residual_column=row["residual_column"],
         residual_planes=row["residual_planes"],
         keys=tuple(Column(table, name, type, None, True) for name, type in zip(row["key_columns"], row["key_types"])),
