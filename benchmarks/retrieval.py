@@ -155,7 +155,7 @@ def full_scan(conn, queries: np.ndarray, want: np.ndarray) -> dict:
     the residual sketch c·(q · x̂) + a·(q · L)."""
     column = CompressedColumn(conn, "items", "embedding", code_column="embedding_sae")
     t = column.target
-    model = plans.cached_model(conn, t.model_id)
+    model = plans.cached_model(conn, t.model.id)
     with conn.cursor(binary=True) as cur:
         _wire.install(cur.adapters, t.oids)
         rows = cur.execute(sql.SQL("SELECT id, embedding_sae, {} FROM items WHERE embedding_sae IS NOT NULL ORDER BY id").format(
@@ -164,7 +164,7 @@ def full_scan(conn, queries: np.ndarray, want: np.ndarray) -> dict:
     codes = _wire.sparse_rows([r[1] for r in rows])
     k = codes.lengths[0]
     idx, val = codes.indices.reshape(len(rows), k), codes.values.reshape(len(rows), k)
-    sketches = _residual.unpack(np.frombuffer(b"".join(r[2] for r in rows), np.uint8).reshape(len(rows), -1), t.dim, t.residual_planes)
+    sketches = _residual.unpack(np.frombuffer(b"".join(r[2] for r in rows), np.uint8).reshape(len(rows), -1), t.model.dim, t.residual_planes)
     unit = queries / np.linalg.norm(queries, axis=1, keepdims=True)
     proj = model.project(unit)
     hits: dict[str, list[float]] = {"codes": [], "residual": []}
@@ -217,7 +217,7 @@ def measure_all(conn, args, queries: np.ndarray, want: np.ndarray) -> list[dict]
 
 def breakdown(conn, column: CompressedColumn, queries: np.ndarray) -> dict:
     """Where a reconstructed search spends its time: the query's sign bits and projection in Python, then the rest."""
-    model = plans.cached_model(conn, column.target.model_id)
+    model = plans.cached_model(conn, column.target.model.id)
     encode = []
     for q in queries[:200]:
         started = time.perf_counter()
@@ -234,7 +234,7 @@ def projection_probe(conn, column: CompressedColumn, queries: np.ndarray, want: 
         sql.Identifier(t.code_column), sql.Literal(args.m), sql.Literal(args.ef_construction)))
     seconds = round(time.perf_counter() - started, 1)
     size = conn.execute("SELECT pg_relation_size('items_codes_ip')").fetchone()[0]
-    model = plans.cached_model(conn, t.model_id)
+    model = plans.cached_model(conn, t.model.id)
     query = sql.SQL("SELECT id FROM items ORDER BY {} <#> %s LIMIT %s").format(sql.Identifier(t.code_column))
 
     def probe(q: np.ndarray) -> list:

@@ -39,7 +39,7 @@ from .errors import (
 # Public names load their module on first use (PEP 562), so that `import compressae_pg.alembic` in an
 # application's migrations does not pay for torch.
 _LAZY = {
-    "Attachment": "columns.attachments",
+    "Attachment": "_attachment",
     "attach": "columns.attachments",
     "detach": "columns.attachments",
     "IndexResult": "columns.indexes",
@@ -48,9 +48,9 @@ _LAZY = {
     "AsyncCompressedColumn": "search.async_column",
     "CompressedColumn": "search.column",
     "Hit": "search.plans",
-    "Explanation": "search.plans",
-    "Contribution": "search.plans",
-    "Label": "search.plans",
+    "Explanation": "search.explain",
+    "Contribution": "search.explain",
+    "Label": "search.explain",
     "AtomLabels": "search.labels",
     "AtomRow": "search.labels",
     "label_atoms": "search.labels",
@@ -97,9 +97,10 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from ._attachment import Attachment
     from ._codes import Codes
     from ._model_files import export_model, import_model
-    from .columns.attachments import Attachment, attach, detach
+    from .columns.attachments import attach, detach
     from .columns.indexes import IndexResult
     from .columns.indexes import build as build_index
     from .evaluation.run import Evaluation, evaluate_column
@@ -112,8 +113,9 @@ if TYPE_CHECKING:
     from .registry import ModelInfo, drop_model, list_models
     from .search.async_column import AsyncCompressedColumn
     from .search.column import CompressedColumn
+    from .search.explain import Contribution, Explanation, Label
     from .search.labels import AtomLabels, AtomRow, atom_labels, atom_rows, label_atoms
-    from .search.plans import Contribution, Explanation, Hit, Label
+    from .search.plans import Hit
     from .server import connect
     from .training.loop import TrainConfig
     from .training.trainer import TrainResult, train

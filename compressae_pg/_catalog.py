@@ -14,7 +14,8 @@ import psycopg
 from psycopg import sql
 
 from . import _sql
-from .errors import NoPrimaryKeyError, UnknownTableError
+from ._sql import Plan, Statement
+from .errors import UnknownTableError
 
 VECTOR_TYPES = ("vector", "halfvec")
 
@@ -74,47 +75,46 @@ class Column:
         return f"{self.table}.{self.name}"
 
 
-def resolve_table(conn: psycopg.Connection, table: str | Table, schema: str | None = None) -> Table:
-    """Find ``table`` (optionally in ``schema``); raise UnknownTableError naming what was looked for."""
-    if isinstance(table, Table):
-        return table
+def lookup(table: str, schema: str | None = None) -> Plan[Table]:
+    """The relation ``table`` (optionally in ``schema``) names, as the module says: the one lookup, sans-IO, that
+    :func:`resolve_table` and search's plans drive. UnknownTableError names what was looked for."""
     if not table or not isinstance(table, str):
         raise UnknownTableError("a table name is required")
-    candidates = [(schema, table)]
-    if schema is None and "." in table:
-        candidates.append(tuple(table.split(".", 1)))
-    with conn.cursor() as cur:
-        for sch, name in candidates:
-            row = cur.execute(_sql.query("resolve_table"), {"name": name, "schema": sch}).fetchone()
-            if row is not None:
-                return Table(schema=row[0], name=row[1], oid=row[2], kind=row[3])
+    tries = [(schema, table)] + ([tuple(table.split(".", 1))] if schema is None and "." in table else [])
+    for sch, name in tries:
+        rows = yield Statement(_sql.query("resolve_table"), {"name": name, "schema": sch}, named=True)
+        if rows:
+            return Table(**rows[0])
     where = f"schema {schema!r}" if schema else "the search_path"
     raise UnknownTableError(f"table {table!r} does not exist in {where} (or you cannot see it)")
+
+
+def resolve_table(conn: psycopg.Connection, table: str | Table, schema: str | None = None) -> Table:
+    """Find ``table`` (optionally in ``schema``) by :func:`lookup`; a :class:`Table` is already found."""
+    return table if isinstance(table, Table) else _sql.drive(conn, lookup(table, schema))
 
 
 def resolve_column(conn: psycopg.Connection, table: str | Table, column: str, *, vector: bool = False) -> Column:
     """Find ``column`` of ``table``; with ``vector=True`` it must be a ``vector`` or ``halfvec`` column."""
     t = resolve_table(conn, table)
     row = conn.execute(_sql.query("column_type"), {"oid": t.oid, "column": column}).fetchone()
-    if row is None:
-        raise UnknownTableError(f"column {column!r} does not exist in table {t}")
-    typname, typmod, not_null = row
-    if vector and typname not in VECTOR_TYPES:
-        raise UnknownTableError(f"column {t}.{column} has type {typname}; expected vector or halfvec")
-    dim = typmod if typname in (*VECTOR_TYPES, "sparsevec") and typmod > 0 else None
-    return Column(table=t, name=column, type=typname, dim=dim, not_null=not_null)
+    found = None if row is None else Column(table=t, name=column, type=row[0], dim=dimensions(row[0], row[1]), not_null=row[2])
+    return existing(found, t, column, vector=vector)
 
 
-def primary_key(conn: psycopg.Connection, table: str | Table) -> Column:
-    """The single-column primary key of ``table``; a clear error when there is none or it is composite."""
-    t = resolve_table(conn, table)
-    rows = conn.execute(_sql.query("primary_key"), {"oid": t.oid}).fetchall()
-    if not rows:
-        raise NoPrimaryKeyError(f"table {t} has no primary key; add one (keyset batches and search results need it)")
-    if len(rows) > 1:
-        cols = ", ".join(r[0] for r in rows)
-        raise NoPrimaryKeyError(f"table {t} has a composite primary key ({cols}); a single-column key is required")
-    return Column(table=t, name=rows[0][0], type=rows[0][1], dim=None, not_null=True)
+def existing(found: Column | None, table: Table, column: str, *, vector: bool = False) -> Column:
+    """``found``, the column ``column`` of ``table`` as the catalog has it (None: it does not exist); UnknownTableError
+    when it does not exist or, with ``vector=True``, is not a ``vector`` or ``halfvec`` column."""
+    if found is None:
+        raise UnknownTableError(f"column {column!r} does not exist in table {table}")
+    if vector and found.type not in VECTOR_TYPES:
+        raise UnknownTableError(f"column {table}.{column} has type {found.type}; expected vector or halfvec")
+    return found
+
+
+def dimensions(typname: str, typmod: int) -> int | None:
+    """The dimensions a pgvector type's typmod holds; None for other types, or a vector column of any size."""
+    return typmod if typname in (*VECTOR_TYPES, "sparsevec") and typmod > 0 else None
 
 
 def estimated_rows(conn: psycopg.Connection, table: Table, dim: int | None = None) -> int:

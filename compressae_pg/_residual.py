@@ -17,6 +17,7 @@ SQL computes the same bits (``compressae.residual``) and the same score (``compr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,6 +111,16 @@ def unpack(packed: np.ndarray, dim: int, planes: int) -> Residuals:
     outer = bits[:, dim : 2 * dim].astype(np.float32) if planes == 2 else np.zeros_like(signs)
     scales = np.packbits(bits[:, planes * dim :], axis=1).view(">u2").astype(np.float64) / SCALE
     return Residuals(signs, outer, scales[:, 0], scales[:, 1] / np.sqrt(dim))
+
+
+def unpack_sized(packed: Sequence[bytes | None], dim: int, planes: int) -> tuple[list[int], Residuals | None]:
+    """The positions of ``packed`` holding a sketch of the size ``(dim, planes)`` gives, and those sketches unpacked (None if none)."""
+    size = (bits_length(dim, planes) + 7) // 8
+    have = [i for i, p in enumerate(packed) if p is not None and len(p) == size]
+    if not have:
+        return have, None
+    found = np.frombuffer(b"".join(packed[i] for i in have), dtype=np.uint8).reshape(len(have), -1)
+    return have, unpack(found, dim, planes)
 
 
 def texts(packed: np.ndarray, dim: int, planes: int) -> list[str]:

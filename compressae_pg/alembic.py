@@ -21,9 +21,9 @@ from alembic.operations import MigrateOperation, Operations
 from psycopg import sql as psql
 
 from . import _sql
+from ._choice import choose
 from ._defaults import GRAPH, GRAPHS, HNSW_EF_CONSTRUCTION, HNSW_M, RESIDUAL_BITS, SYNC, SYNC_MODES
 from .columns import attachments
-from .columns.choice import choose
 from .errors import CompressaeError
 
 

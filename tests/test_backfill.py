@@ -6,7 +6,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from compressae_pg import BusyError, CompressaeError, NoPrimaryKeyError, _locks, backfill, status
+from compressae_pg import BusyError, CompressaeError, NoPrimaryKeyError, UnknownTableError, _locks, backfill, status
 from compressae_pg.fill.jobs import latest_run
 
 from .support.models import attach_model
@@ -143,6 +143,15 @@ def test_tables_without_a_single_column_primary_key_are_refused(conn, dsn):
         backfill("nokey", "embedding", dsn=dsn, progress=False)
     with pytest.raises(NoPrimaryKeyError, match="composite primary key"):
         backfill("pair", "embedding", dsn=dsn, progress=False)
+    assert conn.execute("SELECT count(*) FROM compressae.backfill_jobs").fetchone() == (0,)
+
+
+def test_a_source_column_dropped_since_attaching_is_named(conn, dsn, real_vectors):
+    create_table(conn, "items", real_vectors[:10])
+    attach_model(conn)
+    conn.execute("ALTER TABLE items DROP COLUMN embedding")
+    with pytest.raises(UnknownTableError, match=r"column 'embedding' does not exist in table public\.items$"):
+        backfill("items", "embedding", dsn=dsn, progress=False)
     assert conn.execute("SELECT count(*) FROM compressae.backfill_jobs").fetchone() == (0,)
 
 

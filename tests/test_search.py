@@ -200,7 +200,7 @@ def test_a_recompression_is_noticed_and_the_new_model_used(conn, dsn, items, mod
     assert check_codes(conn, new) == ROWS  # every row recoded by m@2
     keys, codes, sources = stored(conn)
     after = column.search(q, k=5, candidates=ROWS)
-    assert column.target.model_ref == "m@2"
+    assert column.target.model.ref == "m@2"
     assert_top(after, keys, brute_force(new, None, q, codes, sources, "reconstructed"), 5)
     old = brute_force(model, None, q, codes, sources, "reconstructed")  # the new codes scored by the old decoder
     assert np.abs(np.array([h.score for h in after]) - old[[keys.index(h.key) for h in after]]).max() > 1e-3

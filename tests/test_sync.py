@@ -12,13 +12,13 @@ import numpy as np
 import psycopg
 import pytest
 
-from compressae_pg import _catalog, backfill, status, sync
+from compressae_pg import backfill, status, sync
 from compressae_pg._retry import Limits
 from compressae_pg.cli import main
 from compressae_pg.errors import NotQueuedError
 from compressae_pg.fill.encoder import Encoder
 from compressae_pg.fill.queue import QueueWorker
-from compressae_pg.fill.worker import FillTarget
+from compressae_pg.fill.worker import fillable
 
 from .support.models import attach_model
 from .support.processes import ResultThread, wait_for
@@ -89,8 +89,7 @@ def test_a_large_entry_is_split_once_so_each_batch_touches_at_most_1000_keys(con
     conn.execute("DELETE FROM compressae.sync_queue")
     conn.execute("INSERT INTO compressae.sync_queue (attachment_id, keys, enqueued_at, attempts) "
                  "SELECT %s, array_agg(g::text ORDER BY g), now() - interval '1 hour', 2 FROM generate_series(10, 12009) AS g", (att.id,))
-    target = FillTarget(att, _catalog.primary_key(conn, att.table), _catalog.resolve_column(conn, att.table, att.source_column, vector=True))
-    worker = QueueWorker(conn, target, Encoder(model), Limits(batch_size=500), threading.Event())
+    worker = QueueWorker(conn, fillable(att), Encoder(model), Limits(batch_size=500), threading.Event())
     assert worker.batch(500).changes == 500
     entries = conn.execute("SELECT cardinality(keys), keys[1], now() - enqueued_at > interval '59 minutes', attempts "
                            "FROM compressae.sync_queue ORDER BY id").fetchall()

@@ -1,114 +1,37 @@
 """Code columns attached to application tables (``compressae.attachments``).
 
 Attaching adds a ``sparsevec(h)`` column beside a ``vector`` column and records which model fills
-it. The DDL lives in one SQL function, ``compressae.attach``, that every front door calls.
+it. The DDL lives in one SQL function, ``compressae.attach``, that every front door calls; what an
+attachment is, and which one a user's names pick, lives on the ground floor (:mod:`compressae_pg._attachment`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
 
-from .. import _sql, registry
+from .. import _attachment, _sql, registry
+from .._attachment import Attachment
 from .._catalog import Table, resolve_table
 from .._defaults import GRAPH, SYNC
-from ..errors import AttachmentLeftoverError, UnknownTableError
-from ..registry import ModelInfo
+from ..errors import AttachmentLeftoverError
 from ..server import takes_database
-from .choice import choose
-
-
-@dataclass(frozen=True)
-class Attachment:
-    """A code column: ``table.code_column`` holds codes of ``table.source_column`` by ``model``."""
-
-    id: int
-    table: Table
-    source_column: str
-    code_column: str
-    sync: str
-    index_name: str | None
-    opclass: str
-    graph: str  # 'sketch': HNSW over sketch_column (the default); 'sparse': over the code column
-    sketch_column: str | None
-    model: ModelInfo
-    residual_column: str | None = None  # the residual sketch (compressae_pg._residual), 0010
-    residual_planes: int = 0
-
-    @property
-    def source_ident(self) -> sql.Identifier:
-        return sql.Identifier(self.source_column)
-
-    @property
-    def code_ident(self) -> sql.Identifier:
-        return sql.Identifier(self.code_column)
-
-    def as_dict(self) -> dict:
-        return {
-            "table": self.table.qualified,
-            "column": self.source_column,
-            "code_column": self.code_column,
-            "model": self.model.ref,
-            "sync": self.sync,
-            "index": self.index_name,
-            "opclass": self.opclass,
-            "graph": self.graph,
-            "sketch_column": self.sketch_column,
-            "residual_column": self.residual_column,
-            "residual_bits": self.residual_planes,
-        }
-
-
-def _from_row(row) -> Attachment:
-    (aid, schema, name, source, code, sync, index_name, opclass, graph, sketch, residual, planes, *model, oid, kind) = row
-    return Attachment(
-        id=aid,
-        table=Table(schema=schema, name=name, oid=oid or 0, kind=kind or "r"),
-        source_column=source,
-        code_column=code,
-        sync=sync,
-        index_name=index_name,
-        opclass=opclass,
-        graph=graph,
-        sketch_column=sketch,
-        model=ModelInfo(*model),
-        residual_column=residual,
-        residual_planes=planes,
-    )
 
 
 def list_attachments(conn: psycopg.Connection, table: str | Table | None = None) -> list[Attachment]:
     """Every attachment (or those of one table)."""
-    oid = resolve_table(conn, table).oid if table is not None else None
-    return [_from_row(r) for r in conn.execute(_sql.query("attachment_list"), {"oid": oid}).fetchall()]
+    return _sql.drive(conn, _attachment.listing(None if table is None else resolve_table(conn, table)))
 
 
 def get(conn: psycopg.Connection, table: str | Table, column: str | None = None, *, code_column: str | None = None,
         model: str | None = None, exclude: Callable[[list[Attachment]], set[str]] | None = None) -> Attachment:
-    """The attachment ``(table, column, code_column, model)`` names, by :func:`.choice.choose`.
-
-    When a source column has several code columns (a re-compression in progress), name the code column
-    or the model. ``exclude`` names code columns to leave out (given all of the table's attachments), as
-    long as exactly one attachment of ``column`` is left; otherwise the choice is among all of them.
-    """
+    """The attachment ``(table, column, code_column, model)`` names: :func:`compressae_pg._attachment.resolve`,
+    with ``model`` a model reference (``name`` or ``name@version``)."""
     t = resolve_table(conn, table)
-    if not t.is_table:
-        raise UnknownTableError(f"{t.described}: attachments apply to tables, so any attachment recorded under this name "
-                                "belongs to a table that was dropped; its owner can detach it")
-    found = list_attachments(conn, t)
-    if exclude is not None and code_column is None:
-        excluded = exclude(found)
-        left = [a for a in found if a.code_column not in excluded]
-        found = left if sum(a.source_column == column for a in left) == 1 else found
-    wanted = None
-    if model is not None:
-        info = registry.get(conn, model)
-        wanted = (lambda a: a.model.id, info.id, info.ref)
-    return choose(found, str(t), column, source=lambda a: a.source_column, code=lambda a: a.code_column,
-                  code_column=code_column, model=wanted)
+    info = None if model is None else registry.get(conn, model)
+    return _sql.drive(conn, _attachment.resolve(t, column, code_column=code_column, model=info, exclude=exclude))
 
 
 def leftover_query(table: sql.Composable, column: str, code_column: str | None) -> sql.Composed:

@@ -14,8 +14,8 @@ import psycopg
 from psycopg import sql
 
 from .. import _catalog, _sql, _vectors, _wire
+from .._attachment import Attachment
 from ..errors import CompressaeError
-from ..search.plans import Target
 
 Search = Callable[[np.ndarray, int], Sequence[Any]]
 EXACT_SCAN_QUERIES = 20  # a dense column without an index is measured by exact scan, on this many queries
@@ -42,12 +42,7 @@ class Method:
 
 
 # ---- what every method reads of the table ------------------------------------------------------
-def table_ident(target: Target) -> sql.Identifier:
-    """The attachment's table, schema-qualified."""
-    return sql.Identifier(target.schema, target.table)
-
-
-def sample_queries(conn: psycopg.Connection, target: Target, n: int, queries_from: str | None, seed: int) -> tuple[list, np.ndarray]:
+def sample_queries(conn: psycopg.Connection, target: Attachment, n: int, queries_from: str | None, seed: int) -> tuple[list, np.ndarray]:
     """Up to ``n`` unit query vectors and their keys as text (None for queries from another table)."""
     if queries_from:
         name, _, col = queries_from.rpartition(".")
@@ -56,15 +51,15 @@ def sample_queries(conn: psycopg.Connection, target: Target, n: int, queries_fro
         source = _catalog.resolve_column(conn, name, col, vector=True)
         table, column, key = source.table.ident, source.ident, sql.SQL("NULL::text")
     else:
-        table, column = table_ident(target), sql.Identifier(target.source_column)
-        key = sql.SQL("{}::text").format(sql.Identifier(target.key))
+        table, column = target.table.ident, sql.Identifier(target.source_column)
+        key = sql.SQL("{}::text").format(target.key.ident)
     with conn.cursor(binary=True) as cur:
         _wire.install(cur.adapters, target.oids)  # vectors as numpy
         rows = cur.execute(_sql.query("evaluate_sample", key=key, column=column, table=table, seed=sql.Literal(seed),
                                       n=sql.Literal(n))).fetchall()
-    keys, vectors = _valid([r[0] for r in rows], [r[1] for r in rows], target.dim)
+    keys, vectors = _valid([r[0] for r in rows], [r[1] for r in rows], target.model.dim)
     if not len(vectors):
-        raise CompressaeError(f"no usable query vectors of {target.dim} dimensions in {queries_from or target.qualified}")
+        raise CompressaeError(f"no usable query vectors of {target.model.dim} dimensions in {queries_from or target.qualified}")
     return keys, vectors
 
 
@@ -76,23 +71,23 @@ def _valid(keys: list, values: list, dim: int) -> tuple[list, np.ndarray]:
     return [keys[ok[i]] for i in np.flatnonzero(good)], x[good] / np.linalg.norm(x[good], axis=1, keepdims=True)
 
 
-def stream_rows(conn: psycopg.Connection, target: Target, chunk: int = 8192) -> Iterator[tuple[list, np.ndarray]]:
+def stream_rows(conn: psycopg.Connection, target: Attachment, chunk: int = 8192) -> Iterator[tuple[list, np.ndarray]]:
     """(keys as text, unit vectors) of the source column, chunk by chunk, in one read-only snapshot."""
-    query = _sql.query("evaluate_rows", key=sql.Identifier(target.key), column=sql.Identifier(target.source_column),
-                       table=table_ident(target))
+    query = _sql.query("evaluate_rows", key=target.key.ident, column=sql.Identifier(target.source_column),
+                       table=target.table.ident)
     with conn.transaction(force_rollback=True), conn.cursor(name="compressae_evaluate", binary=True) as cur:
         _wire.install(cur.adapters, target.oids)
         cur.execute(query)
         while rows := cur.fetchmany(chunk):
-            yield _valid([r[0] for r in rows], [r[1] for r in rows], target.dim)
+            yield _valid([r[0] for r in rows], [r[1] for r in rows], target.model.dim)
 
 
-def sizes(conn: psycopg.Connection, target: Target, value: sql.Composable, index: str | None,
+def sizes(conn: psycopg.Connection, target: Attachment, value: sql.Composable, index: str | None,
           also: Sequence[str | None] = ()) -> tuple[float | None, int | None]:
     """Average stored bytes of ``value`` (a column or an expression) per row, plus those of the columns ``also``
     stored beside it, and the size of ``index``."""
     beside = [sql.SQL("coalesce(pg_column_size({}), 0)").format(sql.Identifier(c)) for c in also if c]
-    row = conn.execute(_sql.query("evaluate_column_bytes", value=value, table=table_ident(target),
-                                  also=sql.SQL(" + ").join(beside) if beside else sql.NULL, schema=sql.Literal(target.schema),
+    row = conn.execute(_sql.query("evaluate_column_bytes", value=value, table=target.table.ident,
+                                  also=sql.SQL(" + ").join(beside) if beside else sql.NULL, schema=sql.Literal(target.table.schema),
                                   index=sql.Literal(index))).fetchone()
     return row[0], row[1]

@@ -32,9 +32,9 @@ from pgvector import Vector
 from psycopg import sql
 
 from .. import _sql
+from .._attachment import Attachment
 from .._defaults import PEERS
 from ..errors import CompressaeError, UnknownPeerError
-from ..search.plans import Target
 from .methods import EXACT_SCAN_QUERIES, Method, sample_queries, sizes, stream_rows
 
 PCA_SAMPLE = 20000  # rows the PCA basis is fitted on (all of them in a smaller table)
@@ -88,9 +88,9 @@ def random_projection(d: int, dims: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((d, dims)).astype(np.float32)
 
 
-def specs(conn: psycopg.Connection, target: Target, names: Sequence[str], dims: int, seed: int, notes: list[str]) -> list[Peer]:
+def specs(conn: psycopg.Connection, target: Attachment, names: Sequence[str], dims: int, seed: int, notes: list[str]) -> list[Peer]:
     """The :class:`Peer` of each name for ``target``'s d-dimensional column, m = ``dims`` where it applies."""
-    d, vs = target.dim, target.vector_schema
+    d, vs = target.model.dim, target.vector_schema
     out = []
     for name in names:
         if name == "halfvec":
@@ -119,7 +119,7 @@ def specs(conn: psycopg.Connection, target: Target, names: Sequence[str], dims: 
 
 
 @contextmanager
-def built(conn: psycopg.Connection, target: Target, names: Sequence[str], *, candidates: Sequence[int], rerank: bool,
+def built(conn: psycopg.Connection, target: Attachment, names: Sequence[str], *, candidates: Sequence[int], rerank: bool,
           ef_search: int, seed: int, notes: list[str], say: Callable[[str], None], dims: int | None = None,
           index: bool = True) -> Iterator[list[Method]]:
     """Build the peers ``names`` of ``target``'s column in a private schema and yield their :class:`Method` rows;
@@ -148,10 +148,10 @@ def built(conn: psycopg.Connection, target: Target, names: Sequence[str], *, can
             say(f"peers: dropped schema {schema}")
 
 
-def _fill(conn: psycopg.Connection, target: Target, schema: str, peers: list[Peer]) -> None:
+def _fill(conn: psycopg.Connection, target: Attachment, schema: str, peers: list[Peer]) -> None:
     """Each peer's table: computed by the server, or projected here from one stream of the rows and copied in."""
-    table = sql.Identifier(target.schema, target.table)
-    key, column = sql.Identifier(target.key), sql.Identifier(target.source_column)
+    table = target.table.ident
+    key, column = target.key.ident, sql.Identifier(target.source_column)
     projected = [p for p in peers if p.fill is None]
     for peer in peers:
         ident = sql.Identifier(schema, peer.name)
@@ -173,7 +173,7 @@ def _fill(conn: psycopg.Connection, target: Target, schema: str, peers: list[Pee
                     copy.write_row((k, Vector(v).to_text()))
 
 
-def _methods(conn: psycopg.Connection, target: Target, schema: str, peer: Peer, candidates: Sequence[int], ef_search: int,
+def _methods(conn: psycopg.Connection, target: Attachment, schema: str, peer: Peer, candidates: Sequence[int], ef_search: int,
              index: bool, notes: list[str], say: Callable[[str], None]) -> list[Method]:
     """Index ``peer`` (unless told not to, or pgvector refuses), say its disk, and make its rows: alone, and reranked."""
     ident, name = sql.Identifier(schema, peer.name), f"{peer.name}_hnsw"
@@ -204,10 +204,10 @@ def _methods(conn: psycopg.Connection, target: Target, schema: str, peer: Peer, 
 
     def reranked(c: int) -> Callable[[np.ndarray, int], list]:
         def search(q: np.ndarray, n: int) -> list:
-            query = _sql.query("peer_rerank", key=sql.Identifier(target.key), peer=ident, ops=vs, op=sql.SQL(peer.op), query=probe(q),
-                               candidates=sql.Literal(c), table=sql.Identifier(target.schema, target.table),
+            query = _sql.query("peer_rerank", key=target.key.ident, peer=ident, ops=vs, op=sql.SQL(peer.op), query=probe(q),
+                               candidates=sql.Literal(c), table=target.table.ident,
                                column=sql.Identifier(target.source_column), dense=sql.Literal(Vector(q).to_text()),
-                               type=sql.Identifier(target.vector_schema, target.source_type), n=sql.Literal(n))
+                               type=sql.Identifier(target.vector_schema, target.source.type), n=sql.Literal(n))
             return [r[0] for r in conn.execute(query)]
         return search
 

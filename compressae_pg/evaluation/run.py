@@ -24,14 +24,13 @@ from psycopg import sql
 from tqdm import tqdm
 
 from .. import _catalog, _sql
+from .._attachment import Attachment
 from .._defaults import EF_SEARCH, EVAL_CANDIDATES, QUERIES, RERANK_MODES, K
-from ..columns import attachments
 from ..errors import CompressaeError
 from ..search.column import CompressedColumn
-from ..search.plans import Target
 from ..server import session
 from . import peers
-from .methods import EXACT_SCAN_QUERIES, Method, sample_queries, sizes, stream_rows, table_ident
+from .methods import EXACT_SCAN_QUERIES, Method, sample_queries, sizes, stream_rows
 from .metrics import RunningTopK, ndcg_at_k, recall_at_k
 
 # pgvector's HNSW operator classes and the operator each serves; all order unit vectors alike.
@@ -99,12 +98,12 @@ def evaluate_column(
     peers.check(compare, conn)
     codes = CompressedColumn(conn, table, column, code_column=code_column)
     target = codes.target
-    if target.source_type is None:
+    if target.source is None:
         raise CompressaeError(f"{target.qualified} no longer has the source column {target.source_column!r}: "
                               "there is no dense truth to evaluate against")
     keys, vectors = sample_queries(conn, target, queries, queries_from, seed)
     truth, rows = exact_truth(conn, target, vectors, keys, k, progress)
-    result = Evaluation(target.qualified, target.source_column, target.code_column, target.model_ref, rows, len(vectors), k)
+    result = Evaluation(target.qualified, target.source_column, target.code_column, target.model.ref, rows, len(vectors), k)
     methods = [*code_methods(conn, codes, candidates, modes, result.notes), *dense_methods(conn, target, ef_search, result.notes), *extra]
     say = (lambda line: tqdm.write(line, file=sys.stderr)) if progress else (lambda line: None)
     with peers.built(conn, target, compare, candidates=candidates, rerank="dense" in modes, ef_search=ef_search, seed=seed,
@@ -120,12 +119,12 @@ def evaluate_column(
 
 
 # ---- the truth ----------------------------------------------------------------------------------
-def exact_truth(conn: psycopg.Connection, target: Target, queries: np.ndarray, keys: list, k: int,
+def exact_truth(conn: psycopg.Connection, target: Attachment, queries: np.ndarray, keys: list, k: int,
                 progress: bool) -> tuple[np.ndarray, int]:
     """Each query's exact top-k keys by cosine (a query's own row left out), and how many rows were scanned."""
     top = RunningTopK(len(queries), k)
     own = {key: i for i, key in enumerate(keys) if key is not None}
-    estimate = _catalog.estimated_rows(conn, _table(conn, target), target.dim)
+    estimate = _catalog.estimated_rows(conn, target.table, target.model.dim)
     rows = 0
     with tqdm(total=estimate or None, desc="exact top-k", unit="row", disable=not progress, leave=False) as bar:
         for chunk_keys, x in stream_rows(conn, target):
@@ -144,7 +143,7 @@ def code_methods(conn: psycopg.Connection, codes: CompressedColumn, candidates: 
                  notes: list[str]) -> list[Method]:
     """The codes with each rerank mode at each candidate count, through :meth:`CompressedColumn.search`."""
     t = codes.target
-    index = attachments.get(conn, _table(conn, t), t.source_column, code_column=t.code_column).index_name
+    index = t.index_name
     per_row, index_bytes = sizes(conn, t, sql.Identifier(t.code_column), index, also=(t.sketch_column, t.residual_column))
     if index_bytes is None:
         notes.append(f"{t.qualified}.{t.code_column} has no HNSW index: its searches scan the table "
@@ -157,31 +156,27 @@ def code_methods(conn: psycopg.Connection, codes: CompressedColumn, candidates: 
     return [method(c, mode) for c in candidates for mode in modes]
 
 
-def dense_methods(conn: psycopg.Connection, target: Target, ef_search: int, notes: list[str]) -> list[Method]:
+def dense_methods(conn: psycopg.Connection, target: Attachment, ef_search: int, notes: list[str]) -> list[Method]:
     """The dense column through its own HNSW index; without one, an exact scan of a few queries, said in ``notes``."""
     column = sql.Identifier(target.source_column)
-    found = conn.execute(_sql.query("evaluate_dense_index"), {"oid": _table(conn, target).oid, "column": target.source_column}).fetchall()
+    found = conn.execute(_sql.query("evaluate_dense_index"), {"oid": target.table.oid, "column": target.source_column}).fetchall()
     usable = [r for r in found if r[1] in OPERATORS]
-    index, opclass = (usable[0][0], usable[0][1]) if usable else (None, f"{target.source_type}_cosine_ops")
+    index, opclass = (usable[0][0], usable[0][1]) if usable else (None, f"{target.source.type}_cosine_ops")
     def search(q: np.ndarray, n: int) -> list:
-        query = _sql.query("evaluate_dense_search", key=sql.Identifier(target.key), table=table_ident(target), column=column,
+        query = _sql.query("evaluate_dense_search", key=target.key.ident, table=target.table.ident, column=column,
                            ops=sql.Identifier(target.vector_schema), op=sql.SQL(OPERATORS[opclass]),
-                           type=sql.Identifier(target.vector_schema, target.source_type),
+                           type=sql.Identifier(target.vector_schema, target.source.type),
                            query=sql.Literal(Vector(q).to_text()), n=sql.Literal(n))
         return [r[0] for r in conn.execute(query)]
 
     per_row, index_bytes = sizes(conn, target, column, index)
-    label = f"{target.source_type}, dense"
+    label = f"{target.source.type}, dense"
     if index is None:
         notes.append(f"{target.qualified}.{target.source_column} has no HNSW index: the dense row is an exact scan "
                      f"(what the table does without one), on {EXACT_SCAN_QUERIES} queries")
         return [Method(f"{label}, exact scan", search, "no index", per_row, None, baseline=True, queries=EXACT_SCAN_QUERIES)]
     return [Method(f"{label}, HNSW", search, f"ef_search {ef_search}", per_row, index_bytes, baseline=True,
                    settings={"hnsw.ef_search": str(ef_search)})]
-
-
-def _table(conn: psycopg.Connection, target: Target) -> _catalog.Table:
-    return _catalog.resolve_table(conn, target.table, target.schema)
 
 
 # ---- measuring ----------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import psycopg
 from psycopg import sql
 
 from .. import _catalog, _residual, _sql, _vectors, registry
+from .._attachment import Attachment
 from .._codes import sign_bits
 from .._defaults import DRIFT_THRESHOLD, VERIFY_SAMPLE, VERIFY_TOLERANCE
 from ..columns import attachments
@@ -48,7 +49,7 @@ class Drift:
     verdict: str
 
 
-def drift(rows: list[tuple], decoder: np.ndarray, info: registry.ModelInfo, att: attachments.Attachment,
+def drift(rows: list[tuple], decoder: np.ndarray, info: registry.ModelInfo, att: Attachment,
           threshold: float = DRIFT_THRESHOLD) -> Drift:
     """:class:`Drift` of sampled rows (key, source, code, ...): each stored code decoded with the model's ``decoder``
     (h, d) and compared with its row's source by cosine; ``retrain`` when the mean is more than ``threshold`` below the record."""
@@ -79,10 +80,10 @@ def drift(rows: list[tuple], decoder: np.ndarray, info: registry.ModelInfo, att:
     return Drift(len(cosines), len(rows) - len(cosines), cosine, recorded, difference, retrain, verdict)
 
 
-def measure_drift(conn: psycopg.Connection, att: attachments.Attachment, sample: int,
+def measure_drift(conn: psycopg.Connection, att: Attachment, sample: int,
                   threshold: float = DRIFT_THRESHOLD) -> Drift:
     """:func:`drift` of ``sample`` random rows of an attachment (what ``status --drift`` shows)."""
-    key = _catalog.primary_key(conn, att.table)
+    key = att.key
     info, sae = registry.load(conn, att.model.ref)
     rows = _sample(conn, att.table, key, att.source_column, att.code_column, None, None, sample)
     return drift(rows, sae.decoder.detach().cpu().numpy(), info, att, threshold)
@@ -127,7 +128,7 @@ def verify(table: str, column: str, *, sample: int | None = VERIFY_SAMPLE, code_
         raise ValueError("sample must be a positive number of rows (or None for every row)")
     with connect(resolve_dsn(dsn, conn), autocommit=True, pinned=True, application_name="compressae-pg verify") as conn:
         att = attachments.get(conn, table, column, code_column=code_column, model=model)
-        key = _catalog.primary_key(conn, att.table)
+        key = att.key
         info, sae = registry.load(conn, att.model.ref)
         rows = _sample(conn, att.table, key, att.source_column, att.code_column, att.sketch_column, att.residual_column, sample)
     result = VerifyResult(table=att.table.qualified, code_column=att.code_column, model=info.ref, checked=len(rows))

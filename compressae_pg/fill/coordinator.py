@@ -27,10 +27,10 @@ from psycopg import sql
 from tqdm.auto import tqdm
 
 from .. import _catalog, _locks, _migrate, _sql, registry
+from .._attachment import Attachment
 from .._defaults import BATCH_SIZE, HNSW_EF_CONSTRUCTION, HNSW_M, LOCK_TIMEOUT, MAX_RETRIES, SLEEP, STATEMENT_TIMEOUT, WORKERS
 from .._retry import Limits
 from ..columns import attachments
-from ..columns.attachments import Attachment
 from ..columns.indexes import build as build_index
 from ..columns.indexes import state as index_state
 from ..errors import CompressaeError, RetriesExhaustedError
@@ -38,7 +38,7 @@ from ..server import connect, resolve_dsn
 from . import jobs
 from .encoder import Encoder
 from .jobs import Job
-from .worker import BatchResult, FillTarget, Worker
+from .worker import BatchResult, Worker, fillable
 
 APPLICATION_NAME = "compressae-pg backfill"
 MODES = ("auto", "resume", "restart")
@@ -176,7 +176,7 @@ def backfill(
     with connect(dsn, autocommit=True, pinned=True, application_name=APPLICATION_NAME) as conn:
         _migrate.ensure(conn)
         att = attachments.get(conn, table, column, code_column=code_column, model=model)
-        target = FillTarget(att, _catalog.primary_key(conn, att.table), _catalog.resolve_column(conn, att.table, att.source_column, vector=True))
+        target = fillable(att)
         if att.table.kind not in ("r", "p"):
             raise CompressaeError(f"{att.table} is not a table; only tables can be backfilled")
         encoder = Encoder(registry.load(conn, att.model.ref)[1], cfg.device)
@@ -211,8 +211,8 @@ def _index_after(conn: psycopg.Connection, dsn: str, att: Attachment, result: Ba
     result.index = built.as_dict()
 
 
-def _plan(conn: psycopg.Connection, target: FillTarget, cfg: BackfillConfig, mode: str) -> tuple[list[Job], BackfillResult]:
-    att = target.attachment
+def _plan(conn: psycopg.Connection, target: Attachment, cfg: BackfillConfig, mode: str) -> tuple[list[Job], BackfillResult]:
+    att = target
     result = BackfillResult(attachment=att.as_dict(), mode="full")
     sweep = att.sync != "trigger"
     previous = jobs.latest_run(conn, att.id)
@@ -253,10 +253,10 @@ def _residual_gap(conn: psycopg.Connection, att: Attachment) -> bool:
     return conn.execute(query).fetchone()[0]
 
 
-def _slices(conn: psycopg.Connection, target: FillTarget, workers: int) -> list[jobs.Slice]:
+def _slices(conn: psycopg.Connection, target: Attachment, workers: int) -> list[jobs.Slice]:
     """The key ranges of a new run: the table cut into one range per worker or, for a partitioned table, each leaf
     partition (cut further when there are more workers than partitions), largest first so the workers spread over them."""
-    att = target.attachment
+    att = target
     heaps = _catalog.heap_rows(conn, att.table, att.model.dim)
     if att.table.kind != "p":
         return [(None, jobs.split_keys(conn, target.key, workers, sum(rows for _p, rows in heaps)))]
@@ -273,11 +273,11 @@ def _foreign_partitions(conn: psycopg.Connection, att: Attachment, run: list[Job
     return sorted({".".join(j.partition) for j in run if j.partition is not None and j.partition not in leaves})
 
 
-def _execute(conn, dsn, target: FillTarget, encoder: Encoder, cfg: BackfillConfig, run: list[Job],
+def _execute(conn, dsn, target: Attachment, encoder: Encoder, cfg: BackfillConfig, run: list[Job],
              result: BackfillResult, progress: bool) -> None:
     ranges = [j for j in run if j.kind == "range"]
     done_before = sum(j.rows_done for j in ranges)
-    total = max(_catalog.estimated_rows(conn, target.attachment.table, target.dim), done_before) if ranges else None
+    total = max(_catalog.estimated_rows(conn, target.table, target.model.dim), done_before) if ranges else None
     bar = tqdm(total=total, initial=done_before, desc="backfill", unit="row", disable=not progress, dynamic_ncols=True)
     tally = _Tally(result, bar, cfg.max_rows)
     stop = threading.Event()
@@ -299,7 +299,7 @@ def _execute(conn, dsn, target: FillTarget, encoder: Encoder, cfg: BackfillConfi
     result.status = "failed" if failures else ("done" if all(j.status == "done" for j in run) else "paused")
 
 
-def _run_ranges(dsn: str, target: FillTarget, encoder: Encoder, cfg: BackfillConfig, ranges: list[Job],
+def _run_ranges(dsn: str, target: Attachment, encoder: Encoder, cfg: BackfillConfig, ranges: list[Job],
                 stop: threading.Event, tally: _Tally, failures: dict[Job, tuple[BaseException, int]]) -> int:
     """Run the unfinished range jobs on up to ``cfg.workers`` threads, one connection each; return how many."""
     todo: queue.SimpleQueue[Job] = queue.SimpleQueue()
@@ -356,10 +356,10 @@ def _range_job(worker: Worker, job: Job, cfg: BackfillConfig, stop: threading.Ev
         stop.set()
 
 
-def _run_sweep(conn: psycopg.Connection, target: FillTarget, encoder: Encoder, cfg: BackfillConfig, job: Job,
+def _run_sweep(conn: psycopg.Connection, target: Attachment, encoder: Encoder, cfg: BackfillConfig, job: Job,
                stop: threading.Event, tally: _Tally) -> None:
     worker = Worker(conn, target, encoder, cfg.limits(), stop)
-    parts = conn.execute(_sql.query("heap_parts"), {"oid": target.attachment.table.oid}).fetchall()
+    parts = conn.execute(_sql.query("heap_parts"), {"oid": target.table.oid}).fetchall()
     jobs.update(conn, job, status="running")
     try:
         for sweep_pass in range(cfg.sweep_passes):
@@ -373,7 +373,7 @@ def _run_sweep(conn: psycopg.Connection, target: FillTarget, encoder: Encoder, c
             last = found == 0 or sweep_pass == cfg.sweep_passes - 1
             jobs.update(conn, job, horizon=horizon, status="done" if last else None, retries=worker.retries_pending)
             worker.retries_pending = 0
-            jobs.prune_xids(conn, target.attachment.id, horizon)
+            jobs.prune_xids(conn, target.id, horizon)
             if last:
                 return
     finally:

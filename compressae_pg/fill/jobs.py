@@ -16,8 +16,8 @@ import psycopg
 from psycopg import sql
 
 from .. import _sql
+from .._attachment import Attachment
 from .._catalog import Column
-from ..columns.attachments import Attachment
 from ..errors import CompressaeError
 
 UNFINISHED = ("pending", "running", "paused", "failed")

@@ -21,11 +21,11 @@ from typing import Any, TypeVar
 import psycopg
 
 from .. import _locks, _migrate, _sql, registry
+from .._attachment import Attachment
 from .._defaults import HNSW_EF_CONSTRUCTION, HNSW_M
 from .._retry import retrying
 from ..columns import attachments
 from ..columns import indexes as index
-from ..columns.attachments import Attachment
 from ..columns.indexes import IndexResult
 from ..errors import CompressaeError
 from ..server import connect, resolve_dsn

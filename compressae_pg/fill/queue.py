@@ -29,15 +29,15 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from tqdm.auto import tqdm
 
-from .. import _catalog, _migrate, _sql, _wire, registry
+from .. import _migrate, _sql, _wire, registry
+from .._attachment import Attachment
 from .._defaults import BATCH_SIZE, POLL, QUEUE_ENTRY_KEYS, QUEUE_KEY_SETTINGS
 from .._retry import Limits, retrying
 from ..columns import attachments
-from ..columns.attachments import Attachment
 from ..errors import NotQueuedError
 from ..server import connect, resolve_dsn
 from .encoder import Encoder
-from .worker import FillTarget, create_batch_table, write_batch, write_query
+from .worker import create_batch_table, fillable, write_batch, write_query
 
 APPLICATION_NAME = "compressae-pg sync"
 MAX_ATTEMPTS = 5
@@ -95,7 +95,7 @@ class Batch:
 class QueueWorker:
     """Batches of one attachment's queue on one connection (autocommit; one transaction per batch)."""
 
-    def __init__(self, conn: psycopg.Connection, target: FillTarget, encoder: Encoder, limits: Limits,
+    def __init__(self, conn: psycopg.Connection, target: Attachment, encoder: Encoder, limits: Limits,
                  stop: threading.Event) -> None:
         self.conn, self.target, self.encoder, self.limits, self.stop = conn, target, encoder, limits, stop
         self.retries = 0
@@ -135,7 +135,7 @@ class QueueWorker:
         with self.conn.transaction(), self.conn.cursor() as cur:
             claimed, _partial, _malformed = self._claim(cur, 1)
             cur.execute(_sql.query("sync_attempt"), {
-                "attachment": self.target.attachment.id, "ids": [i for i, _keys in claimed], "max_attempts": MAX_ATTEMPTS,
+                "attachment": self.target.id, "ids": [i for i, _keys in claimed], "max_attempts": MAX_ATTEMPTS,
                 "reason": f"failed {MAX_ATTEMPTS} batches, the last with: {' '.join(str(exc).split())}"})
 
     def _claim(self, cur: psycopg.Cursor, limit: int) -> tuple[list[tuple[int, list[str]]], tuple[int, int] | None, dict[str, str]]:
@@ -145,7 +145,7 @@ class QueueWorker:
         many (sync_split.sql), so that one entry's cost is linear in its size. Returns ``(id, keys taken)``
         per entry, ``(id, keys taken)`` of the entry taken in part, if any, and the failure records (name: reason) of malformed entries, which are claimed whole with no key.
         """
-        att = self.target.attachment.id
+        att = self.target.id
         claimed: list[tuple[int, list[str]]] = []
         partial: tuple[int, int] | None = None
         malformed: dict[str, str] = {}
@@ -176,7 +176,7 @@ class QueueWorker:
         return claimed, partial if claimed else None, malformed
 
     def _batch(self, limit: int) -> Batch:
-        att = self.target.attachment
+        att = self.target
         with self.conn.transaction(), self.conn.cursor() as cur:
             cur.execute(_sql.query("backfill_timeouts"),
                         {"lock_timeout": self.limits.lock_timeout, "statement_timeout": self.limits.statement_timeout})
@@ -188,7 +188,7 @@ class QueueWorker:
             bad = {k for (k,) in cur.execute(_sql.query("sync_invalid_keys"), {"keys": keys, "key_type": self.target.key.type})}
             failed.update({k: "the key is not a value of the table's primary key type" for k in keys if k in bad})
             keys = [k for k in keys if k not in bad]
-            rows = self._read(cur, keys) if keys else _wire.decode_batch([], self.target.source.type, self.target.dim)
+            rows = self._read(cur, keys) if keys else _wire.decode_batch([], self.target.vector_source.type, self.target.model.dim)
             data, coded = self.encoder(rows, att.residual_planes) if len(rows) else (b"", rows.valid)
             written = write_batch(cur, data, self.write_query) if data else 0
             skipped = rows.skipped_keys(coded)
@@ -203,22 +203,22 @@ class QueueWorker:
 
     def _read(self, cur: psycopg.Cursor, keys: list[str]) -> _wire.RowBatch:
         t = self.target
-        query = _sql.query("sync_read", table=t.key.table.ident, key=t.key.ident, source=t.source.ident, keys=_array(keys))
+        query = _sql.query("sync_read", table=t.key.table.ident, key=t.key.ident, source=t.vector_source.ident, keys=_array(keys))
         with cur.copy(query) as copy:
             chunks = [bytes(data) for data in copy]
-        return _wire.decode_batch(_wire.strip_framing(chunks), t.source.type, t.dim)
+        return _wire.decode_batch(_wire.strip_framing(chunks), t.vector_source.type, t.model.dim)
 
     def _reasons(self, cur: psycopg.Cursor, skipped: list[str]) -> dict[str, str]:
         t = self.target
-        query = _sql.query("sync_reasons", table=t.key.table.ident, key=t.key.ident, source=t.source.ident,
+        query = _sql.query("sync_reasons", table=t.key.table.ident, key=t.key.ident, source=t.vector_source.ident,
                            keys=_array(skipped), dims=sql.Identifier(self.vs, "vector_dims"),
-                           norm=sql.Identifier(self.vs, "vector_norm" if t.source.type == "vector" else "l2_norm"))
+                           norm=sql.Identifier(self.vs, "vector_norm" if t.vector_source.type == "vector" else "l2_norm"))
         found = {key: (dims, norm) for key, dims, norm in cur.execute(query).fetchall()}
         out = {}
         for key in skipped:
             dims, norm = found.get(key, (None, None))
-            if dims is not None and dims != t.dim:
-                out[key] = f"the source has {dims} dimensions; model {t.attachment.model.ref} expects {t.dim}"
+            if dims is not None and dims != t.model.dim:
+                out[key] = f"the source has {dims} dimensions; model {t.model.ref} expects {t.model.dim}"
             elif norm == 0:
                 out[key] = "the source is the zero vector"
             else:
@@ -279,7 +279,7 @@ def sync(
         att = attachments.get(conn, table, column, code_column=code_column, model=model)
         if att.sync != "queue":
             raise NotQueuedError(f"{att.table}.{att.code_column} syncs by {att.sync!r}, not by queue: attach it with --sync queue")
-        target = FillTarget(att, _catalog.primary_key(conn, att.table), _catalog.resolve_column(conn, att.table, att.source_column, vector=True))
+        target = fillable(att)
         encoder = encoder or Encoder(registry.load(conn, att.model.ref)[1], device)
         total = None if follow else queue_state(conn, att)["depth"]
     result = SyncResult(attachment=att.as_dict(), mode="follow" if follow else "once")
@@ -303,9 +303,9 @@ def sync(
     return result
 
 
-def _drain(dsn: str, target: FillTarget, encoder: Encoder, limits: Limits, stop: threading.Event, follow: bool,
+def _drain(dsn: str, target: Attachment, encoder: Encoder, limits: Limits, stop: threading.Event, follow: bool,
            poll: float, batch_size: int, result: SyncResult, bar: tqdm) -> None:
-    att = target.attachment
+    att = target
     with connect(dsn, autocommit=True, pinned=True, application_name=APPLICATION_NAME) as conn, \
             connect(dsn, autocommit=True, pinned=True, application_name=APPLICATION_NAME + " listen") as listen:
         if follow:

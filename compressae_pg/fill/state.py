@@ -9,9 +9,9 @@ import psycopg
 from psycopg import sql
 
 from .. import _catalog, _locks, _sql
+from .._attachment import Attachment
 from ..columns import attachments, partitions
 from ..columns import indexes as index
-from ..columns.attachments import Attachment
 from ..server import takes_database
 from . import jobs
 

@@ -20,9 +20,8 @@ import psycopg
 from psycopg import sql
 
 from .. import _sql, _wire
-from .._catalog import Column
+from .._attachment import Attachment
 from .._retry import Limits, retrying
-from ..columns.attachments import Attachment
 from ..errors import AttachmentChangedError
 from .encoder import Encoder
 from .jobs import Job
@@ -31,41 +30,36 @@ T = TypeVar("T")
 MAX_TID = "(4294967295,65535)"
 
 
-@dataclass(frozen=True)
-class FillTarget:
-    """What a backfill fills: the attachment's code column, its source column and the table's key."""
+def fillable(att: Attachment) -> Attachment:
+    """``att``, once it has what a backfill reads: a single-column primary key and a vector source column."""
+    att.key, att.vector_source  # noqa: B018 (each raises, naming what is missing)
+    return att
 
-    attachment: Attachment
-    key: Column
-    source: Column
 
-    @property
-    def dim(self) -> int:
-        return self.attachment.model.dim
+def read_query(att: Attachment, lo: str | None, hi: str | None, limit: int, table: sql.Identifier | None = None) -> sql.Composed:
+    """A keyset batch of the table (or of one of its leaf partitions, ``table``)."""
+    return _sql.query(
+        "backfill_read",
+        table=table or att.table.ident,
+        key=att.key.ident,
+        source=att.vector_source.ident,
+        lo=sql.Literal(lo),
+        hi=sql.Literal(hi),
+        limit=sql.Literal(limit),
+    )
 
-    def read_query(self, lo: str | None, hi: str | None, limit: int, table: sql.Identifier | None = None) -> sql.Composed:
-        """A keyset batch of the table (or of one of its leaf partitions, ``table``)."""
-        return _sql.query(
-            "backfill_read",
-            table=table or self.key.table.ident,
-            key=self.key.ident,
-            source=self.source.ident,
-            lo=sql.Literal(lo),
-            hi=sql.Literal(hi),
-            limit=sql.Literal(limit),
-        )
 
-    def sweep_query(self, part: sql.Identifier, lo: str, hi: str, horizon: int) -> sql.Composed:
-        return _sql.query(
-            "backfill_sweep_read",
-            table=part,
-            key=self.key.ident,
-            source=self.source.ident,
-            lo=sql.Literal(lo),
-            hi=sql.Literal(hi),
-            horizon=sql.Literal(horizon),
-            attachment=sql.Literal(self.attachment.id),
-        )
+def sweep_query(att: Attachment, part: sql.Identifier, lo: str, hi: str, horizon: int) -> sql.Composed:
+    return _sql.query(
+        "backfill_sweep_read",
+        table=part,
+        key=att.key.ident,
+        source=att.vector_source.ident,
+        lo=sql.Literal(lo),
+        hi=sql.Literal(hi),
+        horizon=sql.Literal(horizon),
+        attachment=sql.Literal(att.id),
+    )
 
 
 @dataclass
@@ -83,7 +77,7 @@ class BatchResult:
 class Worker:
     """Batches on one connection (autocommit; every step opens its own short transaction)."""
 
-    def __init__(self, conn: psycopg.Connection, target: FillTarget, encoder: Encoder, limits: Limits,
+    def __init__(self, conn: psycopg.Connection, target: Attachment, encoder: Encoder, limits: Limits,
                  stop: threading.Event) -> None:
         self.conn, self.target, self.encoder, self.limits, self.stop = conn, target, encoder, limits, stop
         self.retries_pending = 0
@@ -110,7 +104,7 @@ class Worker:
                 limit = 0 if finished or self.stop.is_set() else take(self.limits.batch_size)
                 ahead = None
                 if limit:
-                    query = self.target.read_query(lo, job.key_hi, limit, part)
+                    query = read_query(self.target, lo, job.key_hi, limit, part)
                     batch = self._retrying(lambda q=query: self._read(q))
                     finished = len(batch) < limit
                     lo = batch.last_key if batch.last_key is not None else lo
@@ -131,12 +125,12 @@ class Worker:
         chunk_rows = 4 * self.limits.batch_size
         for schema, name, pages, rows_per_page in parts:
             part = sql.Identifier(schema, name)
-            step = max(1, int(chunk_rows / (rows_per_page or max(1.0, 8192 / (4 * self.target.dim + 40)))))
+            step = max(1, int(chunk_rows / (rows_per_page or max(1.0, 8192 / (4 * self.target.model.dim + 40)))))
             for lo in range(0, max(pages, 1), step):
                 if self.stop.is_set():
                     return
                 hi = f"({lo + step},0)" if lo + step < pages else MAX_TID
-                query = self.target.sweep_query(part, f"({lo},0)", hi, horizon)
+                query = sweep_query(self.target, part, f"({lo},0)", hi, horizon)
                 batch = self._retrying(lambda q=query: self._read(q, sweep=True))
                 if len(batch):
                     yield self._write(batch, self._encode(batch), job, last_key=None, finished=False)
@@ -156,11 +150,11 @@ class Worker:
                 cur.execute(_sql.query("backfill_sweep_plan"))
             with cur.copy(query) as copy:
                 rows.extend(bytes(data) for data in copy)
-        src = self.target.source
-        return _wire.decode_batch(_wire.strip_framing(rows), src.type, self.target.dim)
+        src = self.target.vector_source
+        return _wire.decode_batch(_wire.strip_framing(rows), src.type, self.target.model.dim)
 
     def _encode(self, batch: _wire.RowBatch) -> tuple[bytes, np.ndarray]:
-        return self.encoder(batch, self.target.attachment.residual_planes) if len(batch) else (b"", batch.valid)
+        return self.encoder(batch, self.target.residual_planes) if len(batch) else (b"", batch.valid)
 
     def _write(self, batch: _wire.RowBatch, encoded: tuple[bytes, np.ndarray], job: Job, *, last_key: str | None,
                finished: bool, partition: tuple[str, str] | None = None) -> BatchResult:
@@ -171,7 +165,7 @@ class Worker:
             update = self._partition_writes.get(partition) or write_query(self.conn, self.target, sql.Identifier(*partition))
             self._partition_writes[partition] = update
         skipped = batch.skipped_keys(coded)
-        att = self.target.attachment
+        att = self.target
 
         def attempt() -> int:
             with self.conn.transaction(), self.conn.cursor() as cur:
@@ -222,10 +216,10 @@ def write_batch(cur: psycopg.Cursor, data: bytes, query: sql.Composed) -> int:
     return written
 
 
-def write_query(conn: psycopg.Connection, target: FillTarget, table: sql.Identifier | None = None) -> sql.Composed:
+def write_query(conn: psycopg.Connection, target: Attachment, table: sql.Identifier | None = None) -> sql.Composed:
     """The ``UPDATE … FROM`` of a batch (of the table, or of one leaf partition ``table``): the codes, their residual
     sketches and the sketch (sign bits of the source) where the attachment has them."""
-    att = target.attachment
+    att = target
     sketch_set = sketch_differs = residual_set = residual_differs = sql.SQL("")
     (vs,) = conn.execute(_sql.query("pgvector_schema")).fetchone()
     if att.residual_column is not None:
@@ -235,10 +229,10 @@ def write_query(conn: psycopg.Connection, target: FillTarget, table: sql.Identif
     if att.sketch_column is not None:
         col = sql.Identifier(att.sketch_column)
         value = sql.SQL("CASE WHEN b.code IS NULL THEN NULL ELSE {}(t.{}) END").format(
-            sql.Identifier(vs, "binary_quantize"), target.source.ident)
+            sql.Identifier(vs, "binary_quantize"), target.vector_source.ident)
         sketch_set = sql.SQL(", {} = {}").format(col, value)
         sketch_differs = sql.SQL(" OR t.{} IS DISTINCT FROM {}").format(col, value)
-    return _sql.query("backfill_write", table=table or target.key.table.ident, code=att.code_ident,
+    return _sql.query("backfill_write", table=table or att.table.ident, code=att.code_ident,
                       sketch_set=sketch_set, sketch_differs=sketch_differs, residual_set=residual_set,
                       residual_differs=residual_differs, ops=sql.Identifier(vs))
 

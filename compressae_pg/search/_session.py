@@ -8,10 +8,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
+from psycopg.rows import dict_row, tuple_row
 
 from .. import _wire
+from .._sql import Statement
 from ..errors import StaleAttachmentError
-from .plans import Statement
 
 Where = sql.Composable | Mapping[str, Any] | None
 # Errors that mean a resolved column went away (detached, or swapped by a re-compression): resolve again once.
@@ -19,9 +20,10 @@ STALE = (StaleAttachmentError, psycopg.errors.UndefinedColumn, psycopg.errors.Un
 
 
 def cursor(conn: Any, stmt: Statement, oids: dict[str, int] | None) -> Any:
-    """The cursor a statement runs on: a raw cursor (``$n`` parameters) where it asks, with pgvector's loaders for binary rows."""
+    """The cursor a statement runs on: a raw cursor (``$n`` parameters) or rows by name where it asks, with pgvector's loaders for binary rows."""
     raw = psycopg.AsyncRawCursor if isinstance(conn, psycopg.AsyncConnection) else psycopg.RawCursor
-    cur = raw(conn) if stmt.raw else conn.cursor()
+    rows = dict_row if stmt.named else tuple_row
+    cur = raw(conn, row_factory=rows) if stmt.raw else conn.cursor(row_factory=rows)
     if stmt.binary and oids:
         _wire.install(cur.adapters, oids)
     return cur

@@ -11,10 +11,13 @@ from typing import Any, TypeVar
 
 import psycopg
 
+from .._attachment import Attachment
 from .._defaults import CANDIDATES, EXPLAIN_ATOMS, RERANK, SIMILAR_RERANK, K
+from .._sql import Batch, Plan
 from . import plans
 from ._session import STALE, Where, cursor, needs_savepoint
-from .plans import Batch, Call, Explanation, Hit, Options, Plan, Target
+from .explain import Explanation
+from .plans import Call, Hit, Options
 
 T = TypeVar("T")
 
@@ -52,11 +55,11 @@ class CompressedColumn:
 
     def __init__(self, conn: psycopg.Connection, table: str, column: str, *, code_column: str | None = None) -> None:
         self.conn, self._names = conn, (table, column, code_column)
-        self._target: Target | None = None
+        self._target: Attachment | None = None
         self._call(plans.nothing)
 
     @property
-    def target(self) -> Target:
+    def target(self) -> Attachment:
         """The resolved attachment (table, code column, model, key)."""
         if self._target is None:
             raise RuntimeError("not resolved yet: open() or search first")
@@ -126,4 +129,4 @@ class CompressedColumn:
     def __repr__(self) -> str:
         t = self._target
         name = type(self).__name__
-        return f"{name}({t.qualified}.{t.code_column}, model {t.model_ref})" if t else f"{name}(unresolved)"
+        return f"{name}({t.qualified}.{t.code_column}, model {t.model.ref})" if t else f"{name}(unresolved)"

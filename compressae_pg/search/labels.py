@@ -20,17 +20,19 @@ import psycopg
 from psycopg import sql
 
 from .. import _catalog, _sql, _wire
+from .._attachment import Attachment
 from .._defaults import ATOM_ROWS, BATCH_SIZE, LABEL_ROWS, LOCK_TIMEOUT
+from .._sql import Statement
 from ..errors import NoLabelsError, RowSecurityError
 from ..server import takes_database
 from ._session import cursor
 from .column import CompressedColumn
-from .plans import Label, Statement, Target
+from .explain import Label
 
 
 @dataclass(frozen=True)
 class AtomLabels:
-    """An attachment's stored labels: one :class:`~compressae_pg.search.plans.Label` per atom of its model."""
+    """An attachment's stored labels: one :class:`~compressae_pg.search.explain.Label` per atom of its model."""
 
     table: str
     code_column: str
@@ -105,11 +107,11 @@ class _Tally:
         return out
 
 
-def _text_column(conn: psycopg.Connection, target: Target, text_column: str | None) -> sql.Composable:
+def _text_column(conn: psycopg.Connection, target: Attachment, text_column: str | None) -> sql.Composable:
     """The text column's value as text (format's %1$s: its type's output function, never a cast), or NULL without one; an unknown column is named."""
     if text_column is None:
         return sql.NULL
-    _catalog.resolve_column(conn, _catalog.resolve_table(conn, target.table, target.schema), text_column)
+    _catalog.resolve_column(conn, target.table, text_column)
     return sql.SQL("format('%1$s', t.{})").format(sql.Identifier(text_column))
 
 
@@ -118,7 +120,7 @@ def _positive(name: str, value: int) -> None:
         raise ValueError(f"{name} must be a positive integer (got {value!r})")
 
 
-def _rows(conn: psycopg.Connection, target: Target, query: sql.Composable) -> list[tuple]:
+def _rows(conn: psycopg.Connection, target: Attachment, query: sql.Composable) -> list[tuple]:
     cur = cursor(conn, Statement(query, binary=True), target.oids)
     try:
         return cur.execute(query, binary=True).fetchall()
@@ -137,15 +139,15 @@ def compute(conn: psycopg.Connection, table: str, column: str, *, code_column: s
     _positive("top", top)
     _positive("batch_size", batch_size)
     target = CompressedColumn(conn, table, column, code_column=code_column).target
-    secured = conn.execute(_sql.query("labels_row_security"), {"attachment": target.attachment_id}).fetchone()
+    secured = conn.execute(_sql.query("labels_row_security"), {"attachment": target.id}).fetchone()
     if secured and secured[0]:
         raise RowSecurityError(f"{target.qualified} has row-level security on: its atom labels would show every role that may "
                                f"read it the top rows of all its rows, those its policies hide included; they are not computed")
     text = _text_column(conn, target, text_column)
-    tally, lo = _Tally(target.h, top), None
+    tally, lo = _Tally(target.model.h, top), None
     while True:
-        batch = _rows(conn, target, _sql.query("labels_batch", key=sql.Identifier(target.key), code=sql.Identifier(target.code_column),
-                                               text=text, table=sql.Identifier(target.schema, target.table),
+        batch = _rows(conn, target, _sql.query("labels_batch", key=target.key.ident, code=sql.Identifier(target.code_column),
+                                               text=text, table=target.table.ident,
                                                lo=sql.Literal(lo), limit=sql.Literal(batch_size)))
         if not batch:
             break
@@ -156,7 +158,7 @@ def compute(conn: psycopg.Connection, table: str, column: str, *, code_column: s
                            "top_values": list(a.values), "top_texts": None if a.texts is None else list(a.texts)} for a in atoms])
     with conn.transaction():
         conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT)))
-        conn.execute(_sql.query("labels_write"), {"attachment": target.attachment_id, "model": target.model_id,
+        conn.execute(_sql.query("labels_write"), {"attachment": target.id, "model": target.model.id,
                                                   "text_column": text_column, "rows": tally.rows, "labels": payload})
     return read(conn, table, column, code_column=code_column)
 
@@ -164,20 +166,20 @@ def compute(conn: psycopg.Connection, table: str, column: str, *, code_column: s
 def read(conn: psycopg.Connection, table: str, column: str, *, code_column: str | None = None) -> AtomLabels:
     """The labels stored for ``table.column``'s current model; :class:`~compressae_pg.errors.NoLabelsError` when there are none."""
     target = CompressedColumn(conn, table, column, code_column=code_column).target
-    params = {"attachment": target.attachment_id, "model": target.model_id}
+    params = {"attachment": target.id, "model": target.model.id}
     meta = conn.execute(_sql.query("labels_meta"), params).fetchone()
     if meta is None:
-        raise NoLabelsError(f"no atom labels of model {target.model_ref} are stored for {target.qualified}.{target.code_column} "
+        raise NoLabelsError(f"no atom labels of model {target.model.ref} are stored for {target.qualified}.{target.code_column} "
                             f"(or you may not read them): run `compressae-pg atoms --table {target.qualified} --column {target.source_column}`")
     rows = conn.execute(_sql.query("labels_read"), {**params, "atoms": None}).fetchall()
-    return AtomLabels(target.qualified, target.code_column, target.model_ref, meta[0], meta[1], meta[2], meta[3],
+    return AtomLabels(target.qualified, target.code_column, target.model.ref, meta[0], meta[1], meta[2], meta[3],
                       tuple(Label.from_row(r) for r in rows))
 
 
 def settings(conn: psycopg.Connection, table: str, column: str, *, code_column: str | None = None) -> dict[str, Any] | None:
     """How the current model's stored labels were computed (``text_column`` and ``top``, as :func:`compute` takes them), or None."""
     target = CompressedColumn(conn, table, column, code_column=code_column).target
-    meta = conn.execute(_sql.query("labels_meta"), {"attachment": target.attachment_id, "model": target.model_id}).fetchone()
+    meta = conn.execute(_sql.query("labels_meta"), {"attachment": target.id, "model": target.model.id}).fetchone()
     return None if meta is None else {"text_column": meta[0], "top": max(meta[3], 1)}
 
 
@@ -186,13 +188,13 @@ def rows_of(conn: psycopg.Connection, table: str, column: str, atom: int, *, cod
     """The ``top`` rows that use ``atom`` (0-based), the largest values first, with ``text_column``'s values: a scan of the code column."""
     _positive("top", top)
     target = CompressedColumn(conn, table, column, code_column=code_column).target
-    if isinstance(atom, bool) or not isinstance(atom, int) or not 0 <= atom < target.h:
-        raise ValueError(f"atom must be an integer from 0 to {target.h - 1} (model {target.model_ref} has {target.h} atoms; got {atom!r})")
-    unit = sql.SQL("{}::{}").format(sql.Literal(f"{{{atom + 1}:1}}/{target.h}"), sql.Identifier(target.vector_schema, "sparsevec"))
-    rows = _rows(conn, target, _sql.query("atom_rows", key=sql.Identifier(target.key), code=sql.Identifier(target.code_column),
+    if isinstance(atom, bool) or not isinstance(atom, int) or not 0 <= atom < target.model.h:
+        raise ValueError(f"atom must be an integer from 0 to {target.model.h - 1} (model {target.model.ref} has {target.model.h} atoms; got {atom!r})")
+    unit = sql.SQL("{}::{}").format(sql.Literal(f"{{{atom + 1}:1}}/{target.model.h}"), sql.Identifier(target.vector_schema, "sparsevec"))
+    rows = _rows(conn, target, _sql.query("atom_rows", key=target.key.ident, code=sql.Identifier(target.code_column),
                                           ops=sql.Identifier(target.vector_schema), unit=unit,
                                           text=_text_column(conn, target, text_column),
-                                          table=sql.Identifier(target.schema, target.table), limit=sql.Literal(top)))
+                                          table=target.table.ident, limit=sql.Literal(top)))
     return [AtomRow(k, float(v), t) for k, v, t in rows]
 
 

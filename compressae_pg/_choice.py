@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from ..errors import NotAttachedError
+from .errors import NotAttachedError
 
 T = TypeVar("T")
 
