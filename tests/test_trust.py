@@ -11,8 +11,8 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from compressae_pg import (AttachmentLeftoverError, CompresSAE, Encoding, ModelOwnerError, UnknownTableError, backfill, registry,
-                           sync)
+from compressae_pg import (AttachmentLeftoverError, CompresSAE, Encoding, ModelOwnerError, UnknownTableError, backfill, recompress,
+                           registry, sync)
 from compressae_pg import status as compressae_status
 from compressae_pg.cli import main
 from compressae_pg.columns import attachments
@@ -284,3 +284,31 @@ def test_a_view_in_an_attached_tables_place_runs_nothing_in_a_superusers_status_
     assert conn.execute("SELECT count(*) FROM spied").fetchone() == (0,)  # the view's function never ran
     (ran,) = conn.execute("SELECT count(*) FROM items").fetchone()  # while reading the view does run it:
     assert ran == 3 and conn.execute("SELECT count(*) FROM spied").fetchone() == (3,)
+
+
+def test_a_superusers_backfill_sync_and_recompress_fire_the_owners_triggers_as_the_owner(conn, dsn, role, capsys, real_vectors):
+    x = real_vectors
+    owner = role("owner")
+    grant(capsys, dsn, owner, "--train")
+    with connect(as_user(dsn, owner), autocommit=True) as oc:  # a trigger of the owner's that records who fires it
+        create_table(oc, "items", x[:20])
+        oc.execute("CREATE TABLE fired (who name, super boolean)")
+        oc.execute("CREATE FUNCTION record_writer() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                   "INSERT INTO public.fired SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user; "
+                   "RETURN NEW; END $$")
+        oc.execute("CREATE TRIGGER record_writer BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION record_writer()")
+        _att, model = attach_model(oc, sync="queue")
+    fired = "SELECT who, super, count(*) FROM fired GROUP BY 1, 2"
+    assert backfill("items", "embedding", dsn=dsn, progress=False).rows_written == 20  # the test's role: a superuser
+    assert conn.execute(fired).fetchall() == [(owner, False, 20)]
+    conn.execute("TRUNCATE fired")
+    conn.execute("UPDATE items SET embedding = %s WHERE id IN (2, 5)", (x[21],))  # the superuser's own write fires it as itself
+    assert sync("items", "embedding", dsn=dsn, progress=False).rows_written == 2
+    assert sorted(conn.execute(fired).fetchall()) == sorted([(owner, False, 2), (conn.info.user, True, 2)])
+    assert check_codes(conn, model) == 20  # every code equal to numpy's
+    conn.execute("TRUNCATE fired")
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        registry.save(oc, "m", CompresSAE(384, 1024, 16, seed=1).eval())
+    assert recompress("items", "embedding", "m@2", dsn=dsn, progress=False).swapped
+    assert conn.execute(fired).fetchall() == [(owner, False, 20)]
+    assert check_codes(conn, registry.load(conn, "m@2")[1]) == 20
