@@ -13,6 +13,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from compressae_pg import (AttachmentLeftoverError, CompresSAE, Encoding, ModelOwnerError, UnknownTableError, backfill, recompress,
                            registry, sync)
+from compressae_pg import _migrate
 from compressae_pg import status as compressae_status
 from compressae_pg.cli import main
 from compressae_pg.columns import attachments
@@ -312,3 +313,31 @@ def test_a_superusers_backfill_sync_and_recompress_fire_the_owners_triggers_as_t
     assert recompress("items", "embedding", "m@2", dsn=dsn, progress=False).swapped
     assert conn.execute(fired).fetchall() == [(owner, False, 20)]
     assert check_codes(conn, registry.load(conn, "m@2")[1]) == 20
+
+
+def test_a_deleted_attachments_queue_entries_and_failure_records_go_with_it_and_an_upgrade_forgets_older_ones(
+        conn, dsn, role, capsys, real_vectors):
+    x = real_vectors
+    owner = role("owner")
+    grant(capsys, dsn, owner, "--train")
+    left = ("SELECT (SELECT count(*) FROM compressae.sync_queue WHERE attachment_id = %(id)s),"
+            " (SELECT count(*) FROM compressae.sync_failures WHERE attachment_id = %(id)s)")
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        create_table(oc, "items", x[:5])
+        att, _model = attach_model(oc, sync="queue")
+        oc.execute("UPDATE items SET embedding = %s WHERE id = 1", (np.zeros(384, np.float32),))
+        assert sync("items", "embedding", dsn=as_user(dsn, owner), progress=False).rows_failed == 1  # the zero vector
+        oc.execute("UPDATE items SET embedding = %s WHERE id IN (2, 3)", (x[7],))
+        oc.execute("DROP TABLE items")  # without a detach: the record stays, with its entry and its failure
+        assert conn.execute(left, {"id": att.id}).fetchone() == (1, 1)
+        create_table(oc, "items", x[:5])  # the next table of that name: its owner forgets the record, as the hint says
+        assert oc.execute("DELETE FROM compressae.attachments WHERE id = %s", (att.id,)).rowcount == 1
+    assert conn.execute(left, {"id": att.id}).fetchone() == (0, 0)
+    create_table(conn, "kept", x[:5])  # a live attachment's entry stays through the upgrade
+    kept, _model = attach_model(conn, table="kept", name="kept", sync="queue")
+    conn.execute("UPDATE kept SET embedding = %s WHERE id = 4", (x[8],))
+    _migrate.downgrade(dsn, "0014_swap")  # a database of before: an entry left by an attachment deleted then
+    conn.execute("INSERT INTO compressae.sync_queue (attachment_id, keys) VALUES (%s, '{1,2}')", (att.id,))
+    _migrate.upgrade(dsn)
+    assert conn.execute(left, {"id": att.id}).fetchone() == (0, 0)
+    assert conn.execute("SELECT attachment_id, keys FROM compressae.sync_queue").fetchall() == [(kept.id, ["4"])]
