@@ -341,3 +341,26 @@ def test_a_deleted_attachments_queue_entries_and_failure_records_go_with_it_and_
     _migrate.upgrade(dsn)
     assert conn.execute(left, {"id": att.id}).fetchone() == (0, 0)
     assert conn.execute("SELECT attachment_id, keys FROM compressae.sync_queue").fetchall() == [(kept.id, ["4"])]
+
+
+def test_one_statements_queue_entries_cost_time_linear_in_its_keys(conn):
+    conn.execute("CREATE TABLE items (id bigint PRIMARY KEY, embedding vector(8))")
+    registry.save(conn, "m", CompresSAE(8, 32, 4, seed=0).eval())
+    att = attachments.add(conn, "items", "embedding", "m@1", sync="queue")
+    insert = "EXPLAIN (ANALYZE, FORMAT JSON) INSERT INTO items SELECT g, array_fill(1::real, ARRAY[8])::vector FROM generate_series(1, %s) g"
+
+    def trigger_ms(n: int) -> float:
+        """The queue's statement trigger's own time in an INSERT of ``n`` rows (as the server counts it), best of two."""
+        times = []
+        for _ in range(2):
+            conn.execute("TRUNCATE items")
+            conn.execute("DELETE FROM compressae.sync_queue")
+            (plan,) = conn.execute(insert, (n,)).fetchone()
+            times += [t["Time"] for t in plan[0]["Triggers"] if t["Trigger Name"] == f"compressae_sync_{att.id}_insert"]
+        return min(times)
+
+    small, large = trigger_ms(25_000), trigger_ms(400_000)
+    entries = conn.execute("SELECT count(*), max(cardinality(keys)), count(DISTINCT k), min(k::bigint), max(k::bigint)"
+                           " FROM compressae.sync_queue, unnest(keys) AS k").fetchone()
+    assert entries[1:] == (1000, 400_000, 1, 400_000) and conn.execute("SELECT count(*) FROM compressae.sync_queue").fetchone() == (400,)
+    assert large / small < 30, f"16x the keys took {large / small:.1f}x the time ({small:.0f} ms, {large:.0f} ms)"  # the square: ~50x

@@ -1,4 +1,5 @@
-"""The sync queue's upkeep: a deleted attachment's queue entries go with it. See sql/revisions/0015_queue_upkeep/.
+"""The sync queue's upkeep: a deleted attachment's queue entries go with it, and a statement's
+entries are cut in time linear in its keys. See sql/revisions/0015_queue_upkeep/.
 
 Revision ID: 0015_queue_upkeep
 Revises: 0014_swap
