@@ -15,7 +15,7 @@ from .support.truth import assert_top, brute_force, sql_query_levels
 
 REVISIONS = ["0001_registry", "0002_functions", "0003_hardening", "0004_index_path", "0005_partitions", "0006_sync_queue",
              "0007_queue_capture", "0008_pursuit_stages", "0009_trust", "0010_residual", "0011_search", "0012_queue",
-             "0013_atoms", "0014_swap"]
+             "0013_atoms", "0014_swap", "0015_queue_upkeep"]
 # Released before downgrades restored definitions: 0003's downgrade keeps its attach and detach, by
 # design (its docstring: 0002 needs nothing they lack). A released revision is not changed to undo that.
 KEPT_ON_DOWNGRADE = {"0003_hardening": {"compressae.attach(regclass,name,text,name,text)", "compressae.detach(regclass,name)"}}
@@ -26,7 +26,7 @@ def without(snap: dict, functions: set[str]) -> dict:
 
 
 def snapshot(conn: psycopg.Connection) -> dict:
-    """What a revision defines: every compressae function's definition, the tables' columns, constraints and policies."""
+    """What a revision defines: every compressae function's definition, the tables' columns, constraints, policies and triggers."""
     q = lambda text: conn.execute(text).fetchall()  # noqa: E731
     return {
         "functions": q("SELECT p.oid::regprocedure::text, pg_get_functiondef(p.oid) FROM pg_proc p"
@@ -39,6 +39,9 @@ def snapshot(conn: psycopg.Connection) -> dict:
                          " WHERE connamespace = 'compressae'::regnamespace ORDER BY 1, 2"),
         "policies": q("SELECT tablename, policyname, cmd, qual, with_check FROM pg_policies WHERE schemaname = 'compressae' ORDER BY 1, 2"),
         "rls": q("SELECT relname, relrowsecurity FROM pg_class WHERE relnamespace = 'compressae'::regnamespace AND relkind = 'r' ORDER BY 1"),
+        "triggers": q("SELECT t.tgrelid::regclass::text, t.tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t"
+                      " JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = 'compressae'::regnamespace AND NOT t.tgisinternal"
+                      " ORDER BY 1, 2"),
     }
 
 

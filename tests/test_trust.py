@@ -11,8 +11,9 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from compressae_pg import (AttachmentLeftoverError, CompresSAE, Encoding, ModelOwnerError, UnknownTableError, backfill, registry,
-                           sync)
+from compressae_pg import (AttachmentLeftoverError, CompresSAE, Encoding, ModelOwnerError, UnknownTableError, backfill, recompress,
+                           registry, sync)
+from compressae_pg import _migrate
 from compressae_pg import status as compressae_status
 from compressae_pg.cli import main
 from compressae_pg.columns import attachments
@@ -284,3 +285,83 @@ def test_a_view_in_an_attached_tables_place_runs_nothing_in_a_superusers_status_
     assert conn.execute("SELECT count(*) FROM spied").fetchone() == (0,)  # the view's function never ran
     (ran,) = conn.execute("SELECT count(*) FROM items").fetchone()  # while reading the view does run it:
     assert ran == 3 and conn.execute("SELECT count(*) FROM spied").fetchone() == (3,)
+
+
+def test_a_superusers_backfill_sync_and_recompress_fire_the_owners_triggers_as_the_owner(conn, dsn, role, capsys, real_vectors):
+    x = real_vectors
+    owner = role("owner")
+    grant(capsys, dsn, owner, "--train")
+    with connect(as_user(dsn, owner), autocommit=True) as oc:  # a trigger of the owner's that takes back the
+        create_table(oc, "items", x[:20])  # session's own role where it can (as after a SET ROLE) and records who fires it
+        oc.execute("CREATE TABLE fired (who name, super boolean)")
+        oc.execute("CREATE FUNCTION record_writer() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                   "BEGIN RESET ROLE; EXCEPTION WHEN insufficient_privilege THEN NULL; END; "
+                   "INSERT INTO public.fired SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user; "
+                   "RETURN NEW; END $$")
+        oc.execute("CREATE TRIGGER record_writer BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION record_writer()")
+        _att, model = attach_model(oc, sync="queue")
+    fired = "SELECT who, super, count(*) FROM fired GROUP BY 1, 2"
+    assert backfill("items", "embedding", dsn=dsn, progress=False).rows_written == 20  # the test's role: a superuser
+    assert conn.execute(fired).fetchall() == [(owner, False, 20)]
+    conn.execute("TRUNCATE fired")
+    conn.execute("UPDATE items SET embedding = %s WHERE id IN (2, 5)", (x[21],))  # the superuser's own write fires it as itself
+    assert sync("items", "embedding", dsn=dsn, progress=False).rows_written == 2
+    assert sorted(conn.execute(fired).fetchall()) == sorted([(owner, False, 2), (conn.info.user, True, 2)])
+    assert check_codes(conn, model) == 20  # every code equal to numpy's
+    conn.execute("TRUNCATE fired")
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        registry.save(oc, "m", CompresSAE(384, 1024, 16, seed=1).eval())
+    assert recompress("items", "embedding", "m@2", dsn=dsn, progress=False).swapped
+    assert conn.execute(fired).fetchall() == [(owner, False, 20)]
+    assert check_codes(conn, registry.load(conn, "m@2")[1]) == 20
+
+
+def test_a_deleted_attachments_queue_entries_and_failure_records_go_with_it_and_an_upgrade_forgets_older_ones(
+        conn, dsn, role, capsys, real_vectors):
+    x = real_vectors
+    owner = role("owner")
+    grant(capsys, dsn, owner, "--train")
+    left = ("SELECT (SELECT count(*) FROM compressae.sync_queue WHERE attachment_id = %(id)s),"
+            " (SELECT count(*) FROM compressae.sync_failures WHERE attachment_id = %(id)s)")
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        create_table(oc, "items", x[:5])
+        att, _model = attach_model(oc, sync="queue")
+        oc.execute("UPDATE items SET embedding = %s WHERE id = 1", (np.zeros(384, np.float32),))
+        assert sync("items", "embedding", dsn=as_user(dsn, owner), progress=False).rows_failed == 1  # the zero vector
+        oc.execute("UPDATE items SET embedding = %s WHERE id IN (2, 3)", (x[7],))
+        oc.execute("DROP TABLE items")  # without a detach: the record stays, with its entry and its failure
+        assert conn.execute(left, {"id": att.id}).fetchone() == (1, 1)
+        create_table(oc, "items", x[:5])  # the next table of that name: its owner forgets the record, as the hint says
+        assert oc.execute("DELETE FROM compressae.attachments WHERE id = %s", (att.id,)).rowcount == 1
+    assert conn.execute(left, {"id": att.id}).fetchone() == (0, 0)
+    create_table(conn, "kept", x[:5])  # a live attachment's entry stays through the upgrade
+    kept, _model = attach_model(conn, table="kept", name="kept", sync="queue")
+    conn.execute("UPDATE kept SET embedding = %s WHERE id = 4", (x[8],))
+    _migrate.downgrade(dsn, "0014_swap")  # a database of before: an entry left by an attachment deleted then
+    conn.execute("INSERT INTO compressae.sync_queue (attachment_id, keys) VALUES (%s, '{1,2}')", (att.id,))
+    _migrate.upgrade(dsn)
+    assert conn.execute(left, {"id": att.id}).fetchone() == (0, 0)
+    assert conn.execute("SELECT attachment_id, keys FROM compressae.sync_queue").fetchall() == [(kept.id, ["4"])]
+
+
+def test_one_statements_queue_entries_cost_time_linear_in_its_keys(conn):
+    conn.execute("CREATE TABLE items (id bigint PRIMARY KEY, embedding vector(8))")
+    registry.save(conn, "m", CompresSAE(8, 32, 4, seed=0).eval())
+    att = attachments.add(conn, "items", "embedding", "m@1", sync="queue")
+    insert = "EXPLAIN (ANALYZE, FORMAT JSON) INSERT INTO items SELECT g, array_fill(1::real, ARRAY[8])::vector FROM generate_series(1, %s) g"
+
+    def trigger_ms(n: int) -> float:
+        """The queue's statement trigger's own time in an INSERT of ``n`` rows (as the server counts it), best of two."""
+        times = []
+        for _ in range(2):
+            conn.execute("TRUNCATE items")
+            conn.execute("DELETE FROM compressae.sync_queue")
+            (plan,) = conn.execute(insert, (n,)).fetchone()
+            times += [t["Time"] for t in plan[0]["Triggers"] if t["Trigger Name"] == f"compressae_sync_{att.id}_insert"]
+        return min(times)
+
+    small, large = trigger_ms(25_000), trigger_ms(400_000)
+    entries = conn.execute("SELECT count(*), max(cardinality(keys)), count(DISTINCT k), min(k::bigint), max(k::bigint)"
+                           " FROM compressae.sync_queue, unnest(keys) AS k").fetchone()
+    assert entries[1:] == (1000, 400_000, 1, 400_000) and conn.execute("SELECT count(*) FROM compressae.sync_queue").fetchone() == (400,)
+    assert large / small < 30, f"16x the keys took {large / small:.1f}x the time ({small:.0f} ms, {large:.0f} ms)"  # the square: ~50x

@@ -101,7 +101,7 @@ class QueueWorker:
         self.retries = 0
         conn.execute(_sql.query("sync_key_settings"), {"settings": Jsonb(QUEUE_KEY_SETTINGS)})
         create_batch_table(conn)
-        self.write_query = write_query(conn, target)
+        self.write = write_query(conn, target)
         (self.vs,) = conn.execute(_sql.query("pgvector_schema")).fetchone()
 
     def batch(self, limit: int) -> Batch:
@@ -190,7 +190,7 @@ class QueueWorker:
             keys = [k for k in keys if k not in bad]
             rows = self._read(cur, keys) if keys else _wire.decode_batch([], self.target.vector_source.type, self.target.model.dim)
             data, coded = self.encoder(rows, att.residual_planes) if len(rows) else (b"", rows.valid)
-            written = write_batch(cur, data, self.write_query) if data else 0
+            written = write_batch(cur, data, self.write) if data else 0
             skipped = rows.skipped_keys(coded)
             failed.update(self._reasons(cur, skipped) if skipped else {})
             cur.execute(_sql.query("sync_done"), {

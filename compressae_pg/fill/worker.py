@@ -83,8 +83,8 @@ class Worker:
         self.retries_pending = 0
         self.retries_total = 0
         create_batch_table(conn)
-        self.write_query = write_query(conn, target)
-        self._partition_writes: dict[tuple[str, str], sql.Composed] = {}
+        self.write = write_query(conn, target)
+        self._partition_writes: dict[tuple[str, str], Write] = {}
 
     # ---- the two kinds of batch ---------------------------------------------------------------
     def range_batches(self, job: Job, take: Callable[[int], int]) -> Iterator[BatchResult]:
@@ -160,9 +160,9 @@ class Worker:
                finished: bool, partition: tuple[str, str] | None = None) -> BatchResult:
         data, coded = encoded
         if partition is None:
-            update = self.write_query
+            update = self.write
         else:  # the UPDATE of one leaf partition: no TID lookup in the others
-            update = self._partition_writes.get(partition) or write_query(self.conn, self.target, sql.Identifier(*partition))
+            update = self._partition_writes.get(partition) or write_query(self.conn, self.target, partition)
             self._partition_writes[partition] = update
         skipped = batch.skipped_keys(coded)
         att = self.target
@@ -201,25 +201,43 @@ class Worker:
         self.retries_total += 1
 
 
-def write_batch(cur: psycopg.Cursor, data: bytes, query: sql.Composed) -> int:
-    """COPY a batch's codes (the stream ``Encoder`` makes) into the temp table and run ``query`` (of :func:`write_query`).
+@dataclass(frozen=True)
+class Write:
+    """The ``UPDATE … FROM`` of a batch (:func:`write_query`) and the role it runs as (None: the current role)."""
 
-    ``query`` fires the table's own triggers: in a pinned session it runs on the search_path the session
-    started with, as it would in the application's sessions, and the pinned path is back after it.
+    query: sql.Composed
+    role: str | None
+
+
+def write_batch(cur: psycopg.Cursor, data: bytes, write: Write) -> int:
+    """COPY a batch's codes (the stream ``Encoder`` makes) into the temp table and run ``write``.
+
+    The write fires the table's own triggers: as the table's owner when the current role may act as it,
+    inside a security-definer function that their code cannot change the role from (write_as.sql), so a
+    superuser's command never runs the owner's code as superuser; and, in a pinned session, on the
+    search_path the session started with, as it would in the application's sessions. The pinned path is back
+    after it.
     """
     with cur.copy(_sql.query("backfill_copy_in")) as copy:
         copy.write(data)
+    if write.role is not None:
+        cur.execute(_sql.query("write_as", role=sql.Identifier(write.role)))
     unpinned = cur.execute(_sql.query("session_unpin")).fetchone() is not None
-    written = cur.execute(query).rowcount
+    if write.role is None:
+        written = cur.execute(write.query).rowcount
+    else:
+        (written,) = cur.execute(_sql.query("write_as_run"), {"query": write.query.as_string(cur)}).fetchone()
     if unpinned:
         cur.execute(_sql.query("session_repin"))
     return written
 
 
-def write_query(conn: psycopg.Connection, target: Attachment, table: sql.Identifier | None = None) -> sql.Composed:
-    """The ``UPDATE … FROM`` of a batch (of the table, or of one leaf partition ``table``): the codes, their residual
-    sketches and the sketch (sign bits of the source) where the attachment has them."""
+def write_query(conn: psycopg.Connection, target: Attachment, partition: tuple[str, str] | None = None) -> Write:
+    """The write of a batch (to the table, or to one leaf partition ``(schema, name)``): the codes, their residual
+    sketches and the sketch (sign bits of the source) where the attachment has them, and the role it runs as
+    (write_role.sql), which may then read the session's batch table."""
     att = target
+    table = sql.Identifier(*partition) if partition else att.table.ident
     sketch_set = sketch_differs = residual_set = residual_differs = sql.SQL("")
     (vs,) = conn.execute(_sql.query("pgvector_schema")).fetchone()
     if att.residual_column is not None:
@@ -232,9 +250,14 @@ def write_query(conn: psycopg.Connection, target: Attachment, table: sql.Identif
             sql.Identifier(vs, "binary_quantize"), target.vector_source.ident)
         sketch_set = sql.SQL(", {} = {}").format(col, value)
         sketch_differs = sql.SQL(" OR t.{} IS DISTINCT FROM {}").format(col, value)
-    return _sql.query("backfill_write", table=table or att.table.ident, code=att.code_ident,
-                      sketch_set=sketch_set, sketch_differs=sketch_differs, residual_set=residual_set,
-                      residual_differs=residual_differs, ops=sql.Identifier(vs))
+    query = _sql.query("backfill_write", table=table, code=att.code_ident,
+                       sketch_set=sketch_set, sketch_differs=sketch_differs, residual_set=residual_set,
+                       residual_differs=residual_differs, ops=sql.Identifier(vs))
+    schema, name = partition or (att.table.schema, att.table.name)
+    (owner,) = conn.execute(_sql.query("write_role"), {"schema": schema, "name": name}).fetchone()
+    if owner is not None:
+        conn.execute(_sql.query("backfill_temp_grant", role=sql.Identifier(owner)))
+    return Write(query, owner)
 
 
 def create_batch_table(conn: psycopg.Connection) -> None:
