@@ -32,10 +32,10 @@ DELETE FROM compressae.sync_queue q
 WHERE NOT EXISTS (SELECT 1 FROM compressae.attachments a WHERE a.id = q.attachment_id);
 
 -- A statement's entries cost time linear in its keys: the queue function numbers the changed rows and
--- groups them by 1,000 (one array_agg per entry). Until now it aggregated every key into one array and
--- sliced it 1,000 at a time, and each slice of a text array walks it from its start: a cost growing with
--- the square of the statement's size. Existing queue attachments get the new function here (a view in a
--- dropped table's place is left alone, as 0012 does).
+-- groups them by 1,000 (one array_agg per entry, the entries in the statement's order). Until now it
+-- aggregated every key into one array and sliced it 1,000 at a time, and each slice of a text array walks
+-- it from its start: a cost growing with the square of the statement's size. Existing queue attachments
+-- get the new function here (a view in a dropped table's place is left alone, as 0012 does).
 CREATE OR REPLACE FUNCTION compressae.write_sync_queue_function(attachment_id bigint, or_replace boolean)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER
@@ -73,7 +73,7 @@ BEGIN
         format('BEGIN IF TG_RELID <> %s::oid THEN RAISE EXCEPTION %L USING ERRCODE = %L; END IF; '
                'INSERT INTO compressae.sync_queue (attachment_id, keys) SELECT %s, array_agg(s.k) FROM ('
                'SELECT n.%I::text AS k, (row_number() OVER () - 1) / 1000 AS piece FROM compressae_new n '
-               'WHERE n.%I IS NOT NULL AND (TG_OP = %L OR n.%I IS NULL)) s GROUP BY s.piece; '
+               'WHERE n.%I IS NOT NULL AND (TG_OP = %L OR n.%I IS NULL)) s GROUP BY s.piece ORDER BY s.piece; '
                'IF FOUND THEN PERFORM pg_notify(%L, %L); END IF; RETURN NULL; END',
                tbl::oid, format('compressae: this is the queue trigger of %s alone', tbl), 'insufficient_privilege',
                attachment_id, pk, att.source_column, 'INSERT', att.code_column, 'compressae_sync_' || attachment_id, ''));
