@@ -155,7 +155,7 @@ def test_the_peers_are_dropped_when_the_evaluation_fails(conn, items, interrupt)
 
 
 def test_an_unknown_peer_is_refused_before_any_work(conn, dsn, items, capsys):
-    with pytest.raises(UnknownPeerError, match="unknown peer 'opq' for --compare: choose from halfvec,binary,pca,prefix,random"):
+    with pytest.raises(UnknownPeerError, match="unknown peer 'opq' for --compare: choose from halfvec,binary,pca,prefix,random,sign,sq2,sq4,sq8"):
         evaluate_column("items", "embedding", conn=conn, compare=["pca", "opq"])
     assert main(["evaluate", "--table", "items", "--column", "embedding", "--compare", "halfvec,pq", "--dsn", dsn]) == 2
     assert "unknown peer 'pq'" in capsys.readouterr().err
