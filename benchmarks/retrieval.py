@@ -8,7 +8,10 @@ The last ``--queries`` rows are held out as queries, the others are indexed; the
 dense cosine top 10. The codes are attached twice to the same rows: with the default graph (HNSW
 over the sketch column, the sign bits of each row, probed with the query's sign bits) and with the
 paper's (HNSW over the codes by sparse cosine, probed with the query's code). Their full-scan
-ceiling is the asymmetric score over every row, in numpy. Latency is wall clock per query through
+ceiling is the asymmetric score over every row, in numpy. Beside them, the per-dimension quantizers that
+need no model (``--peers``, default sign, sq2, sq4, sq8: compressae_pg/evaluation/peers.py, as
+``evaluate --compare`` builds them) take the same candidates from the codes' sketch graph and order them
+by their own bit_count score in SQL; their full scan is the same score over every row, in numpy. Latency is wall clock per query through
 Python, one query at a time: psycopg ``conn.execute`` for the dense indexes,
 ``CompressedColumn.search`` for the codes (query encoding included), the SQL ``compressae.search``
 too. The model is trained here (``--steps``, default the package's), read from a weights file
@@ -31,6 +34,8 @@ from psycopg import sql
 from _common import connect, database, load, make_table, parser, publish, retrieval_options
 from compressae_pg import CompresSAE, CompressedColumn, _migrate, _residual, _wire, backfill, build_index, registry, train
 from compressae_pg.columns import attachments
+from compressae_pg.evaluation import peers
+from compressae_pg.evaluation.run import session_settings
 from compressae_pg.search import plans
 
 MODES = ("none", "reconstructed", "symmetric", "dense")
@@ -99,6 +104,8 @@ def run(args) -> dict:
             prepare(conn, dsn, args, base, result)
             result["full_scan_ceiling"] = full_scan(conn, queries, want)
             result["rows_measured"] = measure_all(conn, args, queries, want)
+            result["peers"] = peer_rows(conn, args, base, queries, want)
+            result["rows_measured"] += result["peers"]["rows"]
             result["breakdown_ms"] = breakdown(conn, CompressedColumn(conn, "items", "embedding", code_column="embedding_sae"), queries)
     result["targets"] = targets(result)
     return result
@@ -215,6 +222,31 @@ def measure_all(conn, args, queries: np.ndarray, want: np.ndarray) -> list[dict]
     return rows
 
 
+def peer_rows(conn, args, base: np.ndarray, queries: np.ndarray, want: np.ndarray) -> dict:
+    """The peers of ``args.peers`` through the codes' sketch graph at each candidate count, their bytes (column(s)
+    and the graph's index), and their full-scan recall@10: the same score over every row in numpy."""
+    target = CompressedColumn(conn, "items", "embedding", code_column="embedding_sae").target
+    notes: list[str] = []
+    rows = []
+    with peers.built(conn, target, args.peers, candidates=args.candidates, rerank=False, ef_search=args.ef_search, seed=0,
+                     notes=notes, say=print) as methods:
+        for method in methods:
+            with session_settings(conn, method.settings):
+                found = measure(lambda q, m=method: [int(key) for key in m.search(q, args.k)], queries, want)
+            rows.append({"row": f"peer: {method.name}", "candidates": int(method.setting.split()[-1]), "graph": "sketch",
+                         "bytes_per_row": round(method.bytes_per_row, 1), "index_bytes": method.index_bytes,
+                         "column_plus_index_bytes": round(method.bytes_per_row * len(base) + method.index_bytes), **found})
+            print(rows[-1], flush=True)
+    full = {}
+    for name, quantizer in peers.quantizers(conn, target, args.peers, 0).items():
+        u, s = quantizer.codes(base), quantizer.scales(base)
+        hits = [len(set(np.argpartition(-quantizer.scores(q, u, s), args.k)[: args.k] + 1) & set(ids.tolist())) / args.k
+                for q, ids in zip(queries, want)]
+        full[name] = round(float(np.mean(hits)), 4)
+        print(f"peer {name}: full scan recall@{args.k} {full[name]}", flush=True)
+    return {"rows": rows, "full_scan": full, "notes": notes}
+
+
 def breakdown(conn, column: CompressedColumn, queries: np.ndarray) -> dict:
     """Where a reconstructed search spends its time: the query's sign bits and projection in Python, then the rest."""
     model = plans.cached_model(conn, column.target.model.id)
@@ -279,13 +311,15 @@ def markdown(r: dict) -> str:
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in r["rows_measured"]:
         codes = s["codes"] if row.get("residual", True) else s["codes_without_residual"]
-        sz = size.get(row["row"], s["codes_sparse_graph"] if row.get("graph") == "sparse" else codes)
+        sz = row if "bytes_per_row" in row else size.get(row["row"], s["codes_sparse_graph"] if row.get("graph") == "sparse" else codes)
         index_mib = row.get("index_bytes", sz["index_bytes"]) / 2**20
         knob = row.get("candidates", row.get("ef_search"))
         share = f"{row['recall@10'] / ceiling:.0%}" if row["row"].startswith("codes") else ""
         lines.append(f"| {row['row']} | {knob} | {row['recall@10']:.3f} | {share} | {row['p50_ms']:.2f} | {row['p95_ms']:.2f} | "
                      f"{sz['bytes_per_row']:,.0f} | {index_mib:.1f} | {sz['column_plus_index_bytes'] / 2**20:.1f} |")
     t = r["targets"]
+    lines += ["", "full scan of what each peer stores, the same score over every row (numpy): "
+              + ", ".join(f"{name} {value:.3f}" for name, value in r["peers"]["full_scan"].items())]
     lines += ["", f"codes' column(s) + index / halfvec's = {t['codes_over_halfvec_bytes']:.3f} (/ vector's = {t['codes_over_vector_bytes']:.3f}); "
                   f"query sign bits + projection p50 {r['breakdown_ms']['encode_and_project_p50']} ms; build seconds {r['build_seconds']}"]
     return "\n".join(lines)
@@ -303,6 +337,8 @@ def main() -> None:
     p.add_argument("--ip-ef", type=lambda v: [int(c) for c in v.split(",")], default=[40, 100],
                    help="hnsw.ef_search values of the sparsevec_ip_ops rows (default 40,100)")
     p.add_argument("--ip", action="store_true", help="add the sparsevec_ip_ops rows (a third index on the codes)")
+    p.add_argument("--peers", type=lambda v: [n for n in v.split(",") if n], default=["sign", "sq2", "sq4", "sq8"],
+                   help="peers through the codes' sketch graph (evaluate --compare's names; default sign,sq2,sq4,sq8; '' for none)")
     p.add_argument("--name", default="retrieval", help="results/<name>.json (default retrieval)")
     args = p.parse_args()
     publish(args.name, args, run(args), markdown)

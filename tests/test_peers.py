@@ -155,7 +155,7 @@ def test_the_peers_are_dropped_when_the_evaluation_fails(conn, items, interrupt)
 
 
 def test_an_unknown_peer_is_refused_before_any_work(conn, dsn, items, capsys):
-    with pytest.raises(UnknownPeerError, match="unknown peer 'opq' for --compare: choose from halfvec,binary,pca,prefix,random"):
+    with pytest.raises(UnknownPeerError, match="unknown peer 'opq' for --compare: choose from halfvec,binary,pca,prefix,random,sign,sq2,sq4,sq8"):
         evaluate_column("items", "embedding", conn=conn, compare=["pca", "opq"])
     assert main(["evaluate", "--table", "items", "--column", "embedding", "--compare", "halfvec,pq", "--dsn", dsn]) == 2
     assert "unknown peer 'pq'" in capsys.readouterr().err
@@ -169,9 +169,11 @@ def test_hostile_names_and_keys_reach_the_peers_only_as_identifiers_and_values(c
     table, column, key = 'we"ird; DROP TABLE x; %s', "Emb Vec %(q)s", "Key'); --"
     keys = [f"k{i}\t\\N\n'\"" for i in range(400)]
     searchable(conn, dsn, real_vectors[:400], model, table=table, column=column, key=key, key_type="text", keys=keys, index=False)
-    result = evaluate_column(table, column, conn=conn, queries=10, candidates=[20], modes=["dense"], compare=["pca", "binary"])
+    result = evaluate_column(table, column, conn=conn, queries=10, candidates=[20], modes=["dense"], compare=["pca", "binary", "sq4"])
     rr = row(result, f"PCA vector({DIMS}), HNSW, dense rerank", "candidates 20")
     assert rr["queries"] == 10 and rr["recall@10"] > 0.5  # the join back by key found rows: without it, recall would be 0
+    planes = row(result, "4-bit per-dimension bit(1536), sketch graph", "candidates 20")  # joined to the sketch's rows by key
+    assert planes["queries"] == 10 and planes["recall@10"] > 0.5
     assert conn.execute(LEFTOVERS).fetchall() == []
 
 

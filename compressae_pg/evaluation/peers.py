@@ -14,9 +14,19 @@ on an error or Ctrl-C too. While it exists, its disk is said.
 - ``prefix``: the first m dimensions (``subvector``), cosine: the Matryoshka route, meaningful only for
   a model trained to put its information first; for any other it shows what truncation loses.
 
+- ``sign``: the row's sign bits (its sketch) and one ``float4`` scale ‖x‖₁ / d a row (:mod:`.planes`).
+- ``sq2``, ``sq4``, ``sq8``: 2, 4 or 8 bits a dimension, uniform levels per dimension fitted on up to
+  ``FIT_SAMPLE`` sampled rows (:mod:`.planes`), kept as bit planes in one ``bit(B·d)``.
+
 m is set so that ``vector(m)`` takes the code column's bytes (8 + 4m; 66 dims for k = 32's 272 B).
 ``binary``, ``pca``, ``random`` and ``prefix`` are also measured with a dense rerank of each candidate
 count, as an application that keeps the dense column would use them.
+
+``sign`` and ``sqB`` need no index of their own: like the codes' default search they take each candidate
+count of rows from the attachment's sketch graph (its HNSW index over the sign bits, probed with the
+query's, the codes' settings), and order them by their own score, a sum of ``bit_count`` terms in SQL
+(the query's weights in bit planes too). Their bytes are the sketch's and their own column's, their
+index the codes'. Without an index (``compare_index=False``) they score every row.
 """
 
 from __future__ import annotations
@@ -33,12 +43,16 @@ from psycopg import sql
 
 from .. import _sql
 from .._attachment import Attachment
-from .._defaults import PEERS
+from .._codes import sign_bits
+from .._defaults import EF_SEARCH_FLOOR, PEERS
 from ..errors import CompressaeError, UnknownPeerError
+from ..search.plans import MAX_EF_SEARCH
+from . import planes
 from .methods import EXACT_SCAN_QUERIES, Method, sample_queries, sizes, stream_rows
 
-PCA_SAMPLE = 20000  # rows the PCA basis is fitted on (all of them in a smaller table)
+FIT_SAMPLE = 20000  # rows the PCA basis and the quantizers' levels are fitted on (all of them in a smaller table)
 SCHEMA_PREFIX = "compressae_peers_"
+PLANE_BITS = {"sign": 1, "sq2": 2, "sq4": 4, "sq8": 8}  # the peers of bit planes (.planes), by bits a dimension
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,15 @@ class Peer:
     project: Callable[[np.ndarray], np.ndarray] = lambda x: x
     quantize: bool = False  # the query is binary_quantize()d in SQL, as the stored values were
     rerank: bool = True
+    planes: planes.Quantizer | None = None  # a peer of bit planes, searched through the codes' sketch graph
+
+    def texts(self, x: np.ndarray) -> list[str]:
+        """The stored values of unit rows ``x`` as text: a vector, a row's bit planes, or its scale (``sign``)."""
+        if self.planes is None:
+            return [Vector(v).to_text() for v in self.project(x)]
+        if self.planes.row_scale:
+            return [repr(float(s)) for s in self.planes.scales(x)]
+        return self.planes.texts(x)
 
 
 def check(names: Sequence[str], conn: psycopg.Connection) -> list[str]:
@@ -88,9 +111,21 @@ def random_projection(d: int, dims: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((d, dims)).astype(np.float32)
 
 
+def quantizers(conn: psycopg.Connection, target: Attachment, names: Sequence[str], seed: int) -> dict[str, planes.Quantizer]:
+    """The :class:`~.planes.Quantizer` of each bit-plane peer among ``names``, fitted on the sample ``seed`` draws."""
+    wanted = [n for n in names if n in PLANE_BITS]
+    if any(n != "sign" for n in wanted):
+        sample = sample_queries(conn, target, FIT_SAMPLE, None, seed)[1]
+    return {n: planes.signs(target.model.dim) if n == "sign" else planes.fit(sample, PLANE_BITS[n]) for n in wanted}
+
+
 def specs(conn: psycopg.Connection, target: Attachment, names: Sequence[str], dims: int, seed: int, notes: list[str]) -> list[Peer]:
     """The :class:`Peer` of each name for ``target``'s d-dimensional column, m = ``dims`` where it applies."""
     d, vs = target.model.dim, target.vector_schema
+    levels = quantizers(conn, target, names, seed)
+    if levels and target.sketch_column is None:
+        raise CompressaeError(f"{', '.join(levels)} search through the codes' sketch graph, and {target.qualified}."
+                              f"{target.code_column} has none (graph {target.graph!r}): compare them with an attachment of graph 'sketch'")
     out = []
     for name in names:
         if name == "halfvec":
@@ -105,8 +140,19 @@ def specs(conn: psycopg.Connection, target: Attachment, names: Sequence[str], di
                             fill=prefix, project=lambda x: x[..., :dims]))
             notes.append(f"prefix: the first {dims} of {d} dimensions, the Matryoshka route; meaningful only for a model "
                          "trained to put its information first (the data sets of this project are not)")
+        elif name in levels:
+            q = levels[name]
+            if q.row_scale:
+                out.append(Peer(name, "sign bits + scale float4, sketch graph", "float4", 0, "", planes=q))
+                notes.append("sign: the sketch's sign bits and ‖x‖₁/d a row, scored s·(q·sign(x)), the query's weights "
+                             f"in {planes.QUERY_PLANES} bit planes")
+            else:
+                out.append(Peer(name, f"{q.bits}-bit per-dimension bit({q.bits * d}), sketch graph", "bit", q.bits * d, "", planes=q))
+                notes.append(f"{name}: {q.bits} bits a dimension, uniform levels per dimension with the least squared error on "
+                             f"the sample (clipped at one of {len(planes.CLIPS)} quantiles), the query's weights in "
+                             f"{planes.QUERY_PLANES} bit planes")
         elif name == "pca":
-            _, sample = sample_queries(conn, target, PCA_SAMPLE, None, seed)
+            _, sample = sample_queries(conn, target, FIT_SAMPLE, None, seed)
             basis = pca_basis(sample, dims)
             out.append(Peer(name, f"PCA vector({dims})", "vector", dims, "vector_cosine_ops", project=lambda x, b=basis: x @ b))
             notes.append(f"pca: {d} -> {dims} dims, an uncentred truncated SVD of {len(sample):,} sampled rows")
@@ -139,6 +185,9 @@ def built(conn: psycopg.Connection, target: Attachment, names: Sequence[str], *,
         _fill(conn, target, schema, peers)
         methods = []
         for peer in peers:
+            if peer.planes is not None:
+                methods += _plane_methods(conn, target, schema, peer, peer.planes, candidates, index)
+                continue
             methods += _methods(conn, target, schema, peer, candidates if rerank and peer.rerank else (), ef_search, index,
                                 notes, say)
         yield methods
@@ -155,8 +204,9 @@ def _fill(conn: psycopg.Connection, target: Attachment, schema: str, peers: list
     projected = [p for p in peers if p.fill is None]
     for peer in peers:
         ident = sql.Identifier(schema, peer.name)
-        type_ = sql.SQL("{}({})").format(sql.Identifier("pg_catalog" if peer.type == "bit" else target.vector_schema, peer.type),
-                                         sql.Literal(peer.dims))
+        type_ = (sql.Identifier("pg_catalog", peer.type) if not peer.dims else
+                 sql.SQL("{}({})").format(sql.Identifier("pg_catalog" if peer.type == "bit" else target.vector_schema, peer.type),
+                                          sql.Literal(peer.dims)))
         if peer.fill is not None:
             conn.execute(_sql.query("peer_fill", peer=ident, key=key, value=peer.fill(column), type=type_, table=table,
                                     column=column))
@@ -165,12 +215,12 @@ def _fill(conn: psycopg.Connection, target: Attachment, schema: str, peers: list
     if not projected:
         return
     # The stream is one read-only transaction that is rolled back: collect the projections, then copy them in.
-    chunks = [(keys, [p.project(x) for p in projected]) for keys, x in stream_rows(conn, target)]
+    chunks = [(keys, [p.texts(x) for p in projected]) for keys, x in stream_rows(conn, target)]
     for i, peer in enumerate(projected):
         with conn.cursor().copy(_sql.query("peer_copy", peer=sql.Identifier(schema, peer.name))) as copy:
             for keys, values in chunks:
                 for k, v in zip(keys, values[i]):
-                    copy.write_row((k, Vector(v).to_text()))
+                    copy.write_row((k, v))
 
 
 def _methods(conn: psycopg.Connection, target: Attachment, schema: str, peer: Peer, candidates: Sequence[int], ef_search: int,
@@ -226,3 +276,42 @@ def _bytes_per_row(conn: psycopg.Connection, schema: str, peer: Peer) -> float |
     row = conn.execute(_sql.query("evaluate_column_bytes", value=sql.Identifier("v"), table=sql.Identifier(schema, peer.name),
                                   also=sql.NULL, schema=sql.Literal(schema), index=sql.Literal(None))).fetchone()
     return row[0]
+
+
+def _plane_methods(conn: psycopg.Connection, target: Attachment, schema: str, peer: Peer, quantizer: planes.Quantizer,
+                   candidates: Sequence[int], index: bool) -> list[Method]:
+    """A bit-plane peer through the codes' sketch graph at each candidate count (or by a scan of every row):
+    the same candidates as the codes' default search, ordered by the peer's own score."""
+    sketch_bytes, index_bytes = sizes(conn, target, sql.Identifier(target.sketch_column), target.index_name)
+    per_row = (sketch_bytes or 0.0) + (_bytes_per_row(conn, schema, peer) or 0.0)
+    common = {"key": sql.Identifier(target.key.name), "table": target.table.ident,
+              "code": sql.Identifier(target.code_column), "sketch": sql.Identifier(target.sketch_column),
+              "peer": sql.Identifier(schema, peer.name)}
+
+    def search(c: int | None) -> Callable[[np.ndarray, int], list]:
+        def run(q: np.ndarray, n: int) -> list:
+            score = plane_score(quantizer, quantizer.probe(q))
+            if c is None:
+                query = _sql.query("peer_planes_scan", score=score, n=sql.Literal(n), **common)
+            else:
+                query = _sql.query("peer_planes_search", score=score, n=sql.Literal(n), candidates=sql.Literal(c),
+                                   ops=sql.Identifier(target.vector_schema), bits=sql.Literal(sign_bits(q)[0]), **common)
+            return [r[0] for r in conn.execute(query)]
+        return run
+
+    if not index:
+        return [Method(f"{peer.label}, exact scan", search(None), "no index", per_row, None, queries=EXACT_SCAN_QUERIES)]
+    return [Method(f"{peer.label}", search(c), f"candidates {c}", per_row, index_bytes,
+                   settings={"hnsw.ef_search": str(min(max(c, EF_SEARCH_FLOOR), MAX_EF_SEARCH)),
+                             "hnsw.iterative_scan": "relaxed_order"}) for c in candidates]
+
+
+def plane_score(q: planes.Quantizer, probe: planes.Probe) -> sql.Composable:
+    """The score of a candidate ``c`` (its sketch) joined to its peer row ``p`` (planes or scale ``v``), in SQL."""
+    column = sql.SQL("c.sketch") if q.row_scale else sql.SQL("p.v")
+    terms = [sql.SQL("CAST({} AS pg_catalog.float8) * pg_catalog.bit_count(CAST({} AS pg_catalog.varbit) "
+                     "OPERATOR(pg_catalog.&) {})").format(sql.Literal(coef), sql.Literal(bits), column)
+             for coef, bits in probe.terms]
+    total = sql.SQL("(CAST({} AS pg_catalog.float8) + {})").format(sql.Literal(probe.constant),
+                                                                   sql.SQL(" + ").join(terms) if terms else sql.SQL("0"))
+    return sql.SQL("p.v * {}").format(total) if q.row_scale else total
