@@ -89,3 +89,7 @@ class UnknownPeerError(CompressaeError, ValueError):
 
 class ModelOwnerError(CompressaeError, PermissionError):
     """A model name belongs to another role: only that role (or a member of it) adds versions to it or drops it."""
+
+
+class OwnerCodeError(CompressaeError, PermissionError):
+    """A superuser's command would write codes to a table another role owns, firing that role's triggers with a superuser's rights."""

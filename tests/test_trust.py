@@ -11,8 +11,8 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from compressae_pg import (AttachmentLeftoverError, CompresSAE, Encoding, ModelOwnerError, UnknownTableError, backfill, recompress,
-                           registry, sync)
+from compressae_pg import (AttachmentLeftoverError, CompresSAE, Encoding, ModelOwnerError, OwnerCodeError, UnknownTableError, backfill,
+                           recompress, registry, sync)
 from compressae_pg import _migrate
 from compressae_pg import status as compressae_status
 from compressae_pg.cli import main
@@ -287,12 +287,13 @@ def test_a_view_in_an_attached_tables_place_runs_nothing_in_a_superusers_status_
     assert ran == 3 and conn.execute("SELECT count(*) FROM spied").fetchone() == (3,)
 
 
-def test_a_superusers_backfill_sync_and_recompress_fire_the_owners_triggers_as_the_owner(conn, dsn, role, capsys, real_vectors):
+def test_a_superuser_never_writes_codes_to_another_roles_table_and_its_owner_does(conn, dsn, role, capsys, real_vectors):
     x = real_vectors
     owner = role("owner")
     grant(capsys, dsn, owner, "--train")
-    with connect(as_user(dsn, owner), autocommit=True) as oc:  # a trigger of the owner's that takes back the
-        create_table(oc, "items", x[:20])  # session's own role where it can (as after a SET ROLE) and records who fires it
+    mine = as_user(dsn, owner)
+    with connect(mine, autocommit=True) as oc:  # a trigger of the owner's that takes back the session's own role
+        create_table(oc, "items", x[:20])  # where it can (as after a SET ROLE) and records who fires it
         oc.execute("CREATE TABLE fired (who name, super boolean)")
         oc.execute("CREATE FUNCTION record_writer() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
                    "BEGIN RESET ROLE; EXCEPTION WHEN insufficient_privilege THEN NULL; END; "
@@ -300,18 +301,25 @@ def test_a_superusers_backfill_sync_and_recompress_fire_the_owners_triggers_as_t
                    "RETURN NEW; END $$")
         oc.execute("CREATE TRIGGER record_writer BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION record_writer()")
         _att, model = attach_model(oc, sync="queue")
+        registry.save(oc, "m", CompresSAE(384, 1024, 16, seed=1).eval())
     fired = "SELECT who, super, count(*) FROM fired GROUP BY 1, 2"
-    assert backfill("items", "embedding", dsn=dsn, progress=False).rows_written == 20  # the test's role: a superuser
-    assert conn.execute(fired).fetchall() == [(owner, False, 20)]
-    conn.execute("TRUNCATE fired")
+    columns = "SELECT count(*) FROM pg_attribute WHERE attrelid = 'items'::regclass AND attnum > 0 AND NOT attisdropped"
+    (before,) = conn.execute(columns).fetchone()
+    for run in (lambda: backfill("items", "embedding", dsn=dsn, progress=False),  # the test's role: a superuser
+                lambda: sync("items", "embedding", dsn=dsn, progress=False),
+                lambda: recompress("items", "embedding", "m@2", dsn=dsn, progress=False)):
+        with pytest.raises(OwnerCodeError, match=f"belongs to {owner}.*run this command as {owner}"):
+            run()
+    assert conn.execute(fired).fetchall() == []  # the owner's code never ran in a superuser's command
+    assert conn.execute(columns).fetchone() == (before,)  # recompress staged nothing
+    assert conn.execute("SELECT count(*) FROM items WHERE embedding_sae IS NOT NULL").fetchone() == (0,)
+    assert backfill("items", "embedding", dsn=mine, progress=False).rows_written == 20  # the owner's own commands
     conn.execute("UPDATE items SET embedding = %s WHERE id IN (2, 5)", (x[21],))  # the superuser's own write fires it as itself
-    assert sync("items", "embedding", dsn=dsn, progress=False).rows_written == 2
-    assert sorted(conn.execute(fired).fetchall()) == sorted([(owner, False, 2), (conn.info.user, True, 2)])
+    assert sync("items", "embedding", dsn=mine, progress=False).rows_written == 2
+    assert sorted(conn.execute(fired).fetchall()) == sorted([(owner, False, 22), (conn.info.user, True, 2)])
     assert check_codes(conn, model) == 20  # every code equal to numpy's
     conn.execute("TRUNCATE fired")
-    with connect(as_user(dsn, owner), autocommit=True) as oc:
-        registry.save(oc, "m", CompresSAE(384, 1024, 16, seed=1).eval())
-    assert recompress("items", "embedding", "m@2", dsn=dsn, progress=False).swapped
+    assert recompress("items", "embedding", "m@2", dsn=mine, progress=False).swapped
     assert conn.execute(fired).fetchall() == [(owner, False, 20)]
     assert check_codes(conn, registry.load(conn, "m@2")[1]) == 20
 

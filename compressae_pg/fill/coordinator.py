@@ -38,7 +38,7 @@ from ..server import connect, resolve_dsn
 from . import jobs
 from .encoder import Encoder
 from .jobs import Job
-from .worker import BatchResult, Worker, fillable
+from .worker import BatchResult, Worker, fillable, refuse_owner_code
 
 APPLICATION_NAME = "compressae-pg backfill"
 MODES = ("auto", "resume", "restart")
@@ -177,6 +177,7 @@ def backfill(
         _migrate.ensure(conn)
         att = attachments.get(conn, table, column, code_column=code_column, model=model)
         target = fillable(att)
+        refuse_owner_code(conn, target)
         if att.table.kind not in ("r", "p"):
             raise CompressaeError(f"{att.table} is not a table; only tables can be backfilled")
         encoder = Encoder(registry.load(conn, att.model.ref)[1], cfg.device)

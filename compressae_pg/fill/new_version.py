@@ -30,6 +30,7 @@ from ..columns.indexes import IndexResult
 from ..errors import CompressaeError
 from ..server import connect, resolve_dsn
 from .coordinator import BackfillConfig, BackfillResult, backfill
+from .worker import refuse_owner_code
 
 T = TypeVar("T")
 STAGED_SUFFIX = "_next"
@@ -91,6 +92,7 @@ def recompress(
         _migrate.ensure(conn)
         current = attachments.get(conn, table, column, code_column=code_column,
                                   exclude=lambda found: {staged_name(a.code_column) for a in found})
+        refuse_owner_code(conn, current)
         new = registry.get(conn, model)
         if new.id == current.model.id:
             raise CompressaeError(f"{current.table}.{current.code_column} already holds codes of {new.ref}")

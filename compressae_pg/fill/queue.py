@@ -37,7 +37,7 @@ from ..columns import attachments
 from ..errors import NotQueuedError
 from ..server import connect, resolve_dsn
 from .encoder import Encoder
-from .worker import create_batch_table, fillable, write_batch, write_query
+from .worker import create_batch_table, fillable, refuse_owner_code, write_batch, write_query
 
 APPLICATION_NAME = "compressae-pg sync"
 MAX_ATTEMPTS = 5
@@ -280,6 +280,7 @@ def sync(
         if att.sync != "queue":
             raise NotQueuedError(f"{att.table}.{att.code_column} syncs by {att.sync!r}, not by queue: attach it with --sync queue")
         target = fillable(att)
+        refuse_owner_code(conn, target)
         encoder = encoder or Encoder(registry.load(conn, att.model.ref)[1], device)
         total = None if follow else queue_state(conn, att)["depth"]
     result = SyncResult(attachment=att.as_dict(), mode="follow" if follow else "once")

@@ -22,7 +22,7 @@ from psycopg import sql
 from .. import _sql, _wire
 from .._attachment import Attachment
 from .._retry import Limits, retrying
-from ..errors import AttachmentChangedError
+from ..errors import AttachmentChangedError, OwnerCodeError
 from .encoder import Encoder
 from .jobs import Job
 
@@ -84,7 +84,7 @@ class Worker:
         self.retries_total = 0
         create_batch_table(conn)
         self.write = write_query(conn, target)
-        self._partition_writes: dict[tuple[str, str], Write] = {}
+        self._partition_writes: dict[tuple[str, str], sql.Composed] = {}
 
     # ---- the two kinds of batch ---------------------------------------------------------------
     def range_batches(self, job: Job, take: Callable[[int], int]) -> Iterator[BatchResult]:
@@ -201,41 +201,38 @@ class Worker:
         self.retries_total += 1
 
 
-@dataclass(frozen=True)
-class Write:
-    """The ``UPDATE … FROM`` of a batch (:func:`write_query`) and the role it runs as (None: the current role)."""
+def write_batch(cur: psycopg.Cursor, data: bytes, query: sql.Composed) -> int:
+    """COPY a batch's codes (the stream ``Encoder`` makes) into the temp table and run ``query`` (of :func:`write_query`).
 
-    query: sql.Composed
-    role: str | None
-
-
-def write_batch(cur: psycopg.Cursor, data: bytes, write: Write) -> int:
-    """COPY a batch's codes (the stream ``Encoder`` makes) into the temp table and run ``write``.
-
-    The write fires the table's own triggers: as the table's owner when the current role may act as it,
-    inside a security-definer function that their code cannot change the role from (write_as.sql), so a
-    superuser's command never runs the owner's code as superuser; and, in a pinned session, on the
-    search_path the session started with, as it would in the application's sessions. The pinned path is back
-    after it.
+    ``query`` fires the table's own triggers: in a pinned session it runs on the search_path the session
+    started with, as it would in the application's sessions, and the pinned path is back after it.
     """
     with cur.copy(_sql.query("backfill_copy_in")) as copy:
         copy.write(data)
-    if write.role is not None:
-        cur.execute(_sql.query("write_as", role=sql.Identifier(write.role)))
     unpinned = cur.execute(_sql.query("session_unpin")).fetchone() is not None
-    if write.role is None:
-        written = cur.execute(write.query).rowcount
-    else:
-        (written,) = cur.execute(_sql.query("write_as_run"), {"query": write.query.as_string(cur)}).fetchone()
+    written = cur.execute(query).rowcount
     if unpinned:
         cur.execute(_sql.query("session_repin"))
     return written
 
 
-def write_query(conn: psycopg.Connection, target: Attachment, partition: tuple[str, str] | None = None) -> Write:
-    """The write of a batch (to the table, or to one leaf partition ``(schema, name)``): the codes, their residual
-    sketches and the sketch (sign bits of the source) where the attachment has them, and the role it runs as
-    (write_role.sql), which may then read the session's batch table."""
+def refuse_owner_code(conn: psycopg.Connection, att: Attachment, partition: tuple[str, str] | None = None) -> None:
+    """Raise :class:`OwnerCodeError` when the current role is a superuser and another role owns the table (or the
+    leaf ``partition``) whose codes it would write: the write would run the owner's triggers as superuser."""
+    schema, name = partition or (att.table.schema, att.table.name)
+    row = conn.execute(_sql.query("write_role"), {"schema": schema, "name": name}).fetchone()
+    if row is not None:
+        raise OwnerCodeError(
+            f"{schema}.{name} belongs to {row[0]}: writing its codes fires {row[0]}'s triggers, which would run with this "
+            f"superuser's rights; run this command as {row[0]}, or as a role without superuser that may update the table "
+            "(docs/operations.md, \"Whose rights the writes run with\")")
+
+
+def write_query(conn: psycopg.Connection, target: Attachment, partition: tuple[str, str] | None = None) -> sql.Composed:
+    """The ``UPDATE … FROM`` of a batch (to the table, or to one leaf partition ``(schema, name)``): the codes, their
+    residual sketches and the sketch (sign bits of the source) where the attachment has them. A superuser may not
+    write another role's table (:func:`refuse_owner_code`)."""
+    refuse_owner_code(conn, target, partition)
     att = target
     table = sql.Identifier(*partition) if partition else att.table.ident
     sketch_set = sketch_differs = residual_set = residual_differs = sql.SQL("")
@@ -250,14 +247,9 @@ def write_query(conn: psycopg.Connection, target: Attachment, partition: tuple[s
             sql.Identifier(vs, "binary_quantize"), target.vector_source.ident)
         sketch_set = sql.SQL(", {} = {}").format(col, value)
         sketch_differs = sql.SQL(" OR t.{} IS DISTINCT FROM {}").format(col, value)
-    query = _sql.query("backfill_write", table=table, code=att.code_ident,
-                       sketch_set=sketch_set, sketch_differs=sketch_differs, residual_set=residual_set,
-                       residual_differs=residual_differs, ops=sql.Identifier(vs))
-    schema, name = partition or (att.table.schema, att.table.name)
-    (owner,) = conn.execute(_sql.query("write_role"), {"schema": schema, "name": name}).fetchone()
-    if owner is not None:
-        conn.execute(_sql.query("backfill_temp_grant", role=sql.Identifier(owner)))
-    return Write(query, owner)
+    return _sql.query("backfill_write", table=table, code=att.code_ident,
+                      sketch_set=sketch_set, sketch_differs=sketch_differs, residual_set=residual_set,
+                      residual_differs=residual_differs, ops=sql.Identifier(vs))
 
 
 def create_batch_table(conn: psycopg.Connection) -> None:

@@ -139,7 +139,7 @@ def compute(conn: psycopg.Connection, table: str, column: str, *, code_column: s
     _positive("top", top)
     _positive("batch_size", batch_size)
     target = CompressedColumn(conn, table, column, code_column=code_column).target
-    secured = conn.execute(_sql.query("labels_row_security"), {"attachment": target.id}).fetchone()
+    secured = conn.execute(_sql.query("labels_row_security"), {"table": target.table.oid}).fetchone()
     if secured and secured[0]:
         raise RowSecurityError(f"{target.qualified} has row-level security on: its atom labels would show every role that may "
                                f"read it the top rows of all its rows, those its policies hide included; they are not computed")

@@ -24,9 +24,9 @@ AS $$
     FROM compressae.attachments a
     JOIN pg_namespace n ON n.nspname = a.table_schema
     JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = a.table_name
-    WHERE a.id = labels_table.attachment_id
+    WHERE a.id = labels_table.attachment_id AND NOT c.relrowsecurity
 $$;
-COMMENT ON FUNCTION compressae.labels_table(bigint) IS 'The oid of the table an attachment names now (NULL when there is none, or the role cannot see the attachment)';
+COMMENT ON FUNCTION compressae.labels_table(bigint) IS 'The oid of the table an attachment names now (NULL when there is none, when it has row-level security, whose policies its labels would bypass, or when the role cannot see the attachment)';
 
 CREATE TABLE compressae.atom_labels (
     attachment_id bigint NOT NULL REFERENCES compressae.attachments (id) ON DELETE CASCADE,
