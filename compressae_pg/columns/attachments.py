@@ -14,7 +14,7 @@ from psycopg import sql
 
 from .. import _sql, registry
 from .._catalog import Table, resolve_table
-from .._defaults import GRAPH, SYNC
+from .._defaults import GRAPH, SKETCH_PLANES, SYNC
 from ..errors import AttachmentLeftoverError, UnknownTableError
 from ..registry import ModelInfo
 from ..server import takes_database
@@ -37,6 +37,7 @@ class Attachment:
     model: ModelInfo
     residual_column: str | None = None  # the residual sketch (compressae_pg._residual), 0010
     residual_planes: int = 0
+    sketch_planes: int = 0  # planes of the sketch column (bit(sketch_planes·d)); 0 without one, 0015
 
     @property
     def source_ident(self) -> sql.Identifier:
@@ -59,11 +60,13 @@ class Attachment:
             "sketch_column": self.sketch_column,
             "residual_column": self.residual_column,
             "residual_bits": self.residual_planes,
+            "sketch_planes": self.sketch_planes,
         }
 
 
 def _from_row(row) -> Attachment:
-    (aid, schema, name, source, code, sync, index_name, opclass, graph, sketch, residual, planes, *model, oid, kind) = row
+    (aid, schema, name, source, code, sync, index_name, opclass, graph, sketch, residual, planes, sketch_planes, *model, oid,
+     kind) = row
     return Attachment(
         id=aid,
         table=Table(schema=schema, name=name, oid=oid or 0, kind=kind or "r"),
@@ -77,6 +80,7 @@ def _from_row(row) -> Attachment:
         model=ModelInfo(*model),
         residual_column=residual,
         residual_planes=planes,
+        sketch_planes=sketch_planes or 0,
     )
 
 
@@ -136,11 +140,13 @@ def add(
     sync: str = SYNC,
     graph: str = GRAPH,
     residual_bits: int | None = None,
+    sketch_planes: int = SKETCH_PLANES,
 ) -> Attachment:
     """Add a ``sparsevec(h)`` code column for ``table.column`` and record it (one transaction).
 
-    ``graph="sketch"`` (the default) also adds the ``bit(d)`` sketch column that the HNSW index is
-    built over; ``graph="sparse"`` indexes the code column itself by sparse cosine (the paper's path).
+    ``graph="sketch"`` (the default) also adds the ``bit(sketch_planes·d)`` sketch column that the HNSW
+    index is built over (:func:`compressae_pg._codes.sketch_bits`; 2 planes find more of the true neighbours
+    among the candidates than 1, the sign bits alone); ``graph="sparse"`` indexes the code column itself by sparse cosine (the paper's path).
     ``residual_bits`` (1 or 2; 0 for none) adds the residual sketch that search scores with; the
     default is 2 with the sketch graph and none with the sparse one.
     """
@@ -150,7 +156,7 @@ def add(
         (aid,) = conn.execute(
             _sql.query("attach"),
             {"table": t.oid, "column": column, "model": model, "code_column": code_column, "sync": sync, "graph": graph,
-             "residual_bits": residual_bits},
+             "residual_bits": residual_bits, "sketch_planes": sketch_planes},
         ).fetchone()
     return next(a for a in list_attachments(conn, t) if a.id == aid)
 

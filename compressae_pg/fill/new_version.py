@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from .. import _locks, _migrate, _sql, registry
-from .._defaults import HNSW_EF_CONSTRUCTION, HNSW_M
+from .._defaults import HNSW_EF_CONSTRUCTION, HNSW_M, SKETCH_PLANES
 from .._retry import retrying
 from ..columns import attachments
 from ..columns import indexes as index
@@ -125,7 +125,8 @@ def _staged(conn: psycopg.Connection, current: Attachment, model_ref: str, cfg: 
             )
         return found[0]
     return _short_ddl(conn, cfg, lambda: attachments.add(
-        conn, current.table, current.source_column, model_ref, code_column=name, sync=current.sync, graph=current.graph))
+        conn, current.table, current.source_column, model_ref, code_column=name, sync=current.sync, graph=current.graph,
+        sketch_planes=current.sketch_planes or SKETCH_PLANES))
 
 
 def _short_ddl(conn: psycopg.Connection, cfg: BackfillConfig, step: Callable[[], T]) -> T:

@@ -224,7 +224,7 @@ def write_batch(cur: psycopg.Cursor, data: bytes, query: sql.Composed) -> int:
 
 def write_query(conn: psycopg.Connection, target: FillTarget, table: sql.Identifier | None = None) -> sql.Composed:
     """The ``UPDATE … FROM`` of a batch (of the table, or of one leaf partition ``table``): the codes, their residual
-    sketches and the sketch (sign bits of the source) where the attachment has them."""
+    sketches and the sketch (``compressae.sketch`` of the source) where the attachment has them."""
     att = target.attachment
     sketch_set = sketch_differs = residual_set = residual_differs = sql.SQL("")
     (vs,) = conn.execute(_sql.query("pgvector_schema")).fetchone()
@@ -234,8 +234,8 @@ def write_query(conn: psycopg.Connection, target: FillTarget, table: sql.Identif
         residual_differs = sql.SQL(" OR t.{} IS DISTINCT FROM b.residual").format(col)
     if att.sketch_column is not None:
         col = sql.Identifier(att.sketch_column)
-        value = sql.SQL("CASE WHEN b.code IS NULL THEN NULL ELSE {}(t.{}) END").format(
-            sql.Identifier(vs, "binary_quantize"), target.source.ident)
+        value = sql.SQL("CASE WHEN b.code IS NULL THEN NULL ELSE compressae.sketch(t.{}, {}) END").format(
+            target.source.ident, sql.Literal(att.sketch_planes))
         sketch_set = sql.SQL(", {} = {}").format(col, value)
         sketch_differs = sql.SQL(" OR t.{} IS DISTINCT FROM {}").format(col, value)
     return _sql.query("backfill_write", table=table or target.key.table.ident, code=att.code_ident,

@@ -25,7 +25,7 @@ from psycopg import sql
 from psycopg.pq import Format
 
 from .. import _residual, _sql, _vectors, _wire
-from .._codes import Codes, sign_bits
+from .._codes import Codes, sketch_bits
 from .._defaults import CANDIDATES, EF_SEARCH_FLOOR, EXPLAIN_ATOMS, RERANK, RERANK_MODES, K
 from ..columns.choice import choose
 from ..errors import CompressaeError, InvalidVectorError, NoPrimaryKeyError, StaleAttachmentError, UnknownKeyError, UnknownModelError, UnknownTableError
@@ -188,6 +188,7 @@ class Target:
     oids: dict[str, int]
     residual_column: str | None = None  # the residual sketch the reconstructed rerank adds (compressae_pg._residual)
     residual_planes: int = 0
+    sketch_planes: int = 1  # planes of the sketch column (compressae_pg._codes.sketch_bits)
 
     @property
     def qualified(self) -> str:
@@ -231,14 +232,15 @@ def resolve(table: str, column: str, code_column: str | None = None) -> Plan[Tar
     schema, name, oid, _kind = found[0]
     rows = yield Statement(_sql.query("search_target"), {"oid": oid})
     picked = choose(rows, f"{schema}.{name}", column, source=lambda r: r[3], code=lambda r: r[4], code_column=code_column)
-    (aid, schema, name, source, code, graph, sketch, residual, planes, model_id, model_name, version, dim, h, _k,
+    (aid, schema, name, source, code, graph, sketch, residual, planes, sketch_planes, model_id, model_name, version, dim, h, _k,
      key, key_oid, n_keys, source_type, vector_schema, *oids) = picked
     if not n_keys:
         raise NoPrimaryKeyError(f"table {schema}.{name} has no primary key; search results need one")
     if n_keys > 1:
         raise NoPrimaryKeyError(f"table {schema}.{name} has a composite primary key; search needs a single-column key")
     return Target(aid, schema, name, source, code, graph, sketch, model_id, f"{model_name}@{version}", dim, h, key, key_oid,
-                  source_type, vector_schema, dict(zip(("sparsevec", "vector", "halfvec"), oids)), residual, planes)
+                  source_type, vector_schema, dict(zip(("sparsevec", "vector", "halfvec"), oids)), residual, planes,
+                  sketch_planes)
 
 
 _MODELS: WeakKeyDictionary[Any, dict[int, Weights]] = WeakKeyDictionary()
@@ -276,7 +278,7 @@ def encode(model: Weights, vectors: np.ndarray, mode: str, target: Target) -> li
     checked(model, vectors, target)
     codes = model.compress(vectors) if target.needs_codes or mode == "symmetric" else None
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    return _queries(model, codes, sign_bits(unit), unit, mode)
+    return _queries(model, codes, sketch_bits(unit, target.sketch_planes), unit, mode)
 
 
 def _queries(model: Weights, codes: Codes | None, bits: Sequence[str | None], vectors: Sequence[np.ndarray | None],
@@ -404,7 +406,7 @@ def rank(target: Target, query: Query, rows: list[tuple], opts: Options) -> list
         rows = [r for r in rows if r[3] is not None and len(r[3]) == len(query.vector)]
     keys = [r[0] for r in rows]
     if opts.rerank == "none" and not target.needs_codes:  # the sign bits' cosine: 1 - 2 hamming / d
-        scores = 1.0 - 2.0 * np.array([r[1] for r in rows], dtype=np.float64) / target.dim
+        scores = 1.0 - 2.0 * np.array([r[1] for r in rows], dtype=np.float64) / (target.sketch_planes * target.dim)
     elif opts.rerank == "none":
         scores = 1.0 - np.array([r[1] for r in rows], dtype=np.float64)
     elif opts.rerank == "dense":

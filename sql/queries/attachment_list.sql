@@ -1,6 +1,6 @@
 -- Attachments with their model, optionally only those of one table (by oid).
 SELECT a.id, a.table_schema, a.table_name, a.source_column, a.code_column, a.sync, a.index_name, a.opclass, a.graph, a.sketch_column,
-       a.residual_column, a.residual_planes,
+       a.residual_column, a.residual_planes, a.sketch_planes,
        m.id, m.name, m.version, m.dim, m.h, m.k, m.source, m.params, m.metrics, m.created_at,
        c.oid::bigint, c.relkind::text
 FROM compressae.attachments a

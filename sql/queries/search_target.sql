@@ -2,7 +2,7 @@
 -- attachment and its model, the table's primary key (one row per key column), the source
 -- column's type (NULL when it no longer exists), and where pgvector lives with its type oids.
 SELECT a.id, a.table_schema, a.table_name, a.source_column, a.code_column, a.graph, a.sketch_column,
-       a.residual_column, a.residual_planes,
+       a.residual_column, a.residual_planes, coalesce(a.sketch_planes, 1),
        m.id, m.name, m.version, m.dim, m.h, m.k,
        pk.attname::text, pk.atttypid::bigint, pk.n_keys,
        st.typname::text,
