@@ -14,22 +14,16 @@ from compressae_pg.columns import attachments
 
 from .support.models import DIM, H, K, attach_model
 from .support.tables import create_table, insert_rows
+from .support.truth import numpy_sketch
 
 
 def sketches(conn, table: str = "items", sketch: str = "embedding_sae_sketch") -> dict:
     return dict(conn.execute(sql.SQL("SELECT id, {}::text FROM {} ORDER BY id").format(sql.Identifier(sketch), sql.Identifier(table))).fetchall())
 
 
-def numpy_sketch(v, planes: int = 2) -> str:
-    """sign(x), then for 2 planes sign(y), y = ((x − σ₁x) + σ_{d/4}x) − σ_{5d/9}x, (σ_s x)_i = x[(i + s) mod d], float32."""
-    x = np.asarray(v, dtype=np.float32)
-    d = len(x)
-    planes_ = [x]
-    if planes == 2:
-        at = lambda s: x[(np.arange(d) + s) % d]  # noqa: E731
-        y = np.subtract(np.add(np.subtract(x, at(1), dtype=np.float32), at(d // 4), dtype=np.float32), at(5 * d // 9), dtype=np.float32)
-        planes_.append(y)
-    return "".join("1" if c > 0 else "0" for p in planes_ for c in p)
+def sketch_text(v, planes: int = 2) -> str:
+    """numpy's sketch (support.truth.numpy_sketch) as bit text."""
+    return "".join("1" if b else "0" for b in numpy_sketch(v, planes))
 
 
 def hamming(a: str, b: str) -> int:
@@ -45,7 +39,7 @@ def test_backfill_writes_the_two_plane_sketch_and_verify_checks_it(conn, dsn, re
                         " AND attname = 'embedding_sae_sketch'").fetchone() == ("bit(768)",)
     backfill("items", "embedding", dsn=dsn, progress=False)
     got = sketches(conn)
-    assert [got[k] for k in keys[:30]] == [numpy_sketch(v) for v in real_vectors[:30]]
+    assert [got[k] for k in keys[:30]] == [sketch_text(v) for v in real_vectors[:30]]
     assert got[keys[30]] is None and got[keys[31]] is None  # NULL source, zero vector: no code, no sketch
     assert verify("items", "embedding", sample=None, dsn=dsn).ok
     # A wrong second plane is found and named; a second backfill mends it (the write compares the sketch too).
@@ -62,7 +56,7 @@ def test_one_plane_keeps_the_sign_bits_in_bit_d(conn, dsn, real_vectors):
     att, _ = attach_model(conn, sketch_planes=1)
     assert att.sketch_planes == 1
     backfill("items", "embedding", dsn=dsn, progress=False)
-    assert list(sketches(conn).values()) == [numpy_sketch(v, 1) for v in real_vectors[:20]]
+    assert list(sketches(conn).values()) == [sketch_text(v, 1) for v in real_vectors[:20]]
     assert verify("items", "embedding", sample=None, dsn=dsn).ok
     with pytest.raises(Exception, match="sketch_planes must be 1 or 2"):
         attachments.add(conn, "items", "embedding", "m", code_column="odd", sketch_planes=3)
@@ -74,7 +68,7 @@ def test_the_sync_trigger_and_the_queue_worker_write_the_sketch_and_detach_drops
     conn.execute("INSERT INTO items (id, embedding) VALUES (100, %s), (101, NULL)", (real_vectors[10],))
     conn.execute("UPDATE items SET embedding = %s WHERE id = %s", (real_vectors[11], keys[0]))
     got = sketches(conn)
-    assert (got[100], got[101], got[keys[0]]) == (numpy_sketch(real_vectors[10]), None, numpy_sketch(real_vectors[11]))
+    assert (got[100], got[101], got[keys[0]]) == (sketch_text(real_vectors[10]), None, sketch_text(real_vectors[11]))
     attachments.remove(conn, "items", "embedding_sae")
     columns = [r[0] for r in conn.execute("SELECT attname FROM pg_attribute WHERE attrelid = 'items'::regclass"
                                           " AND attnum > 0 AND NOT attisdropped ORDER BY attnum")]
@@ -85,18 +79,18 @@ def test_the_sync_trigger_and_the_queue_worker_write_the_sketch_and_detach_drops
     assert sketches(conn)[200] is None  # the queue trigger cleared it; the worker writes it
     sync("items", "embedding", dsn=dsn, progress=False)
     got = sketches(conn)
-    assert (got[200], got[201], got[100]) == tuple(numpy_sketch(real_vectors[i]) for i in (20, 21, 22))
+    assert (got[200], got[201], got[100]) == tuple(sketch_text(real_vectors[i]) for i in (20, 21, 22))
 
 
 def test_a_halfvec_source_and_any_dimension_get_numpys_sketch(conn, real_vectors):
     half = real_vectors[:5].astype(np.float16)
     create_table(conn, "items", half, type_="halfvec(384)")
     got = [r[0] for r in conn.execute("SELECT compressae.sketch(embedding, 2)::text FROM items ORDER BY id")]
-    assert got == [numpy_sketch(v.astype(np.float32)) for v in half]
+    assert got == [sketch_text(v.astype(np.float32)) for v in half]
     for d in (1, 2, 3, 4, 9, 17, 768):
         v = np.random.default_rng(d).standard_normal(d).astype(np.float32)
         (bits,) = conn.execute("SELECT compressae.sketch(%s::text::vector, 2)::text", (str(v.tolist()),)).fetchone()
-        assert bits == numpy_sketch(v), d
+        assert bits == sketch_text(v), d
     with pytest.raises(Exception, match="1 or 2 planes"):
         conn.execute("SELECT compressae.sketch('[1,2]'::vector, 3)")
 
@@ -108,7 +102,7 @@ def test_recompress_keeps_the_planes_and_writes_the_sketch(conn, dsn, real_vecto
     registry.save(conn, "m", CompresSAE(DIM, H, K, seed=1).eval())
     assert recompress("items", "embedding", "m@2", dsn=dsn, batch_size=100, progress=False).swapped
     assert attachments.get(conn, "items", "embedding").sketch_planes == 2
-    assert list(sketches(conn).values()) == [numpy_sketch(v) for v in real_vectors[:200]]
+    assert list(sketches(conn).values()) == [sketch_text(v) for v in real_vectors[:200]]
 
 
 def test_search_through_the_index_finds_numpys_nearest_sketches(conn, dsn, real_vectors):
@@ -119,10 +113,10 @@ def test_search_through_the_index_finds_numpys_nearest_sketches(conn, dsn, real_
     attach_model(conn)
     backfill("items", "embedding", dsn=dsn, progress=False)
     build_index("items", "embedding", dsn=dsn)
-    stored = [numpy_sketch(v) for v in rows]
+    stored = [sketch_text(v) for v in rows]
     column = CompressedColumn(conn, "items", "embedding")
     for q in real_vectors[1000:1005]:
-        distance = np.array([hamming(numpy_sketch(q), s) for s in stored])
+        distance = np.array([hamming(sketch_text(q), s) for s in stored])
         hits = column.search(q, k=10, candidates=400, rerank="none")
         tenth = np.sort(distance)[9]
         assert all(distance[h.key - 1] <= tenth for h in hits) and len(hits) == 10
