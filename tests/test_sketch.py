@@ -60,6 +60,9 @@ def test_one_plane_keeps_the_sign_bits_in_bit_d(conn, dsn, real_vectors):
     assert verify("items", "embedding", sample=None, dsn=dsn).ok
     with pytest.raises(Exception, match="sketch_planes must be 1 or 2"):
         attachments.add(conn, "items", "embedding", "m", code_column="odd", sketch_planes=3)
+    for planes in (None, 3):  # a sketch column's record always says its planes, 1 or 2
+        with pytest.raises(Exception, match="attachments_sketch_planes_check"), conn.transaction():
+            conn.execute("UPDATE compressae.attachments SET sketch_planes = %s", (planes,))
 
 
 def test_the_sync_trigger_and_the_queue_worker_write_the_sketch_and_detach_drops_it(conn, dsn, real_vectors):

@@ -6,12 +6,11 @@
 -- compressae.sketch(v, planes) is the one SQL writer of the rule (trigger, backfill, queue worker, search's
 -- query); compressae_pg/_codes.py sketch_bits is its numpy twin. attach takes sketch_planes (default 2);
 -- an attachment made before records 1 and keeps its bit(d) column.
-ALTER TABLE compressae.attachments
-    ADD COLUMN sketch_planes integer,
-    ADD CONSTRAINT attachments_sketch_planes_check CHECK (
-        (sketch_column IS NULL AND sketch_planes IS NULL) OR sketch_planes IN (1, 2));
-COMMENT ON COLUMN compressae.attachments.sketch_planes IS 'planes of the sketch column: bit(sketch_planes·d); NULL without one';
+ALTER TABLE compressae.attachments ADD COLUMN sketch_planes integer;
 UPDATE compressae.attachments SET sketch_planes = 1 WHERE sketch_column IS NOT NULL;
+ALTER TABLE compressae.attachments ADD CONSTRAINT attachments_sketch_planes_check CHECK (
+    (sketch_column IS NULL) = (sketch_planes IS NULL) AND (sketch_planes IS NULL OR sketch_planes IN (1, 2)));
+COMMENT ON COLUMN compressae.attachments.sketch_planes IS 'planes of the sketch column: bit(sketch_planes·d); NULL without one';
 
 -- v cyclically shifted left by s (mod d): (σ_s v)_i = v_{(i+s) mod d}.
 CREATE FUNCTION compressae.shift(v @vector_schema@.vector, s integer)
