@@ -4,7 +4,7 @@ BEGIN
     IF EXISTS (SELECT 1 FROM compressae.attachments WHERE sketch_planes = 2) THEN
         RAISE EXCEPTION 'attachments with a 2-plane sketch exist; 0014 cannot search them'
             USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = 'detach them (or recompress with sketch_planes 1) before downgrading';
+                  HINT = 'detach them before downgrading';
     END IF;
 END
 $$;
