@@ -56,7 +56,7 @@ def sign_bits(x: np.ndarray) -> list[str]:
 
 
 def sketch_bits(x: np.ndarray, planes: int) -> list[str]:
-    """Each row's sketch in ``planes`` planes as bit text, as ``compressae.sketch`` writes it (sql/revisions/0015_sketch/).
+    """Each row's sketch in ``planes`` planes as bit text, as ``compressae.sketch`` writes it (sql/revisions/0016_sketch/).
 
     One plane is :func:`sign_bits`. Two are sign(x) ‖ sign(y), y = ((x − σ₁x) + σ_{d/4}x) − σ_{5d/9}x in
     float32, left to right, σ_s the cyclic shift left by s mod d ((σ_s x)_i = x_{(i+s) mod d}): differences

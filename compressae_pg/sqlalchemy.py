@@ -64,7 +64,7 @@ def encode(model: str, vector: Any) -> ColumnElement:
 def sketch_distance(sketch: Any, query: Any, planes: int = SKETCH_PLANES) -> ColumnElement[float]:
     """``sketch <~> compressae.sketch(query, planes)``: the Hamming order the default HNSW index (``bit_hamming_ops``) serves.
 
-    ``planes`` is the attachment's (``Attachment.sketch_planes``): 2 for one made since 0015, 1 before.
+    ``planes`` is the attachment's (``Attachment.sketch_planes``): 2 for one made since 0016, 1 before.
     """
     bits = _once(sa.func.compressae.sketch(_vector(query), planes, type_=BIT), query)
     return sa.type_coerce(sketch, BIT).op("<~>", return_type=sa.Float)(bits)

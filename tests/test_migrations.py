@@ -16,7 +16,7 @@ from .support.truth import assert_top, brute_force, sql_query_levels
 
 REVISIONS = ["0001_registry", "0002_functions", "0003_hardening", "0004_index_path", "0005_partitions", "0006_sync_queue",
              "0007_queue_capture", "0008_pursuit_stages", "0009_trust", "0010_residual", "0011_search", "0012_queue",
-             "0013_atoms", "0014_swap", "0015_sketch"]
+             "0013_atoms", "0014_swap", "0016_sketch"]
 # Released before downgrades restored definitions: 0003's downgrade keeps its attach and detach, by
 # design (its docstring: 0002 needs nothing they lack). A released revision is not changed to undo that.
 KEPT_ON_DOWNGRADE = {"0003_hardening": {"compressae.attach(regclass,name,text,name,text)", "compressae.detach(regclass,name)"}}
@@ -145,7 +145,7 @@ def test_a_sketch_attachment_of_0014_keeps_its_one_plane_and_searches_and_syncs_
         assert got == {2: signs(real_vectors[152]), 151: signs(real_vectors[151])}
         conn.execute("SELECT compressae.attach('items'::regclass, 'embedding', 'm', code_column => 'two')")
     with pytest.raises(Exception, match="2-plane sketch"):
-        _migrate.downgrade(empty_dsn, "0014_swap")
+        _migrate.downgrade(empty_dsn, "0015_queue_upkeep")
 
 
 def _queue_functions(conn: psycopg.Connection) -> list[tuple[str, str]]:

@@ -37,7 +37,7 @@ class Attachment:
     model: ModelInfo
     residual_column: str | None = None  # the residual sketch (compressae_pg._residual), 0010
     residual_planes: int = 0
-    sketch_planes: int = 0  # planes of the sketch column (bit(sketch_planes·d)); 0 without one, 0015
+    sketch_planes: int = 0  # planes of the sketch column (bit(sketch_planes·d)); 0 without one, 0016
 
     @property
     def source_ident(self) -> sql.Identifier:

@@ -1,8 +1,8 @@
--- Back to 0014. A sketch of 2 planes has no 0014 reader: refuse while an attachment has one.
+-- Back to 0015. A sketch of 2 planes has no reader before 0016: refuse while an attachment has one.
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM compressae.attachments WHERE sketch_planes = 2) THEN
-        RAISE EXCEPTION 'attachments with a 2-plane sketch exist; 0014 cannot search them'
+        RAISE EXCEPTION 'attachments with a 2-plane sketch exist; 0015 cannot search them'
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'detach them before downgrading';
     END IF;

@@ -1,4 +1,4 @@
--- 0015: the two-plane sketch (issue 23). The default HNSW graph is over the sketch column; its candidates
+-- 0016: the two-plane sketch (issue 23). The default HNSW graph is over the sketch column; its candidates
 -- missed true neighbours (through the index, 0.91 of the true top 10 among 100 candidates on PyPI MiniLM).
 -- A sketch of 2 planes is sign(x) ‖ sign(y), 2·d bits, with y = ((x − σ₁x) + σ_{d/4}x) − σ_{5d/9}x, where
 -- σ_s is the cyclic shift left by s: (σ_s x)_i = x_{(i+s) mod d}, s taken mod d (d/4 and 5d/9 rounded
