@@ -5,9 +5,9 @@ every rerank mode at several candidate counts, all measured in one run on the sa
     OMP_NUM_THREADS=1 python benchmarks/retrieval.py --data ../shared/data/pypi-minilm-100k.f16.npy
 
 The last ``--queries`` rows are held out as queries, the others are indexed; the truth is the exact
-dense cosine top 10. The codes are attached twice to the same rows: with the default graph (HNSW
-over the sketch column, the sign bits of each row, probed with the query's sign bits) and with the
-paper's (HNSW over the codes by sparse cosine, probed with the query's code). Their full-scan
+dense cosine top 10. The codes are attached to the same rows with the default graph (HNSW over the
+sketch column, each row's sketch, probed with the query's; once per ``--sketch-planes``, e.g. ``1,2``
+side by side) and with the paper's (HNSW over the codes by sparse cosine, probed with the query's code). Their full-scan
 ceiling is the asymmetric score over every row, in numpy. Beside them, the per-dimension quantizers that
 need no model (``--peers``, default sign, sq2, sq4, sq8: compressae_pg/evaluation/peers.py, as
 ``evaluate --compare`` builds them) take the same candidates from the codes' sketch graph and order them
@@ -33,6 +33,7 @@ from psycopg import sql
 
 from _common import connect, database, load, make_table, parser, publish, retrieval_options
 from compressae_pg import CompresSAE, CompressedColumn, _migrate, _residual, _wire, backfill, build_index, registry, train
+from compressae_pg._defaults import SKETCH_PLANES
 from compressae_pg.columns import attachments
 from compressae_pg.evaluation import peers
 from compressae_pg.evaluation.run import session_settings
@@ -94,7 +95,8 @@ def run(args) -> dict:
     base, queries = x[: -args.queries], x[-args.queries :]
     want = truth(base, queries, args.k)
     hnsw = {"m": args.m, "ef_construction": args.ef_construction}
-    result: dict = {"data": args.data.name, "rows": len(base), "queries": len(queries), "k": args.k, "hnsw": hnsw}
+    result: dict = {"data": args.data.name, "rows": len(base), "queries": len(queries), "k": args.k, "hnsw": hnsw,
+                    "sketch_planes": args.sketch_planes}
     with database(args.dsn) as dsn:
         _migrate.upgrade(dsn)
         with connect(dsn, autocommit=True) as conn:
@@ -136,25 +138,37 @@ def prepare(conn, dsn: str, args, base: np.ndarray, result: dict) -> str:
         result["model"] = {"ref": ref, "trained_here": True, "seconds": round(time.perf_counter() - started, 1),
                            **{k: trained.metrics.get(k) for k in ("val_cosine", "dead_atoms", "samples_seen")},
                            "params": trained.info.params}
-    att = attachments.add(conn, "items", "embedding", ref)  # the default: graph 'sketch'
+    # The sketch graph once per --sketch-planes (the first as embedding_sae), each with its own sketch column and index.
+    sketched = {p: attachments.add(conn, "items", "embedding", ref, sketch_planes=p, code_column=sketch_code_column(args, p))
+                for p in args.sketch_planes}
+    att = sketched[args.sketch_planes[0]]
     paper = attachments.add(conn, "items", "embedding", ref, code_column="paper_sae", graph="sparse")
     fill = backfill("items", "embedding", code_column=att.code_column, dsn=dsn, progress=False, index=False)
-    backfill("items", "embedding", code_column=paper.code_column, dsn=dsn, progress=False, index=False)
+    for other in [*list(sketched.values())[1:], paper]:
+        backfill("items", "embedding", code_column=other.code_column, dsn=dsn, progress=False, index=False)
     conn.execute("VACUUM FULL ANALYZE items")  # the backfill rewrote every row: measure a table without dead versions
     # Indexes after the backfill: while one exists, every row the backfill rewrites is inserted into it again.
     build = {t: dense_index(conn, t, typ, base.shape[1], args.m, args.ef_construction) for t, typ in (("items", "vector"), ("items_half", "halfvec"))}
-    index = build_index("items", "embedding", code_column=att.code_column, dsn=dsn, m=args.m, ef_construction=args.ef_construction,
-                        maintenance_work_mem="1GB")
+    indexes = {p: build_index("items", "embedding", code_column=a.code_column, dsn=dsn, m=args.m, ef_construction=args.ef_construction,
+                              maintenance_work_mem="1GB") for p, a in sketched.items()}
+    index = indexes[args.sketch_planes[0]]
     sparse = build_index("items", "embedding", code_column=paper.code_column, dsn=dsn, m=args.m, ef_construction=args.ef_construction,
                          maintenance_work_mem="1GB")
-    result["build_seconds"] = {**build, "codes_sketch_graph": round(index.seconds, 1), "codes_sparse_graph": round(sparse.seconds, 1),
-                               "backfill": round(fill.seconds, 1)}
+    result["build_seconds"] = {**build, **{f"codes_sketch_graph_{p}_planes": round(i.seconds, 1) for p, i in indexes.items()},
+                               "codes_sparse_graph": round(sparse.seconds, 1), "backfill": round(fill.seconds, 1)}
     result["sizes"] = {"vector": sizes(conn, "items", "embedding", "items_hnsw"),
                        "halfvec": sizes(conn, "items_half", "embedding", "items_half_hnsw"),
                        "codes": sizes(conn, "items", att.code_column, index.index, also=(att.sketch_column, att.residual_column)),
                        "codes_without_residual": sizes(conn, "items", att.code_column, index.index, also=(att.sketch_column,)),
-                       "codes_sparse_graph": sizes(conn, "items", paper.code_column, sparse.index)}
+                       "codes_sparse_graph": sizes(conn, "items", paper.code_column, sparse.index),
+                       **{f"codes_{p}_planes": sizes(conn, "items", a.code_column, indexes[p].index, also=(a.sketch_column, a.residual_column))
+                          for p, a in sketched.items()}}
     return ref
+
+
+def sketch_code_column(args, planes: int) -> str:
+    """The code column of the sketch graph with ``planes`` sketch planes: embedding_sae for the first of --sketch-planes."""
+    return "embedding_sae" if planes == args.sketch_planes[0] else f"sae_{planes}_planes"
 
 
 def full_scan(conn, queries: np.ndarray, want: np.ndarray) -> dict:
@@ -206,16 +220,19 @@ def measure_all(conn, args, queries: np.ndarray, want: np.ndarray) -> list[dict]
         search = lambda q, c=candidates: [h.key for h in codes_only.search(q, args.k, candidates=c)]  # noqa: E731
         add({"row": "codes, sketch graph, rerank reconstructed without the residual sketch", "graph": "sketch", "candidates": candidates,
              "residual": False, **measure(search, queries, want)})
-    for graph, code_column in (("sketch", "embedding_sae"), ("sparse", "paper_sae")):
+    graphs = [("sketch", sketch_code_column(args, p), p) for p in args.sketch_planes] + [("sparse", "paper_sae", None)]
+    for graph, code_column, planes in graphs:
         column = CompressedColumn(conn, "items", "embedding", code_column=code_column)
+        name = f"sketch graph ({planes} plane{'s' if planes > 1 else ''})" if planes else f"{graph} graph"
+        first = code_column == "embedding_sae"  # every rerank mode for the first sketch graph; none and reconstructed for the rest
         for candidates in args.candidates if graph == "sketch" else [100]:
-            for mode in MODES if graph == "sketch" else ["none", "reconstructed"]:
+            for mode in MODES if first else ["none", "reconstructed"]:
                 search = lambda q, c=candidates, m=mode, col=column: [h.key for h in col.search(q, args.k, candidates=c, rerank=m)]  # noqa: E731
-                add({"row": f"codes, {graph} graph, rerank {mode}", "graph": graph, "candidates": candidates,
+                add({"row": f"codes, {name}, rerank {mode}", "graph": graph, "sketch_planes": planes, "candidates": candidates,
                      **measure(search, queries, want)})
         sql_search = sql.SQL("SELECT key::bigint FROM compressae.search('items', {}, %s, %s, 100, 'reconstructed')").format(
             sql.Literal(code_column))
-        add({"row": f"codes, {graph} graph, SQL compressae.search (reconstructed)", "graph": graph, "candidates": 100,
+        add({"row": f"codes, {name}, SQL compressae.search (reconstructed)", "graph": graph, "sketch_planes": planes, "candidates": 100,
              **measure(lambda q, s=sql_search: [r[0] for r in conn.execute(s, (q, args.k))], queries[: args.sql_queries], want)})
     if args.ip:
         rows += projection_probe(conn, CompressedColumn(conn, "items", "embedding", code_column="embedding_sae"), queries, want, args)
@@ -290,10 +307,13 @@ def targets(r: dict) -> dict:
     s, ceiling = r["sizes"], r["full_scan_ceiling"]["recall@10"]
     out = {"full_scan_ceiling": ceiling,
            "codes_over_halfvec_bytes": round(s["codes"]["column_plus_index_bytes"] / s["halfvec"]["column_plus_index_bytes"], 3),
-           "codes_over_vector_bytes": round(s["codes"]["column_plus_index_bytes"] / s["vector"]["column_plus_index_bytes"], 3)}
+           "codes_over_vector_bytes": round(s["codes"]["column_plus_index_bytes"] / s["vector"]["column_plus_index_bytes"], 3),
+           **{f"codes_{p}_planes_over_halfvec_bytes": round(s[f"codes_{p}_planes"]["column_plus_index_bytes"]
+                                                           / s["halfvec"]["column_plus_index_bytes"], 3) for p in r["sketch_planes"]}}
     for (name, candidates), row in by.items():
         if name.startswith("codes, ") and name.endswith("rerank reconstructed") or "SQL" in name:
-            tag = f"{row['graph']}_{'sql' if 'SQL' in name else 'python'}_{candidates}"
+            planes = f"{row['sketch_planes']}_planes_" if row.get("sketch_planes") else ""
+            tag = f"{row['graph']}_{planes}{'sql' if 'SQL' in name else 'python'}_{candidates}"
             out[tag] = {"recall@10": row["recall@10"], "share_of_ceiling": round(row["recall@10"] / ceiling, 3),
                         "p50_over_halfvec_p50": round(row["p50_ms"] / half["p50_ms"], 2)}
     return out
@@ -310,7 +330,7 @@ def markdown(r: dict) -> str:
              "| row | candidates / ef_search | recall@10 | share of ceiling | p50 ms | p95 ms | bytes/row | index MiB | column(s) + index MiB |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in r["rows_measured"]:
-        codes = s["codes"] if row.get("residual", True) else s["codes_without_residual"]
+        codes = s["codes_without_residual"] if not row.get("residual", True) else s.get(f"codes_{row.get('sketch_planes')}_planes", s["codes"])
         sz = row if "bytes_per_row" in row else size.get(row["row"], s["codes_sparse_graph"] if row.get("graph") == "sparse" else codes)
         index_mib = row.get("index_bytes", sz["index_bytes"]) / 2**20
         knob = row.get("candidates", row.get("ef_search"))
@@ -321,7 +341,8 @@ def markdown(r: dict) -> str:
     lines += ["", "full scan of what each peer stores, the same score over every row (numpy): "
               + ", ".join(f"{name} {value:.3f}" for name, value in r["peers"]["full_scan"].items())]
     lines += ["", f"codes' column(s) + index / halfvec's = {t['codes_over_halfvec_bytes']:.3f} (/ vector's = {t['codes_over_vector_bytes']:.3f}); "
-                  f"query sign bits + projection p50 {r['breakdown_ms']['encode_and_project_p50']} ms; build seconds {r['build_seconds']}"]
+                  f"by sketch planes: {', '.join(f'{p}: ' + str(t[f'codes_{p}_planes_over_halfvec_bytes']) for p in r['sketch_planes'])}; "
+                  f"query sketch + projection p50 {r['breakdown_ms']['encode_and_project_p50']} ms; build seconds {r['build_seconds']}"]
     return "\n".join(lines)
 
 
@@ -339,6 +360,9 @@ def main() -> None:
     p.add_argument("--ip", action="store_true", help="add the sparsevec_ip_ops rows (a third index on the codes)")
     p.add_argument("--peers", type=lambda v: [n for n in v.split(",") if n], default=["sign", "sq2", "sq4", "sq8"],
                    help="peers through the codes' sketch graph (evaluate --compare's names; default sign,sq2,sq4,sq8; '' for none)")
+    p.add_argument("--sketch-planes", type=lambda v: [int(c) for c in v.split(",")], default=[SKETCH_PLANES],
+                   help=f"attach the sketch graph once per number of sketch planes, on the same rows (default {SKETCH_PLANES}; "
+                        "e.g. 1,2: the first is embedding_sae, the one the rerank-mode rows and the ceiling use)")
     p.add_argument("--name", default="retrieval", help="results/<name>.json (default retrieval)")
     args = p.parse_args()
     publish(args.name, args, run(args), markdown)

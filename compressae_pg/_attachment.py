@@ -43,6 +43,7 @@ class Attachment:
     model: ModelInfo
     residual_column: str | None = None  # the residual sketch (compressae_pg._residual), 0010
     residual_planes: int = 0
+    sketch_planes: int = 0  # planes of the sketch column (bit(sketch_planes·d)); 0 without one, 0016
     keys: tuple[Column, ...] = ()
     key_oid: int | None = None  # the type oid of the first key column
     source: Column | None = None
@@ -95,6 +96,7 @@ class Attachment:
             "sketch_column": self.sketch_column,
             "residual_column": self.residual_column,
             "residual_bits": self.residual_planes,
+            "sketch_planes": self.sketch_planes,
         }
 
 
@@ -116,6 +118,7 @@ def from_row(row: Mapping[str, Any]) -> Attachment:
         model=ModelInfo(**{f.name: row[f"model_{f.name}"] for f in fields(ModelInfo)}),
         residual_column=row["residual_column"],
         residual_planes=row["residual_planes"],
+        sketch_planes=row["sketch_planes"] or 0,
         keys=tuple(Column(table, name, type, None, True) for name, type in zip(row["key_columns"], row["key_types"])),
         key_oid=row["key_oid"],
         source=source,

@@ -22,7 +22,7 @@ from psycopg import sql as psql
 
 from . import _sql
 from ._choice import choose
-from ._defaults import GRAPH, GRAPHS, HNSW_EF_CONSTRUCTION, HNSW_M, RESIDUAL_BITS, SYNC, SYNC_MODES
+from ._defaults import GRAPH, GRAPHS, HNSW_EF_CONSTRUCTION, HNSW_M, RESIDUAL_BITS, SKETCH_PLANE_COUNTS, SKETCH_PLANES, SYNC, SYNC_MODES
 from .columns import attachments
 from .errors import CompressaeError
 
@@ -65,6 +65,7 @@ class AddCompressedColumnOp(MigrateOperation):
         sync: str = SYNC,
         graph: str = GRAPH,
         residual_bits: int | None = None,
+        sketch_planes: int = SKETCH_PLANES,
         index: bool | None = None,
         concurrently: bool = False,
         m: int = HNSW_M,
@@ -79,7 +80,9 @@ class AddCompressedColumnOp(MigrateOperation):
         if residual_bits is not None and residual_bits not in RESIDUAL_BITS:
             raise CompressaeError(f"residual_bits must be one of {', '.join(map(str, RESIDUAL_BITS))}, not {residual_bits!r}")
         self.code_column, self.sync, self.graph, self.schema = code_column, sync, graph, schema
-        self.residual_bits = residual_bits
+        if sketch_planes not in SKETCH_PLANE_COUNTS:
+            raise CompressaeError(f"sketch_planes must be one of {', '.join(map(str, SKETCH_PLANE_COUNTS))}, not {sketch_planes!r}")
+        self.residual_bits, self.sketch_planes = residual_bits, sketch_planes
         self.index, self.concurrently, self.m, self.ef_construction = index, concurrently, m, ef_construction
 
     @classmethod
@@ -91,7 +94,8 @@ class AddCompressedColumnOp(MigrateOperation):
         ``graph="sparse"`` to index the code column by sparse cosine (the
         paper's path) instead of the sketch column by Hamming distance, ``residual_bits`` (1 or 2, 0 for
         none; default 2 with the sketch graph, none with the sparse one) for the residual sketch that
-        search scores with, ``schema``.
+        search scores with, ``sketch_planes`` (1 or 2, default 2) for the sketch column the sketch graph
+        is built over (bit(sketch_planes·d), :func:`compressae_pg._codes.sketch_bits`), ``schema``.
 
         The HNSW index (``m``, ``ef_construction``): by default it is built here only when the table has
         no rows; on a table with rows it is left to the backfill, which builds it CONCURRENTLY once the
@@ -129,7 +133,8 @@ def add_compressed_column(operations: Operations, op: AddCompressedColumnOp) -> 
     attachment_id = bind.execute(
         _statement("op_attach"),
         {"schema": op.schema, "table": op.table_name, "column": op.column_name, "model": op.model,
-         "code_column": op.code_column, "sync": op.sync, "graph": op.graph, "residual_bits": op.residual_bits},
+         "code_column": op.code_column, "sync": op.sync, "graph": op.graph, "residual_bits": op.residual_bits,
+         "sketch_planes": op.sketch_planes},
     ).scalar_one()
     op.info["attachment_id"] = attachment_id
     if op.index is False:

@@ -10,8 +10,8 @@ compose with ordinary filters and joins.
     stmt = (select(candidates.c.id, reconstructed_score("items-sae", candidates.c.embedding_sae, q).label("score"))
             .order_by(desc("score")).limit(10))
 
-``sketch_distance`` is the order of the default index (HNSW over the sketch column, the sign bits of
-each row); ``sparse_cosine_distance`` is that of a code column attached with ``graph="sparse"``.
+``sketch_distance`` is the order of the default index (HNSW over the sketch column, each row's sketch in
+the attachment's planes); ``sparse_cosine_distance`` is that of a code column attached with ``graph="sparse"``.
 A query given as a value (a list, numpy array, pgvector ``Vector``) is encoded or projected once
 per statement (a scalar subquery); a column expression is evaluated per row.
 """
@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import JSONB, REGCLASS
 from sqlalchemy.sql.elements import ColumnElement
 
 from . import _vectors
-from ._defaults import CANDIDATES, EF_SEARCH, RERANK, K
+from ._defaults import CANDIDATES, EF_SEARCH, RERANK, SKETCH_PLANES, K
 from .errors import InvalidVectorError
 from .search.plans import MAX_EF_SEARCH
 
@@ -61,9 +61,12 @@ def encode(model: str, vector: Any) -> ColumnElement:
     return _once(sa.func.compressae.encode(model, _vector(vector), type_=SPARSEVEC), vector)
 
 
-def sketch_distance(sketch: Any, query: Any) -> ColumnElement[float]:
-    """``sketch <~> binary_quantize(query)``: the Hamming order the default HNSW index (``bit_hamming_ops``) serves."""
-    bits = _once(sa.func.binary_quantize(_vector(query), type_=BIT), query)
+def sketch_distance(sketch: Any, query: Any, planes: int = SKETCH_PLANES) -> ColumnElement[float]:
+    """``sketch <~> compressae.sketch(query, planes)``: the Hamming order the default HNSW index (``bit_hamming_ops``) serves.
+
+    ``planes`` is the attachment's (``Attachment.sketch_planes``): 2 for one made since 0016, 1 before.
+    """
+    bits = _once(sa.func.compressae.sketch(_vector(query), planes, type_=BIT), query)
     return sa.type_coerce(sketch, BIT).op("<~>", return_type=sa.Float)(bits)
 
 

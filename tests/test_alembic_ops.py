@@ -17,6 +17,7 @@ from compressae_pg.alembic import AddCompressedColumnOp, DropCompressedColumnOp,
 from compressae_pg.errors import CompressaeError
 
 from .support.tables import catalog
+from .support.truth import numpy_sketch
 
 SCHEMA, TABLE, COLUMN = 'Shop "Data"', "It%ems; x", "Emb Vec"
 QUALIFIED = '"Shop ""Data"""."It%ems; x"'
@@ -76,6 +77,18 @@ def test_add_then_drop_leaves_the_table_as_it_was(conn, migrate, shop, real_vect
     assert catalog(conn, QUALIFIED) == shop
     assert conn.execute("SELECT count(*) FROM compressae.attachments").fetchone() == (0,)
 
+
+def test_sketch_planes_1_and_2_on_a_hostile_table_sync_numpys_sketches(conn, migrate, shop, real_vectors):
+    migrate(lambda op: op.add_compressed_column(TABLE, COLUMN, model="m", sync="trigger", sketch_planes=1, schema=SCHEMA),
+            lambda op: op.add_compressed_column(TABLE, COLUMN, model="m", sync="trigger", code_column="two %s", schema=SCHEMA))
+    insert(conn, 3, real_vectors[7])
+    planes = dict(conn.execute("SELECT code_column, sketch_planes FROM compressae.attachments").fetchall())
+    assert planes == {"Emb Vec_sae": 1, "two %s": 2}
+    got = conn.execute(sql.SQL('SELECT {}::text, {}::text FROM {} WHERE id = 3').format(
+        sql.Identifier("Emb Vec_sae_sketch"), sql.Identifier("two %s_sketch"), IDENT)).fetchone()
+    assert got == tuple("".join("1" if b else "0" for b in numpy_sketch(real_vectors[7], p)) for p in (1, 2))
+    with pytest.raises(CompressaeError, match="sketch_planes must be one of 1, 2"):
+        AddCompressedColumnOp(TABLE, COLUMN, model="m", sketch_planes=3)
 
 def test_the_deferred_index_is_built_concurrently_by_the_finished_backfill(conn, dsn, migrate, shop):
     migrate(lambda op: op.add_compressed_column(TABLE, COLUMN, model="m", schema=SCHEMA))

@@ -69,7 +69,7 @@ def test_index_ddl_builds_an_hnsw_index_over_the_attachments_graph(conn, graph, 
     assert (att.graph, att.sketch_column) == (graph, "embedding_sae_sketch" if graph == "sketch" else None)
     columns = dict(conn.execute("SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
                                 " WHERE attrelid = '\"My Items\"'::regclass AND attnum > 0").fetchall())
-    assert columns.get("embedding_sae_sketch") == ("bit(8)" if graph == "sketch" else None)
+    assert columns.get("embedding_sae_sketch") == ("bit(16)" if graph == "sketch" else None)  # 2 planes of 8
     (ddl,) = conn.execute("SELECT compressae.index_ddl(%s, true, 8, 32)", (att.id,)).fetchone()
     assert ddl.startswith("CREATE INDEX CONCURRENTLY IF NOT EXISTS")
     conn.execute(ddl)

@@ -28,7 +28,7 @@ from .support.tables import create_table
 
 SEARCH = "SELECT count(*) FROM compressae.search('items'::regclass, 'embedding', %s, rerank => %s)"
 ATTACH = ("SELECT compressae.attach('items'::regclass, 'embedding', %(model)s, sync => %(sync)s, graph => %(graph)s, "
-          "residual_planes => %(bits)s)")
+          "residual_planes => %(bits)s, sketch_planes => %(planes)s)")
 
 
 def sql_defaults(conn: psycopg.Connection, function: str) -> dict[str, object]:
@@ -47,6 +47,7 @@ def test_the_sql_functions_defaults_are_the_packages(conn):
     assert sql_defaults(conn, "search") == {"k": d.K, "candidates": d.CANDIDATES, "rerank": d.RERANK, "filter": None}
     attach = sql_defaults(conn, "attach")
     assert (attach["sync"], attach["graph"], attach["residual_planes"]) == (d.SYNC, d.GRAPH, None)
+    assert attach["sketch_planes"] == d.SKETCH_PLANES
 
 
 def test_sql_search_takes_every_rerank_mode_and_no_other(conn, dsn, real_vectors):
@@ -58,16 +59,19 @@ def test_sql_search_takes_every_rerank_mode_and_no_other(conn, dsn, real_vectors
         conn.execute(SEARCH, (q, "exact"))
 
 
-def test_sql_attach_takes_every_sync_mode_graph_and_residual_width_and_no_other(conn, real_vectors):
+def test_sql_attach_takes_every_sync_mode_graph_residual_width_and_sketch_planes_and_no_other(conn, real_vectors):
     create_table(conn, "items", real_vectors[:5])
     registry.save(conn, "m", CompresSAE(DIM, H, K, seed=0).eval())
-    base = {"model": registry.versions(conn, "m")[-1].ref, "sync": d.SYNC, "graph": d.GRAPH, "bits": None}
+    base = {"model": registry.versions(conn, "m")[-1].ref, "sync": d.SYNC, "graph": d.GRAPH, "bits": None,
+            "planes": d.SKETCH_PLANES}
     cases = [{"sync": s} for s in d.SYNC_MODES] + [{"graph": g} for g in d.GRAPHS] + [{"bits": b} for b in d.RESIDUAL_BITS]
+    cases += [{"planes": n} for n in d.SKETCH_PLANE_COUNTS]
     for case in cases:
         with conn.transaction(force_rollback=True):
             assert conn.execute(ATTACH, {**base, **case}).fetchone()[0] > 0, case
     for case, error in (({"sync": "later"}, "sync must be"), ({"graph": "ivf"}, "graph must be"),
-                        ({"bits": max(d.RESIDUAL_BITS) + 1}, "residual_planes must be")):
+                        ({"bits": max(d.RESIDUAL_BITS) + 1}, "residual_planes must be"),
+                        ({"planes": max(d.SKETCH_PLANE_COUNTS) + 1}, "sketch_planes must be")):
         with pytest.raises(psycopg.errors.InvalidParameterValue, match=error), conn.transaction():
             conn.execute(ATTACH, {**base, **case})
 
@@ -83,6 +87,7 @@ def test_every_front_door_takes_its_defaults_from_the_module():
     assert _defaults_of(CompressedColumn.similar)["rerank"] == d.SIMILAR_RERANK
     for attach in (AddCompressedColumnOp.__init__, attachments.add):
         assert (_defaults_of(attach)["sync"], _defaults_of(attach)["graph"]) == (d.SYNC, d.GRAPH)
+        assert _defaults_of(attach)["sketch_planes"] == d.SKETCH_PLANES
     shared = {f.name for f in fields(Limits)} & {f.name for f in fields(BackfillConfig)}
     assert shared == {"batch_size", "lock_timeout", "statement_timeout", "sleep", "max_retries"}
     assert {n: getattr(Limits(), n) for n in shared} == {n: getattr(BackfillConfig(), n) for n in shared}
@@ -96,6 +101,8 @@ def test_the_cli_offers_the_modules_choices_and_defaults():
     assert tuple(options["attach", "sync"].choices) == d.SYNC_MODES and options["attach", "sync"].default == d.SYNC
     assert tuple(options["attach", "graph"].choices) == d.GRAPHS and options["attach", "graph"].default == d.GRAPH
     assert tuple(options["attach", "residual_bits"].choices) == d.RESIDUAL_BITS
+    planes = options["attach", "sketch_planes"]
+    assert (tuple(planes.choices), planes.default) == (d.SKETCH_PLANE_COUNTS, d.SKETCH_PLANES)
     assert (options["search", "k"].default, options["search", "candidates"].default) == (d.K, d.CANDIDATES)
     assert options["evaluate", "rerank"].default == list(d.RERANK_MODES)
     for cmd in ("attach", "backfill", "index", "recompress"):

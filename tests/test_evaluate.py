@@ -61,9 +61,9 @@ def test_what_is_reported_for_an_indexed_column(conn, items, real_vectors):
     assert row["recall@10"] == pytest.approx(np.mean(recalls), abs=5e-5) and row["ndcg@10"] == pytest.approx(np.mean(ndcgs), abs=5e-5)
     assert 0.1 < row["recall@10"] < 1  # a real measurement, neither empty nor the trivial answer
     # sparsevec: header, then an int32 index and a float32 value per non-zero; and beside it the sketch,
-    # bit(384): a 1-byte header (short, in a row), the int32 bit length and 48 bytes of bits, and the residual
-    # sketch, bit(2·384 + 32): the same header and length, 100 bytes of bits
-    assert row["bytes_per_row"] == 16 + 8 * K + (1 + 4 + 384 // 8) + (1 + 4 + (2 * 384 + 32) // 8)
+    # bit(2·384) (2 planes): a 1-byte header (short, in a row), the int32 bit length and 96 bytes of bits, and the
+    # residual sketch, bit(2·384 + 32): the same header and length, 100 bytes of bits
+    assert row["bytes_per_row"] == 16 + 8 * K + (1 + 4 + 2 * 384 // 8) + (1 + 4 + (2 * 384 + 32) // 8)
     assert row["index_bytes"] > 0
     assert result.rows == ROWS
     dense = [r for r in result.results if r["baseline"]]

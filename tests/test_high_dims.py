@@ -1,7 +1,7 @@
 """Above pgvector's HNSW limits, on SYNTHETIC 3,072- and 4,096-d vectors (clustered points on the sphere, no
 real embedding set above 768-d was measured): the whole pipeline works (train, attach, backfill, index,
 search, SQL encode), pgvector refuses HNSW on the dense column with its own error while the codes' sketch
-graph over ``bit(d)`` builds, and ``evaluate --compare`` measures a peer pgvector cannot index by exact scan.
+graph over ``bit(2d)`` builds, and ``evaluate --compare`` measures a peer pgvector cannot index by exact scan.
 Small on purpose (few rows, few steps, h = 512): it shows that things work, not how well."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def test_the_pipeline_works_where_pgvector_cannot_index_the_dense_column(conn, d
     assert att.sketch_column and backfill("wide", "embedding", dsn=dsn, progress=False).rows_written == ROWS
     build_index("wide", "embedding", dsn=dsn)
 
-    # the codes' index (over the sign bits, bit(d)) builds and is valid; the dense column's is refused
+    # the codes' index (over the 2-plane sketch, bit(2d)) builds and is valid; the dense column's is refused
     assert conn.execute("SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam "
                         "WHERE i.indrelid = 'wide'::regclass AND a.amname = 'hnsw' AND i.indisvalid").fetchone() == (1,)
     for type_, limit in REFUSED.items():
@@ -43,9 +43,9 @@ def test_the_pipeline_works_where_pgvector_cannot_index_the_dense_column(conn, d
         if dim > limit:
             with pytest.raises(psycopg.errors.ProgramLimitExceeded, match=f"cannot have more than {limit} dimensions for hnsw index"):
                 conn.execute(statement)
-    # the sketch: d bits, their int32 length and a 4-byte header (a value this long is not short-headed)
+    # the sketch: 2d bits, their int32 length and a 4-byte header (a value this long is not short-headed)
     assert conn.execute(sql.SQL("SELECT min(pg_column_size({0})), max(pg_column_size({0})) FROM wide").format(
-        sql.Identifier(att.sketch_column))).fetchone() == (dim // 8 + 8, dim // 8 + 8)
+        sql.Identifier(att.sketch_column))).fetchone() == (2 * dim // 8 + 8, 2 * dim // 8 + 8)
 
     # SQL encode gives the stored codes (the same atoms; values within float32 rounding: at these dimensions
     # the sums run in another order than the backfill's, up to 1.7e-7 apart where 384-d codes are bit-equal)

@@ -3,6 +3,7 @@ and a database made by the previous release (0003) that upgrades with its data a
 
 from __future__ import annotations
 
+import numpy as np
 import psycopg
 import pytest
 
@@ -10,12 +11,13 @@ from compressae_pg import CompresSAE, CompressedColumn, Encoding, Hit, _migrate,
 from compressae_pg.server import connect
 
 from .support.models import stored
-from .support.tables import create_table
+from .support.tables import create_table, insert_rows
 from .support.truth import assert_top, brute_force, sql_query_levels
 
 REVISIONS = ["0001_registry", "0002_functions", "0003_hardening", "0004_index_path", "0005_partitions", "0006_sync_queue",
              "0007_queue_capture", "0008_pursuit_stages", "0009_trust", "0010_residual", "0011_search", "0012_queue",
-             "0013_atoms", "0014_swap", "0015_queue_upkeep"]
+             "0013_atoms", "0014_swap", "0015_queue_upkeep",
+             "0016_sketch"]
 # Released before downgrades restored definitions: 0003's downgrade keeps its attach and detach, by
 # design (its docstring: 0002 needs nothing they lack). A released revision is not changed to undo that.
 KEPT_ON_DOWNGRADE = {"0003_hardening": {"compressae.attach(regclass,name,text,name,text)", "compressae.detach(regclass,name)"}}
@@ -119,6 +121,35 @@ def test_an_attachment_of_0010_searches_the_same_after_the_upgrade_and_takes_a_f
         kept = conn.execute("SELECT key, score FROM compressae.search('items', 'embedding', %s, k => 5, candidates => 150,"
                             " filter => '{\"category\": \"rare\"}')", (q,)).fetchall()
         assert_top([Hit(int(key), score) for key, score in kept], keys, scores, 5, rare)
+
+
+def test_a_sketch_attachment_of_0014_keeps_its_one_plane_and_searches_and_syncs_after_the_upgrade(empty_dsn, real_vectors, model):
+    """Attached, trigger-synced and indexed by 0014's own SQL (bit(d) sign bits); after the upgrade it records 1 plane,
+    its trigger still writes the sign bits, both searches rank as before, and the downgrade refuses a 2-plane one."""
+    _migrate.upgrade(empty_dsn, "0014_swap")
+    search = "SELECT key, score FROM compressae.search('items', 'embedding', %s, k => 5, candidates => 150)"
+    with connect(empty_dsn, autocommit=True) as conn:
+        create_table(conn, "items", real_vectors[:0])
+        registry.save(conn, "m", model)
+        (aid,) = conn.execute("SELECT compressae.attach('items'::regclass, 'embedding', 'm', sync => 'trigger')").fetchone()
+        insert_rows(conn, list(range(1, 151)), real_vectors[:150])
+        (ddl,) = conn.execute("SELECT compressae.index_ddl(%s)", (aid,)).fetchone()
+        conn.execute(ddl)
+        q = real_vectors[5000]
+        before = conn.execute(search, (q,)).fetchall()
+    _migrate.upgrade(empty_dsn)
+    signs = lambda v: "".join("1" if c > 0 else "0" for c in np.asarray(v, np.float32))  # noqa: E731
+    with connect(empty_dsn, autocommit=True) as conn:
+        assert conn.execute("SELECT sketch_planes FROM compressae.attachments").fetchone() == (1,)
+        assert conn.execute(search, (q,)).fetchall() == before
+        assert [h.key for h in CompressedColumn(conn, "items", "embedding").search(q, k=5, candidates=150)] == [int(k) for k, _ in before]
+        insert_rows(conn, [151], [real_vectors[151]])
+        conn.execute("UPDATE items SET embedding = %s WHERE id = 2", (real_vectors[152],))
+        got = dict(conn.execute("SELECT id, embedding_sae_sketch::text FROM items WHERE id IN (2, 151)").fetchall())
+        assert got == {2: signs(real_vectors[152]), 151: signs(real_vectors[151])}
+        conn.execute("SELECT compressae.attach('items'::regclass, 'embedding', 'm', code_column => 'two')")
+    with pytest.raises(Exception, match="2-plane sketch"):
+        _migrate.downgrade(empty_dsn, "0015_queue_upkeep")
 
 
 def _queue_functions(conn: psycopg.Connection) -> list[tuple[str, str]]:

@@ -96,7 +96,7 @@ def search_plan(conn, q: np.ndarray, n: int) -> str:
     with conn.transaction(force_rollback=True):
         conn.execute("SET LOCAL enable_seqscan = off")  # a small table: the planner would rather sort; the plan's shape is the point
         return "\n".join(r[0] for r in conn.execute(
-            "EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY embedding_sae_sketch <~> binary_quantize(%s::vector) LIMIT %s",
+            "EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY embedding_sae_sketch <~> compressae.sketch(%s::vector, 2) LIMIT %s",
             ("[" + ",".join(map(repr, map(float, q))) + "]", n)).fetchall())
 
 
@@ -143,7 +143,7 @@ def test_a_partition_added_later_gets_the_code_columns_and_its_index(conn, dsn, 
     conn.execute("CREATE TABLE items_top PARTITION OF items FOR VALUES FROM (1000) TO (MAXVALUE)")
     columns = conn.execute("SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'items_top'::regclass"
                            " AND attnum > 0 AND NOT attisdropped ORDER BY attnum").fetchall()
-    assert ("embedding_sae", "sparsevec(1024)") in columns and ("embedding_sae_sketch", "bit(384)") in columns
+    assert ("embedding_sae", "sparsevec(1024)") in columns and ("embedding_sae_sketch", "bit(768)") in columns  # 2 planes
     per_leaf = leaf_indexes(conn, INDEX)
     assert "items_top" in per_leaf and per_leaf["items_top"][1]  # PostgreSQL built and attached it
     assert status(conn=conn)[0]["index_valid"] is True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from compressae_pg import CompresSAE, CompressaeError, backfill, build_index, recompress, registry
@@ -9,7 +10,7 @@ from compressae_pg.columns import attachments
 
 from .support.models import DIM, H, K, attach_model
 from .support.tables import create_table
-from .support.truth import check_codes, check_residuals
+from .support.truth import check_codes, check_residuals, numpy_sketch
 
 COLUMNS = "SELECT attname FROM pg_attribute WHERE attrelid = 'items'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
 INDEXES = "SELECT indexrelid::regclass::text, indisvalid FROM pg_index WHERE indrelid = 'items'::regclass AND NOT indisprimary"
@@ -30,7 +31,7 @@ def test_recompress_swaps_a_new_models_codes_in_under_the_same_names(conn, dsn, 
     now = attachments.get(conn, "items", "embedding")
     assert (now.code_column, now.sketch_column, now.model.ref, now.index_name) == ("embedding_sae", "embedding_sae_sketch", "m@2", old.index_name)
     signs = conn.execute("SELECT embedding_sae_sketch::text, embedding::text FROM items").fetchall()
-    assert all(bits == "".join("1" if float(v) > 0 else "0" for v in vec.strip("[]").split(",")) for bits, vec in signs)
+    assert all(bits == "".join("1" if b else "0" for b in numpy_sketch(np.array(vec.strip("[]").split(","), np.float32))) for bits, vec in signs)
     assert check_codes(conn, m2) == 800 and check_residuals(conn, m2) == 800
     assert backfill("items", "embedding", dsn=dsn, progress=False).rows_written == 0
     with pytest.raises(CompressaeError, match="already holds codes of m@2"):

@@ -67,7 +67,7 @@ def test_with_every_row_a_candidate_each_rerank_is_the_brute_force_ranking(conn,
 def index_candidates(conn, model, q, n: int, graph: str) -> list:
     """The n rows the HNSW index returns for q (its sign bits, or its code), asked in plain SQL with the same ef_search."""
     if graph == "sketch":
-        order, probe = "embedding_sae_sketch <~> binary_quantize(%s::vector)", "[" + ",".join(map(repr, map(float, q))) + "]"
+        order, probe = "embedding_sae_sketch <~> compressae.sketch(%s::vector, 2)", "[" + ",".join(map(repr, map(float, q))) + "]"
     else:
         code = model.compress(q)
         order = "embedding_sae <=> %s::sparsevec"
@@ -139,7 +139,7 @@ def test_a_selective_filter_still_returns_k_rows_through_iterative_index_scans(c
     conn.execute("SET enable_seqscan = off")  # the plan a large table gets: the filter applied to the index scan
     # Without iterative scans, the index's 40 nearest rows hold only a few rare ones.
     literal = "[" + ",".join(map(repr, map(float, q))) + "]"
-    query = "SELECT id FROM items WHERE category = 'rare' ORDER BY embedding_sae_sketch <~> binary_quantize(%s::vector) LIMIT 30"
+    query = "SELECT id FROM items WHERE category = 'rare' ORDER BY embedding_sae_sketch <~> compressae.sketch(%s::vector, 2) LIMIT 30"
     assert "Index Scan using items_embedding_sae_hnsw" in str(conn.execute("EXPLAIN " + query, (literal,)).fetchall())
     assert len(conn.execute(query, (literal,)).fetchall()) < 30
     for where in ({"category": "rare"}, sql.SQL("{} = {}").format(sql.Identifier("category"), sql.Literal("rare"))):

@@ -60,7 +60,7 @@ def test_the_candidates_come_from_the_hnsw_index_and_settings_are_restored(conn,
     assert hnsw_scans(conn) - before == 1
     with conn.transaction(force_rollback=True):
         conn.execute("SET LOCAL hnsw.ef_search = 60")
-        among = {r[0] for r in conn.execute("SELECT id FROM items ORDER BY embedding_sae_sketch <~> binary_quantize(%s::vector)"
+        among = {r[0] for r in conn.execute("SELECT id FROM items ORDER BY embedding_sae_sketch <~> compressae.sketch(%s::vector, 2)"
                                             " LIMIT 60", (q,))}
     scores = brute_force(model, None, q, codes, sources, "reconstructed", residual_query=sql_query_levels(q))
     assert_top([Hit(int(key), score) for key, score in rows], keys, scores, 5, among)
@@ -124,13 +124,13 @@ def test_the_readme_sketch_pattern_uses_the_index_and_ranks_as_the_search_does(c
     keys, codes, sources = stored(conn)
     q = real_vectors[5002]
     query = ("SELECT id, -(embedding_sae <#> (SELECT compressae.project('m', l2_normalize(%(q)s::vector)))) AS score"
-             " FROM (SELECT id, embedding_sae FROM items ORDER BY embedding_sae_sketch <~> binary_quantize(%(q)s::vector) LIMIT 100)"
+             " FROM (SELECT id, embedding_sae FROM items ORDER BY embedding_sae_sketch <~> compressae.sketch(%(q)s::vector, 2) LIMIT 100)"
              " AS candidates ORDER BY score DESC LIMIT 10")
     conn.execute("SET hnsw.ef_search = 100")
     plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + query, {"q": q}).fetchall())
     assert "Index Scan using items_embedding_sae_hnsw" in plan
     rows = conn.execute(query, {"q": q}).fetchall()
-    among = {r[0] for r in conn.execute("SELECT id FROM items ORDER BY embedding_sae_sketch <~> binary_quantize(%s::vector) LIMIT 100", (q,))}
+    among = {r[0] for r in conn.execute("SELECT id FROM items ORDER BY embedding_sae_sketch <~> compressae.sketch(%s::vector, 2) LIMIT 100", (q,))}
     # the pattern scores the codes alone: compressae.search adds the residual sketch
     assert_top([Hit(key, score) for key, score in rows], keys, brute_force(model, None, q, codes, sources, "reconstructed", planes=0), 10, among)
 
@@ -145,7 +145,7 @@ def test_a_filter_gives_the_python_apis_rows_and_brute_force_scores(conn, dsn, m
         rows = conn.execute(FILTERED, ("items", "embedding", q, 10, 100, Jsonb({"category": "rare"}))).fetchall()
         # the candidates: the 100 nearest rare rows by the sign bits, through the index's iterative scan
         among = {r[0] for r in conn.execute("SELECT id FROM items WHERE category = 'rare' ORDER BY embedding_sae_sketch"
-                                            " <~> binary_quantize(%s::vector) LIMIT 100", (q,))}
+                                            " <~> compressae.sketch(%s::vector, 2) LIMIT 100", (q,))}
         scores = brute_force(model, None, q, codes, sources, "reconstructed", residual_query=sql_query_levels(q))
         assert_top([Hit(int(key), score) for key, score in rows], keys, scores, 10, among)
         python = column.search(q, k=10, where={"category": "rare"})

@@ -130,7 +130,7 @@ def cmd_attach(args: argparse.Namespace) -> None:
     table, schema = _table_and_schema(args)
     op = alembic.AddCompressedColumnOp(
         table, args.column, model=args.model, code_column=args.code_column, sync=args.sync, graph=args.graph,
-        residual_bits=args.residual_bits, index=False if args.no_index else True if args.index_now else None,
+        residual_bits=args.residual_bits, sketch_planes=args.sketch_planes, index=False if args.no_index else True if args.index_now else None,
         concurrently=args.concurrently, m=args.m, ef_construction=args.ef_construction, schema=schema,
     )
     if args.alembic:

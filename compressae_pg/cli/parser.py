@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--residual-bits", type=int, choices=d.RESIDUAL_BITS, default=None,
                    help="bits per dimension of the residual sketch that search scores with (default: 2 with the sketch "
                         "graph, 0 with the sparse one)")
+    p.add_argument("--sketch-planes", type=int, choices=d.SKETCH_PLANE_COUNTS, default=d.SKETCH_PLANES,
+                   help=f"planes of the sketch graph's column (default {d.SKETCH_PLANES}): 1 is the sign bits, bit(d); "
+                        "2 adds the signs of shifted differences, bit(2d), and finds more true neighbours among the candidates")
     when = p.add_mutually_exclusive_group()
     when.add_argument("--no-index", action="store_true", help="build no HNSW index now (a finished backfill still builds it, "
                                                              "unless run with --no-index too)")

@@ -15,7 +15,7 @@ from psycopg import sql
 from .. import _attachment, _sql, registry
 from .._attachment import Attachment
 from .._catalog import Table, resolve_table
-from .._defaults import GRAPH, SYNC
+from .._defaults import GRAPH, SKETCH_PLANES, SYNC
 from ..errors import AttachmentLeftoverError
 from ..server import takes_database
 
@@ -59,11 +59,13 @@ def add(
     sync: str = SYNC,
     graph: str = GRAPH,
     residual_bits: int | None = None,
+    sketch_planes: int = SKETCH_PLANES,
 ) -> Attachment:
     """Add a ``sparsevec(h)`` code column for ``table.column`` and record it (one transaction).
 
-    ``graph="sketch"`` (the default) also adds the ``bit(d)`` sketch column that the HNSW index is
-    built over; ``graph="sparse"`` indexes the code column itself by sparse cosine (the paper's path).
+    ``graph="sketch"`` (the default) also adds the ``bit(sketch_planes·d)`` sketch column that the HNSW
+    index is built over (:func:`compressae_pg._codes.sketch_bits`; 2 planes find more of the true neighbours
+    among the candidates than 1, the sign bits alone); ``graph="sparse"`` indexes the code column itself by sparse cosine (the paper's path).
     ``residual_bits`` (1 or 2; 0 for none) adds the residual sketch that search scores with; the
     default is 2 with the sketch graph and none with the sparse one.
     """
@@ -73,7 +75,7 @@ def add(
         (aid,) = conn.execute(
             _sql.query("attach"),
             {"table": t.oid, "column": column, "model": model, "code_column": code_column, "sync": sync, "graph": graph,
-             "residual_bits": residual_bits},
+             "residual_bits": residual_bits, "sketch_planes": sketch_planes},
         ).fetchone()
     return next(a for a in list_attachments(conn, t) if a.id == aid)
 

@@ -43,7 +43,7 @@ from psycopg import sql
 
 from .. import _sql
 from .._attachment import Attachment
-from .._codes import sign_bits
+from .._codes import sketch_bits
 from .._defaults import EF_SEARCH_FLOOR, PEERS
 from ..errors import CompressaeError, UnknownPeerError
 from ..search.plans import MAX_EF_SEARCH
@@ -295,7 +295,7 @@ def _plane_methods(conn: psycopg.Connection, target: Attachment, schema: str, pe
                 query = _sql.query("peer_planes_scan", score=score, n=sql.Literal(n), **common)
             else:
                 query = _sql.query("peer_planes_search", score=score, n=sql.Literal(n), candidates=sql.Literal(c),
-                                   ops=sql.Identifier(target.vector_schema), bits=sql.Literal(sign_bits(q)[0]), **common)
+                                   ops=sql.Identifier(target.vector_schema), bits=sql.Literal(sketch_bits(q, target.sketch_planes)[0]), **common)
             return [r[0] for r in conn.execute(query)]
         return run
 
@@ -307,8 +307,10 @@ def _plane_methods(conn: psycopg.Connection, target: Attachment, schema: str, pe
 
 
 def plane_score(q: planes.Quantizer, probe: planes.Probe) -> sql.Composable:
-    """The score of a candidate ``c`` (its sketch) joined to its peer row ``p`` (planes or scale ``v``), in SQL."""
-    column = sql.SQL("c.sketch") if q.row_scale else sql.SQL("p.v")
+    """The score of a candidate ``c`` (its sketch, whose first plane is the sign bits) joined to its peer row ``p``
+    (planes or scale ``v``), in SQL."""
+    column = (sql.SQL("pg_catalog.substring(c.sketch, 1, {})").format(sql.Literal(len(q.lo))) if q.row_scale
+              else sql.SQL("p.v"))
     terms = [sql.SQL("CAST({} AS pg_catalog.float8) * pg_catalog.bit_count(CAST({} AS pg_catalog.varbit) "
                      "OPERATOR(pg_catalog.&) {})").format(sql.Literal(coef), sql.Literal(bits), column)
              for coef, bits in probe.terms]

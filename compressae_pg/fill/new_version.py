@@ -22,7 +22,7 @@ import psycopg
 
 from .. import _locks, _migrate, _sql, registry
 from .._attachment import Attachment
-from .._defaults import HNSW_EF_CONSTRUCTION, HNSW_M
+from .._defaults import HNSW_EF_CONSTRUCTION, HNSW_M, SKETCH_PLANES
 from .._retry import retrying
 from ..columns import attachments
 from ..columns import indexes as index
@@ -127,7 +127,8 @@ def _staged(conn: psycopg.Connection, current: Attachment, model_ref: str, cfg: 
             )
         return found[0]
     return _short_ddl(conn, cfg, lambda: attachments.add(
-        conn, current.table, current.source_column, model_ref, code_column=name, sync=current.sync, graph=current.graph))
+        conn, current.table, current.source_column, model_ref, code_column=name, sync=current.sync, graph=current.graph,
+        sketch_planes=current.sketch_planes or SKETCH_PLANES))
 
 
 def _short_ddl(conn: psycopg.Connection, cfg: BackfillConfig, step: Callable[[], T]) -> T:

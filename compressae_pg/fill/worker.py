@@ -230,7 +230,7 @@ def refuse_owner_code(conn: psycopg.Connection, att: Attachment, partition: tupl
 
 def write_query(conn: psycopg.Connection, target: Attachment, partition: tuple[str, str] | None = None) -> sql.Composed:
     """The ``UPDATE … FROM`` of a batch (to the table, or to one leaf partition ``(schema, name)``): the codes, their
-    residual sketches and the sketch (sign bits of the source) where the attachment has them. A superuser may not
+    residual sketches and the sketch (``compressae.sketch`` of the source) where the attachment has them. A superuser may not
     write another role's table (:func:`refuse_owner_code`)."""
     refuse_owner_code(conn, target, partition)
     att = target
@@ -243,8 +243,8 @@ def write_query(conn: psycopg.Connection, target: Attachment, partition: tuple[s
         residual_differs = sql.SQL(" OR t.{} IS DISTINCT FROM b.residual").format(col)
     if att.sketch_column is not None:
         col = sql.Identifier(att.sketch_column)
-        value = sql.SQL("CASE WHEN b.code IS NULL THEN NULL ELSE {}(t.{}) END").format(
-            sql.Identifier(vs, "binary_quantize"), target.vector_source.ident)
+        value = sql.SQL("CASE WHEN b.code IS NULL THEN NULL ELSE compressae.sketch(t.{}, {}) END").format(
+            target.vector_source.ident, sql.Literal(att.sketch_planes))
         sketch_set = sql.SQL(", {} = {}").format(col, value)
         sketch_differs = sql.SQL(" OR t.{} IS DISTINCT FROM {}").format(col, value)
     return _sql.query("backfill_write", table=table, code=att.code_ident,

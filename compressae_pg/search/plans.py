@@ -26,7 +26,7 @@ from psycopg.pq import Format
 
 from .. import _attachment, _residual, _sql, _vectors, _wire
 from .._attachment import Attachment
-from .._codes import Codes, sign_bits
+from .._codes import Codes, sign_bits, sketch_bits
 from .._defaults import CANDIDATES, EF_SEARCH_FLOOR, EXPLAIN_ATOMS, RERANK, RERANK_MODES, K
 from .._sql import Batch, Plan, Statement
 from ..errors import CompressaeError, InvalidVectorError, StaleAttachmentError, UnknownKeyError, UnknownModelError, UnknownTableError
@@ -143,7 +143,8 @@ def encode(model: Weights, vectors: np.ndarray, mode: str, target: Attachment) -
     checked(model, vectors, target)
     codes = model.compress(vectors) if target.needs_codes or mode == "symmetric" else None
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    return _queries(model, codes, sign_bits(unit), unit, mode)
+    bits = sketch_bits(unit, target.sketch_planes) if target.sketch_column else sign_bits(unit)  # sparse graph: unused by its probe
+    return _queries(model, codes, bits, unit, mode)
 
 
 def _queries(model: Weights, codes: Codes | None, bits: Sequence[str | None], vectors: Sequence[np.ndarray | None],
@@ -271,7 +272,7 @@ def rank(target: Attachment, query: Query, rows: list[tuple], opts: Options) -> 
         rows = [r for r in rows if r[3] is not None and len(r[3]) == len(query.vector)]
     keys = [r[0] for r in rows]
     if opts.rerank == "none" and not target.needs_codes:  # the sign bits' cosine: 1 - 2 hamming / d
-        scores = 1.0 - 2.0 * np.array([r[1] for r in rows], dtype=np.float64) / target.model.dim
+        scores = 1.0 - 2.0 * np.array([r[1] for r in rows], dtype=np.float64) / (target.sketch_planes * target.model.dim)
     elif opts.rerank == "none":
         scores = 1.0 - np.array([r[1] for r in rows], dtype=np.float64)
     elif opts.rerank == "dense":

@@ -4,7 +4,7 @@
 -- whose table was dropped has no table_oid, key or source.
 SELECT a.id, a.table_schema, a.table_name, c.oid::bigint AS table_oid, c.relkind::text AS table_kind,
        a.source_column, a.code_column, a.sync, a.index_name, a.opclass, a.graph, a.sketch_column,
-       a.residual_column, a.residual_planes,
+       a.residual_column, a.residual_planes, a.sketch_planes,
        m.id AS model_id, m.name AS model_name, m.version AS model_version, m.dim AS model_dim, m.h AS model_h,
        m.k AS model_k, m.source AS model_source, m.params AS model_params, m.metrics AS model_metrics,
        m.created_at AS model_created_at,

@@ -3,5 +3,5 @@
 SELECT compressae.attach(
     CAST(concat_ws('.', quote_ident(CAST(:schema AS text)), quote_ident(CAST(:table AS text))) AS regclass),
     CAST(:column AS name), CAST(:model AS text), CAST(:code_column AS name), CAST(:sync AS text),
-    CAST(:graph AS text), CAST(:residual_bits AS integer)
+    CAST(:graph AS text), CAST(:residual_bits AS integer), CAST(:sketch_planes AS integer)
 )

@@ -94,10 +94,23 @@ def cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (b @ a) / (np.linalg.norm(b, axis=1) * np.linalg.norm(a))
 
 
-def sign_cosine(query: np.ndarray, sources: list) -> np.ndarray:
-    """The cosine of the ±1 sign vectors of ``query`` and each source (x > 0 → +1, else −1): 1 − 2·Hamming/d."""
-    q = np.asarray(query) > 0
-    return np.array([np.nan if s is None else 1.0 - 2.0 * np.mean((np.asarray(s) > 0) != q) for s in sources])
+def numpy_sketch(v, planes: int = 2) -> np.ndarray:
+    """A vector's sketch bits (bool), written here apart from the package: sign(x) (x > 0), then for 2 planes
+    sign(y), y = ((x − σ₁x) + σ_{d/4}x) − σ_{5d/9}x in float32, (σ_s x)_i = x[(i + s) mod d]."""
+    x = np.asarray(v, dtype=np.float32)
+    d = len(x)
+    if planes == 1:
+        return x > 0
+    at = lambda s: x[(np.arange(d) + s) % d]  # noqa: E731
+    y = np.subtract(np.add(np.subtract(x, at(1), dtype=np.float32), at(d // 4), dtype=np.float32), at(5 * d // 9), dtype=np.float32)
+    return np.concatenate([x > 0, y > 0])
+
+
+def sign_cosine(query: np.ndarray, sources: list, planes: int = 2) -> np.ndarray:
+    """1 − 2·Hamming/bits between the sketches (:func:`numpy_sketch`) of ``query`` and each source: the sketch graph's
+    rerank-none score (2 planes, the default of an attachment; 1 is the cosine of the ±1 sign vectors)."""
+    q = numpy_sketch(query, planes)
+    return np.array([np.nan if s is None else 1.0 - 2.0 * np.mean(numpy_sketch(s, planes) != q) for s in sources])
 
 
 def residual_truth(source: np.ndarray, decoded: np.ndarray, planes: int) -> tuple[np.ndarray, float, float]:
