@@ -25,9 +25,9 @@ def test_the_demo_goes_from_training_to_an_evaluation_against_halfvec(dsn, real_
     assert r["evaluation"]["rows"] == 600 and r["evaluation"]["notes"] == []
     assert r["code_bytes_per_row"] == 16 + 8 * 8 and r["dense_bytes_per_row"] == 8 + 2 * 384
     codes = r["evaluation"]["results"][0]
-    # On disk: the code (80 B, less 3 of its varlena header, short in a row), the sketch (1 + 4 + 48 B) and
-    # the residual sketch (1 + 4 + 100 B)
-    assert codes["bytes_per_row"] == (16 + 8 * 8 - 3) + (1 + 4 + 384 // 8) + (1 + 4 + (2 * 384 + 32) // 8)
+    # On disk: the code (80 B, less 3 of its varlena header, short in a row), the 2-plane sketch (1 + 4 + 96 B)
+    # and the residual sketch (1 + 4 + 100 B)
+    assert codes["bytes_per_row"] == (16 + 8 * 8 - 3) + (1 + 4 + 2 * 384 // 8) + (1 + 4 + (2 * 384 + 32) // 8)
     lines = demo.SAMPLE_TEXT.read_text(encoding="utf-8").splitlines()
     with demo.SAMPLE.open("rb") as f:
         assert np.load(f).shape == (len(lines), 384) == (6000, 384)

@@ -343,7 +343,7 @@ def test_a_deleted_attachments_queue_entries_and_failure_records_go_with_it_and_
         assert oc.execute("DELETE FROM compressae.attachments WHERE id = %s", (att.id,)).rowcount == 1
     assert conn.execute(left, {"id": att.id}).fetchone() == (0, 0)
     create_table(conn, "kept", x[:5])  # a live attachment's entry stays through the upgrade
-    kept, _model = attach_model(conn, table="kept", name="kept", sync="queue")
+    kept, _model = attach_model(conn, table="kept", name="kept", sync="queue", sketch_planes=1)  # 0014 can hold it
     conn.execute("UPDATE kept SET embedding = %s WHERE id = 4", (x[8],))
     _migrate.downgrade(dsn, "0014_swap")  # a database of before: an entry left by an attachment deleted then
     conn.execute("INSERT INTO compressae.sync_queue (attachment_id, keys) VALUES (%s, '{1,2}')", (att.id,))
