@@ -200,15 +200,22 @@ def test_bad_codes_are_refused_by_name(conn, items):
     assert not empty.to_numpy().any() and len(empty.to_numpy()) == 384
 
 
+# The schema's one SECURITY DEFINER function: the trigger of compressae.attachments that deletes a deleted
+# attachment's queue entries, which row-level security hides from every other role (0015_queue_upkeep).
+DEFINERS = {"forget_queue"}
+
+
 def test_functions_are_invoker_with_a_pinned_search_path(conn):
     rows = conn.execute(
-        "SELECT p.proname, p.prosecdef, p.proconfig FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+        "SELECT p.proname, p.prosecdef, p.proconfig, p.proacl::text[] FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
         " WHERE n.nspname = 'compressae'"
     ).fetchall()
     names = {r[0] for r in rows}
     assert {"encode", "decode", "project", "similarity"} <= names
-    for name, secdef, config in rows:
-        assert not secdef, name
+    for name, secdef, config, acl in rows:
+        assert secdef == (name in DEFINERS), name
+        if secdef:  # PUBLIC may not EXECUTE it (an ACL entry '=X/...' grants PUBLIC), so no role can run it
+            assert acl is not None and not any(entry.startswith("=") for entry in acl), (name, acl)
         assert any(c.startswith("search_path=pg_catalog,") and c.endswith("pg_temp") for c in config or []), name
 
 
