@@ -44,9 +44,9 @@ from psycopg import sql
 from .. import _sql
 from .._attachment import Attachment
 from .._codes import sketch_bits
-from .._defaults import EF_SEARCH_FLOOR, PEERS
+from .._defaults import PEERS
 from ..errors import CompressaeError, UnknownPeerError
-from ..search.plans import MAX_EF_SEARCH
+from ..search.plans import Options
 from . import planes
 from .methods import EXACT_SCAN_QUERIES, Method, sample_queries, sizes, stream_rows
 
@@ -284,7 +284,7 @@ def _plane_methods(conn: psycopg.Connection, target: Attachment, schema: str, pe
     the same candidates as the codes' default search, ordered by the peer's own score."""
     sketch_bytes, index_bytes = sizes(conn, target, sql.Identifier(target.sketch_column), target.index_name)
     per_row = (sketch_bytes or 0.0) + (_bytes_per_row(conn, schema, peer) or 0.0)
-    common = {"key": sql.Identifier(target.key.name), "table": target.table.ident,
+    common = {"key": target.key.ident, "table": target.table.ident,
               "code": sql.Identifier(target.code_column), "sketch": sql.Identifier(target.sketch_column),
               "peer": sql.Identifier(schema, peer.name)}
 
@@ -302,7 +302,7 @@ def _plane_methods(conn: psycopg.Connection, target: Attachment, schema: str, pe
     if not index:
         return [Method(f"{peer.label}, exact scan", search(None), "no index", per_row, None, queries=EXACT_SCAN_QUERIES)]
     return [Method(f"{peer.label}", search(c), f"candidates {c}", per_row, index_bytes,
-                   settings={"hnsw.ef_search": str(min(max(c, EF_SEARCH_FLOOR), MAX_EF_SEARCH)),
+                   settings={"hnsw.ef_search": str(Options(candidates=c).hnsw_ef_search),
                              "hnsw.iterative_scan": "relaxed_order"}) for c in candidates]
 
 

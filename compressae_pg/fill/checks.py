@@ -132,7 +132,7 @@ def verify(table: str, column: str, *, sample: int | None = VERIFY_SAMPLE, code_
         info, sae = registry.load(conn, att.model.ref)
         rows = _sample(conn, att.table, key, att.source_column, att.code_column, att.sketch_column, att.residual_column, sample)
     result = VerifyResult(table=att.table.qualified, code_column=att.code_column, model=info.ref, checked=len(rows))
-    _compare(rows, Encoder(sae, "cpu"), tolerance, result, sketched=att.sketch_planes, planes=att.residual_planes)
+    _compare(rows, Encoder(sae, "cpu"), tolerance, result, sketch_planes=att.sketch_planes, planes=att.residual_planes)
     result.drift = drift(rows, sae.decoder.detach().cpu().numpy(), info, att, drift_threshold)
     return result
 
@@ -165,9 +165,9 @@ def _residual_problem(stored: str | None, want: str, dim: int, planes: int) -> s
     return None
 
 
-def _compare(rows: list[tuple], encoder: Encoder, tolerance: float, result: VerifyResult, sketched: int,
+def _compare(rows: list[tuple], encoder: Encoder, tolerance: float, result: VerifyResult, sketch_planes: int,
              planes: int = 0) -> None:
-    """Each row against its source re-encoded; ``sketched`` is the sketch column's planes (0: none), ``planes`` the residual's."""
+    """Each row against its source re-encoded; ``sketch_planes`` is the sketch column's (0: none), ``planes`` the residual's."""
     dim, h = encoder.model.dim, encoder.model.h
     sources = [None if s is None else np.asarray(s.to_numpy(), dtype=np.float32) for _k, s, _c, _b, _r in rows]
     usable = [s is not None and s.shape == (dim,) and bool(_vectors.usable(s[None])[0]) for s in sources]
@@ -196,7 +196,7 @@ def _compare(rows: list[tuple], encoder: Encoder, tolerance: float, result: Veri
                 result.missing_keys.append(key)
             continue
         problem = _difference(stored, codes.indices[j][keep], codes.values[j][keep], h, tolerance, result)
-        if not problem and sketched and bits != sketch_bits(sources[i], sketched)[0]:
+        if not problem and sketch_planes and bits != sketch_bits(sources[i], sketch_planes)[0]:
             problem = "no sketch" if bits is None else "a sketch that is not the source's"
         if not problem and planes and residual is None:
             result.missing += 1

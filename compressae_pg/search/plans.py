@@ -26,7 +26,7 @@ from psycopg.pq import Format
 
 from .. import _attachment, _residual, _sql, _vectors, _wire
 from .._attachment import Attachment
-from .._codes import Codes, sign_bits, sketch_bits
+from .._codes import Codes, sketch_bits
 from .._defaults import CANDIDATES, EF_SEARCH_FLOOR, EXPLAIN_ATOMS, RERANK, RERANK_MODES, K
 from .._sql import Batch, Plan, Statement
 from ..errors import CompressaeError, InvalidVectorError, StaleAttachmentError, UnknownKeyError, UnknownModelError, UnknownTableError
@@ -89,7 +89,7 @@ class Options:
 class Query:
     """One query, ready to search: the index probe (sign bits, or its code), its vector and the rerank projection."""
 
-    bits: str | None  # the sign bits as bit text ('0110…'): the sketch graph's probe
+    bits: str | None  # the sketch as bit text ('0110…'): the sketch graph's probe (None on the sparse graph)
     indices: np.ndarray | None  # the query's code (the sparse graph's probe, and the symmetric rerank's)
     values: np.ndarray | None
     vector: np.ndarray | None = None
@@ -143,7 +143,7 @@ def encode(model: Weights, vectors: np.ndarray, mode: str, target: Attachment) -
     checked(model, vectors, target)
     codes = model.compress(vectors) if target.needs_codes or mode == "symmetric" else None
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    bits = sketch_bits(unit, target.sketch_planes) if target.sketch_column else sign_bits(unit)  # sparse graph: unused by its probe
+    bits = [None] * len(unit) if target.needs_codes else sketch_bits(unit, target.sketch_planes)  # the sparse graph probes with the code
     return _queries(model, codes, bits, unit, mode)
 
 
