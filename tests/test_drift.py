@@ -12,6 +12,7 @@ import json
 
 import numpy as np
 import pytest
+from psycopg import sql
 from safetensors.numpy import load as load_safetensors
 
 from compressae_pg import backfill, registry, verify
@@ -33,7 +34,8 @@ def numpy_cosine(conn, table: str) -> tuple[float, int]:
     """Mean cosine of each row's stored code, decoded with the stored model's decoder, with its source; and the rows used."""
     (weights,) = conn.execute("SELECT weights FROM compressae.models WHERE name = 'm'").fetchone()
     decoder = load_safetensors(bytes(weights))["decoder"].astype(np.float64)
-    rows = conn.execute(f"SELECT embedding, embedding_sae FROM {table} WHERE embedding IS NOT NULL AND embedding_sae IS NOT NULL").fetchall()
+    rows = conn.execute(sql.SQL("SELECT embedding, embedding_sae FROM {} WHERE embedding IS NOT NULL AND embedding_sae IS NOT NULL")
+                        .format(sql.Identifier(table))).fetchall()
     cosines = []
     for source, code in rows:
         x = source.to_numpy().astype(np.float64)
@@ -53,10 +55,11 @@ def tables(conn, model, real_vectors):
     for name, rows in (("same", real_vectors[LATER]), ("turned", real_vectors[LATER] @ rotation)):
         create_table(conn, name, [])
         attachments.add(conn, name, "embedding", "m@1", sync="trigger")
+        ident = sql.Identifier(name)
         with conn.cursor() as cur:
-            cur.executemany(f"INSERT INTO {name} (id, embedding) VALUES (%s, %s)", list(enumerate(rows, start=1)))
-            cur.execute(f"INSERT INTO {name} (id, embedding) VALUES (0, NULL)")
-            cur.execute(f"UPDATE {name} SET embedding_sae = NULL WHERE id = 1")
+            cur.executemany(sql.SQL("INSERT INTO {} (id, embedding) VALUES (%s, %s)").format(ident), list(enumerate(rows, start=1)))
+            cur.execute(sql.SQL("INSERT INTO {} (id, embedding) VALUES (0, NULL)").format(ident))
+            cur.execute(sql.SQL("UPDATE {} SET embedding_sae = NULL WHERE id = 1").format(ident))
     return model
 
 
