@@ -13,6 +13,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row, tuple_row
 
+from . import _wire
+
 T = TypeVar("T")
 
 
@@ -57,12 +59,22 @@ class Batch:
 Plan = Generator[Statement, list[Any], T]
 
 
+def cursor(conn: Any, stmt: Statement, oids: dict[str, int] | None = None) -> Any:
+    """The cursor a statement runs on: a raw cursor (``$n`` parameters) or rows by name where it asks, with pgvector's loaders for binary rows."""
+    raw = psycopg.AsyncRawCursor if isinstance(conn, psycopg.AsyncConnection) else psycopg.RawCursor
+    rows = dict_row if stmt.named else tuple_row
+    cur = raw(conn, row_factory=rows) if stmt.raw else conn.cursor(row_factory=rows)
+    if stmt.binary and oids:
+        _wire.install(cur.adapters, oids)
+    return cur
+
+
 def drive(conn: psycopg.Connection, plan: Plan[T]) -> T:
     """Run a plan of single statements (no :class:`Batch`, no binary rows) on a sync connection; return what it returns."""
     try:
         step = next(plan)
         while True:
-            with conn.cursor(row_factory=dict_row if step.named else tuple_row) as cur:
+            with cursor(conn, step) as cur:
                 cur.execute(step.query, step.params)
                 rows = cur.fetchall() if cur.description else []
             step = plan.send(rows)

@@ -13,9 +13,9 @@ import psycopg
 
 from .._attachment import Attachment
 from .._defaults import CANDIDATES, EXPLAIN_ATOMS, RERANK, SIMILAR_RERANK, K
-from .._sql import Batch, Plan
+from .._sql import Batch, Plan, cursor
 from . import plans
-from ._session import STALE, Where, cursor, needs_savepoint
+from ._session import STALE, Where, needs_savepoint
 from .explain import Explanation
 from .plans import Call, Hit, Options
 

@@ -22,10 +22,9 @@ from psycopg import sql
 from .. import _catalog, _sql, _wire
 from .._attachment import Attachment
 from .._defaults import ATOM_ROWS, BATCH_SIZE, LABEL_ROWS, LOCK_TIMEOUT
-from .._sql import Statement
+from .._sql import Statement, cursor
 from ..errors import NoLabelsError, RowSecurityError
 from ..server import takes_database
-from ._session import cursor
 from .column import CompressedColumn
 from .explain import Label
 
