@@ -30,7 +30,8 @@ def without(snap: dict, functions: set[str]) -> dict:
 
 
 def snapshot(conn: psycopg.Connection) -> dict:
-    """What a revision defines: every compressae function's definition, the tables' columns, constraints, policies and triggers."""
+    """What a revision defines: every compressae function's definition, the tables' columns, constraints, policies and
+    triggers, and the comments on them."""
     q = lambda text: conn.execute(text).fetchall()  # noqa: E731
     return {
         "functions": q("SELECT p.oid::regprocedure::text, pg_get_functiondef(p.oid) FROM pg_proc p"
@@ -43,6 +44,11 @@ def snapshot(conn: psycopg.Connection) -> dict:
                          " WHERE connamespace = 'compressae'::regnamespace ORDER BY 1, 2"),
         "policies": q("SELECT tablename, policyname, cmd, qual, with_check FROM pg_policies WHERE schemaname = 'compressae' ORDER BY 1, 2"),
         "rls": q("SELECT relname, relrowsecurity FROM pg_class WHERE relnamespace = 'compressae'::regnamespace AND relkind = 'r' ORDER BY 1"),
+        "comments": q("SELECT d.classoid::regclass::text, CASE WHEN d.classoid = 'pg_proc'::regclass THEN d.objoid::regprocedure::text"
+                      " ELSE d.objoid::regclass::text END, d.objsubid, d.description FROM pg_description d"
+                      " WHERE d.classoid = 'pg_proc'::regclass AND d.objoid IN (SELECT oid FROM pg_proc WHERE pronamespace = 'compressae'::regnamespace)"
+                      " OR d.classoid = 'pg_class'::regclass AND d.objoid IN (SELECT oid FROM pg_class WHERE relnamespace = 'compressae'::regnamespace)"
+                      " ORDER BY 1, 2, 3"),
         "triggers": q("SELECT t.tgrelid::regclass::text, t.tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t"
                       " JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = 'compressae'::regnamespace AND NOT t.tgisinternal"
                       " ORDER BY 1, 2"),
