@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 from ._version import __version__ as __version__  # re-exported
 from .errors import (
     AttachmentChangedError,
-    AttachmentLeftoverError,
     BusyError,
     CompressaeError,
     InvalidModelNameError,
@@ -128,7 +127,6 @@ __all__ = [
     "AtomRow",
     "Attachment",
     "AttachmentChangedError",
-    "AttachmentLeftoverError",
     "BackfillConfig",
     "BackfillResult",
     "BusyError",

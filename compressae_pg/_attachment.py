@@ -16,7 +16,7 @@ from typing import Any
 from psycopg import sql
 
 from . import _sql
-from ._catalog import Column, Table, dimensions, existing, lookup
+from ._catalog import DROPPED, Column, Table, dimensions, existing, lookup
 from ._choice import choose
 from ._sql import Plan, Statement
 from .errors import NoPrimaryKeyError, UnknownTableError
@@ -101,8 +101,10 @@ class Attachment:
 
 
 def from_row(row: Mapping[str, Any]) -> Attachment:
-    """The attachment of one ``attachments.sql`` row, read by column name."""
-    table = Table(schema=row["table_schema"], name=row["table_name"], oid=row["table_oid"] or 0, kind=row["table_kind"] or "r")
+    """The attachment of one ``attachments.sql`` row, read by column name (one whose table was dropped: of a
+    :data:`~._catalog.DROPPED` table named by the oid it had)."""
+    table = (Table(schema="", name=f"(dropped table, oid {row['recorded_oid']})", oid=0, kind=DROPPED) if row["table_oid"] is None
+             else Table(schema=row["table_schema"], name=row["table_name"], oid=row["table_oid"], kind=row["table_kind"]))
     source = None if row["source_type"] is None else Column(
         table, row["source_column"], row["source_type"], dimensions(row["source_type"], row["source_typmod"]), row["source_not_null"])
     return Attachment(
@@ -143,8 +145,7 @@ def resolve(table: str | Table, column: str | None, *, code_column: str | None =
     """
     t = table if isinstance(table, Table) else (yield from lookup(table))
     if not t.is_table:
-        raise UnknownTableError(f"{t.described}: attachments apply to tables, so any attachment recorded under this name "
-                                "belongs to a table that was dropped; its owner can detach it")
+        raise UnknownTableError(f"{t.described}: attachments apply to tables, and a table's attachments stay with it by its oid")
     found = yield from listing(t)
     if exclude is not None and code_column is None:
         excluded = exclude(found)

@@ -21,7 +21,9 @@ VECTOR_TYPES = ("vector", "halfvec")
 
 
 TABLE_KINDS = ("r", "p")
-RELATION_KINDS = {"r": "table", "p": "partitioned table", "m": "materialized view", "v": "view", "f": "foreign table"}
+DROPPED = "dropped"  # the kind of an attachment's table that was dropped: the record keeps only the oid it had
+RELATION_KINDS = {"r": "table", "p": "partitioned table", "m": "materialized view", "v": "view", "f": "foreign table",
+                  DROPPED: "dropped table"}
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,8 @@ class Table:
 
     @property
     def qualified(self) -> str:
-        """``schema.name`` as plain text, for records and messages (not for SQL)."""
-        return f"{self.schema}.{self.name}"
+        """``schema.name`` as plain text, for records and messages (not for SQL); a dropped table has only a name."""
+        return f"{self.schema}.{self.name}" if self.schema else self.name
 
     def __str__(self) -> str:
         return self.qualified

@@ -23,7 +23,6 @@ from psycopg import sql as psql
 from . import _sql
 from ._choice import choose
 from ._defaults import GRAPH, GRAPHS, HNSW_EF_CONSTRUCTION, HNSW_M, RESIDUAL_BITS, SKETCH_PLANE_COUNTS, SKETCH_PLANES, SYNC, SYNC_MODES
-from .columns import attachments
 from .errors import CompressaeError
 
 
@@ -127,9 +126,6 @@ class DropCompressedColumnOp(MigrateOperation):
 def add_compressed_column(operations: Operations, op: AddCompressedColumnOp) -> None:
     """Attach through ``compressae.attach``, then build the index from ``compressae.index_ddl``."""
     bind = _bind(operations, "add_compressed_column")
-    target = psql.Identifier(*(n for n in (op.schema, op.table_name) if n is not None)).as_string(None)
-    leftover = attachments.leftover_query(psql.Literal(target), op.column_name, op.code_column).as_string(None)
-    attachments.refuse_leftover(bind.exec_driver_sql(leftover, execution_options={"no_parameters": True}).scalar())
     attachment_id = bind.execute(
         _statement("op_attach"),
         {"schema": op.schema, "table": op.table_name, "column": op.column_name, "model": op.model,

@@ -59,18 +59,6 @@ class AttachmentChangedError(CompressaeError):
     """The attachment a backfill fills was detached, replaced or given another model while it ran."""
 
 
-class AttachmentLeftoverError(CompressaeError):
-    """A dropped table's attachment record (kept by name) claims the code column of the next table of that name."""
-
-    @classmethod
-    def of(cls, table: str, code_column: str, attachment_id: int, model: str, version: int, owner: str | None) -> AttachmentLeftoverError:
-        """The error naming the record, its model and that model's owner, and how to be rid of it."""
-        whose = f" of role {owner}" if owner else ""
-        return cls(f"{table} has a leftover attachment record for code column {code_column} (attachment {attachment_id}: "
-                   f"model {model}@{version}{whose}), from a table of that name that was dropped without a detach; pass "
-                   f"another code column, or forget it as the table's owner: DELETE FROM compressae.attachments WHERE id = {attachment_id}")
-
-
 class StaleAttachmentError(CompressaeError):
     """A cached search target no longer matches the database (the code column now holds another model's codes)."""
 

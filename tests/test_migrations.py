@@ -6,18 +6,20 @@ from __future__ import annotations
 import numpy as np
 import psycopg
 import pytest
+from psycopg import sql
 
-from compressae_pg import CompresSAE, CompressedColumn, Encoding, Hit, _migrate, registry
+from compressae_pg import CompresSAE, CompressedColumn, Encoding, Hit, _migrate, registry, sync
+from compressae_pg.columns import attachments
 from compressae_pg.server import connect
 
 from .support.models import stored
 from .support.tables import create_table, insert_rows
-from .support.truth import assert_top, brute_force, sql_query_levels
+from .support.truth import assert_top, brute_force, check_codes, sql_query_levels
 
 REVISIONS = ["0001_registry", "0002_functions", "0003_hardening", "0004_index_path", "0005_partitions", "0006_sync_queue",
              "0007_queue_capture", "0008_pursuit_stages", "0009_trust", "0010_residual", "0011_search", "0012_queue",
              "0013_atoms", "0014_swap", "0015_queue_upkeep",
-             "0016_sketch"]
+             "0016_sketch", "0017_attachments_by_oid"]
 # Released before downgrades restored definitions: 0003's downgrade keeps its attach and detach, by
 # design (its docstring: 0002 needs nothing they lack). A released revision is not changed to undo that.
 KEPT_ON_DOWNGRADE = {"0003_hardening": {"compressae.attach(regclass,name,text,name,text)", "compressae.detach(regclass,name)"}}
@@ -28,7 +30,8 @@ def without(snap: dict, functions: set[str]) -> dict:
 
 
 def snapshot(conn: psycopg.Connection) -> dict:
-    """What a revision defines: every compressae function's definition, the tables' columns, constraints, policies and triggers."""
+    """What a revision defines: every compressae function's definition, the tables' columns, constraints, policies and
+    triggers, and the comments on them."""
     q = lambda text: conn.execute(text).fetchall()  # noqa: E731
     return {
         "functions": q("SELECT p.oid::regprocedure::text, pg_get_functiondef(p.oid) FROM pg_proc p"
@@ -41,6 +44,11 @@ def snapshot(conn: psycopg.Connection) -> dict:
                          " WHERE connamespace = 'compressae'::regnamespace ORDER BY 1, 2"),
         "policies": q("SELECT tablename, policyname, cmd, qual, with_check FROM pg_policies WHERE schemaname = 'compressae' ORDER BY 1, 2"),
         "rls": q("SELECT relname, relrowsecurity FROM pg_class WHERE relnamespace = 'compressae'::regnamespace AND relkind = 'r' ORDER BY 1"),
+        "comments": q("SELECT d.classoid::regclass::text, CASE WHEN d.classoid = 'pg_proc'::regclass THEN d.objoid::regprocedure::text"
+                      " ELSE d.objoid::regclass::text END, d.objsubid, d.description FROM pg_description d"
+                      " WHERE d.classoid = 'pg_proc'::regclass AND d.objoid IN (SELECT oid FROM pg_proc WHERE pronamespace = 'compressae'::regnamespace)"
+                      " OR d.classoid = 'pg_class'::regclass AND d.objoid IN (SELECT oid FROM pg_class WHERE relnamespace = 'compressae'::regnamespace)"
+                      " ORDER BY 1, 2, 3"),
         "triggers": q("SELECT t.tgrelid::regclass::text, t.tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t"
                       " JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = 'compressae'::regnamespace AND NOT t.tgisinternal"
                       " ORDER BY 1, 2"),
@@ -152,12 +160,13 @@ def test_a_sketch_attachment_of_0014_keeps_its_one_plane_and_searches_and_syncs_
         _migrate.downgrade(empty_dsn, "0015_queue_upkeep")
 
 
-def _queue_functions(conn: psycopg.Connection) -> list[tuple[str, str]]:
-    """The trigger functions a queue attachment made in public, by name, with their definitions (the table's oid, which
-    the queue function checks since 0009, as its name) and comments."""
+def _queue_functions(conn: psycopg.Connection, attachment_id: int | None = None) -> list[tuple[str, str]]:
+    """The trigger functions queue attachments (or the one of ``attachment_id``) made in public, by name, with their
+    definitions (the table's oid, which the queue function checks since 0009, as its name) and comments."""
+    like = "compressae\\_sync\\_%" if attachment_id is None else f"compressae\\_sync\\_{attachment_id}%"
     return conn.execute("SELECT p.proname, replace(pg_get_functiondef(p.oid), 'items'::regclass::oid::text || '::oid', 'items'),"
                         " obj_description(p.oid, 'pg_proc') FROM pg_proc p"
-                        " WHERE p.pronamespace = 'public'::regnamespace AND p.proname LIKE 'compressae_sync_%' ORDER BY 1").fetchall()
+                        " WHERE p.pronamespace = 'public'::regnamespace AND p.proname LIKE %s ORDER BY 1", (like,)).fetchall()
 
 
 def test_a_queue_attachment_of_0006_upgrades_to_what_a_fresh_attach_makes(empty_dsn, dsn, real_vectors, model):
@@ -197,3 +206,58 @@ def test_a_model_in_pursuit_stages_blocks_the_downgrade_that_cannot_encode_it(ds
         _migrate.downgrade(dsn, "0007_queue_capture")
     with connect(dsn) as conn:
         assert _migrate.current(conn) == _migrate.head()  # one transaction: nothing was undone
+
+
+def test_an_attachment_of_0016_follows_its_table_by_oid_after_the_upgrade_and_a_dropped_tables_record_goes(
+        empty_dsn, dsn, real_vectors, model):
+    """At 0016: a queue attachment coded by 0016's own SQL, and the records of two tables dropped without a detach, whose
+    names a new table and a view then took. The upgrade binds the first to its table's oid (the same attachment and queue
+    function that a fresh attach makes) and deletes the others with their queue entries; renamed after, the table keeps
+    its attachment: its writes are queued, sync codes them as numpy does, and search ranks as numpy does."""
+    x = real_vectors
+    _migrate.upgrade(empty_dsn, "0016_sketch")
+    attach = "SELECT compressae.attach(%s::regclass, 'embedding', 'm', sync => 'queue')"
+    with connect(empty_dsn, autocommit=True) as conn:
+        registry.save(conn, "m", model)
+        for gone in ("gone", "seen"):
+            create_table(conn, gone, x[:5])
+            conn.execute(attach, (gone,))
+            conn.execute(sql.SQL("UPDATE {} SET embedding = %s WHERE id = 1").format(sql.Identifier(gone)), (x[9],))
+            conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(gone)))
+        create_table(conn, "gone", x[:5])
+        conn.execute("CREATE VIEW seen AS SELECT 1 AS id, NULL::vector(384) AS embedding, NULL::sparsevec AS embedding_sae")
+        create_table(conn, "items", x[:100])
+        (aid,) = conn.execute(attach, ("items",)).fetchone()
+        conn.execute("UPDATE items SET embedding_sae = compressae.encode('m', embedding), embedding_sae_sketch = compressae.sketch(embedding, 2)")
+        conn.execute("UPDATE items SET embedding_sae_residual = compressae.residual('m', embedding, embedding_sae, 2)")
+        assert conn.execute("SELECT count(*) FROM compressae.sync_queue").fetchone() == (2,)  # the dropped tables' entries
+    _migrate.upgrade(empty_dsn)
+    with connect(dsn, autocommit=True) as fresh:
+        create_table(fresh, "items", x[:0])
+        registry.save(fresh, "m", model)
+        fresh.execute(sql.SQL("ALTER TABLE compressae.attachments ALTER COLUMN id RESTART WITH {}").format(sql.Literal(aid)))
+        fresh.execute(attach, ("items",))
+        made = fresh.execute("SELECT source_column, code_column, sync, index_name, opclass, graph, sketch_column, residual_column,"
+                             " residual_planes, sketch_planes FROM compressae.attachments").fetchall()
+        made_functions = _queue_functions(fresh, aid)
+    with connect(empty_dsn, autocommit=True) as conn:
+        assert conn.execute("SELECT id, table_oid::oid = 'items'::regclass::oid, source_column, code_column, sync, index_name, opclass,"
+                            " graph, sketch_column, residual_column, residual_planes, sketch_planes"
+                            " FROM compressae.attachments").fetchall() == [(aid, True, *made[0])]
+        assert _queue_functions(conn, aid) == made_functions  # (the dropped tables' functions are left: their owners' to drop)
+        assert conn.execute("SELECT count(*) FROM compressae.sync_queue").fetchone() == (0,)
+        assert attachments.list_attachments(conn, "gone") == []
+        conn.execute("ALTER TABLE items RENAME TO renamed")
+        insert_rows(conn, [101, 102], [x[101], x[102]], table="renamed")
+        conn.execute("UPDATE renamed SET embedding = %s WHERE id = 3", (x[103],))
+        result = sync("renamed", "embedding", conn=conn, progress=False)
+        assert (result.rows_written, result.rows_failed, result.queue_left) == (3, 0, 0)
+        assert check_codes(conn, model, table="renamed") == 102
+        keys, codes, sources = stored(conn, table="renamed")
+        q = x[5000]
+        scores = brute_force(model, None, q, codes, sources, "reconstructed")
+        assert_top(CompressedColumn(conn, "renamed", "embedding").search(q, k=5, candidates=200), keys, scores, 5)
+        scores = brute_force(model, None, q, codes, sources, "reconstructed", residual_query=sql_query_levels(q))
+        hits = conn.execute("SELECT key, score FROM compressae.search('renamed', 'embedding', %s, k => 5, candidates => 200)", (q,))
+        assert_top([Hit(int(key), score) for key, score in hits], keys, scores, 5)
+        assert [a.table.qualified for a in attachments.list_attachments(conn)] == ["public.renamed"]

@@ -72,4 +72,4 @@ def code_columns(conn) -> list[tuple[str, str]]:
     """(column, model name) of every code column attached to items that items still has."""
     return conn.execute("SELECT a.code_column, m.name FROM compressae.attachments a JOIN compressae.models m ON m.id = a.model_id"
                         " JOIN pg_attribute c ON c.attrelid = 'items'::regclass AND c.attname = a.code_column AND NOT c.attisdropped"
-                        " WHERE (a.table_schema, a.table_name) = ('public', 'items')").fetchall()
+                        " WHERE a.table_oid = 'items'::regclass").fetchall()

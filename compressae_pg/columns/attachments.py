@@ -10,13 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import psycopg
-from psycopg import sql
 
 from .. import _attachment, _sql, registry
 from .._attachment import Attachment
 from .._catalog import Table, resolve_table
 from .._defaults import GRAPH, SKETCH_PLANES, SYNC
-from ..errors import AttachmentLeftoverError
 from ..server import takes_database
 
 
@@ -32,21 +30,6 @@ def get(conn: psycopg.Connection, table: str | Table, column: str | None = None,
     t = resolve_table(conn, table)
     info = None if model is None else registry.get(conn, model)
     return _sql.drive(conn, _attachment.resolve(t, column, code_column=code_column, model=info, exclude=exclude))
-
-
-def leftover_query(table: sql.Composable, column: str, code_column: str | None) -> sql.Composed:
-    """The query (run without parameters) for a dropped table's record that attaching ``table.column`` would collide with.
-
-    ``table`` is a literal of the table's quoted (optionally qualified) name. Records name their table by schema and name,
-    so one left by a table dropped without a detach claims the code column of the next table of that name.
-    """
-    return _sql.query("attachment_leftover", table=table, column=sql.Literal(column), code_column=sql.Literal(code_column))
-
-
-def refuse_leftover(found: list | None) -> None:
-    """AttachmentLeftoverError naming the record :func:`leftover_query` found, if it found one."""
-    if found is not None:
-        raise AttachmentLeftoverError.of(*found)
 
 
 def add(
@@ -70,7 +53,6 @@ def add(
     default is 2 with the sketch graph and none with the sparse one.
     """
     t = resolve_table(conn, table)
-    refuse_leftover(conn.execute(leftover_query(sql.Literal(t.ident.as_string(conn)), column, code_column)).fetchone()[0])
     with conn.transaction():
         (aid,) = conn.execute(
             _sql.query("attach"),

@@ -203,7 +203,7 @@ def _index_after(conn: psycopg.Connection, dsn: str, att: Attachment, result: Ba
     before = index_state(conn, att)
     if before is not None and before.valid:
         return
-    (owner,) = conn.execute(_sql.query("owns_table"), {"schema": att.table.schema, "name": att.table.name}).fetchone()
+    (owner,) = conn.execute(_sql.query("owns_table"), {"table": att.table.oid}).fetchone()
     if not owner:
         result.notes.append(f"note: {att.code_column} has no valid index and the current role does not own the table: "
                             "build it with `compressae-pg index`")

@@ -64,9 +64,10 @@ def backfill_state(conn: psycopg.Connection, att: Attachment) -> dict[str, Any]:
 
 def _one(conn: psycopg.Connection, att: Attachment, exact: bool, drift: int | None) -> dict[str, Any]:
     out: dict[str, Any] = {**att.as_dict(), "model_version": att.model.version}
-    exists = att.table.oid != 0 and att.table.is_table  # a view in a dropped table's place is not read: it runs its owner's code
-    if att.table.oid != 0 and not att.table.is_table:
-        out["note"] = f"{att.table.described}: this attachment's table was dropped; detach it"
+    exists = att.table.is_table
+    if not exists:
+        out["note"] = (f"this attachment's table was dropped without a detach; the next attach forgets the record, "
+                       f"or: DELETE FROM compressae.attachments WHERE id = {att.id}")
     out["rows_estimate"] = _catalog.estimated_rows(conn, att.table, att.model.dim) if exists else None
     out["backfill"] = backfill_state(conn, att)
     idx = index.state(conn, att)

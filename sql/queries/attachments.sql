@@ -1,8 +1,10 @@
 -- Every fact a stage reads of the attachments (of one table, by oid, or all): the attachment, its model, the
 -- table's primary key (its columns in key order), the source column's type (NULL when it no longer exists)
--- and where pgvector lives with its type oids. compressae_pg._attachment reads the columns by name; a record
--- whose table was dropped has no table_oid, key or source.
-SELECT a.id, a.table_schema, a.table_name, c.oid::bigint AS table_oid, c.relkind::text AS table_kind,
+-- and where pgvector lives with its type oids. compressae_pg._attachment reads the columns by name. A record
+-- keeps its table by oid (0017), read here with the table's name now; one whose table was dropped has only
+-- the oid it recorded (recorded_oid): no schema, name, table_oid, key or source.
+SELECT a.id, n.nspname::text AS table_schema, c.relname::text AS table_name, c.oid::bigint AS table_oid,
+       a.table_oid::oid::bigint AS recorded_oid, c.relkind::text AS table_kind,
        a.source_column, a.code_column, a.sync, a.index_name, a.opclass, a.graph, a.sketch_column,
        a.residual_column, a.residual_planes, a.sketch_planes,
        m.id AS model_id, m.name AS model_name, m.version AS model_version, m.dim AS model_dim, m.h AS model_h,
@@ -16,8 +18,8 @@ SELECT a.id, a.table_schema, a.table_name, c.oid::bigint AS table_oid, c.relkind
        to_regtype(quote_ident(vs.nspname) || '.halfvec')::oid::bigint AS halfvec_oid
 FROM compressae.attachments a
 JOIN compressae.models m ON m.id = a.model_id
-LEFT JOIN pg_namespace n ON n.nspname = a.table_schema
-LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = a.table_name
+LEFT JOIN pg_class c ON c.oid = a.table_oid AND c.relkind IN ('r', 'p')
+LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN LATERAL (
     SELECT array_agg(att.attname::text ORDER BY k.ord) AS names,
            array_agg(format_type(att.atttypid, att.atttypmod) ORDER BY k.ord) AS types,
@@ -32,4 +34,4 @@ LEFT JOIN pg_type st ON st.oid = sa.atttypid
 LEFT JOIN LATERAL (SELECT ns.nspname FROM pg_extension e JOIN pg_namespace ns ON ns.oid = e.extnamespace
                    WHERE e.extname = 'vector') vs ON true
 WHERE %(oid)s::bigint IS NULL OR c.oid = %(oid)s::bigint
-ORDER BY a.table_schema, a.table_name, a.code_column
+ORDER BY n.nspname NULLS LAST, c.relname, a.table_oid, a.code_column

@@ -1,3 +1,6 @@
--- The attachments that use a model (they keep it from being dropped).
-SELECT format('%%I.%%I.%%I', table_schema, table_name, code_column)
-FROM compressae.attachments WHERE model_id = %(id)s ORDER BY 1
+-- The attachments that use a model (they keep it from being dropped): table (its oid when it was dropped) and code column.
+SELECT coalesce(format('%%I.%%I', n.nspname, c.relname), 'table ' || a.table_oid::oid) || '.' || quote_ident(a.code_column)
+FROM compressae.attachments a
+LEFT JOIN pg_class c ON c.oid = a.table_oid AND c.relkind IN ('r', 'p')
+LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE a.model_id = %(id)s ORDER BY 1
