@@ -37,6 +37,20 @@ def test_the_projection_is_the_decoder_times_the_query_in_float32(conn, model, r
         assert conn.execute("SELECT compressae.project('m', %s) = compressae.projection(%s, %s)", (q, info.id, q)).fetchone()[0]
 
 
+
+def test_the_projection_reads_its_model_through_the_primary_key_without_a_sort(conn, model, real_vectors):
+    """Whatever the statistics say (here: none yet, two models just stored), the plan reads one model's decoder rows in
+    idx order, so the aggregate sorts nothing and no other model's rows are read."""
+    registry.save(conn, "other", model)
+    info = registry.save(conn, "m", model)
+    plans = []
+    conn.add_notice_handler(lambda d: plans.append(d.message_primary))
+    conn.execute("LOAD 'auto_explain'")
+    conn.execute("SET auto_explain.log_min_duration = 0; SET auto_explain.log_nested_statements = on; SET auto_explain.log_level = notice")
+    conn.execute("SELECT compressae.projection(%s, %s)", (info.id, real_vectors[5000])).fetchone()
+    [plan] = [p for p in plans if "decoder_atoms" in p]
+    assert "Index Scan using decoder_atoms_pkey" in plan and "Sort" not in plan, plan
+
 def test_search_prepares_once_a_session_and_replaces_a_statement_that_is_not_its_own(conn, dsn, model, real_vectors):
     searchable(conn, dsn, real_vectors[:200], model)
     q, other = real_vectors[5000], real_vectors[5001]

@@ -17,14 +17,18 @@
 -- masked_sum and residual_term read the query's planes from that subquery (p.planes, p.lo, p.step,
 -- p.total) instead of parameters $6-$9; explain gives them the same names.
 
--- The query x on every atom of model model_id: (d_j · x) at position j + 1, as real.
+-- The query x on every atom of model model_id: (d_j · x) at position j + 1, as real. Read through the primary
+-- key, in idx order, whatever the statistics say: the aggregate then sorts nothing and no other model's rows
+-- are read. (With the statistics of before a model was stored, the planner chose a scan of every model's rows
+-- and a sort of the decoder rows themselves: 31 ms against 8.7 ms through the index, in one probe.)
 CREATE FUNCTION compressae.projection(model_id bigint, x @vector_schema@.vector)
 RETURNS @vector_schema@.sparsevec
 LANGUAGE sql STABLE STRICT PARALLEL SAFE SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+SET enable_bitmapscan = off
 AS $$
-    -- atoms.idx runs 0 .. h-1 without gaps (registry.save writes them so): position idx+1. The
-    -- aggregate's sort moves (idx, product) pairs only, never the decoder rows.
+    -- atoms.idx runs 0 .. h-1 without gaps (registry.save writes them so): position idx+1.
     SELECT array_agg((-(a.decoder OPERATOR(@vector_schema@.<#>) projection.x))::real ORDER BY a.idx)::@vector_schema@.sparsevec
     FROM compressae.decoder_atoms a WHERE a.model_id = projection.model_id
 $$;
