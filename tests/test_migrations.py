@@ -152,7 +152,6 @@ def test_a_sketch_attachment_of_0014_keeps_its_one_plane_and_searches_and_syncs_
         _migrate.downgrade(empty_dsn, "0015_queue_upkeep")
 
 
-
 def test_an_attachment_of_0016_searches_the_same_after_the_upgrade_and_in_a_session_that_searched_before(empty_dsn, real_vectors, model):
     """Attached, trigger-synced (2-plane sketch, residual) and indexed by 0016's own SQL; 0017's prepared search gives the
     rows and scores 0016's gave, filtered too, in one session that searched before and after the upgrade."""
@@ -176,6 +175,7 @@ def test_an_attachment_of_0016_searches_the_same_after_the_upgrade_and_in_a_sess
         keys, codes, sources = stored(conn)
         scores = brute_force(model, None, q, codes, sources, "reconstructed", residual_query=sql_query_levels(q))
         assert_top([Hit(int(key), score) for key, score in after[0]], keys, scores, 5)
+
 
 def _queue_functions(conn: psycopg.Connection) -> list[tuple[str, str]]:
     """The trigger functions a queue attachment made in public, by name, with their definitions (the table's oid, which

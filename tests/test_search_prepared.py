@@ -37,7 +37,6 @@ def test_the_projection_is_the_decoder_times_the_query_in_float32(conn, model, r
         assert conn.execute("SELECT compressae.project('m', %s) = compressae.projection(%s, %s)", (q, info.id, q)).fetchone()[0]
 
 
-
 def test_the_projection_reads_its_model_through_the_primary_key_without_a_sort(conn, model, real_vectors):
     """Whatever the statistics say (here: none yet, two models just stored), the plan reads one model's decoder rows in
     idx order, so the aggregate sorts nothing and no other model's rows are read."""
@@ -50,6 +49,7 @@ def test_the_projection_reads_its_model_through_the_primary_key_without_a_sort(c
     conn.execute("SELECT compressae.projection(%s, %s)", (info.id, real_vectors[5000])).fetchone()
     [plan] = [p for p in plans if "decoder_atoms" in p]
     assert "Index Scan using decoder_atoms_pkey" in plan and "Sort" not in plan, plan
+
 
 def test_search_prepares_once_a_session_and_replaces_a_statement_that_is_not_its_own(conn, dsn, model, real_vectors):
     searchable(conn, dsn, real_vectors[:200], model)
@@ -65,6 +65,10 @@ def test_search_prepares_once_a_session_and_replaces_a_statement_that_is_not_its
     conn.execute(sql.SQL("PREPARE {} (vector, jsonb) AS SELECT 'planted'::text, 2::float8").format(sql.Identifier(name)))
     assert conn.execute(SEARCH, (q,)).fetchall() == first
     assert conn.execute(PREPARED).fetchall() == [(name, statement, 1)]
+    with conn.transaction():  # PREPARE, EXECUTE and DEALLOCATE are allowed where nothing may be written (a standby too)
+        conn.execute("SET TRANSACTION READ ONLY")
+        conn.execute(sql.SQL("DEALLOCATE {}").format(sql.Identifier(name)))
+        assert conn.execute(SEARCH, (q,)).fetchall() == first
 
 
 def test_a_prepared_search_reads_the_table_that_has_the_name_now(conn, dsn, model, real_vectors):
