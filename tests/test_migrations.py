@@ -19,7 +19,8 @@ from .support.truth import assert_top, brute_force, check_codes, sql_query_level
 REVISIONS = ["0001_registry", "0002_functions", "0003_hardening", "0004_index_path", "0005_partitions", "0006_sync_queue",
              "0007_queue_capture", "0008_pursuit_stages", "0009_trust", "0010_residual", "0011_search", "0012_queue",
              "0013_atoms", "0014_swap", "0015_queue_upkeep",
-             "0016_sketch", "0017_attachments_by_oid"]
+             "0016_sketch", "0017_attachments_by_oid",
+             "0018_prepared_search"]
 # Released before downgrades restored definitions: 0003's downgrade keeps its attach and detach, by
 # design (its docstring: 0002 needs nothing they lack). A released revision is not changed to undo that.
 KEPT_ON_DOWNGRADE = {"0003_hardening": {"compressae.attach(regclass,name,text,name,text)", "compressae.detach(regclass,name)"}}
@@ -158,6 +159,31 @@ def test_a_sketch_attachment_of_0014_keeps_its_one_plane_and_searches_and_syncs_
         conn.execute("SELECT compressae.attach('items'::regclass, 'embedding', 'm', code_column => 'two')")
     with pytest.raises(Exception, match="2-plane sketch"):
         _migrate.downgrade(empty_dsn, "0015_queue_upkeep")
+
+
+def test_an_attachment_of_0016_searches_the_same_after_the_upgrade_and_in_a_session_that_searched_before(empty_dsn, real_vectors, model):
+    """Attached, trigger-synced (2-plane sketch, residual) and indexed by 0016's own SQL; 0018's prepared search gives the
+    rows and scores 0016's gave, filtered too, in one session that searched before and after the upgrade."""
+    _migrate.upgrade(empty_dsn, "0016_sketch")
+    search = "SELECT key, score FROM compressae.search('items', 'embedding', %s, k => 5, candidates => 150, filter => %s)"
+    with connect(empty_dsn, autocommit=True) as conn:
+        create_table(conn, "items", real_vectors[:0], category="category")
+        registry.save(conn, "m", model)
+        (aid,) = conn.execute("SELECT compressae.attach('items'::regclass, 'embedding', 'm', sync => 'trigger')").fetchone()
+        insert_rows(conn, list(range(1, 151)), real_vectors[:150])
+        conn.execute("UPDATE items SET category = CASE WHEN id % 7 = 0 THEN 'rare' ELSE 'common' END")
+        (ddl,) = conn.execute("SELECT compressae.index_ddl(%s)", (aid,)).fetchone()
+        conn.execute(ddl)
+        q = real_vectors[5000]
+        before = [conn.execute(search, (q, f)).fetchall() for f in (None, '{"category": "rare"}')]
+        _migrate.upgrade(empty_dsn)
+        after = [conn.execute(search, (q, f)).fetchall() for f in (None, '{"category": "rare"}')]
+        for old, new in zip(before, after):
+            assert [key for key, _ in new] == [key for key, _ in old]
+            np.testing.assert_allclose([s for _, s in new], [s for _, s in old], atol=1e-12, rtol=0)
+        keys, codes, sources = stored(conn)
+        scores = brute_force(model, None, q, codes, sources, "reconstructed", residual_query=sql_query_levels(q))
+        assert_top([Hit(int(key), score) for key, score in after[0]], keys, scores, 5)
 
 
 def _queue_functions(conn: psycopg.Connection, attachment_id: int | None = None) -> list[tuple[str, str]]:
