@@ -424,3 +424,44 @@ def test_one_statements_queue_entries_cost_time_linear_in_its_keys(conn):
                            " FROM compressae.sync_queue, unnest(keys) AS k").fetchone()
     assert entries[1:] == (1000, 400_000, 1, 400_000) and conn.execute("SELECT count(*) FROM compressae.sync_queue").fetchone() == (400,)
     assert large / small < 30, f"16x the keys took {large / small:.1f}x the time ({small:.0f} ms, {large:.0f} ms)"  # the square: ~50x
+
+
+def test_sql_search_and_explain_run_no_cast_or_operator_that_the_tables_owner_planted(conn, dsn, role, capsys, real_vectors):
+    """A superuser's ``compressae.search`` and ``compressae.explain`` on an owner's table keyed by the owner's enum read
+    the keys through the type's own output and input functions, never a cast the owner made, and compare sketches with
+    pgvector's ``<~>(bit, bit)`` only, whatever ``<~>`` the owner planted beside it (review 2: H6, H1)."""
+    x = real_vectors
+    owner = role("owner")
+    grant(capsys, dsn, owner, "--train")
+    labels = [f"k{i}" for i in range(30)]
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        oc.execute(sql.SQL("CREATE TYPE public.label AS ENUM ({})").format(sql.SQL(", ").join(map(sql.Literal, labels))))
+        oc.execute("CREATE TABLE items (id public.label PRIMARY KEY, embedding vector(384))")
+        insert_rows(oc, labels, x[:30])
+        attach_model(oc)
+        backfill("items", "embedding", conn=oc, progress=False, m=8, ef_construction=32)
+        oc.execute("CREATE TABLE public.calls (caller name, rolsuper boolean)")
+        oc.execute("GRANT INSERT ON public.calls TO PUBLIC")
+        record = "INSERT INTO public.calls SELECT current_user, rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user; "
+        oc.execute(f"CREATE FUNCTION public.label_text(public.label) RETURNS text LANGUAGE sql AS $$ {record}"
+                   "SELECT 'planted' $$")
+        oc.execute(f"CREATE FUNCTION public.text_label(text) RETURNS public.label LANGUAGE sql AS $$ {record}"
+                   "SELECT 'k0'::public.label $$")
+        oc.execute("CREATE CAST (public.label AS text) WITH FUNCTION public.label_text(public.label)")
+        oc.execute("CREATE CAST (text AS public.label) WITH FUNCTION public.text_label(text)")
+        for left, right in (("bit", "varbit"), ("varbit", "bit"), ("varbit", "varbit")):
+            name = sql.Identifier(f"ham_{left}_{right}")
+            oc.execute(sql.SQL("CREATE FUNCTION public.{}(a {}, b {}) RETURNS float8 LANGUAGE sql AS {}").format(
+                name, sql.SQL(left), sql.SQL(right), sql.Literal(record + "SELECT 0::float8")))
+            oc.execute(sql.SQL("CREATE OPERATOR public.<~> (LEFTARG = {}, RIGHTARG = {}, FUNCTION = public.{})").format(
+                sql.SQL(left), sql.SQL(right), name))
+        oc.execute("SELECT 'k3'::public.label::text")  # the plants do win a plain cast
+        assert oc.execute("SELECT count(*) FROM public.calls").fetchone() == (1,)
+        oc.execute("TRUNCATE public.calls")
+    q = x[7]
+    hits = conn.execute("SELECT key, score FROM compressae.search('items', 'embedding', %s, k => 5)", (q,)).fetchall()
+    assert "k7" in {key for key, _ in hits} and len(hits) == 5 and {key for key, _ in hits} <= set(labels)
+    for key, _score in hits:
+        (atoms,) = conn.execute("SELECT count(*) FROM compressae.explain('items', 'embedding', %s, %s)", (q, key)).fetchone()
+        assert atoms > 0
+    assert conn.execute("SELECT * FROM public.calls").fetchall() == []

@@ -167,7 +167,7 @@ BEGIN
     -- NULLS LAST, then NULL dropped: the k best of the rows that have a score.
     body := format(
         'SELECT t.key, t.score FROM ('
-        ' SELECT c.key::text AS key, (%s)::float8 AS score, c.distance'
+        ' SELECT pg_catalog.format(''%%s'', c.key) AS key, (%s)::float8 AS score, c.distance'
         ' FROM %s CROSS JOIN LATERAL (SELECT %I AS key, %I AS code, %s AS source, %s AS res, %I %s AS distance'
         ' FROM %s WHERE %I IS NOT NULL AND %I IS NOT NULL AND (%s) ORDER BY %I %s LIMIT %s) c%s'
         ' ORDER BY 2 DESC NULLS LAST, 3 LIMIT %s) t'
@@ -219,11 +219,12 @@ BEGIN
     pk := compressae.key_column(tbl);
     SELECT * INTO m FROM compressae.models WHERE id = att.model_id;
     unit := @vector_schema@.l2_normalize(compressae.check_input(query, m.dim, m.name || '@' || m.version));
-    -- The key as the column's own type, so that the primary key's index finds the row.
-    EXECUTE format('SELECT %I, %s FROM %s WHERE %I = CAST($1 AS %s)', att.code_column,
-                   coalesce(quote_ident(att.residual_column), 'NULL::varbit'), tbl, pk,
+    -- The key as the column's own type, so that the primary key's index finds the row: a literal, which the type's
+    -- input function reads, never a cast from text that the type's owner may have defined.
+    EXECUTE format('SELECT %I, %s FROM %s WHERE %I = %L::%s', att.code_column,
+                   coalesce(quote_ident(att.residual_column), 'NULL::varbit'), tbl, pk, key,
                    (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a WHERE a.attrelid = tbl AND a.attname = pk))
-        INTO code, res USING key;
+        INTO code, res;
     GET DIAGNOSTICS found = ROW_COUNT;
     IF found = 0 THEN
         RAISE EXCEPTION 'no row of % has % = %', tbl, quote_ident(pk), quote_literal(key) USING ERRCODE = 'no_data_found';
