@@ -116,7 +116,7 @@ def run(args) -> dict:
 def prepare(conn, dsn: str, args, base: np.ndarray, result: dict) -> str:
     """The three indexed columns on the same rows: vector, halfvec, and codes of a trained (or given) model."""
     for att in attachments.list_attachments(conn, "items") if conn.execute("SELECT to_regclass('items')").fetchone()[0] else []:
-        attachments.remove(conn, "items", att.code_column)  # a previous run on this --dsn
+        attachments.detach("items", att.code_column, conn=conn)  # a previous run on this --dsn
     conn.execute("DROP TABLE IF EXISTS items, items_half")
     conn.execute("SET maintenance_work_mem = '1GB'")
     make_table(conn, "items", base)
@@ -139,10 +139,10 @@ def prepare(conn, dsn: str, args, base: np.ndarray, result: dict) -> str:
                            **{k: trained.metrics.get(k) for k in ("val_cosine", "dead_atoms", "samples_seen")},
                            "params": trained.info.params}
     # The sketch graph once per --sketch-planes (the first as embedding_sae), each with its own sketch column and index.
-    sketched = {p: attachments.add(conn, "items", "embedding", ref, sketch_planes=p, code_column=sketch_code_column(args, p))
+    sketched = {p: attachments.attach("items", "embedding", ref, sketch_planes=p, code_column=sketch_code_column(args, p), conn=conn)
                 for p in args.sketch_planes}
     att = sketched[args.sketch_planes[0]]
-    paper = attachments.add(conn, "items", "embedding", ref, code_column="paper_sae", graph="sparse")
+    paper = attachments.attach("items", "embedding", ref, code_column="paper_sae", graph="sparse", conn=conn)
     fill = backfill("items", "embedding", code_column=att.code_column, dsn=dsn, progress=False, index=False)
     for other in [*list(sketched.values())[1:], paper]:
         backfill("items", "embedding", code_column=other.code_column, dsn=dsn, progress=False, index=False)
