@@ -61,7 +61,7 @@ def run(dsn: str, x: np.ndarray, texts: list[str], args) -> dict:
         for seed in seeds:
             trained = train(TABLE, "embedding", f"seed{seed}", conn=conn, steps=args.steps, seed=seed, progress=False)
             code = f"embedding_seed{seed}"
-            attachments.add(conn, TABLE, "embedding", trained.info.ref, code_column=code)
+            attachments.attach(TABLE, "embedding", trained.info.ref, code_column=code, conn=conn)
             backfill(TABLE, "embedding", code_column=code, dsn=dsn, index=False, progress=False)
             tracemalloc.start()
             t0 = time.perf_counter()

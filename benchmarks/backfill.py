@@ -59,8 +59,8 @@ def run(dsn: str, x: np.ndarray, args) -> dict:
         load_source(conn, x)
         tables = {name: copy_table(conn, name) for name in ("t_update", "t_w1", "t_codes", "t_w2", "t_load")}
         for name in ("t_w1", "t_w2", "t_load"):
-            attachments.add(conn, name, "embedding", info.ref)
-        attachments.add(conn, "t_codes", "embedding", info.ref, residual_bits=0)  # the codes alone, as before 0010
+            attachments.attach(name, "embedding", info.ref, conn=conn)
+        attachments.attach("t_codes", "embedding", info.ref, residual_bits=0, conn=conn)  # the codes alone, as before 0010
         constant = "{" + ",".join(f"{i + 1}:0.125" for i in range(args.k)) + "}/" + str(args.h)
         conn.execute(sql.SQL("ALTER TABLE t_update ADD COLUMN embedding_sae sparsevec({})").format(sql.Literal(args.h)))
         started = time.perf_counter()

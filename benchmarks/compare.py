@@ -45,7 +45,7 @@ def prepare(conn, dsn: str, args, base: np.ndarray, queries: np.ndarray, result:
     info = registry.get(conn, ref)
     result["model"] = {"ref": ref, "trained_here": not args.weights, "seconds": round(time.perf_counter() - started, 1),
                        **{k: info.metrics.get(k) for k in ("val_cosine", "dead_atoms", "samples_seen")}, "params": info.params}
-    code = attachments.add(conn, "items", "embedding", ref).code_column
+    code = attachments.attach("items", "embedding", ref, conn=conn).code_column
     conn.execute(sql.SQL("ALTER TABLE items ALTER {} SET STORAGE PLAIN").format(sql.Identifier(code)))
     backfill("items", "embedding", dsn=dsn, progress=False, index=False)  # indexed below, after VACUUM FULL, with these settings
     conn.execute("SET maintenance_work_mem = '1GB'")

@@ -48,7 +48,7 @@ def run(dsn: str, x: np.ndarray, args) -> dict:
         for workers in (1, 2):
             for layout in LAYOUTS:
                 make(conn, f"{layout}_w{workers}", layout, n, x.shape[1])
-                attachments.add(conn, f"{layout}_w{workers}", "embedding", info.ref)
+                attachments.attach(f"{layout}_w{workers}", "embedding", info.ref, conn=conn)
     runs: dict[str, dict] = {}
     for workers in (1, 2):
         order = LAYOUTS if workers == 1 else LAYOUTS[::-1]

@@ -32,7 +32,7 @@ from pgvector import SparseVector
 from psycopg import sql
 
 from _common import connect, database, load, make_table, parser, publish, retrieval_options
-from compressae_pg import CompresSAE, CompressedColumn, _migrate, _residual, _wire, backfill, build_index, registry, train
+from compressae_pg import CompresSAE, CompressedColumn, _migrate, _residual, _sql, _wire, backfill, build_index, registry, train
 from compressae_pg._defaults import SKETCH_PLANES
 from compressae_pg.columns import attachments
 from compressae_pg.evaluation import peers
@@ -116,7 +116,7 @@ def run(args) -> dict:
 def prepare(conn, dsn: str, args, base: np.ndarray, result: dict) -> str:
     """The three indexed columns on the same rows: vector, halfvec, and codes of a trained (or given) model."""
     for att in attachments.list_attachments(conn, "items") if conn.execute("SELECT to_regclass('items')").fetchone()[0] else []:
-        attachments.remove(conn, "items", att.code_column)  # a previous run on this --dsn
+        attachments.detach("items", att.code_column, conn=conn)  # a previous run on this --dsn
     conn.execute("DROP TABLE IF EXISTS items, items_half")
     conn.execute("SET maintenance_work_mem = '1GB'")
     make_table(conn, "items", base)
@@ -139,10 +139,10 @@ def prepare(conn, dsn: str, args, base: np.ndarray, result: dict) -> str:
                            **{k: trained.metrics.get(k) for k in ("val_cosine", "dead_atoms", "samples_seen")},
                            "params": trained.info.params}
     # The sketch graph once per --sketch-planes (the first as embedding_sae), each with its own sketch column and index.
-    sketched = {p: attachments.add(conn, "items", "embedding", ref, sketch_planes=p, code_column=sketch_code_column(args, p))
+    sketched = {p: attachments.attach("items", "embedding", ref, sketch_planes=p, code_column=sketch_code_column(args, p), conn=conn)
                 for p in args.sketch_planes}
     att = sketched[args.sketch_planes[0]]
-    paper = attachments.add(conn, "items", "embedding", ref, code_column="paper_sae", graph="sparse")
+    paper = attachments.attach("items", "embedding", ref, code_column="paper_sae", graph="sparse", conn=conn)
     fill = backfill("items", "embedding", code_column=att.code_column, dsn=dsn, progress=False, index=False)
     for other in [*list(sketched.values())[1:], paper]:
         backfill("items", "embedding", code_column=other.code_column, dsn=dsn, progress=False, index=False)
@@ -176,7 +176,7 @@ def full_scan(conn, queries: np.ndarray, want: np.ndarray) -> dict:
     the residual sketch c·(q · x̂) + a·(q · L)."""
     column = CompressedColumn(conn, "items", "embedding", code_column="embedding_sae")
     t = column.target
-    model = plans.cached_model(conn, t.model.id)
+    model = _sql.drive(conn, plans.load_model(conn, t))
     with conn.cursor(binary=True) as cur:
         _wire.install(cur.adapters, t.oids)
         rows = cur.execute(sql.SQL("SELECT id, embedding_sae, {} FROM items WHERE embedding_sae IS NOT NULL ORDER BY id").format(
@@ -266,7 +266,7 @@ def peer_rows(conn, args, base: np.ndarray, queries: np.ndarray, want: np.ndarra
 
 def breakdown(conn, column: CompressedColumn, queries: np.ndarray) -> dict:
     """Where a reconstructed search spends its time: the query's sign bits and projection in Python, then the rest."""
-    model = plans.cached_model(conn, column.target.model.id)
+    model = _sql.drive(conn, plans.load_model(conn, column.target))
     encode = []
     for q in queries[:200]:
         started = time.perf_counter()
@@ -283,7 +283,7 @@ def projection_probe(conn, column: CompressedColumn, queries: np.ndarray, want: 
         sql.Identifier(t.code_column), sql.Literal(args.m), sql.Literal(args.ef_construction)))
     seconds = round(time.perf_counter() - started, 1)
     size = conn.execute("SELECT pg_relation_size('items_codes_ip')").fetchone()[0]
-    model = plans.cached_model(conn, t.model.id)
+    model = _sql.drive(conn, plans.load_model(conn, t))
     query = sql.SQL("SELECT id FROM items ORDER BY {} <#> %s LIMIT %s").format(sql.Identifier(t.code_column))
 
     def probe(q: np.ndarray) -> list:

@@ -65,7 +65,7 @@ def soak(dsn: str, vectors: np.ndarray, seconds: float, searchers: int, writers:
         _migrate.ensure(conn)
         make_table(conn, TABLE, vectors[:rows])
         registry.save(conn, "soak", CompresSAE(vectors.shape[1], 4096, 32, seed=0).eval())
-        attachments.add(conn, TABLE, "embedding", "soak", sync="trigger")
+        attachments.attach(TABLE, "embedding", "soak", sync="trigger", conn=conn)
     backfill(TABLE, "embedding", dsn=dsn, progress=False)  # and, when done, the index
     stop = threading.Event()
     latencies: dict[str, list[float]] = {"search": [], "write": []}

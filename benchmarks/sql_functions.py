@@ -96,7 +96,7 @@ def inserts(conn, vectors: np.ndarray, rows: int, rounds: int) -> dict:
     ref = registry.save(conn, "bench-insert", CompresSAE(vectors.shape[1], 4096, 32, seed=0)).ref
     for name, sync in (("bench_plain", "none"), ("bench_trigger", "trigger")):
         make_table(conn, name, vectors[:0])
-        attachments.add(conn, name, "embedding", ref, sync=sync)
+        attachments.attach(name, "embedding", ref, sync=sync, conn=conn)
     rates: dict[str, list[float]] = {"bench_plain": [], "bench_trigger": []}
     for _ in range(rounds):  # alternate, so that both see the same machine load
         for name in rates:
@@ -156,11 +156,11 @@ def main() -> None:
                 "inserts": inserts(conn, x384, args.insert_rows, args.rounds),
             }
             for name in ("bench_plain", "bench_trigger"):
-                attachments.remove(conn, name, "embedding_sae")
+                attachments.detach(name, "embedding_sae", conn=conn)
             for name in ("bench_plain", "bench_trigger", "bench_source", "bench_384", "bench_768"):
                 conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
             for ref in ("bench-384", "bench-768", "bench-384-refined", "bench-768-refined", "bench-insert"):
-                registry.delete(conn, ref)
+                registry.drop_model(ref, conn=conn)
     out = save(args.name, result)
     print(table(result))
     print(f"\nwritten to {out}")

@@ -42,7 +42,7 @@ def prepare(conn, dsn: str, args, base: np.ndarray) -> str:
         ref = registry.save(conn, "bench", CompresSAE.from_bytes(args.model_file.read_bytes()), source=str(args.model_file)).ref
     else:
         ref = train("items", "embedding", "bench", dsn=dsn, progress=False, **({"steps": args.steps} if args.steps else {})).info.ref
-    att = attachments.add(conn, "items", "embedding", ref)
+    att = attachments.attach("items", "embedding", ref, conn=conn)
     backfill("items", "embedding", code_column=att.code_column, dsn=dsn, progress=False, index=False)
     for table, typ in (("items", "vector"), ("items_half", "halfvec")):
         if table == "items_half":

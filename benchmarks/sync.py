@@ -67,7 +67,7 @@ def run(dsn: str, x: np.ndarray, args) -> dict:
         conn.execute("UPDATE bench_new SET embedding = s.embedding FROM bench_src s WHERE s.id = bench_new.id %% %s + 1", (n,))
         conn.execute("CREATE TABLE tpl AS SELECT * FROM bench_src")
         conn.execute("ALTER TABLE tpl ADD PRIMARY KEY (id)")
-        attachments.add(conn, "tpl", "embedding", ref)
+        attachments.attach("tpl", "embedding", ref, conn=conn)
     template = backfill("tpl", "embedding", dsn=dsn, progress=False, index=False)
     writes: dict[str, dict[str, list[float]]] = {m: {} for m in MODES}
     for r in range(args.rounds):
@@ -90,11 +90,11 @@ def fresh_table(conn: psycopg.Connection, name: str, ref: str, mode: str, rows: 
     ident = sql.Identifier(name)
     if conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is not None:
         for a in attachments.list_attachments(conn, name):
-            attachments.remove(conn, name, a.code_column)
+            attachments.detach(name, a.code_column, conn=conn)
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident))
     conn.execute(sql.SQL("CREATE TABLE {} (id bigint PRIMARY KEY, embedding vector(384))").format(ident))
     conn.execute(sql.SQL("INSERT INTO {} SELECT id, embedding FROM bench_src WHERE id <= %s").format(ident), (rows,))
-    att = attachments.add(conn, name, "embedding", ref)
+    att = attachments.attach(name, "embedding", ref, conn=conn)
     conn.execute(sql.SQL("UPDATE {} t SET embedding_sae = p.embedding_sae, embedding_sae_sketch = p.embedding_sae_sketch "
                          "FROM tpl p WHERE p.id = t.id").format(ident))
     conn.execute(sql.SQL("VACUUM ANALYZE {}").format(ident))

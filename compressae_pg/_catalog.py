@@ -99,8 +99,10 @@ def resolve_table(conn: psycopg.Connection, table: str | Table, schema: str | No
 def resolve_column(conn: psycopg.Connection, table: str | Table, column: str, *, vector: bool = False) -> Column:
     """Find ``column`` of ``table``; with ``vector=True`` it must be a ``vector`` or ``halfvec`` column."""
     t = resolve_table(conn, table)
-    row = conn.execute(_sql.query("column_type"), {"oid": t.oid, "column": column}).fetchone()
-    found = None if row is None else Column(table=t, name=column, type=row[0], dim=dimensions(row[0], row[1]), not_null=row[2])
+    stmt = Statement(_sql.query("column_type"), {"oid": t.oid, "column": column}, named=True)
+    with _sql.cursor(conn, stmt) as cur:
+        row = cur.execute(stmt.query, stmt.params).fetchone()
+    found = None if row is None else Column(t, column, row["type"], dimensions(row["type"], row["typmod"]), row["not_null"])
     return existing(found, t, column, vector=vector)
 
 

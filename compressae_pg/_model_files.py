@@ -64,7 +64,7 @@ def digest(model: CompresSAE) -> str:
     return h.hexdigest()
 
 
-def export(conn: psycopg.Connection, ref: str, output: str | PathLike[str]) -> Transfer:
+def _export_model(conn: psycopg.Connection, ref: str, output: str | PathLike[str]) -> Transfer:
     """Write model ``ref`` ('name' for the newest version, or 'name@version') to ``output``.
 
     The file appears whole or not at all: it is written beside ``output`` and renamed over it.
@@ -84,7 +84,7 @@ def export(conn: psycopg.Connection, ref: str, output: str | PathLike[str]) -> T
     return Transfer(info, str(path), sha)
 
 
-def load_file(conn: psycopg.Connection, path: str | PathLike[str], *, name: str | None = None) -> Transfer:
+def _import_model(conn: psycopg.Connection, path: str | PathLike[str], *, name: str | None = None) -> Transfer:
     """Store the model in ``path`` as a new version of ``name`` (default: the name it was exported under).
 
     Returns the version already there, with ``created=False``, when one of that name has the same digest.
@@ -93,7 +93,7 @@ def load_file(conn: psycopg.Connection, path: str | PathLike[str], *, name: str 
     target = registry.check_name(record["name"] if name is None else name)
     with conn.transaction():
         conn.execute(_sql.query("model_lock"), {"name": target})  # held to the end: one import of a name at a time
-        for info in registry.versions(conn, target):
+        for info in registry.list_models(target, conn=conn):
             if (info.dim, info.h, info.k) == (model.dim, model.h, model.k) and digest(registry.load(conn, info.ref)[1]) == record["sha256"]:
                 return Transfer(info, str(path), record["sha256"], created=False)
         imported = {"ref": record["ref"], "sha256": record["sha256"], "created_at": record["created_at"]}
@@ -137,5 +137,5 @@ def _header(data: bytes, path: str | PathLike[str]) -> dict[str, Any]:
         raise ModelFileError(f"{path} is {exc}") from None
 
 
-export_model = takes_database(export, "export_model")
-import_model = takes_database(load_file, "import_model")
+export_model = takes_database(_export_model, "export_model")
+import_model = takes_database(_import_model, "import_model")

@@ -154,17 +154,17 @@ def add_compressed_column(operations: Operations, op: AddCompressedColumnOp) -> 
 def drop_compressed_column(operations: Operations, op: DropCompressedColumnOp) -> None:
     """Detach through ``compressae.detach`` (the column, its index and its trigger go together)."""
     bind = _bind(operations, "drop_compressed_column")
-    rows = bind.execute(_statement("op_code_columns"), {"schema": op.schema, "table": op.table_name}).all()
+    rows = bind.execute(_statement("op_code_columns"), {"schema": op.schema, "table": op.table_name}).mappings().all()
     where = f"{op.schema + '.' if op.schema else ''}{op.table_name}"
-    oid, _source, code = choose([r for r in rows if r[2] is not None], where, op.column_name,
-                                source=lambda r: r[1], code=lambda r: r[2], code_column=op.code_column)
-    bind.execute(_statement("op_detach"), {"table_oid": oid, "code_column": code})
+    found = choose([r for r in rows if r["code_column"] is not None], where, op.column_name,
+                   source=lambda r: r["source_column"], code=lambda r: r["code_column"], code_column=op.code_column)
+    bind.execute(_statement("op_detach"), {"table_oid": found["table_oid"], "code_column": found["code_column"]})
 
 
 def _has_rows(bind: sa.Connection, attachment_id: int) -> bool:
     """Whether the attachment's table has a row: then its index is left to the backfill (the fast order)."""
-    schema, table = bind.execute(_statement("op_attachment_table"), {"attachment_id": attachment_id}).one()
-    return bool(_execute_raw(bind, _sql.query("table_has_rows", table=psql.Identifier(schema, table)).as_string(None)))
+    row = bind.execute(_statement("op_attachment_table"), {"attachment_id": attachment_id}).mappings().one()
+    return bool(_execute_raw(bind, _sql.query("table_has_rows", table=psql.Identifier(row["table_schema"], row["table_name"])).as_string(None)))
 
 
 def _execute_raw(bind: sa.Connection, statement: str) -> Any:

@@ -176,14 +176,13 @@ class CompresSAE(nn.Module):
             values = self.least_squares(x, indices)
         return values, indices
 
-    def loss(self, x: torch.Tensor, *, keep: bool = False, k: int | None = None) -> dict[str, torch.Tensor]:
+    def loss(self, x: torch.Tensor, *, keep: bool = False) -> dict[str, torch.Tensor]:
         """The paper's loss and its parts: ``loss``, ``cosine`` (k) and ``cosine_4k`` (batch means).
 
-        ``k`` (default: the model's) is the sparsity the loss trains at, for annealing. With
-        ``keep``, also the 4k ``values`` and ``indices`` (by |value| desc) and the k-sparse
+        With ``keep``, also the 4k ``values`` and ``indices`` (by |value| desc) and the k-sparse
         ``reconstruction``, for training terms that build on them.
         """
-        k = k or self.k
+        k = self.k
         values, indices = self.topk(x, 4 * k)
         rec_k = self.decode_sparse(values[:, :k], indices[:, :k])
         rec_4k = rec_k + self.decode_sparse(values[:, k:], indices[:, k:])

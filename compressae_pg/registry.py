@@ -144,7 +144,7 @@ def get(conn: psycopg.Connection, ref: str) -> ModelInfo:
     name, version = parse_ref(ref)
     row = conn.execute(_sql.query("model_find"), {"name": name, "version": version}).fetchone()
     if row is None:
-        known = ", ".join(sorted({m.name for m in versions(conn)})) or "none"
+        known = ", ".join(sorted({m.name for m in _list_models(conn)})) or "none"
         what = f"{name!r} version {version}" if version else repr(name)
         raise UnknownModelError(f"no model {what} in compressae.models (known: {known})")
     return ModelInfo(*row)
@@ -161,15 +161,15 @@ def load(conn: psycopg.Connection, ref: str) -> tuple[ModelInfo, CompresSAE]:
     return info, model
 
 
-def versions(conn: psycopg.Connection, name: str | None = None) -> list[ModelInfo]:
+def _list_models(conn: psycopg.Connection, name: str | None = None) -> list[ModelInfo]:
     """All stored model versions (or all versions of ``name``), oldest first."""
     return [ModelInfo(*r) for r in conn.execute(_sql.query("model_list"), {"name": name}).fetchall()]
 
 
-def delete(conn: psycopg.Connection, ref: str) -> list[ModelInfo]:
+def _drop_model(conn: psycopg.Connection, ref: str) -> list[ModelInfo]:
     """Delete a model version (``name@v``) or every version of ``name``; refused while attached."""
     name, version = parse_ref(ref)
-    victims = [get(conn, ref)] if version else versions(conn, name)
+    victims = [get(conn, ref)] if version else _list_models(conn, name)
     if not victims:
         get(conn, ref)  # raises UnknownModelError with the known names
     with conn.transaction(), conn.cursor() as cur:
@@ -184,5 +184,5 @@ def delete(conn: psycopg.Connection, ref: str) -> list[ModelInfo]:
     return victims
 
 
-list_models = takes_database(versions, "list_models")
-drop_model = takes_database(delete, "drop_model")
+list_models = takes_database(_list_models, "list_models")
+drop_model = takes_database(_drop_model, "drop_model")

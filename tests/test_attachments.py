@@ -20,12 +20,12 @@ def test_attach_adds_a_sparsevec_column_and_detach_restores_the_table(conn):
     create_table(conn, "items", np.random.default_rng(0).standard_normal((5, 8)), type_="vector(8)")
     registry.save(conn, "m", CompresSAE(8, 64, 4, seed=0))
     before = conn.execute(COLUMNS, ("items",)).fetchall()
-    att = attachments.add(conn, "items", "embedding", "m")
+    att = attachments.attach("items", "embedding", "m", conn=conn)
     assert (att.code_column, att.model.ref, att.sync) == ("embedding_sae", "m@1", "none")
     typ = conn.execute("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'items'::regclass AND attname = 'embedding_sae'").fetchone()
     assert typ == ("sparsevec(64)",)
     assert attachments.get(conn, "items", "embedding").id == att.id
-    attachments.remove(conn, "items", "embedding_sae")
+    attachments.detach("items", "embedding_sae", conn=conn)
     assert conn.execute(COLUMNS, ("items",)).fetchall() == before
     with pytest.raises(NotAttachedError, match="attach"):
         attachments.get(conn, "items", "embedding")
@@ -35,17 +35,17 @@ def test_attach_refuses_what_cannot_work_and_changes_nothing(conn):
     create_table(conn, "items", np.ones((2, 8)), type_="vector(8)")
     conn.execute("CREATE TABLE small (id int PRIMARY KEY, e vector(3), label text)")
     registry.save(conn, "m", CompresSAE(8, 64, 4, seed=0))
-    attachments.add(conn, "items", "embedding", "m")
+    attachments.attach("items", "embedding", "m", conn=conn)
     with pytest.raises(psycopg.errors.DuplicateColumn, match="already exists"):
-        attachments.add(conn, "items", "embedding", "m")
+        attachments.attach("items", "embedding", "m", conn=conn)
     with pytest.raises(psycopg.errors.UndefinedObject, match="unknown model 'nope'"):
-        attachments.add(conn, "items", "embedding", "nope", code_column="c2")
+        attachments.attach("items", "embedding", "nope", code_column="c2", conn=conn)
     with pytest.raises(psycopg.errors.DatatypeMismatch, match="3-dimensional vectors but model m@1 expects 8"):
-        attachments.add(conn, "small", "e", "m")
+        attachments.attach("small", "e", "m", conn=conn)
     with pytest.raises(psycopg.errors.DatatypeMismatch, match="type text"):
-        attachments.add(conn, "small", "label", "m")
+        attachments.attach("small", "label", "m", conn=conn)
     with pytest.raises(psycopg.errors.UndefinedColumn):
-        attachments.add(conn, "small", "missing", "m")
+        attachments.attach("small", "missing", "m", conn=conn)
     assert [a.code_column for a in attachments.list_attachments(conn)] == ["embedding_sae"]
     assert conn.execute(COLUMNS, ("small",)).fetchall() == [("id", "integer"), ("e", "USER-DEFINED"), ("label", "text")]
 
@@ -54,10 +54,10 @@ def test_model_versions_resolve_by_reference(conn):
     create_table(conn, "items", np.ones((2, 8)), type_="vector(8)")
     registry.save(conn, "m", CompresSAE(8, 64, 4, seed=0))
     registry.save(conn, "m", CompresSAE(8, 128, 4, seed=0))
-    assert attachments.add(conn, "items", "embedding", "m@1", code_column="v1").model.h == 64
-    assert attachments.add(conn, "items", "embedding", "m", code_column="latest").model.h == 128
+    assert attachments.attach("items", "embedding", "m@1", code_column="v1", conn=conn).model.h == 64
+    assert attachments.attach("items", "embedding", "m", code_column="latest", conn=conn).model.h == 128
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="name or name@version"):
-        attachments.add(conn, "items", "embedding", "m@x", code_column="bad")
+        attachments.attach("items", "embedding", "m@x", code_column="bad", conn=conn)
 
 
 @pytest.mark.parametrize("graph, indexed", [("sketch", "embedding_sae_sketch bit_hamming_ops"),
@@ -65,7 +65,7 @@ def test_model_versions_resolve_by_reference(conn):
 def test_index_ddl_builds_an_hnsw_index_over_the_attachments_graph(conn, graph, indexed):
     conn.execute('CREATE TABLE "My Items" (id int PRIMARY KEY, embedding vector(8))')
     registry.save(conn, "m", CompresSAE(8, 64, 4, seed=0))
-    att = attachments.add(conn, "My Items", "embedding", "m", graph=graph)
+    att = attachments.attach("My Items", "embedding", "m", graph=graph, conn=conn)
     assert (att.graph, att.sketch_column) == (graph, "embedding_sae_sketch" if graph == "sketch" else None)
     columns = dict(conn.execute("SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
                                 " WHERE attrelid = '\"My Items\"'::regclass AND attnum > 0").fetchall())
@@ -88,7 +88,7 @@ def test_sync_trigger_keeps_codes_fresh_with_the_attached_version(conn, real_vec
     before = catalog(conn, table)
     model = "it's \"sae\"; 1"  # the trigger's body quotes the model name too
     registry.save(conn, model, CompresSAE(384, 256, 8, seed=0))
-    att = attachments.add(conn, resolve_table(conn, 'It"ems', "App; Schema"), "Emb Vec", model, sync="trigger")
+    att = attachments.attach(resolve_table(conn, 'It"ems', "App; Schema"), "Emb Vec", model, sync="trigger", conn=conn)
     assert att.sync == "trigger" and att.code_column == "Emb Vec_sae"
     registry.save(conn, model, CompresSAE(384, 256, 8, seed=1))  # a newer version must not change what the trigger uses
 
@@ -108,7 +108,7 @@ def test_sync_trigger_keeps_codes_fresh_with_the_attached_version(conn, real_vec
     conn.execute(sql.SQL("""UPDATE {} SET "Emb Vec_sae" = '{{1:1}}/256', label = 'x' WHERE id = 2""").format(ident))
     assert conn.execute(sql.SQL('SELECT "Emb Vec_sae"::text FROM {} WHERE id = 2').format(ident)).fetchone() == ("{1:1}/256",)
 
-    attachments.remove(conn, att.table, att.code_column)
+    attachments.detach(att.table, att.code_column, conn=conn)
     assert catalog(conn, table) == before
     conn.execute(ins, (3, x[2]))  # no trigger left behind
 
@@ -117,7 +117,7 @@ def test_a_sync_trigger_failure_rolls_the_statement_back(conn, real_vectors):
     create_table(conn, "items", real_vectors[:2])
     conn.execute("ALTER TABLE items ALTER COLUMN embedding TYPE vector")  # no dimension: any vector gets in
     registry.save(conn, "m", CompresSAE(384, 256, 8, seed=0))
-    attachments.add(conn, "items", "embedding", "m", sync="trigger")
+    attachments.attach("items", "embedding", "m", sync="trigger", conn=conn)
     with pytest.raises(psycopg.errors.DataException, match="expects 384-dimensional vectors, got 3"):
         conn.execute("INSERT INTO items (id, embedding) VALUES (10, '[1,2,3]')")
     with pytest.raises(psycopg.errors.DataException, match="all-zero vector"):

@@ -56,14 +56,14 @@ def test_attach_apply_then_models_refuse_to_drop_until_detached(conn, dsn, capsy
     code, out, err = cli(capsys, "models", "drop", "m", "--dsn", dsn)
     assert code == 2
     assert err.strip() == "error: model m@1 is used by shop.items.embedding_sae; drop those compressed columns first"
-    assert len(registry.versions(conn)) == 1
+    assert len(registry.list_models(conn=conn)) == 1
 
     code, out, err = cli(capsys, "detach", "--dsn", dsn, "--table", "items", "--schema", "shop", "--column", "embedding")
     assert code == 0, err
     assert catalog(conn, "shop.items") == before
     code, out, err = cli(capsys, "models", "drop", "m@1", "--dsn", dsn, "--json")
     assert (code, json.loads(out)) == (0, {"dropped": ["m@1"]})
-    assert registry.versions(conn) == []
+    assert registry.list_models(conn=conn) == []
 
 
 @pytest.mark.parametrize(

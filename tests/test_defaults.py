@@ -62,7 +62,7 @@ def test_sql_search_takes_every_rerank_mode_and_no_other(conn, dsn, real_vectors
 def test_sql_attach_takes_every_sync_mode_graph_residual_width_and_sketch_planes_and_no_other(conn, real_vectors):
     create_table(conn, "items", real_vectors[:5])
     registry.save(conn, "m", CompresSAE(DIM, H, K, seed=0).eval())
-    base = {"model": registry.versions(conn, "m")[-1].ref, "sync": d.SYNC, "graph": d.GRAPH, "bits": None,
+    base = {"model": registry.list_models("m", conn=conn)[-1].ref, "sync": d.SYNC, "graph": d.GRAPH, "bits": None,
             "planes": d.SKETCH_PLANES}
     cases = [{"sync": s} for s in d.SYNC_MODES] + [{"graph": g} for g in d.GRAPHS] + [{"bits": b} for b in d.RESIDUAL_BITS]
     cases += [{"planes": n} for n in d.SKETCH_PLANE_COUNTS]
@@ -85,7 +85,7 @@ def test_every_front_door_takes_its_defaults_from_the_module():
         assert {n: _defaults_of(search)[n] for n in ("k", "candidates", "rerank")} == {"k": d.K, "candidates": d.CANDIDATES,
                                                                                     "rerank": d.RERANK}, search
     assert _defaults_of(CompressedColumn.similar)["rerank"] == d.SIMILAR_RERANK
-    for attach in (AddCompressedColumnOp.__init__, attachments.add):
+    for attach in (AddCompressedColumnOp.__init__, attachments.attach):
         assert (_defaults_of(attach)["sync"], _defaults_of(attach)["graph"]) == (d.SYNC, d.GRAPH)
         assert _defaults_of(attach)["sketch_planes"] == d.SKETCH_PLANES
     shared = {f.name for f in fields(Limits)} & {f.name for f in fields(BackfillConfig)}

@@ -108,6 +108,6 @@ def test_the_python_page_names_every_public_function():
 
 
 def test_the_checks_can_fail():
-    assert not resolves("compressae_pg.columns.state") and resolves("compressae_pg.fill.state.describe")
+    assert not resolves("compressae_pg.columns.state") and resolves("compressae_pg.fill.state.status")
     assert check_command(["backfill", "--no-such-flag"]) and check_command(["nosuch"])
     assert check_command(["backfill", "--table", "t", "--column", "c"]) is None

@@ -54,7 +54,7 @@ def tables(conn, model, real_vectors):
     rotation = np.linalg.qr(np.random.default_rng(7).standard_normal((384, 384)))[0].astype(np.float32)  # orthogonal
     for name, rows in (("same", real_vectors[LATER]), ("turned", real_vectors[LATER] @ rotation)):
         create_table(conn, name, [])
-        attachments.add(conn, name, "embedding", "m@1", sync="trigger")
+        attachments.attach(name, "embedding", "m@1", sync="trigger", conn=conn)
         ident = sql.Identifier(name)
         with conn.cursor() as cur:
             cur.executemany(sql.SQL("INSERT INTO {} (id, embedding) VALUES (%s, %s)").format(ident), list(enumerate(rows, start=1)))
@@ -98,7 +98,7 @@ def test_status_shows_drift_only_when_asked_and_the_cli_prints_the_verdict(conn,
 def test_a_model_without_a_record_says_so(conn, dsn, model, real_vectors):
     registry.save(conn, "m", model)
     create_table(conn, "items", real_vectors[:20])
-    attachments.add(conn, "items", "embedding", "m@1")
+    attachments.attach("items", "embedding", "m@1", conn=conn)
     backfill("items", "embedding", dsn=dsn, progress=False)
     found = verify("items", "embedding", sample=None, dsn=dsn).drift
     assert found.rows == 20 and found.recorded is None and found.difference is None and not found.retrain

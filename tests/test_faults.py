@@ -48,7 +48,7 @@ def test_an_attachment_replaced_during_a_backfill_stops_it_and_no_old_code_lands
     run.start()
     wait_for(lambda: conn.execute(PROGRESS).fetchone()[0] >= 200, "200 rows checkpointed")
     with conn.transaction():  # at once: the column is never missing, only its model changes
-        attachments.remove(conn, "items", "embedding_sae")
+        attachments.detach("items", "embedding_sae", conn=conn)
         _att2, m2 = attach_model(conn, name="m2", seed=1)
     run.join()
     (result,) = outcome

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
 from compressae_pg.model import PAPER
-from compressae_pg.training.loop import TrainConfig, aux_k_loss, fit, k_at, lr_factor, neighbour_loss, new_model
+from compressae_pg.training.loop import TrainConfig, aux_k_loss, fit, lr_factor, new_model
+from compressae_pg.training.losses import neighbour_contrast
 
 from .support.truth import dense_reference_loss
 
@@ -71,8 +74,7 @@ def test_aux_k_loss_trains_only_dead_atoms():
 
 @pytest.mark.parametrize("settings", [
     {"pursuit": 40}, {"refit": False, "pursuit": 2}, {"init": "zeros"}, {"steps": 0},
-    {"distill_asym": -1.0}, {"contrast_codes": -0.1}, {"distill_rows": 1}, {"distill_temperature": 0.0},
-    {"k_start": 16}, {"k_start": 2048}, {"k_anneal": 0.0}, {"k_anneal": 1.5},
+    {"contrast_codes": -0.1}, {"contrast_rows": 1}, {"contrast_temperature": 0.0},
 ])
 def test_impossible_settings_are_refused(settings):
     with pytest.raises(ValueError):
@@ -88,61 +90,34 @@ def _np_off_diagonal(m: np.ndarray) -> np.ndarray:
     return m[~np.eye(len(m), dtype=bool)].reshape(len(m), len(m) - 1)
 
 
-def _np_kl(target: np.ndarray, scores: np.ndarray, tau: float) -> float:
-    p = _np_softmax(_np_off_diagonal(target) / tau)
-    q = _np_softmax(_np_off_diagonal(scores) / tau)
-    return float((p * np.log(p / q)).sum(axis=1).mean())
-
-
-def test_neighbour_terms_match_the_numpy_formulas():
-    cfg = TrainConfig(h=64, k=4, distill_asym=0.5, distill_codes=2.0, contrast_codes=0.25, distill_rows=6, distill_temperature=0.1)
+def test_the_contrastive_term_matches_the_numpy_formula():
+    cfg = TrainConfig(h=64, k=4)
     model = new_model(8, cfg)
     x = torch.from_numpy(next(batches(n=10, dim=8)))
     parts = model.loss(x, keep=True)
-    terms = neighbour_loss(cfg, x, parts, cfg.k, cfg.h)
+    term = neighbour_contrast(x[:6], parts["values"][:6, :4], parts["indices"][:6, :4], cfg.h, temperature=0.1)
 
     xs = x.numpy()[:6].astype(np.float64)
     xs /= np.linalg.norm(xs, axis=1, keepdims=True)
-    rec = parts["reconstruction"].detach().numpy()[:6].astype(np.float64)
-    asym = xs @ (rec / np.linalg.norm(rec, axis=1, keepdims=True)).T
     z = np.zeros((6, cfg.h))
     np.put_along_axis(z, parts["indices"][:6, :4].numpy(), parts["values"][:6, :4].detach().numpy(), axis=1)
     z /= np.linalg.norm(z, axis=1, keepdims=True)
-    codes = z @ z.T
-    dense = xs @ xs.T
-    positive = _np_off_diagonal(dense).argmax(axis=1)
-    logq = np.log(_np_softmax(_np_off_diagonal(codes) / 0.1))
-    contrast = -logq[np.arange(6), positive].mean()
+    positive = _np_off_diagonal(xs @ xs.T).argmax(axis=1)
+    logq = np.log(_np_softmax(_np_off_diagonal(z @ z.T) / 0.1))
 
-    assert terms["distill_asym"].item() == pytest.approx(0.5 * _np_kl(dense, asym, 0.1), rel=1e-4)
-    assert terms["distill_codes"].item() == pytest.approx(2.0 * _np_kl(dense, codes, 0.1), rel=1e-4)
-    assert terms["contrast_codes"].item() == pytest.approx(0.25 * contrast, rel=1e-4)
-    terms["distill_codes"].backward()  # the codes' values come from the encoder: it gets the gradient
+    assert term.item() == pytest.approx(-logq[np.arange(6), positive].mean(), rel=1e-4)
+    term.backward()  # the codes' values come from the encoder: it gets the gradient
     assert model.encoder.grad.abs().sum() > 0 and model.decoder.grad is None
 
 
-def test_neighbour_terms_are_off_by_default_and_in_the_paper():
-    for cfg in (TrainConfig(h=64, k=4), TrainConfig.paper(h=64, k=4)):
-        model = new_model(8, cfg)
-        x = torch.from_numpy(next(batches(n=10, dim=8)))
-        assert neighbour_loss(cfg, x, model.loss(x, keep=True), cfg.k, cfg.h) == {}
-        assert [k_at(cfg, s) for s in (0, 500, 999)] == [4, 4, 4]
-
-
-def test_k_anneals_linearly_from_k_start_and_the_loop_trains_at_it():
-    cfg = TrainConfig(h=256, k=8, k_start=24, k_anneal=0.4, steps=10, batch_size=64, device="cpu")
-    expected = [round(24 + (8 - 24) * min(1.0, s / 4)) for s in range(10)]  # 0.4 of 10 steps = 4
-    assert [k_at(cfg, s) for s in range(10)] == expected == [24, 20, 16, 12, 8, 8, 8, 8, 8, 8]
-    model = new_model(32, cfg)
-    seen, loss = [], model.loss
-
-    def recording(x, **kw):
-        seen.append(kw["k"])
-        return loss(x, **kw)
-
-    model.loss = recording
-    fit(batches(), model, cfg, progress=False)
-    assert seen == expected
+def test_the_contrastive_term_trains_only_when_weighted():
+    """Off by default and in the paper: the default run is the paper-loss run; a weighted run moves the weights elsewhere."""
+    assert TrainConfig().contrast_codes == TrainConfig.paper().contrast_codes == 0
+    cfg = TrainConfig(h=256, k=8, steps=5, batch_size=64, device="cpu", aux_k=0, contrast_rows=32)
+    runs = [new_model(32, cfg) for _ in range(3)]
+    for model, weight in zip(runs, (0.0, 0.0, 1.0)):
+        fit(batches(), model, replace(cfg, contrast_codes=weight), progress=False)
+    assert torch.equal(runs[0].encoder, runs[1].encoder) and not torch.equal(runs[0].encoder, runs[2].encoder)
 
 
 def test_patience_stops_after_checks_without_a_gain_and_keeps_the_best_weights():

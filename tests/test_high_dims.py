@@ -30,7 +30,7 @@ def test_the_pipeline_works_where_pgvector_cannot_index_the_dense_column(conn, d
     x = synthetic_embeddings(ROWS + 5, dim=dim, clusters=20, seed=dim)
     create_table(conn, "wide", x[:ROWS], type_=f"vector({dim})")
     model = train("wide", "embedding", "wide", dsn=dsn, h=H, k=K, steps=8, batch_size=256, validation_rows=32, progress=False)
-    att = attachments.add(conn, "wide", "embedding", model.info.ref)
+    att = attachments.attach("wide", "embedding", model.info.ref, conn=conn)
     assert att.sketch_column and backfill("wide", "embedding", dsn=dsn, progress=False).rows_written == ROWS
     build_index("wide", "embedding", dsn=dsn)
 

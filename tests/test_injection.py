@@ -45,7 +45,7 @@ def test_a_granted_role_cannot_plant_sql_for_the_dba_to_run(conn, dsn, evil, cap
         assert ec.execute("UPDATE compressae.attachments SET opclass = %s", (PAYLOAD,)).rowcount == 0
         # Its own attachment, on a table it owns: the CHECK refuses anything but a known operator class.
         create_table(ec, "mine", real_vectors[:10], key="wide bigint")
-        own = attachments.add(ec, "mine", "embedding", "m@1", graph="sparse")
+        own = attachments.attach("mine", "embedding", "m@1", graph="sparse", conn=ec)
         with pytest.raises(psycopg.errors.CheckViolation, match="attachments_graph_opclass"):
             ec.execute("UPDATE compressae.attachments SET opclass = %s WHERE id = %s", (PAYLOAD, own.id))
         # Nor can it re-point the superuser's attachment at another model, or delete it.
@@ -89,7 +89,7 @@ def test_names_an_attachment_row_holds_reach_no_other_table(conn, dsn, evil, cap
     evil_dsn = make_conninfo(**{**conninfo_to_dict(dsn), "user": evil})
     with connect(evil_dsn, autocommit=True) as ec:
         create_table(ec, "mine", real_vectors[:10], key="wide bigint")
-        own = attachments.add(ec, "mine", "embedding", "m@1")
+        own = attachments.attach("mine", "embedding", "m@1", conn=ec)
         ec.execute("UPDATE compressae.attachments SET index_name = 'victim_x_idx' WHERE id = %s", (own.id,))
         ec.execute(sql.SQL("CREATE TRIGGER {} BEFORE INSERT ON mine FOR EACH ROW EXECUTE FUNCTION public.victim_audit()").format(
             sql.Identifier(f"compressae_sync_{own.id}")))
@@ -113,6 +113,6 @@ def test_a_function_planted_in_pgvectors_schema_is_not_what_attach_runs(conn, ds
                    " LANGUAGE sql AS $$ SELECT 'DROP TABLE sentinel' $$")
     registry.save(conn, "m", CompresSAE(DIM, H, K, seed=0))
     conn.execute(sql.SQL("ALTER TABLE mine OWNER TO {}").format(sql.Identifier(conn.info.user)))  # the DBA attaches it
-    att = attachments.add(conn, "mine", "embedding", "m@1")
+    att = attachments.attach("mine", "embedding", "m@1", conn=conn)
     assert att.sketch_column == "embedding_sae_sketch"
     assert conn.execute("SELECT to_regclass('sentinel')").fetchone()[0] == "sentinel"

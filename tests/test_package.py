@@ -43,7 +43,7 @@ def test_public_names_load_on_first_use_and_are_listed():
             "print(before, c.train.__module__, c.build_index.__name__, c.TrainConfig.__module__, "
             "all(n in dir(c) for n in c.__all__), c.attach.__name__, c.list_models.__name__)")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    assert out.stdout.split() == ["False", "compressae_pg.training.trainer", "build", "compressae_pg.training.loop", "True", "attach",
+    assert out.stdout.split() == ["False", "compressae_pg.training.trainer", "build_index", "compressae_pg.training.loop", "True", "attach",
                                   "list_models"]
 
 
@@ -81,3 +81,11 @@ def test_every_exception_is_named_error_and_exported():
                if inspect.isclass(obj) and issubclass(obj, Exception) and obj.__module__ == errors.__name__]
     assert [n for n in classes if not n.endswith("Error")] == []
     assert [n for n in classes if n not in compressae_pg.__all__] == []
+
+
+def test_every_public_name_is_the_name_of_what_it_gives():
+    """One name per operation: each name of ``__all__`` (listed once) loads, and what it gives carries that name."""
+    import compressae_pg
+
+    assert len(set(compressae_pg.__all__)) == len(compressae_pg.__all__) > 50
+    assert [n for n in compressae_pg.__all__ if getattr(compressae_pg, n).__name__ != n] == []

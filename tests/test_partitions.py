@@ -28,7 +28,7 @@ def filled(conn, dsn, layout: str, model, vectors, graph: str = "sketch") -> att
     """``items`` partitioned as ``layout``, attached without an index and backfilled."""
     create_partitioned(conn, layout, vectors)
     registry.save(conn, "m", model)
-    att = attachments.add(conn, "items", "embedding", "m@1", graph=graph)
+    att = attachments.attach("items", "embedding", "m@1", graph=graph, conn=conn)
     assert backfill("items", "embedding", dsn=dsn, progress=False, workers=2, index=False).rows == len(vectors)
     return att
 
@@ -178,7 +178,7 @@ def job_rows(conn) -> dict[str, int]:
 def test_the_backfill_runs_per_partition_with_workers_across_them(conn, dsn, model, real_vectors, layout):
     create_partitioned(conn, layout, real_vectors[:ROWS])
     registry.save(conn, "m", model)
-    attachments.add(conn, "items", "embedding", "m@1")
+    attachments.attach("items", "embedding", "m@1", conn=conn)
     paused = backfill("items", "embedding", dsn=dsn, progress=False, workers=2, batch_size=40, max_rows=120)
     assert paused.status == "paused" and 80 <= paused.rows <= 120  # a budget, not exact: a partition's last batch may be short
     done = backfill("items", "embedding", dsn=dsn, progress=False, workers=2, batch_size=40)
@@ -196,7 +196,7 @@ def test_the_backfill_runs_per_partition_with_workers_across_them(conn, dsn, mod
 def test_a_job_row_naming_another_table_is_never_resumed(conn, dsn, model, real_vectors):
     create_partitioned(conn, "hash", real_vectors[:ROWS])
     registry.save(conn, "m", model)
-    attachments.add(conn, "items", "embedding", "m@1")
+    attachments.attach("items", "embedding", "m@1", conn=conn)
     conn.execute("CREATE TABLE victim (id bigint PRIMARY KEY, embedding vector(384), category text,"
                  " embedding_sae sparsevec(1024), embedding_sae_sketch bit(384))")
     conn.execute("INSERT INTO victim (id, embedding) SELECT id, embedding FROM items")

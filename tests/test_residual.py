@@ -53,10 +53,10 @@ def test_the_sync_trigger_and_compressae_residual_compute_it_in_sql(conn, dsn, m
 def test_residual_bits_0_and_the_sparse_graph_keep_the_codes_alone(conn, model, real_vectors):
     create_table(conn, "items", real_vectors[:10])
     none, _ = attach_model(conn, model=model, residual_bits=0)
-    sparse = attachments.add(conn, "items", "embedding", "m", code_column="paper", graph="sparse")
+    sparse = attachments.attach("items", "embedding", "m", code_column="paper", graph="sparse", conn=conn)
     assert (none.residual_column, sparse.residual_column, sparse.residual_planes) == (None, None, 0)
     with pytest.raises(Exception, match="residual_planes must be 0, 1 or 2"):
-        attachments.add(conn, "items", "embedding", "m", code_column="odd", residual_bits=3)
+        attachments.attach("items", "embedding", "m", code_column="odd", residual_bits=3, conn=conn)
 
 
 def test_search_scores_with_the_residual_sketch_in_python_and_sql(conn, dsn, model, real_vectors):

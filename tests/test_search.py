@@ -269,7 +269,7 @@ def test_unknown_tables_unattached_columns_and_missing_keys_are_named(conn, dsn,
     with pytest.raises(NotAttachedError, match=r"attached to public\.items\.category"):
         CompressedColumn(conn, "items", "category")
     conn.execute("CREATE TABLE nokey AS SELECT id, embedding FROM items")
-    attachments.add(conn, "nokey", "embedding", "m")
+    attachments.attach("nokey", "embedding", "m", conn=conn)
     with pytest.raises(NoPrimaryKeyError, match="no primary key"):
         CompressedColumn(conn, "nokey", "embedding")
     column = CompressedColumn(conn, "items", "embedding")
@@ -277,6 +277,6 @@ def test_unknown_tables_unattached_columns_and_missing_keys_are_named(conn, dsn,
     with pytest.raises(CompressaeError, match="rerank='dense' needs the source column 'embedding'"):
         CompressedColumn(conn, "items", "embedding").search(real_vectors[0], rerank="dense")
     assert len(column.search(real_vectors[0], k=3)) == 3
-    attachments.remove(conn, "items", "embedding_sae")
+    attachments.detach("items", "embedding_sae", conn=conn)
     with pytest.raises(NotAttachedError):
         column.search(real_vectors[0])

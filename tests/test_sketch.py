@@ -59,7 +59,7 @@ def test_one_plane_keeps_the_sign_bits_in_bit_d(conn, dsn, real_vectors):
     assert list(sketches(conn).values()) == [sketch_text(v, 1) for v in real_vectors[:20]]
     assert verify("items", "embedding", sample=None, dsn=dsn).ok
     with pytest.raises(Exception, match="sketch_planes must be 1 or 2"):
-        attachments.add(conn, "items", "embedding", "m", code_column="odd", sketch_planes=3)
+        attachments.attach("items", "embedding", "m", code_column="odd", sketch_planes=3, conn=conn)
     for planes in (None, 3):  # a sketch column's record always says its planes, 1 or 2
         with pytest.raises(Exception, match="attachments_sketch_planes_check"), conn.transaction():
             conn.execute("UPDATE compressae.attachments SET sketch_planes = %s", (planes,))
@@ -72,7 +72,7 @@ def test_the_sync_trigger_and_the_queue_worker_write_the_sketch_and_detach_drops
     conn.execute("UPDATE items SET embedding = %s WHERE id = %s", (real_vectors[11], keys[0]))
     got = sketches(conn)
     assert (got[100], got[101], got[keys[0]]) == (sketch_text(real_vectors[10]), None, sketch_text(real_vectors[11]))
-    attachments.remove(conn, "items", "embedding_sae")
+    attachments.detach("items", "embedding_sae", conn=conn)
     columns = [r[0] for r in conn.execute("SELECT attname FROM pg_attribute WHERE attrelid = 'items'::regclass"
                                           " AND attnum > 0 AND NOT attisdropped ORDER BY attnum")]
     assert columns == ["id", "embedding"]

@@ -101,7 +101,7 @@ def test_empty_or_missing_tables_fail_clearly_and_store_nothing(conn):
         train("missing", "embedding", "m", conn=conn, **SMALL)
     with pytest.raises(ValueError, match="invalid model name"):
         train("empty", "embedding", "bad@name", conn=conn, **SMALL)
-    assert registry.versions(conn) == []
+    assert registry.list_models(conn=conn) == []
 
 
 def test_cli_train_prints_one_json_object(dsn, real_vectors):

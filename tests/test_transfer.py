@@ -87,7 +87,7 @@ def test_a_model_exported_from_one_database_searches_the_same_in_another(conn, d
     vectors, queries = real_vectors[:300], real_vectors[300:310]
     for c, url, ref in ((conn, dsn, "m@1"), (prod, other_dsn, "m@2")):
         create_table(c, "items", vectors)
-        attachments.add(c, "items", "embedding", ref)
+        attachments.attach("items", "embedding", ref, conn=c)
         assert backfill("items", "embedding", dsn=url, progress=False, m=8, ef_construction=32).status == "done"
     codes = [c.execute("SELECT id, embedding_sae::text FROM items ORDER BY id").fetchall() for c in (conn, prod)]
     assert codes[0] == codes[1] and len(codes[0]) == 300
@@ -223,7 +223,7 @@ def test_the_commands_export_and_import_and_say_what_they_did(conn, other, store
     assert (code, text.split(" (")[0]) == (0, "imported shipped@1")
     code, text, err = cli("models", "import", str(out), "--name", "shipped", "--dsn", other_dsn)
     assert (code, text.split(" (")[0]) == (0, "already there: shipped@1")
-    assert [m.ref for m in registry.versions(prod)] == ["shipped@1"]
+    assert [m.ref for m in registry.list_models(conn=prod)] == ["shipped@1"]
 
     code, text, err = cli("models", "import", str(out), "--name", "a@b", "--dsn", other_dsn)
     assert code == 2 and err.startswith("error: invalid model name 'a@b'") and len(err.strip().splitlines()) == 1

@@ -189,7 +189,7 @@ def test_a_model_name_and_its_atoms_belong_to_the_role_that_stored_it(conn, dsn,
         with pytest.raises(ModelOwnerError, match=f"belongs to role {owner}"):
             registry.save(c, "m", CompresSAE(384, 256, 8, seed=1))
         with pytest.raises(ModelOwnerError):
-            registry.delete(c, "m")
+            registry.drop_model("m", conn=c)
         with pytest.raises(psycopg.errors.InsufficientPrivilege):  # past the package, by hand
             c.execute("INSERT INTO compressae.models (name, version, dim, h, k) VALUES ('m', 2, 384, 256, 8)")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -202,7 +202,7 @@ def test_a_model_name_and_its_atoms_belong_to_the_role_that_stored_it(conn, dsn,
         assert c.execute("UPDATE compressae.models SET stages = 1 WHERE id = %s", (mine.id,)).rowcount == 0
         assert c.execute("DELETE FROM compressae.models WHERE name = 'm'").rowcount == 0
         theirs = registry.save(c, "theirs", staged)  # its own names are its own
-        assert (theirs.version, registry.delete(c, "theirs")[0].id) == (1, theirs.id)
+        assert (theirs.version, registry.drop_model("theirs", conn=c)[0].id) == (1, theirs.id)
     assert conn.execute("SELECT count(*) FROM compressae.decoder_atoms WHERE model_id = %s", (mine.id,)).fetchone() == (256,)
     with connect(as_user(dsn, owner), autocommit=True) as oc:
         assert registry.save(oc, "m", staged).version == 2
@@ -215,7 +215,7 @@ def test_a_model_name_and_its_atoms_belong_to_the_role_that_stored_it(conn, dsn,
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             oc.execute("INSERT INTO compressae.encoder_atoms (model_id, idx, bias, encoder) VALUES (%s, 9999, 0, %s)",
                        (v2, np.ones(384, dtype=np.float32)))
-        assert [v.version for v in registry.delete(oc, "m@1")] == [1]
+        assert [v.version for v in registry.drop_model("m@1", conn=oc)] == [1]
 
 
 def test_a_role_that_squats_a_backfills_lock_is_named_in_one_line(conn, dsn, role, capsys, real_vectors):
@@ -302,7 +302,7 @@ def test_a_dropped_tables_record_applies_to_no_later_table_of_its_name_and_the_n
             sc.execute("SELECT * FROM compressae.search('items', 'embedding', %s)", (x[1],))
         model = CompresSAE(384, 256, 8, seed=1).eval()
         registry.save(sc, "seconds", model)
-        att = attachments.add(sc, "items", "embedding", "seconds")
+        att = attachments.attach("items", "embedding", "seconds", conn=sc)
         assert (att.table.qualified, att.code_column, att.model.ref) == ("public.items", "embedding_sae", "seconds@1")
         assert backfill("items", "embedding", conn=sc, progress=False).rows_written == 5
     assert check_codes(conn, model) == 5
@@ -406,7 +406,7 @@ def test_a_deleted_attachments_queue_entries_and_failure_records_go_with_it_and_
 def test_one_statements_queue_entries_cost_time_linear_in_its_keys(conn):
     conn.execute("CREATE TABLE items (id bigint PRIMARY KEY, embedding vector(8))")
     registry.save(conn, "m", CompresSAE(8, 32, 4, seed=0).eval())
-    att = attachments.add(conn, "items", "embedding", "m@1", sync="queue")
+    att = attachments.attach("items", "embedding", "m@1", sync="queue", conn=conn)
     insert = "EXPLAIN (ANALYZE, FORMAT JSON) INSERT INTO items SELECT g, array_fill(1::real, ARRAY[8])::vector FROM generate_series(1, %s) g"
 
     def trigger_ms(n: int) -> float:

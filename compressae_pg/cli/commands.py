@@ -95,18 +95,18 @@ def cmd_models(args: argparse.Namespace) -> None:
 
         _migrate.ensure(conn)
         if args.action == "drop":
-            dropped = [m.ref for m in registry.delete(conn, args.ref)]
+            dropped = [m.ref for m in registry.drop_model(args.ref, conn=conn)]
             _emit(args, {"dropped": dropped}, lambda r: "dropped " + ", ".join(r["dropped"]))
             return
         if args.action in ("export", "import"):
             from .. import _model_files
 
-            moved = (_model_files.export(conn, args.ref, args.output) if args.action == "export"
-                     else _model_files.load_file(conn, args.ref, name=args.name))
+            moved = (_model_files.export_model(args.ref, args.output, conn=conn) if args.action == "export"
+                     else _model_files.import_model(args.ref, name=args.name, conn=conn))
             verb = "exported" if args.action == "export" else "imported" if moved.created else "already there:"
             _emit(args, moved.as_dict(), lambda r: f"{verb} {r['ref']} ({r['path']}, sha256 {r['sha256'][:16]}...)")
             return
-        models = [m.as_dict() for m in registry.versions(conn, args.name)]
+        models = [m.as_dict() for m in registry.list_models(args.name, conn=conn)]
     for m in models:
         m["val_cosine"] = m["metrics"].get("val_cosine")
         m["dead_atoms"] = m["metrics"].get("dead_atoms")
@@ -224,7 +224,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 def cmd_index(args: argparse.Namespace) -> None:
     from ..columns import indexes as index
 
-    result = index.build(args.table, args.column, code_column=args.code_column, dsn=args.dsn, concurrently=args.concurrently,
+    result = index.build_index(args.table, args.column, code_column=args.code_column, dsn=args.dsn, concurrently=args.concurrently,
                          m=args.m, ef_construction=args.ef_construction, maintenance_work_mem=args.maintenance_work_mem,
                          parallel_workers=args.parallel_workers, rebuild=args.rebuild)
     _emit(args, result.as_dict(), lambda r: (
@@ -277,7 +277,7 @@ def cmd_recompress(args: argparse.Namespace) -> int:
     if result.swapped and labelled is not None:
         try:
             with connect(args.dsn, autocommit=True, pinned=True) as conn:
-                out["labels"] = labels.compute(conn, args.table, args.column, code_column=current, **labelled).rows
+                out["labels"] = labels.label_atoms(args.table, args.column, code_column=current, conn=conn, **labelled).rows
         except (CompressaeError, ValueError, psycopg.Error) as exc:  # the swap is done: say why the labels are not
             out["labels_error"] = str(exc)
     _emit(args, out, lambda r: (
@@ -334,15 +334,15 @@ def cmd_atoms(args: argparse.Namespace) -> None:
     with connect(args.dsn, autocommit=True, pinned=True) as conn:
         if args.atom is not None:
             top = d.ATOM_ROWS if args.top is None else args.top
-            rows = labels.rows_of(conn, args.table, args.column, args.atom, text_column=args.text_column, top=top, **where)
+            rows = labels.atom_rows(args.table, args.column, args.atom, text_column=args.text_column, top=top, conn=conn, **where)
             _emit(args, [r.as_dict() for r in rows], lambda rs: _table(rs, ["key", "value", *(["text"] if args.text_column else [])]))
             return
         if args.stored:
-            found = labels.read(conn, args.table, args.column, **where)
+            found = labels.atom_labels(args.table, args.column, conn=conn, **where)
         else:
             top = d.LABEL_ROWS if args.top is None else args.top
-            found = labels.compute(conn, args.table, args.column, text_column=args.text_column, top=top,
-                                   batch_size=args.batch_size, **where)
+            found = labels.label_atoms(args.table, args.column, text_column=args.text_column, top=top,
+                                       batch_size=args.batch_size, conn=conn, **where)
     _emit(args, found.as_dict(), _labels_text)
 
 

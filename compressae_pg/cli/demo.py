@@ -60,7 +60,7 @@ def load_table(conn: psycopg.Connection, vectors: np.ndarray, texts: list[str] |
     ident = sql.Identifier(schema, table)
     try:
         for att in attachments.list_attachments(conn, f"{schema}.{table}"):  # a previous demo's code column
-            attachments.remove(conn, f"{schema}.{table}", att.code_column)
+            attachments.detach(f"{schema}.{table}", att.code_column, conn=conn)
     except UnknownTableError:
         pass
     with conn.transaction():
@@ -102,7 +102,7 @@ def run(
         register_types(conn)
         load_table(conn, vectors, texts)
         result = train(QUALIFIED, "embedding", name, conn=conn, steps=steps, progress=progress, **settings)
-        att = attachments.add(conn, QUALIFIED, "embedding", result.info.ref)
+        att = attachments.attach(QUALIFIED, "embedding", result.info.ref, conn=conn)
     filled = backfill(QUALIFIED, "embedding", dsn=dsn, progress=progress)  # and, once the codes are in, the index
     with connect(dsn, autocommit=True) as conn:
         conn.execute(_sql.query("demo_dense_index", index=sql.Identifier(f"{DEMO_TABLE}_embedding_hnsw"),

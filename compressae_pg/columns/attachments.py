@@ -32,7 +32,7 @@ def get(conn: psycopg.Connection, table: str | Table, column: str | None = None,
     return _sql.drive(conn, _attachment.resolve(t, column, code_column=code_column, model=info, exclude=exclude))
 
 
-def add(
+def _attach(
     conn: psycopg.Connection,
     table: str | Table,
     column: str,
@@ -62,12 +62,12 @@ def add(
     return next(a for a in list_attachments(conn, t) if a.id == aid)
 
 
-def remove(conn: psycopg.Connection, table: str | Table, code_column: str) -> None:
+def _detach(conn: psycopg.Connection, table: str | Table, code_column: str) -> None:
     """Drop the code column (with its index and trigger) and forget the attachment."""
     t = resolve_table(conn, table)
     with conn.transaction():
         conn.execute(_sql.query("detach"), {"table": t.oid, "code_column": code_column})
 
 
-attach = takes_database(add, "attach")
-detach = takes_database(remove, "detach")
+attach = takes_database(_attach, "attach")
+detach = takes_database(_detach, "detach")

@@ -2,7 +2,7 @@
 
 ``CREATE INDEX CONCURRENTLY`` keeps the table writable while it builds, but when it is interrupted
 (cancelled, a deadlock, a unique violation, the session killed) it leaves an *invalid* index behind:
-never used by queries, yet still maintained by every write. :func:`build` finds it, drops it
+never used by queries, yet still maintained by every write. :func:`build_index` finds it, drops it
 (concurrently too) and builds it again. The DDL comes from ``compressae.index_ddl``; a partitioned
 table's index is built partition by partition (:mod:`.partitions`).
 """
@@ -33,7 +33,7 @@ def state(conn: psycopg.Connection, att: Attachment) -> IndexState | None:
     return IndexState(*row) if row else None
 
 
-def build(
+def build_index(
     table: str | Table,
     column: str,
     *,

@@ -80,7 +80,7 @@ def evaluate_column(
 
     ``queries_from`` (``"table.column"``) draws the queries from another vector column instead of this
     table; queries drawn from the table are left out of their own truth and results. ``extra``
-    methods (say, alternatives a benchmark built on the same table) are measured beside the rest.
+    methods (:class:`~.methods.Method`: your own search, say) are measured beside the rest (docs/cli.md).
     ``compare`` names peers (:mod:`.peers`: halfvec, binary, pca, prefix, random, sign, sq2, sq4, sq8) built on this table for the
     run, at ``compare_dims`` float32 dimensions where that applies (default: the code column's bytes), each
     through its own HNSW index (``compare_index=False``: by exact scan), and dropped afterwards.

@@ -31,7 +31,7 @@ from .._attachment import Attachment
 from .._defaults import BATCH_SIZE, HNSW_EF_CONSTRUCTION, HNSW_M, LOCK_TIMEOUT, MAX_RETRIES, SLEEP, STATEMENT_TIMEOUT, WORKERS
 from .._retry import Limits
 from ..columns import attachments
-from ..columns.indexes import build as build_index
+from ..columns.indexes import build_index
 from ..columns.indexes import state as index_state
 from ..errors import CompressaeError, RetriesExhaustedError
 from ..server import connect, resolve_dsn

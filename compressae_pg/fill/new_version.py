@@ -105,7 +105,7 @@ def recompress(
     if result.backfill.status != "done":
         return result
     if build_index if build_index is not None else had_index:
-        result.index = index.build(table, column, code_column=staged.code_column, dsn=dsn, m=m, ef_construction=ef_construction)
+        result.index = index.build_index(table, column, code_column=staged.code_column, dsn=dsn, m=m, ef_construction=ef_construction)
     with connect(dsn, autocommit=True, pinned=True, application_name="compressae-pg recompress") as conn:
         with _locks.exclusive(conn, "backfill", current.id), _locks.exclusive(conn, "backfill", staged.id):
             params = {"table": current.table.oid, "current_code": current.code_column, "staged_code": staged.code_column}
@@ -126,9 +126,9 @@ def _staged(conn: psycopg.Connection, current: Attachment, model_ref: str, cfg: 
                 f"detach it first (compressae-pg detach) or finish that re-compression"
             )
         return found[0]
-    return _short_ddl(conn, cfg, lambda: attachments.add(
-        conn, current.table, current.source_column, model_ref, code_column=name, sync=current.sync, graph=current.graph,
-        sketch_planes=current.sketch_planes or SKETCH_PLANES))
+    return _short_ddl(conn, cfg, lambda: attachments.attach(
+        current.table, current.source_column, model_ref, code_column=name, sync=current.sync, graph=current.graph,
+        sketch_planes=current.sketch_planes or SKETCH_PLANES, conn=conn))
 
 
 def _short_ddl(conn: psycopg.Connection, cfg: BackfillConfig, step: Callable[[], T]) -> T:

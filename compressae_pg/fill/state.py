@@ -16,7 +16,7 @@ from ..server import takes_database
 from . import jobs
 
 
-def describe(conn: psycopg.Connection, table: str | None = None, *, exact: bool = False,
+def _status(conn: psycopg.Connection, table: str | None = None, *, exact: bool = False,
              drift: int | None = None) -> list[dict[str, Any]]:
     """One dict per attachment (of ``table``, or all). ``exact`` counts coded rows with a full scan of each table;
     ``drift`` (a number of rows) decodes a random sample of each and adds its :func:`~compressae_pg.fill.checks.drift`."""
@@ -93,4 +93,4 @@ def _one(conn: psycopg.Connection, att: Attachment, exact: bool, drift: int | No
     return out
 
 
-status = takes_database(describe, "status")
+status = takes_database(_status, "status")

@@ -39,7 +39,7 @@ class AtomLabels:
     text_column: str | None
     rows: int  # rows with a code that the labels were computed from
     computed_at: datetime | None
-    top: int  # the most rows an atom's label keeps (compute's ``top``)
+    top: int  # the most rows an atom's label keeps (label_atoms' ``top``)
     atoms: tuple[Label, ...]
 
     def as_dict(self) -> dict[str, Any]:
@@ -127,7 +127,7 @@ def _rows(conn: psycopg.Connection, target: Attachment, query: sql.Composable) -
         cur.close()
 
 
-def compute(conn: psycopg.Connection, table: str, column: str, *, code_column: str | None = None, text_column: str | None = None,
+def _label_atoms(conn: psycopg.Connection, table: str, column: str, *, code_column: str | None = None, text_column: str | None = None,
             top: int = LABEL_ROWS, batch_size: int = BATCH_SIZE) -> AtomLabels:
     """Label every atom of the model of ``table.column``'s code column from the table's rows; store and return the labels.
 
@@ -159,10 +159,10 @@ def compute(conn: psycopg.Connection, table: str, column: str, *, code_column: s
         conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT)))
         conn.execute(_sql.query("labels_write"), {"attachment": target.id, "model": target.model.id,
                                                   "text_column": text_column, "rows": tally.rows, "labels": payload})
-    return read(conn, table, column, code_column=code_column)
+    return _atom_labels(conn, table, column, code_column=code_column)
 
 
-def read(conn: psycopg.Connection, table: str, column: str, *, code_column: str | None = None) -> AtomLabels:
+def _atom_labels(conn: psycopg.Connection, table: str, column: str, *, code_column: str | None = None) -> AtomLabels:
     """The labels stored for ``table.column``'s current model; :class:`~compressae_pg.errors.NoLabelsError` when there are none."""
     target = CompressedColumn(conn, table, column, code_column=code_column).target
     params = {"attachment": target.id, "model": target.model.id}
@@ -176,13 +176,13 @@ def read(conn: psycopg.Connection, table: str, column: str, *, code_column: str 
 
 
 def settings(conn: psycopg.Connection, table: str, column: str, *, code_column: str | None = None) -> dict[str, Any] | None:
-    """How the current model's stored labels were computed (``text_column`` and ``top``, as :func:`compute` takes them), or None."""
+    """How the current model's stored labels were computed (``text_column`` and ``top``, as :func:`label_atoms` takes them), or None."""
     target = CompressedColumn(conn, table, column, code_column=code_column).target
     meta = conn.execute(_sql.query("labels_meta"), {"attachment": target.id, "model": target.model.id}).fetchone()
     return None if meta is None else {"text_column": meta[0], "top": max(meta[3], 1)}
 
 
-def rows_of(conn: psycopg.Connection, table: str, column: str, atom: int, *, code_column: str | None = None,
+def _atom_rows(conn: psycopg.Connection, table: str, column: str, atom: int, *, code_column: str | None = None,
             text_column: str | None = None, top: int = ATOM_ROWS) -> list[AtomRow]:
     """The ``top`` rows that use ``atom`` (0-based), the largest values first, with ``text_column``'s values: a scan of the code column."""
     _positive("top", top)
@@ -197,6 +197,6 @@ def rows_of(conn: psycopg.Connection, table: str, column: str, atom: int, *, cod
     return [AtomRow(k, float(v), t) for k, v, t in rows]
 
 
-label_atoms = takes_database(compute, "label_atoms")
-atom_labels = takes_database(read, "atom_labels")
-atom_rows = takes_database(rows_of, "atom_rows")
+label_atoms = takes_database(_label_atoms, "label_atoms")
+atom_labels = takes_database(_atom_labels, "atom_labels")
+atom_rows = takes_database(_atom_rows, "atom_rows")

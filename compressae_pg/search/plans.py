@@ -111,14 +111,9 @@ def resolve(table: str, column: str, code_column: str | None = None) -> Plan[Att
 _MODELS: WeakKeyDictionary[Any, dict[int, Weights]] = WeakKeyDictionary()
 
 
-def cached_model(conn: Any, model_id: int) -> Weights | None:
-    """The model already loaded on this connection, if any (models are cached per connection)."""
-    return _MODELS.get(conn, {}).get(model_id)
-
-
 def load_model(conn: Any, target: Attachment) -> Plan[Weights]:
     """The attachment's model: from the connection's cache, else its weights read once."""
-    model = cached_model(conn, target.model.id)
+    model = _MODELS.get(conn, {}).get(target.model.id)
     if model is None:
         rows = yield Statement(_sql.query("model_weights"), {"id": target.model.id})
         if not rows:

@@ -5,9 +5,9 @@ learning rate, the ``k + 4k/8`` cosine loss, codes from the encoder's TopK. The 
 measured on its own in BENCHMARKS.md: the encoder initialised as the decoder's transpose, an AuxK
 loss that revives dead atoms, and codes refined at encode time
 (:class:`~compressae_pg.model.Encoding`). The method itself (TopK by magnitude, unit-norm atoms with
-gradient projection, bias-free decoder, the paper's loss) is the same in both. Off in both, for
-experiments: the neighbour terms of :mod:`compressae_pg.training.losses` and k-annealing (``k_start``); none
-beat the defaults in BENCHMARKS.md's issue-14 screens.
+gradient projection, bias-free decoder, the paper's loss) is the same in both. Off in both: the
+contrastive term of :mod:`compressae_pg.training.losses` (``contrast_codes``), a trade for tables searched by
+the codes' own cosine (docs/method.md).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from .._defaults import NONZEROS, H
 from ..model import CompresSAE, Encoding, _TopKPreActivations
-from .losses import neighbour_terms
+from .losses import neighbour_contrast
 
 _DEAD_WINDOW_ROWS = 100_000
 _MIN_GAIN = 1e-4  # the least rise of a check's score that counts as a gain
@@ -51,15 +51,10 @@ class TrainConfig:
     pursuit: int | None = None  # stored codes: atoms picked from the residual (None: k // 2; 0: paper)
     pursuit_stages: int | None = None  # ... in this many equal stages, each refitting first (None: 2 with the
     #                                    default pursuit, when it is even, else 1; measured at k=32 only)
-    # Terms that see neighbours (compressae_pg.training.losses), each a weight (0: off, as in the paper):
-    distill_asym: float = 0.0  # in-batch dense similarities distilled into x · x̂ᵀ
-    distill_codes: float = 0.0  # ... into the codes' own cosine
-    contrast_codes: float = 0.0  # InfoNCE on the codes' cosine, positive = dense nearest neighbour (0.01: sparse
-    #                              recall +4 points for asymmetric -1.6 and 1.6x the training time, BENCHMARKS.md)
-    distill_rows: int = 1024  # the sub-batch those terms compare
-    distill_temperature: float = 0.05
-    k_start: int | None = None  # anneal the training k from k_start down to k (None: train at k, paper)
-    k_anneal: float = 0.5  # ... linearly over this fraction of the steps
+    contrast_codes: float = 0.0  # weight of the InfoNCE on the codes' cosine (compressae_pg.training.losses; 0: off,
+    #                              paper; 0.01: sparse recall +4 points for asymmetric -1.6, 1.6x the training time)
+    contrast_rows: int = 1024  # the sub-batch it compares
+    contrast_temperature: float = 0.05
     check_every: int = 100  # steps between checks of the held-out rows' cosine (the stored codes'), with patience
     patience: int | None = None  # stop after this many checks without a gain, keeping the best weights (None: run
     #                              every step; 3 stopped a 5k-row 768-d table at 300 steps, -0.001 held-out cosine, BENCHMARKS.md)
@@ -73,15 +68,11 @@ class TrainConfig:
             raise ValueError("steps, batch_size and lr must be positive")
         if not 0 <= self.encoding.pursuit < self.k:
             raise ValueError(f"pursuit must be in [0, k) (got {self.pursuit} for k={self.k})")
-        if min(self.distill_asym, self.distill_codes, self.contrast_codes) < 0:
-            raise ValueError("distill_asym, distill_codes and contrast_codes are weights: they must be >= 0")
-        if self.distill_rows < 2 or self.distill_temperature <= 0:
-            raise ValueError(f"distill_rows must be >= 2 and distill_temperature > 0 "
-                             f"(got {self.distill_rows}, {self.distill_temperature})")
-        if self.k_start is not None and not self.k <= self.k_start <= self.h // 4:
-            raise ValueError(f"k_start must be in [k, h/4] = [{self.k}, {self.h // 4}] (got {self.k_start})")
-        if not 0 < self.k_anneal <= 1:
-            raise ValueError(f"k_anneal is a fraction of the steps in (0, 1] (got {self.k_anneal})")
+        if self.contrast_codes < 0:
+            raise ValueError(f"contrast_codes is a weight: it must be >= 0 (got {self.contrast_codes})")
+        if self.contrast_rows < 2 or self.contrast_temperature <= 0:
+            raise ValueError(f"contrast_rows must be >= 2 and contrast_temperature > 0 "
+                             f"(got {self.contrast_rows}, {self.contrast_temperature})")
         if self.check_every < 1 or (self.patience is not None and self.patience < 1):
             raise ValueError(f"check_every and patience must be >= 1 (got {self.check_every}, {self.patience})")
 
@@ -89,8 +80,7 @@ class TrainConfig:
     def paper(cls, **settings: Any) -> "TrainConfig":
         """The paper's recipe, exactly (other settings may still be given)."""
         exact = dict(init="kaiming", schedule="constant", aux_k=0.0, refit=False, pursuit=0, pursuit_stages=1,
-                     distill_asym=0.0, distill_codes=0.0, contrast_codes=0.0, k_start=None,
-                     patience=None)
+                     contrast_codes=0.0, patience=None)
         return replace(cls(), **{**exact, **settings})
 
     @property
@@ -122,27 +112,6 @@ def lr_factor(cfg: TrainConfig, step: int) -> float:
         return 1.0
     warm = min(1.0, (step + 1) / max(1, min(cfg.warmup, cfg.steps // 10)))
     return warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / cfg.steps)))
-
-
-def k_at(cfg: TrainConfig, step: int) -> int:
-    """The sparsity the loss trains at on ``step``: k_start, linearly down to k by k_anneal of the run."""
-    if cfg.k_start is None:
-        return cfg.k
-    done = min(1.0, step / max(1, round(cfg.k_anneal * cfg.steps)))
-    return round(cfg.k_start + (cfg.k - cfg.k_start) * done)
-
-
-def neighbour_loss(cfg: TrainConfig, x: torch.Tensor, parts: dict[str, torch.Tensor], k: int, h: int) -> dict[str, torch.Tensor]:
-    """The weighted neighbour terms ``cfg`` asks for (empty when all are off), from the loss's parts."""
-    weights = {"distill_asym": cfg.distill_asym, "distill_codes": cfg.distill_codes, "contrast_codes": cfg.contrast_codes}
-    if not any(weights.values()):
-        return {}
-    terms = neighbour_terms(
-        x, parts["values"][:, :k], parts["indices"][:, :k], parts["reconstruction"], h,
-        rows=cfg.distill_rows, temperature=cfg.distill_temperature,
-        asym=cfg.distill_asym > 0, codes=cfg.distill_codes > 0, contrast=cfg.contrast_codes > 0,
-    )
-    return {name: weights[name] * term for name, term in terms.items()}
 
 
 def aux_k_loss(model: CompresSAE, x: torch.Tensor, rec_k: torch.Tensor, dead: torch.Tensor) -> torch.Tensor:
@@ -184,14 +153,15 @@ def fit(batches: Iterator[np.ndarray], model: CompresSAE, cfg: TrainConfig, *, p
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * lr_factor(cfg, step)
             x = torch.from_numpy(next(batches)).to(device)
-            k = k_at(cfg, step)
-            parts = model.loss(x, keep=True, k=k)
+            parts = model.loss(x, keep=True)
             with torch.no_grad():
                 last_used[parts["indices"][:, : model.k].reshape(-1)] = step
             loss = parts["loss"]
-            for name, term in neighbour_loss(cfg, x, parts, k, model.h).items():
-                parts[name] = term
-                loss = loss + term
+            if cfg.contrast_codes:
+                n = cfg.contrast_rows
+                parts["contrast_codes"] = neighbour_contrast(x[:n], parts["values"][:n, :model.k], parts["indices"][:n, :model.k], model.h,
+                                                             temperature=cfg.contrast_temperature)
+                loss = loss + cfg.contrast_codes * parts["contrast_codes"]
             del parts["values"], parts["indices"]
             dead = (step - last_used) > window
             if cfg.aux_k and step >= window and bool(dead.any()):

@@ -37,8 +37,8 @@ def attach_model(conn: psycopg.Connection, *, table: str = "items", column: str 
     """Store ``model`` (default: a small untrained paper-encoding one) and attach a code column for it."""
     model = CompresSAE(DIM, H, K, seed=seed).eval() if model is None else model
     registry.save(conn, name, model)
-    ref = registry.versions(conn, name)[-1].ref
-    return attachments.add(conn, table, column, ref, **kwargs), model
+    ref = registry.list_models(name, conn=conn)[-1].ref
+    return attachments.attach(table, column, ref, conn=conn, **kwargs), model
 
 
 def searchable(conn: psycopg.Connection, dsn: str, vectors, model: CompresSAE, *, table: str = "items",
@@ -49,7 +49,7 @@ def searchable(conn: psycopg.Connection, dsn: str, vectors, model: CompresSAE, *
     backfill must have coded every row that has a source, so that no search test runs over a half-empty table."""
     create_table(conn, table, vectors, column=column, key_column=key, key=key_type, keys=keys, category=category)
     registry.save(conn, name, model)
-    att = attachments.add(conn, table, column, registry.versions(conn, name)[-1].ref, graph=graph)
+    att = attachments.attach(table, column, registry.list_models(name, conn=conn)[-1].ref, graph=graph, conn=conn)
     backfill(table, column, dsn=dsn, progress=False, index=index, m=8, ef_construction=32)  # the fast flow: codes, then the index
     coded = conn.execute(sql.SQL("SELECT count({}) FROM {}").format(sql.Identifier(att.code_column), sql.Identifier(table))).fetchone()[0]
     want = sum(v is not None for v in vectors)
