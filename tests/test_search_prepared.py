@@ -79,7 +79,7 @@ def test_a_prepared_search_reads_the_table_that_has_the_name_now(conn, dsn, mode
     conn.execute("SELECT compressae.detach('items'::regclass, 'embedding_sae')")
     conn.execute("DROP TABLE items")
     create_table(conn, "items", real_vectors[1000:1200], category="category")
-    attachments.add(conn, "items", "embedding", "m@1")
+    attachments.attach("items", "embedding", "m@1", conn=conn)
     backfill("items", "embedding", dsn=dsn, progress=False, m=8, ef_construction=32)
     after = conn.execute(SEARCH, (q,)).fetchall()
     assert len(conn.execute(PREPARED).fetchall()) == 1
