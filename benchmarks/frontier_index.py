@@ -175,7 +175,7 @@ def run(args) -> dict:
     db = index_db(args, base, queries, default)
     result: dict = {"data": args.data.name, "rows": len(base), "queries": len(queries), "server": db["server"],
                     "hnsw": {"m": args.m, "ef_construction": args.ef_construction}, "sizes": db["sizes"], "models": {}}
-    rows, (codes, packed) = point(args, "default", default, db, base, queries, want, "the default recipe, full (--model-file)")
+    rows, (codes, packed) = point(args, "default", default, db, base, queries, want, "the default recipe, its full budget (--model-file)")
     result["check"] = check_default(db, default, codes, packed, queries, args.k)
     for p in args.sketch_planes:  # the formula of the bytes against pg_column_size, at the default model and bits
         expected, measured = point_bytes(default.dim, default.k, DEFAULT_BITS, p)["row"], db["sizes"][p]["bytes_per_row"]
@@ -208,21 +208,31 @@ def peers_from(path: Path) -> list[dict]:
 
 
 def markdown(r: dict) -> str:
+    """One line per model, residual bits and sketch planes (recall at each candidate count), then the peers."""
     half = r["sizes"]["halfvec"]
+    counts = sorted({row["candidates"] for row in r["points"]})
+    by: dict[tuple, list[dict]] = {}
+    for row in r["points"]:
+        by.setdefault((row["name"], row["residual_bits"], row["sketch_planes"]), []).append(row)
     lines = [f"{r['rows']:,} rows, {r['queries']} held-out queries; halfvec column + index "
              f"{half['column_plus_index_bytes'] / 2**20:.1f} MiB ({half['column_plus_index_bytes'] / r['rows']:.0f} B a row); "
              f"check at the default point: {r['check']}", "",
-             "| model | budget | k | residual bits | sketch planes | candidates | recall@10 through the index | full scan "
-             "| bytes/row (code + sketch + residual + index share) | / halfvec's |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for row in r["points"]:
-        b = row["bytes"]
-        lines.append(f"| {row['name']} | {row['budget']} | {row['k']} | {row['residual_bits']} | {row['sketch_planes']} | "
-                     f"{row['candidates']} | {row['recall@10']:.3f} | {row['full_scan']:.3f} | {row['bytes_per_row']:,.0f} "
-                     f"({b['code']} + {b['sketch']} + {b['residual']} + {row['index_share']:.0f}) | {row['over_halfvec']:.3f} |")
+             f"| model (budget) | k | residual bits | sketch planes | bytes/row: code + sketch + residual + index share | / halfvec's "
+             f"| recall@10 through the index, {' / '.join(map(str, counts))} candidates | full scan |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for (name, bits, planes), rows in by.items():
+        row, b = rows[0], rows[0]["bytes"]
+        found = {x["candidates"]: x["recall@10"] for x in rows}
+        lines.append(f"| {name} ({row['budget']}) | {row['k']} | {bits} | {planes} | {row['bytes_per_row']:,.0f} = {b['code']} + "
+                     f"{b['sketch']} + {b['residual']} + {row['index_share']:.0f} | {row['over_halfvec']:.3f} | "
+                     f"{' / '.join(f'{found[c]:.3f}' if c in found else '' for c in counts)} | {row['full_scan']:.3f} |")
+    peers: dict[str, list[dict]] = {}
     for row in r["peers"]:
-        lines.append(f"| peer `{row['name']}` ({row['source']}) | no model | | | | {row['candidates']} | {row['recall@10']:.3f} | "
-                     f"{row['full_scan']:.3f} | {row['bytes_per_row']:,.0f} | {row['over_halfvec']:.3f} |")
+        peers.setdefault(row["name"], []).append(row)
+    for name, rows in peers.items():
+        found = {x["candidates"]: x["recall@10"] for x in rows}
+        lines.append(f"| peer `{name}`, no model ({rows[0]['source']}) | | | | {rows[0]['bytes_per_row']:,.0f} | {rows[0]['over_halfvec']:.3f} | "
+                     f"{' / '.join(f'{found[c]:.3f}' if c in found else '' for c in counts)} | {rows[0]['full_scan']:.3f} |")
     return "\n".join(lines)
 
 
@@ -272,11 +282,13 @@ def main() -> None:
     p.add_argument("--candidates", type=ints, default=[CANDIDATES, 200], help="candidate counts (default 100,200)")
     p.add_argument("--full-scan-queries", type=int, default=500, help="queries of the full scans (default 500)")
     p.add_argument("--peers-from", type=Path, help="a retrieval.py result whose peer rows to add (same data and graph)")
-    p.add_argument("--plot", nargs=2, metavar=("JSON", "PNG"), help="plot a result of this script and stop")
+    p.add_argument("--plot", nargs=2, metavar=("JSON", "PNG"), help="plot a result of this script, print its table and stop")
     p.add_argument("--name", default="frontier_index", help="results/<name>.json (default frontier_index)")
     args = p.parse_args()
     if args.plot:
-        plot(json.loads(Path(args.plot[0]).read_text()), args.plot[1])
+        result = json.loads(Path(args.plot[0]).read_text())
+        plot(result, args.plot[1])
+        print(markdown(result))
         return
     publish(args.name, args, run(args), markdown)
 
