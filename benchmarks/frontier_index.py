@@ -1,7 +1,7 @@
 """The frontier through the index: recall@10 against bytes per row over k, residual bits and sketch planes.
 
     cd benchmarks && OMP_NUM_THREADS=1 python frontier_index.py --model-file /work/models/default-pypi.model \\
-        --k 16,24,32 --grid-steps 300 --models-dir /work/models --peers-from results/retrieval_2planes_peers.json
+        --grid-k 16,24,32 --grid-steps 300 --models-dir /work/models --peers-from results/retrieval_2planes_peers.json
 
 The sketch graph does not depend on the model: the rows' sketches and their HNSW index are built once per
 ``--sketch-planes`` through the product (an attachment of ``--model-file``, the default recipe, its backfill and
