@@ -43,18 +43,19 @@ def batches(items: np.ndarray, batch_size: int, seed: int) -> Iterator[np.ndarra
             yield items[order[start : start + batch_size]]
 
 
-def trained_model(path: Path, items: np.ndarray, steps: int | None) -> tuple[CompresSAE, dict]:
-    """The model in ``path``, or the default recipe trained on ``items`` and written there."""
+def trained_model(path: Path, items: np.ndarray, steps: int | None, **changes) -> tuple[CompresSAE, dict]:
+    """The model in ``path``, or the default recipe (with ``changes`` to its TrainConfig, e.g. ``k=16``) trained on
+    ``items`` and written there."""
     if path.exists():
         return CompresSAE.from_bytes(path.read_bytes()).eval(), {"trained": False}
-    cfg = TrainConfig(device="cpu") if steps is None else replace(TrainConfig(device="cpu"), steps=steps)
+    cfg = replace(TrainConfig(device="cpu"), **changes, **({} if steps is None else {"steps": steps}))
     model = new_model(items.shape[1], cfg)
     start = time.perf_counter()
     fitted = fit(batches(items, cfg.batch_size, cfg.seed), model, cfg, progress=False)
     seconds = time.perf_counter() - start
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(model.to_bytes())
-    return model.eval(), {"trained": True, "train_seconds": round(seconds, 1), "steps": cfg.steps,
+    return model.eval(), {"trained": True, "train_seconds": round(seconds, 1), "steps": cfg.steps, "k": cfg.k,
                           "batch_size": cfg.batch_size, **{k: round(v, 4) for k, v in fitted.items()}}
 
 
