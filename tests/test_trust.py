@@ -21,7 +21,7 @@ from compressae_pg.server import connect
 
 from .support.models import attach_model
 from .support.tables import create_table, insert_rows
-from .support.truth import check_codes
+from .support.truth import check_codes, check_residuals
 
 
 def as_user(dsn: str, user: str) -> str:
@@ -424,3 +424,37 @@ def test_one_statements_queue_entries_cost_time_linear_in_its_keys(conn):
                            " FROM compressae.sync_queue, unnest(keys) AS k").fetchone()
     assert entries[1:] == (1000, 400_000, 1, 400_000) and conn.execute("SELECT count(*) FROM compressae.sync_queue").fetchone() == (400,)
     assert large / small < 30, f"16x the keys took {large / small:.1f}x the time ({small:.0f} ms, {large:.0f} ms)"  # the square: ~50x
+
+
+def plant_operator(c: psycopg.Connection, op: str, left: str, right: str, returns: str, body: str) -> None:
+    """An operator ``op`` (``left``, ``right``) in public, an exact match where the package's statement compares those
+    types, that records its caller in ``public.calls`` and then does what ``body`` (of $1, $2) computes."""
+    c.execute("CREATE TABLE IF NOT EXISTS public.calls (caller name, what text)")
+    c.execute("GRANT INSERT ON public.calls TO PUBLIC")
+    name = sql.Identifier("public", f"planted_{uuid.uuid4().hex[:8]}")
+    text = sql.SQL("INSERT INTO public.calls VALUES (current_user, {}); SELECT {}").format(sql.Literal(op), sql.SQL(body))
+    c.execute(sql.SQL("CREATE FUNCTION {}({}, {}) RETURNS {} LANGUAGE sql AS {}").format(
+        name, sql.SQL(left), sql.SQL(right), sql.SQL(returns), sql.Literal(text.as_string(c))))
+    c.execute(sql.SQL("CREATE OPERATOR public.{} (LEFTARG = {}, RIGHTARG = {}, FUNCTION = {})").format(
+        sql.SQL(op), sql.SQL(left), sql.SQL(right), name))
+
+
+def test_an_operator_planted_for_bit_against_varbit_runs_in_no_write_of_codes(conn, dsn, role, capsys, real_vectors):
+    x = real_vectors
+    owner, planter = role("owner"), role("planter")
+    grant(capsys, dsn, owner, "--train")
+    mine = as_user(dsn, owner)
+    with connect(mine, autocommit=True) as oc:
+        create_table(oc, "items", x[:20])
+        _att, model = attach_model(oc, residual_bits=2)
+        assert backfill("items", "embedding", conn=oc, progress=False).rows_written == 20
+        oc.execute("UPDATE items SET embedding_sae_residual = NULL WHERE id <= 5")  # coded, without a residual sketch
+    with connect(as_user(dsn, planter), autocommit=True) as pc:
+        for op, body in (("=", "$1::varbit = $2"), ("<>", "$1::varbit <> $2")):
+            plant_operator(pc, op, "bit", "varbit", "boolean", body)
+        pc.execute("SELECT B'1' = B'1'::varbit")  # the plant does win a plain comparison of those types
+        assert pc.execute("SELECT count(*) FROM public.calls").fetchone() == (1,)
+        pc.execute("TRUNCATE public.calls")
+    assert backfill("items", "embedding", dsn=mine, progress=False).status == "done"  # fills the five sketches
+    assert conn.execute("SELECT caller, what FROM public.calls").fetchall() == []
+    assert check_codes(conn, model) == 20 and check_residuals(conn, model, planes=2) == 20
