@@ -11,7 +11,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from compressae_pg import (CompresSAE, Encoding, ModelOwnerError, NotAttachedError, OwnerCodeError, UnknownTableError, backfill,
+from compressae_pg import (CompresSAE, CompressedColumn, Encoding, ModelOwnerError, NotAttachedError, OwnerCodeError, UnknownTableError, backfill,
                            recompress, registry, sync)
 from compressae_pg import _migrate
 from compressae_pg import status as compressae_status
@@ -21,7 +21,7 @@ from compressae_pg.server import connect
 
 from .support.models import attach_model
 from .support.tables import create_table, insert_rows
-from .support.truth import check_codes, check_residuals
+from .support.truth import check_codes, check_residuals, cos
 
 
 def as_user(dsn: str, user: str) -> str:
@@ -458,3 +458,23 @@ def test_an_operator_planted_for_bit_against_varbit_runs_in_no_write_of_codes(co
     assert backfill("items", "embedding", dsn=mine, progress=False).status == "done"  # fills the five sketches
     assert conn.execute("SELECT caller, what FROM public.calls").fetchall() == []
     assert check_codes(conn, model) == 20 and check_residuals(conn, model, planes=2) == 20
+
+
+def test_an_operator_planted_for_bit_against_varbit_runs_in_no_search_of_the_sketch_graph(conn, dsn, role, capsys, real_vectors):
+    x = real_vectors
+    owner, planter = role("owner"), role("planter")
+    grant(capsys, dsn, owner, "--train")
+    mine = as_user(dsn, owner)
+    with connect(mine, autocommit=True) as oc:
+        create_table(oc, "items", x[:40])
+        assert attach_model(oc)[0].sketch_column is not None  # the default: the sketch graph
+        backfill("items", "embedding", conn=oc, progress=False)
+    with connect(as_user(dsn, planter), autocommit=True) as pc:
+        plant_operator(pc, "<~>", "bit", "varbit", "float8", "public.hamming_distance($1, $2)")
+    q = x[45]
+    top = [int(i) + 1 for i in np.argsort(-cos(q, x[:40]))[:5]]  # numpy's exact top 5 (ids are 1-based)
+    for who in (dsn, mine):  # the test's superuser, and the table's owner
+        with connect(who, autocommit=True) as c:  # every row a candidate, reranked by the dense source: numpy's order
+            assert [h.key for h in CompressedColumn(c, "items", "embedding").search(q, k=5, candidates=40, rerank="dense")] == top
+    assert main(["search", "--table", "items", "--column", "embedding", "--key", "1", "--k", "2", "--dsn", dsn]) == 0, capsys.readouterr().err
+    assert conn.execute("SELECT caller, what FROM public.calls").fetchall() == []

@@ -253,7 +253,9 @@ def _candidates_sql(target: Attachment, rerank: str, where: Any, exclude: tuple[
     if target.needs_codes:
         graph, op, probe_type = target.code_column, "<=>", sql.Identifier(target.vector_schema, "sparsevec")
     else:
-        graph, op, probe_type = target.sketch_column, "<~>", sql.SQL("varbit")
+        # The sketch column's own type, bit(n): against varbit an operator planted for (bit, varbit) would win.
+        graph, op = target.sketch_column, "<~>"
+        probe_type = sql.SQL("pg_catalog.bit({})").format(sql.Literal(target.sketch_planes * target.model.dim))
     return _sql.query(
         "search_candidates",
         key=key if _binary_key(target.key_oid) else sql.SQL("{}::text").format(key),
