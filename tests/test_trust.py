@@ -478,3 +478,34 @@ def test_an_operator_planted_for_bit_against_varbit_runs_in_no_search_of_the_ske
             assert [h.key for h in CompressedColumn(c, "items", "embedding").search(q, k=5, candidates=40, rerank="dense")] == top
     assert main(["search", "--table", "items", "--column", "embedding", "--key", "1", "--k", "2", "--dsn", dsn]) == 0, capsys.readouterr().err
     assert conn.execute("SELECT caller, what FROM public.calls").fetchall() == []
+
+
+def test_a_cast_an_owner_defines_on_its_key_type_runs_in_no_command_that_reads_keys(conn, dsn, role, capsys, real_vectors):
+    x = real_vectors
+    owner = role("owner")
+    grant(capsys, dsn, owner, "--train")
+    mine = as_user(dsn, owner)
+    labels = [f"c{i}" for i in range(1, 31)]
+    with connect(mine, autocommit=True) as oc:
+        oc.execute(sql.SQL("CREATE TYPE color AS ENUM ({})").format(sql.SQL(", ").join(map(sql.Literal, labels))))
+        oc.execute("CREATE TABLE items (id color PRIMARY KEY, embedding vector(384))")
+        with oc.cursor().copy("COPY items (id, embedding) FROM STDIN") as copy:
+            for label, v in zip(labels, x[:30]):
+                copy.write_row((label, v))
+        _att, model = attach_model(oc)
+        oc.execute("CREATE TABLE public.calls (caller name, what text)")
+        oc.execute("GRANT INSERT ON public.calls TO PUBLIC")
+        oc.execute("CREATE FUNCTION color_text(c color) RETURNS text LANGUAGE sql AS "
+                   "$$ INSERT INTO public.calls VALUES (current_user, 'color::text'); SELECT pg_catalog.format('%s', c) $$")
+        oc.execute("CREATE CAST (color AS text) WITH FUNCTION color_text(color)")
+        oc.execute("SELECT 'c1'::color::text")  # the cast does run in a plain cast
+        assert oc.execute("SELECT count(*) FROM public.calls").fetchone() == (1,)
+        oc.execute("TRUNCATE public.calls")
+    assert backfill("items", "embedding", dsn=mine, progress=False, workers=2).rows_written == 30  # key ranges cut by quantiles
+    for command in (["verify", "--table", "items", "--column", "embedding"], ["status", "--table", "items", "--drift", "30"],
+                    ["search", "--table", "items", "--column", "embedding", "--key", "c1", "--k", "3"]):
+        assert main([*command, "--dsn", dsn]) == 0, capsys.readouterr().err
+    hits = CompressedColumn(conn, "items", "embedding").search(x[45], k=5, candidates=30, rerank="dense")
+    assert [h.key for h in hits] == [labels[i] for i in np.argsort(-cos(x[45], x[:30]))[:5]]  # numpy's exact top 5
+    assert conn.execute("SELECT caller, what FROM public.calls").fetchall() == []
+    assert check_codes(conn, model) == 30

@@ -258,7 +258,7 @@ def _candidates_sql(target: Attachment, rerank: str, where: Any, exclude: tuple[
         probe_type = sql.SQL("pg_catalog.bit({})").format(sql.Literal(target.sketch_planes * target.model.dim))
     return _sql.query(
         "search_candidates",
-        key=key if _binary_key(target.key_oid) else sql.SQL("{}::text").format(key),
+        key=key if _binary_key(target.key_oid) else sql.SQL("pg_catalog.format('%1$s', {})").format(key),
         graph=sql.Identifier(graph), op=sql.SQL(op), probe_type=probe_type,
         code=sql.Identifier(target.code_column), ops=sql.Identifier(target.vector_schema),
         extra=sql.SQL("").join(sql.SQL(", {}").format(e) for e in extra),

@@ -3,7 +3,7 @@
 -- search gets, ordered by the peer's score of each ({score}: a sum of bit_count terms over the candidate's
 -- sketch c.sketch or its peer row p.v). Literals only, as in evaluate_dense_search.sql. The query's bits are
 -- cast to the sketch column's own type, bit({width}): against varbit an operator planted for (bit, varbit) would win.
-SELECT c.key::text
+SELECT pg_catalog.format('%1$s', c.key)
 FROM (SELECT {key} AS key, {sketch} AS sketch
       FROM {table}
       WHERE {code} IS NOT NULL AND {sketch} IS NOT NULL
