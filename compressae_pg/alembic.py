@@ -203,7 +203,7 @@ def run(operation: AddCompressedColumnOp | DropCompressedColumnOp, dsn: str | No
 
     with connect(dsn, autocommit=True) as conn:
         _migrate.ensure(conn)
-    engine = _migrate._engine(dsn)
+    engine = _migrate._engine(lambda: connect(dsn))
     try:
         with engine.connect() as connection:
             ctx = MigrationContext.configure(connection)
