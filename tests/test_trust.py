@@ -509,3 +509,46 @@ def test_a_cast_an_owner_defines_on_its_key_type_runs_in_no_command_that_reads_k
     assert [h.key for h in hits] == [labels[i] for i in np.argsort(-cos(x[45], x[:30]))[:5]]  # numpy's exact top 5
     assert conn.execute("SELECT caller, what FROM public.calls").fetchall() == []
     assert check_codes(conn, model) == 30
+
+
+def test_a_function_planted_for_the_ops_names_runs_in_no_attach_or_detach(conn, dsn, role, capsys, real_vectors):
+    import sqlalchemy as sa
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+    from sqlalchemy.pool import NullPool
+
+    from compressae_pg import alembic as ops
+
+    owner = role("owner")
+    grant(capsys, dsn, owner, "--train")
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        create_table(oc, "items", x := real_vectors[:10])
+        registry.save(oc, "m", CompresSAE(384, 1024, 16, seed=0).eval())
+        oc.execute("CREATE TABLE public.calls (caller name, what text)")
+        oc.execute("GRANT INSERT ON public.calls TO PUBLIC")
+        oc.execute("CREATE FUNCTION public.concat_ws(s text, a text, b text) RETURNS text LANGUAGE sql AS "
+                   "$$ INSERT INTO public.calls VALUES (current_user, 'concat_ws'); SELECT pg_catalog.concat_ws(s, a, b) $$")
+        oc.execute("SELECT concat_ws('.', 'a'::text, 'b'::text)")  # the plant does win a plain call
+        assert oc.execute("SELECT count(*) FROM public.calls").fetchone() == (1,)
+        oc.execute("TRUNCATE public.calls")
+    attached = "SELECT count(*) FROM compressae.attachments WHERE table_oid = 'items'::regclass"
+    for command, after in ((["attach", "--table", "items", "--column", "embedding", "--model", "m", "--apply"], 1),
+                           (["detach", "--table", "items", "--column", "embedding"], 0)):  # the superuser's CLI
+        assert main([*command, "--dsn", dsn]) == 0, capsys.readouterr().err
+        assert conn.execute(attached).fetchone() == (after,)
+    engine = sa.create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(dsn), poolclass=NullPool)
+    try:  # an application's own migration, on its own search_path ("$user", public)
+        for op in (ops.AddCompressedColumnOp("items", "embedding", model="m", index=False),
+                   ops.DropCompressedColumnOp("items", "embedding")):
+            with engine.connect() as connection:
+                ctx = MigrationContext.configure(connection)
+                with ctx.begin_transaction():
+                    Operations(ctx).invoke(op)
+    finally:
+        engine.dispose()
+    assert conn.execute(attached).fetchone() == (0,)
+    assert conn.execute("SELECT caller, what FROM public.calls").fetchall() == []
+    with connect(as_user(dsn, owner), autocommit=True) as oc:  # the owner's attach still codes as numpy does
+        _att, model = attach_model(oc)
+        backfill("items", "embedding", conn=oc, progress=False)
+    assert check_codes(conn, model) == len(x)
