@@ -232,7 +232,8 @@ _PLAIN: dict[tuple, sql.SQL] = {}
 def _plain_candidates(target: Attachment, rerank: str) -> sql.SQL:
     """:func:`_candidates_sql` without a filter, composed once per attachment, its names and the rerank."""
     key = (target.id, target.table.schema, target.table.name, target.code_column, target.sketch_column,
-           target.residual_column, target.source_column, target.key.name, target.key_oid, target.vector_schema, target.graph, rerank)
+           target.residual_column, target.source_column, target.key.name, target.key_oid, target.vector_schema, target.graph,
+           target.sketch_planes, target.model.dim, rerank)  # the planes and dimension size the probe's bit(n)
     if key not in _PLAIN:
         _PLAIN[key] = sql.SQL(_candidates_sql(target, rerank, None, None).as_string(None))
     return _PLAIN[key]
