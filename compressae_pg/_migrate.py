@@ -7,6 +7,7 @@ own Alembic environment (branch label ``compressae``; see :func:`versions_locati
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.resources import files
 
 import psycopg
@@ -67,13 +68,39 @@ def head() -> str:
     return ScriptDirectory.from_config(_config()).get_current_head()
 
 
-def _engine(dsn: str | None) -> sa.Engine:
-    url = resolve_dsn(dsn)
-    return sa.create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(url), poolclass=NullPool)
+def _engine(connect: Callable[[], psycopg.Connection]) -> sa.Engine:
+    """An SQLAlchemy engine whose every session is one that ``connect`` opens (and pins as its caller needs)."""
+    return sa.create_engine("postgresql+psycopg://", creator=connect, poolclass=NullPool)
+
+
+def _revision_schema(dsn: str | None) -> tuple[str | None, bool]:
+    """The schema the revisions find pgvector in (:file:`revision_path.sql`) and whether it is installed there; a
+    :class:`CompressaeError` naming what
+    in it a role other than a superuser made, which could outrank a built-in that a revision calls."""
+    with psycopg.connect(resolve_dsn(dsn), autocommit=True) as conn:
+        row = conn.execute(_sql.query("revision_path")).fetchone()
+    if row is None:
+        return None, False
+    schema, installed, planted = row
+    if planted:
+        raise CompressaeError(
+            f"schema {schema!r} (pgvector's, on the revisions' search_path) holds what no extension and no superuser "
+            f"made: {', '.join(planted)}; a revision calling a built-in could run one of them with this role's rights. "
+            f"Drop them or move them to another schema, then run the upgrade again (docs/operations.md, \"Least privilege\")")
+    return schema, installed
+
+
+def _revision_session(dsn: str | None, schema: str | None, installed: bool) -> psycopg.Connection:
+    """A session for the revisions, its search_path pinned (:file:`revision_pin.sql`)."""
+    conn = psycopg.connect(resolve_dsn(dsn))
+    conn.execute(_sql.query("revision_pin"), {"schema": schema, "installed": installed})
+    conn.commit()
+    return conn
 
 
 def _run(dsn: str | None, action, revision: str) -> None:
-    engine = _engine(dsn)
+    schema, installed = _revision_schema(dsn)
+    engine = _engine(lambda: _revision_session(dsn, schema, installed))
     try:
         with engine.begin() as conn:
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('compressae.migrations'))")

@@ -21,9 +21,10 @@ from alembic.operations import MigrateOperation, Operations
 from psycopg import sql as psql
 
 from . import _sql
+from ._catalog import resolve_table
 from ._choice import choose
 from ._defaults import GRAPH, GRAPHS, HNSW_EF_CONSTRUCTION, HNSW_M, RESIDUAL_BITS, SKETCH_PLANE_COUNTS, SKETCH_PLANES, SYNC, SYNC_MODES
-from .errors import CompressaeError
+from .errors import CompressaeError, UnknownTableError
 
 
 def _statement(name: str) -> sa.TextClause:
@@ -182,6 +183,15 @@ def _execute_raw(bind: sa.Connection, statement: str) -> Any:
     return result.scalar() if result.returns_rows else None
 
 
+def _schema_of(conn: psycopg.Connection, table: str) -> str | None:
+    """The schema of the table ``table`` names on the session's own path (None when there is none: the operation
+    then says so)."""
+    try:
+        return resolve_table(conn, table).schema
+    except UnknownTableError:
+        return None
+
+
 @renderers.dispatch_for(AddCompressedColumnOp)
 def render_add(_autogen_context: Any, op: AddCompressedColumnOp) -> str:
     """``op.add_compressed_column(...)`` as it appears in a revision file."""
@@ -201,9 +211,11 @@ def run(operation: AddCompressedColumnOp | DropCompressedColumnOp, dsn: str | No
     from . import _migrate
     from .server import connect
 
-    with connect(dsn, autocommit=True) as conn:
+    with connect(dsn, autocommit=True, pinned=True) as conn:
         _migrate.ensure(conn)
-    engine = _migrate._engine(dsn)
+        if operation.schema is None:  # the pinned session below looks up no table on a path: name the schema
+            operation.schema = _schema_of(conn, operation.table_name)
+    engine = _migrate._engine(lambda: connect(dsn, pinned=True))  # nothing a role planted runs in the operation
     try:
         with engine.connect() as connection:
             ctx = MigrationContext.configure(connection)

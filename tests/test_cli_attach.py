@@ -72,7 +72,7 @@ def test_attach_apply_then_models_refuse_to_drop_until_detached(conn, dsn, capsy
         (("attach", "--table", "missing", "--column", "e", "--model", "m", "--apply"), 'error: relation "missing" does not exist'),
         (("attach", "--table", "items", "--column", "embedding", "--model", "nope", "--apply"), "error: unknown model 'nope'"),
         (("attach", "--table", "items", "--column", "embedding", "--model", "m", "--m", "1", "--apply"), "error: HNSW needs 2 <= m"),
-        (("detach", "--table", "items", "--column", "embedding"), "error: no compressed code column is attached to items.embedding"),
+        (("detach", "--table", "items", "--column", "embedding"), "error: no compressed code column is attached to public.items.embedding"),
         (("models", "drop", "nope"), "error: no model 'nope' in compressae.models (known: m)"),
     ],
 )

@@ -7,8 +7,9 @@ import numpy as np
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
-from compressae_pg import CompresSAE, CompressedColumn, Encoding, Hit, _migrate, registry, sync
+from compressae_pg import CompresSAE, CompressaeError, CompressedColumn, Encoding, Hit, _migrate, registry, sync
 from compressae_pg.columns import attachments
 from compressae_pg.server import connect
 
@@ -287,3 +288,54 @@ def test_an_attachment_of_0016_follows_its_table_by_oid_after_the_upgrade_and_a_
         hits = conn.execute("SELECT key, score FROM compressae.search('renamed', 'embedding', %s, k => 5, candidates => 200)", (q,))
         assert_top([Hit(int(key), score) for key, score in hits], keys, scores, 5)
         assert [a.table.qualified for a in attachments.list_attachments(conn)] == ["public.renamed"]
+
+
+def test_an_upgrade_runs_no_function_a_role_planted_and_refuses_one_in_pgvectors_schema(empty_dsn, real_vectors, model, login_role):
+    """0016's upgrade calls format(unknown, text, text) for each queue attachment, which a format(text, text, text)
+    of another role's outranks: one in a schema on the upgrading superuser's path never runs (the revisions' path is
+    pinned), and one in pgvector's schema (on that path) stops the upgrade before anything changes, named."""
+    _migrate.upgrade(empty_dsn, "0015_queue_upkeep")
+    try:
+        with connect(empty_dsn, autocommit=True) as conn:  # 0001 creates the extension in the path's first schema, as ever
+            assert conn.execute("SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'vector'").fetchone() == ("public",)
+        _plant_and_upgrade(empty_dsn, real_vectors, model, login_role)
+    finally:
+        with connect(empty_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(sql.Identifier(login_role)))
+
+
+def _plant_and_upgrade(empty_dsn: str, real_vectors, model, login_role: str) -> None:
+    planter = sql.Identifier(login_role)
+    with connect(empty_dsn, autocommit=True) as conn:
+        create_table(conn, "items", real_vectors[:5])
+        registry.save(conn, "m", model)
+        conn.execute("SELECT compressae.attach('items'::regclass, 'embedding', 'm', sync => 'queue')")
+        conn.execute(sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(planter))
+        conn.execute(sql.SQL("CREATE SCHEMA evil AUTHORIZATION {}").format(planter))
+    plant = ("CREATE FUNCTION {}.format(f text, a text, b text) RETURNS text LANGUAGE sql AS "
+             "$$ INSERT INTO evil.calls VALUES (current_user); SELECT pg_catalog.format(f, a, b) $$")
+    with connect(make_conninfo(empty_dsn, user=login_role), autocommit=True) as pc:
+        pc.execute("CREATE TABLE evil.calls (caller name)")
+        pc.execute("GRANT USAGE ON SCHEMA evil TO PUBLIC")
+        pc.execute("GRANT INSERT ON evil.calls TO PUBLIC")
+        pc.execute(plant.format("evil"))
+        pc.execute("SET search_path = evil, public")
+        pc.execute("SELECT format('%I.%I', 'a'::text, 'b'::text)")  # the plant does win a plain call on its path
+        assert pc.execute("SELECT count(*) FROM evil.calls").fetchone() == (1,)
+        pc.execute("TRUNCATE evil.calls")
+    _migrate.upgrade(make_conninfo(empty_dsn, options="-c search_path=evil,public"))
+    with connect(empty_dsn, autocommit=True) as conn:
+        assert _migrate.current(conn) == REVISIONS[-1]
+        assert conn.execute("SELECT caller FROM evil.calls").fetchall() == []
+    _migrate.downgrade(empty_dsn, "0015_queue_upkeep")
+    with connect(make_conninfo(empty_dsn, user=login_role), autocommit=True) as pc:
+        pc.execute(plant.format("public"))
+    with pytest.raises(CompressaeError, match=r"function public\.format\(f text, a text, b text\)"):
+        _migrate.upgrade(empty_dsn)
+    with connect(empty_dsn, autocommit=True) as conn:
+        assert _migrate.current(conn) == "0015_queue_upkeep"  # refused before any revision ran
+        assert conn.execute("SELECT caller FROM evil.calls").fetchall() == []
+        conn.execute("DROP FUNCTION public.format(text, text, text)")
+    _migrate.upgrade(empty_dsn)
+    with connect(empty_dsn, autocommit=True) as conn:
+        assert _migrate.current(conn) == REVISIONS[-1]

@@ -16,6 +16,7 @@ from compressae_pg.server import connect
 
 from .support.models import attach_model
 from .support.tables import create_table
+from .support.truth import check_codes
 
 
 def as_user(dsn: str, user: str) -> str:
@@ -124,3 +125,22 @@ def test_a_role_that_fills_a_table_it_does_not_own_is_told_who_builds_the_index(
     assert (result.status, result.rows_written, result.index) == ("done", 100, None)
     assert any("the current role does not own the table: build it with `compressae-pg index`" in n for n in result.notes)
     assert conn.execute("SELECT count(*) FROM pg_index WHERE indrelid = 'items'::regclass AND NOT indisprimary").fetchone() == (0,)
+
+
+def test_a_granted_role_may_draw_a_backfill_run_but_not_move_the_sequence_and_a_regrant_takes_old_update_back(
+        conn, dsn, roles, capsys, real_vectors):
+    owner, other = roles
+    conn.execute(sql.SQL("GRANT UPDATE ON SEQUENCE compressae.backfill_runs TO {}").format(sql.Identifier(other)))  # an older grant
+    for name, flags in ((owner, ["--train"]), (other, [])):
+        assert main(["db", "grant", name, *flags, "--dsn", dsn]) == 0, capsys.readouterr().err
+    assert conn.execute("SELECT has_sequence_privilege(%s, 'compressae.backfill_runs', 'UPDATE'), "
+                        "has_sequence_privilege(%s, 'compressae.backfill_runs', 'USAGE')", (other, other)).fetchone() == (False, True)
+    with connect(as_user(dsn, other), autocommit=True) as c:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute("SELECT setval('compressae.backfill_runs', 9223372036854775807)")
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        create_table(oc, "items", real_vectors[:20])
+        model = attach_model(oc)[1]
+    result = backfill("items", "embedding", dsn=as_user(dsn, owner), progress=False)
+    assert (result.status, result.rows_written) == ("done", 20), result.errors
+    assert check_codes(conn, model) == 20

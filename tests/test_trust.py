@@ -11,7 +11,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from compressae_pg import (CompresSAE, Encoding, ModelOwnerError, NotAttachedError, OwnerCodeError, UnknownTableError, backfill,
+from compressae_pg import (CompresSAE, CompressedColumn, Encoding, ModelOwnerError, NotAttachedError, OwnerCodeError, UnknownTableError, backfill,
                            recompress, registry, sync)
 from compressae_pg import _migrate
 from compressae_pg import status as compressae_status
@@ -21,7 +21,7 @@ from compressae_pg.server import connect
 
 from .support.models import attach_model
 from .support.tables import create_table, insert_rows
-from .support.truth import check_codes
+from .support.truth import check_codes, check_residuals, cos
 
 
 def as_user(dsn: str, user: str) -> str:
@@ -465,3 +465,131 @@ def test_sql_search_and_explain_run_no_cast_or_operator_that_the_tables_owner_pl
         (atoms,) = conn.execute("SELECT count(*) FROM compressae.explain('items', 'embedding', %s, %s)", (q, key)).fetchone()
         assert atoms > 0
     assert conn.execute("SELECT * FROM public.calls").fetchall() == []
+
+
+def plant_operator(c: psycopg.Connection, op: str, left: str, right: str, returns: str, body: str) -> None:
+    """An operator ``op`` (``left``, ``right``) in public, an exact match where the package's statement compares those
+    types, that records its caller in ``public.calls`` and then does what ``body`` (of $1, $2) computes."""
+    c.execute("CREATE TABLE IF NOT EXISTS public.calls (caller name, what text)")
+    c.execute("GRANT INSERT ON public.calls TO PUBLIC")
+    name = sql.Identifier("public", f"planted_{uuid.uuid4().hex[:8]}")
+    text = sql.SQL("INSERT INTO public.calls VALUES (current_user, {}); SELECT {}").format(sql.Literal(op), sql.SQL(body))
+    c.execute(sql.SQL("CREATE FUNCTION {}({}, {}) RETURNS {} LANGUAGE sql AS {}").format(
+        name, sql.SQL(left), sql.SQL(right), sql.SQL(returns), sql.Literal(text.as_string(c))))
+    c.execute(sql.SQL("CREATE OPERATOR public.{} (LEFTARG = {}, RIGHTARG = {}, FUNCTION = {})").format(
+        sql.SQL(op), sql.SQL(left), sql.SQL(right), name))
+
+
+def test_an_operator_planted_for_bit_against_varbit_runs_in_no_write_of_codes(conn, dsn, role, capsys, real_vectors):
+    x = real_vectors
+    owner, planter = role("owner"), role("planter")
+    grant(capsys, dsn, owner, "--train")
+    mine = as_user(dsn, owner)
+    with connect(mine, autocommit=True) as oc:
+        create_table(oc, "items", x[:20])
+        _att, model = attach_model(oc, residual_bits=2)
+        assert backfill("items", "embedding", conn=oc, progress=False).rows_written == 20
+        oc.execute("UPDATE items SET embedding_sae_residual = NULL WHERE id <= 5")  # coded, without a residual sketch
+    with connect(as_user(dsn, planter), autocommit=True) as pc:
+        for op, body in (("=", "$1::varbit = $2"), ("<>", "$1::varbit <> $2")):
+            plant_operator(pc, op, "bit", "varbit", "boolean", body)
+        pc.execute("SELECT B'1' = B'1'::varbit")  # the plant does win a plain comparison of those types
+        assert pc.execute("SELECT count(*) FROM public.calls").fetchone() == (1,)
+        pc.execute("TRUNCATE public.calls")
+    assert backfill("items", "embedding", dsn=mine, progress=False).status == "done"  # fills the five sketches
+    assert conn.execute("SELECT caller, what FROM public.calls").fetchall() == []
+    assert check_codes(conn, model) == 20 and check_residuals(conn, model, planes=2) == 20
+
+
+def test_an_operator_planted_for_bit_against_varbit_runs_in_no_search_of_the_sketch_graph(conn, dsn, role, capsys, real_vectors):
+    x = real_vectors
+    owner, planter = role("owner"), role("planter")
+    grant(capsys, dsn, owner, "--train")
+    mine = as_user(dsn, owner)
+    with connect(mine, autocommit=True) as oc:
+        create_table(oc, "items", x[:40])
+        assert attach_model(oc)[0].sketch_column is not None  # the default: the sketch graph
+        backfill("items", "embedding", conn=oc, progress=False)
+    with connect(as_user(dsn, planter), autocommit=True) as pc:
+        plant_operator(pc, "<~>", "bit", "varbit", "float8", "public.hamming_distance($1, $2)")
+    q = x[45]
+    top = [int(i) + 1 for i in np.argsort(-cos(q, x[:40]))[:5]]  # numpy's exact top 5 (ids are 1-based)
+    for who in (dsn, mine):  # the test's superuser, and the table's owner
+        with connect(who, autocommit=True) as c:  # every row a candidate, reranked by the dense source: numpy's order
+            assert [h.key for h in CompressedColumn(c, "items", "embedding").search(q, k=5, candidates=40, rerank="dense")] == top
+    assert main(["search", "--table", "items", "--column", "embedding", "--key", "1", "--k", "2", "--dsn", dsn]) == 0, capsys.readouterr().err
+    assert conn.execute("SELECT caller, what FROM public.calls").fetchall() == []
+
+
+def test_a_cast_an_owner_defines_on_its_key_type_runs_in_no_command_that_reads_keys(conn, dsn, role, capsys, real_vectors):
+    x = real_vectors
+    owner = role("owner")
+    grant(capsys, dsn, owner, "--train")
+    mine = as_user(dsn, owner)
+    labels = [f"c{i}" for i in range(1, 31)]
+    with connect(mine, autocommit=True) as oc:
+        oc.execute(sql.SQL("CREATE TYPE color AS ENUM ({})").format(sql.SQL(", ").join(map(sql.Literal, labels))))
+        oc.execute("CREATE TABLE items (id color PRIMARY KEY, embedding vector(384))")
+        with oc.cursor().copy("COPY items (id, embedding) FROM STDIN") as copy:
+            for label, v in zip(labels, x[:30]):
+                copy.write_row((label, v))
+        _att, model = attach_model(oc)
+        oc.execute("CREATE TABLE public.calls (caller name, what text)")
+        oc.execute("GRANT INSERT ON public.calls TO PUBLIC")
+        oc.execute("CREATE FUNCTION color_text(c color) RETURNS text LANGUAGE sql AS "
+                   "$$ INSERT INTO public.calls VALUES (current_user, 'color::text'); SELECT pg_catalog.format('%s', c) $$")
+        oc.execute("CREATE CAST (color AS text) WITH FUNCTION color_text(color)")
+        oc.execute("SELECT 'c1'::color::text")  # the cast does run in a plain cast
+        assert oc.execute("SELECT count(*) FROM public.calls").fetchone() == (1,)
+        oc.execute("TRUNCATE public.calls")
+    assert backfill("items", "embedding", dsn=mine, progress=False, workers=2).rows_written == 30  # key ranges cut by quantiles
+    for command in (["verify", "--table", "items", "--column", "embedding"], ["status", "--table", "items", "--drift", "30"],
+                    ["search", "--table", "items", "--column", "embedding", "--key", "c1", "--k", "3"]):
+        assert main([*command, "--dsn", dsn]) == 0, capsys.readouterr().err
+    hits = CompressedColumn(conn, "items", "embedding").search(x[45], k=5, candidates=30, rerank="dense")
+    assert [h.key for h in hits] == [labels[i] for i in np.argsort(-cos(x[45], x[:30]))[:5]]  # numpy's exact top 5
+    assert conn.execute("SELECT caller, what FROM public.calls").fetchall() == []
+    assert check_codes(conn, model) == 30
+
+
+def test_a_function_planted_for_the_ops_names_runs_in_no_attach_or_detach(conn, dsn, role, capsys, real_vectors):
+    import sqlalchemy as sa
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+    from sqlalchemy.pool import NullPool
+
+    from compressae_pg import alembic as ops
+
+    owner = role("owner")
+    grant(capsys, dsn, owner, "--train")
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        create_table(oc, "items", x := real_vectors[:10])
+        registry.save(oc, "m", CompresSAE(384, 1024, 16, seed=0).eval())
+        oc.execute("CREATE TABLE public.calls (caller name, what text)")
+        oc.execute("GRANT INSERT ON public.calls TO PUBLIC")
+        oc.execute("CREATE FUNCTION public.concat_ws(s text, a text, b text) RETURNS text LANGUAGE sql AS "
+                   "$$ INSERT INTO public.calls VALUES (current_user, 'concat_ws'); SELECT pg_catalog.concat_ws(s, a, b) $$")
+        oc.execute("SELECT concat_ws('.', 'a'::text, 'b'::text)")  # the plant does win a plain call
+        assert oc.execute("SELECT count(*) FROM public.calls").fetchone() == (1,)
+        oc.execute("TRUNCATE public.calls")
+    attached = "SELECT count(*) FROM compressae.attachments WHERE table_oid = 'items'::regclass"
+    for command, after in ((["attach", "--table", "items", "--column", "embedding", "--model", "m", "--apply"], 1),
+                           (["detach", "--table", "items", "--column", "embedding"], 0)):  # the superuser's CLI
+        assert main([*command, "--dsn", dsn]) == 0, capsys.readouterr().err
+        assert conn.execute(attached).fetchone() == (after,)
+    engine = sa.create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(dsn), poolclass=NullPool)
+    try:  # an application's own migration, on its own search_path ("$user", public)
+        for op in (ops.AddCompressedColumnOp("items", "embedding", model="m", index=False),
+                   ops.DropCompressedColumnOp("items", "embedding")):
+            with engine.connect() as connection:
+                ctx = MigrationContext.configure(connection)
+                with ctx.begin_transaction():
+                    Operations(ctx).invoke(op)
+    finally:
+        engine.dispose()
+    assert conn.execute(attached).fetchone() == (0,)
+    assert conn.execute("SELECT caller, what FROM public.calls").fetchall() == []
+    with connect(as_user(dsn, owner), autocommit=True) as oc:  # the owner's attach still codes as numpy does
+        _att, model = attach_model(oc)
+        backfill("items", "embedding", conn=oc, progress=False)
+    assert check_codes(conn, model) == len(x)

@@ -52,7 +52,7 @@ def sample_queries(conn: psycopg.Connection, target: Attachment, n: int, queries
         table, column, key = source.table.ident, source.ident, sql.SQL("NULL::text")
     else:
         table, column = target.table.ident, sql.Identifier(target.source_column)
-        key = sql.SQL("{}::text").format(target.key.ident)
+        key = sql.SQL("pg_catalog.format('%1$s', {})").format(target.key.ident)  # the type's output, never its owner's cast
     with conn.cursor(binary=True) as cur:
         _wire.install(cur.adapters, target.oids)  # vectors as numpy
         rows = cur.execute(_sql.query("evaluate_sample", key=key, column=column, table=table, seed=sql.Literal(seed),

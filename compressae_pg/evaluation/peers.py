@@ -294,8 +294,10 @@ def _plane_methods(conn: psycopg.Connection, target: Attachment, schema: str, pe
             if c is None:
                 query = _sql.query("peer_planes_scan", score=score, n=sql.Literal(n), **common)
             else:
+                bits = sketch_bits(q, target.sketch_planes)[0]
                 query = _sql.query("peer_planes_search", score=score, n=sql.Literal(n), candidates=sql.Literal(c),
-                                   ops=sql.Identifier(target.vector_schema), bits=sql.Literal(sketch_bits(q, target.sketch_planes)[0]), **common)
+                                   ops=sql.Identifier(target.vector_schema), bits=sql.Literal(bits),
+                                   width=sql.Literal(len(bits)), **common)
             return [r[0] for r in conn.execute(query)]
         return run
 

@@ -240,16 +240,24 @@ def write_query(conn: psycopg.Connection, target: Attachment, partition: tuple[s
     if att.residual_column is not None:
         col = sql.Identifier(att.residual_column)
         residual_set = sql.SQL(", {} = b.residual").format(col)
-        residual_differs = sql.SQL(" OR t.{} IS DISTINCT FROM b.residual").format(col)
+        residual_differs = _bits_differ(sql.SQL("t.{}").format(col), sql.SQL("b.residual"))
     if att.sketch_column is not None:
         col = sql.Identifier(att.sketch_column)
         value = sql.SQL("CASE WHEN b.code IS NULL THEN NULL ELSE compressae.sketch(t.{}, {}) END").format(
             target.vector_source.ident, sql.Literal(att.sketch_planes))
         sketch_set = sql.SQL(", {} = {}").format(col, value)
-        sketch_differs = sql.SQL(" OR t.{} IS DISTINCT FROM {}").format(col, value)
+        sketch_differs = _bits_differ(sql.SQL("t.{}").format(col), value)
     return _sql.query("backfill_write", table=table, code=att.code_ident,
                       sketch_set=sketch_set, sketch_differs=sketch_differs, residual_set=residual_set,
                       residual_differs=residual_differs, ops=sql.Identifier(vs))
+
+
+def _bits_differ(stored: sql.Composable, new: sql.Composable) -> sql.Composed:
+    """`` OR stored IS DISTINCT FROM new`` for bit strings, in operators a role cannot shadow: the write runs on the
+    application's search_path (:func:`write_batch`), where bit(n) against varbit would pick an operator planted for
+    exactly those types. Both sides are cast to varbit and compared by pg_catalog's own operators."""
+    return sql.SQL(" OR ({a} IS NULL) OPERATOR(pg_catalog.<>) ({b} IS NULL)"
+                   " OR CAST({a} AS pg_catalog.varbit) OPERATOR(pg_catalog.<>) CAST({b} AS pg_catalog.varbit)").format(a=stored, b=new)
 
 
 def create_batch_table(conn: psycopg.Connection) -> None:

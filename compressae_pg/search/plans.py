@@ -227,7 +227,8 @@ _PLAIN: dict[tuple, sql.SQL] = {}
 def _plain_candidates(target: Attachment, rerank: str) -> sql.SQL:
     """:func:`_candidates_sql` without a filter, composed once per attachment, its names and the rerank."""
     key = (target.id, target.table.schema, target.table.name, target.code_column, target.sketch_column,
-           target.residual_column, target.source_column, target.key.name, target.key_oid, target.vector_schema, target.graph, rerank)
+           target.residual_column, target.source_column, target.key.name, target.key_oid, target.vector_schema, target.graph,
+           target.sketch_planes, target.model.dim, rerank)  # the planes and dimension size the probe's bit(n)
     if key not in _PLAIN:
         _PLAIN[key] = sql.SQL(_candidates_sql(target, rerank, None, None).as_string(None))
     return _PLAIN[key]
@@ -248,10 +249,12 @@ def _candidates_sql(target: Attachment, rerank: str, where: Any, exclude: tuple[
     if target.needs_codes:
         graph, op, probe_type = target.code_column, "<=>", sql.Identifier(target.vector_schema, "sparsevec")
     else:
-        graph, op, probe_type = target.sketch_column, "<~>", sql.SQL("varbit")
+        # The sketch column's own type, bit(n): against varbit an operator planted for (bit, varbit) would win.
+        graph, op = target.sketch_column, "<~>"
+        probe_type = sql.SQL("pg_catalog.bit({})").format(sql.Literal(target.sketch_planes * target.model.dim))
     return _sql.query(
         "search_candidates",
-        key=key if _binary_key(target.key_oid) else sql.SQL("{}::text").format(key),
+        key=key if _binary_key(target.key_oid) else sql.SQL("pg_catalog.format('%1$s', {})").format(key),
         graph=sql.Identifier(graph), op=sql.SQL(op), probe_type=probe_type,
         code=sql.Identifier(target.code_column), ops=sql.Identifier(target.vector_schema),
         extra=sql.SQL("").join(sql.SQL(", {}").format(e) for e in extra),

@@ -88,11 +88,11 @@ class VectorReader:
         if self.split is not None and self.validation > 0:
             cut = sql.Literal(int(self.validation * (_HASH_MASK + 1)))
             op = sql.SQL(">=") if self.split == "train" else sql.SQL("<")
-            parts.append(sql.SQL("(hashtextextended(ctid::text, 0) & {}) {} {}").format(sql.Literal(_HASH_MASK), op, cut))
+            parts.append(sql.SQL("(pg_catalog.hashtextextended(ctid::text, 0) & {}) {} {}").format(sql.Literal(_HASH_MASK), op, cut))
         if self.sample < 1.0:
             seed = sql.Literal(self.seed * 1_000_003 + pass_no + 1)
             cut = sql.Literal(int(self.sample * (_HASH_MASK + 1)))
-            parts.append(sql.SQL("(hashtextextended(ctid::text, {}) & {}) < {}").format(seed, sql.Literal(_HASH_MASK), cut))
+            parts.append(sql.SQL("(pg_catalog.hashtextextended(ctid::text, {}) & {}) < {}").format(seed, sql.Literal(_HASH_MASK), cut))
         return sql.SQL(" AND ").join(parts) if parts else sql.SQL("true")
 
     def _chunks(self, pass_no: int) -> Iterator[sql.Composed]:

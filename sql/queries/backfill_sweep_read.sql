@@ -2,7 +2,7 @@
 -- transaction at or after the horizon (age() counts back from now, so it is wraparound-safe for
 -- recent xids) and not by one of the backfill's own batches.
 COPY (
-    SELECT t.tableoid, t.ctid, t.xmin, t.{key}::text, t.{source}
+    SELECT t.tableoid, t.ctid, t.xmin, pg_catalog.format('%1$s', t.{key}), t.{source}
     FROM ONLY {table} AS t
     WHERE t.ctid >= {lo}::tid AND t.ctid < {hi}::tid
       AND age(t.xmin) BETWEEN 0 AND age({horizon}::bigint::text::xid8::xid)

@@ -3,5 +3,5 @@
 SELECT {key}, {column}
 FROM {table}
 WHERE {column} IS NOT NULL
-ORDER BY hashtextextended(ctid::text, {seed})
+ORDER BY pg_catalog.hashtextextended(ctid::text, {seed})
 LIMIT {n}
