@@ -1,7 +1,7 @@
 """Generate the sync search column from the async one, as psycopg generates its sync twins.
 
     python tools/async_to_sync.py          # rewrite compressae_pg/search/column.py
-    python tools/async_to_sync.py --check  # exit 1 if it is out of date (tests/test_sync_twin.py runs this)
+    python tools/async_to_sync.py --check  # exit 1 if it is out of date (tests/search/test_sync_twin.py runs this)
 
 The async module is the one written by hand. The rules are textual and few: ``async``/``await``
 go, the async names become their sync ones, and a ``# sync: <code>`` comment becomes ``<code>``.

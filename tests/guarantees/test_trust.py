@@ -1,0 +1,569 @@
+"""Other roles on a shared database (0009): no role can break an owner's --sync queue table, stall its
+worker, plant a function that the package's functions or sessions run, or touch another role's model."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import psycopg
+import pytest
+from psycopg import sql
+
+from compressae_pg import (CompresSAE, CompressedColumn, Encoding, ModelOwnerError, NotAttachedError, OwnerCodeError, UnknownTableError, backfill,
+                           recompress, registry, sync)
+from compressae_pg import _migrate
+from compressae_pg import status as compressae_status
+from compressae_pg.cli import main
+from compressae_pg.columns import attachments
+from compressae_pg.server import connect
+
+from ..support.models import attach_model
+from ..support.roles import as_user, grant, role  # noqa: F401  (role is a fixture)
+from ..support.tables import create_table, insert_rows
+from ..support.truth import check_codes, check_residuals, cos
+
+
+def test_only_the_owners_trigger_appends_to_the_queue_and_no_other_role_breaks_its_writes(conn, dsn, role, capsys, real_vectors):
+    x = real_vectors
+    owner, other, writer, nobody = role("owner"), role("other"), role("writer"), role("nobody")
+    grant(capsys, dsn, owner, "--train")
+    grant(capsys, dsn, other, "--train")
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        create_table(oc, "items", x[:10])
+        att, model = attach_model(oc, sync="queue")
+        backfill("items", "embedding", conn=oc, progress=False)
+        oc.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE ON items TO {}").format(sql.Identifier(writer)))
+    with connect(as_user(dsn, other), autocommit=True) as c:
+        create_table(c, "theirs", x[:3])
+        attach_model(c, table="theirs", name="theirs", sync="queue")
+    squat = ("INSERT INTO compressae.sync_queue (attachment_id, id, keys) OVERRIDING SYSTEM VALUE "
+             "SELECT %s, g, '{1}' FROM generate_series(1, 50) AS g")
+    for intruder in (nobody, other):  # no grant at all; and a `db grant` role, on another role's attachment
+        with connect(as_user(dsn, intruder), autocommit=True) as c:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                c.execute(squat, (att.id,))
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                c.execute("INSERT INTO compressae.sync_queue (attachment_id, keys) VALUES (%s, '{1}')", (att.id,))
+            if intruder == other:  # it may delete entries, of attachments it may write: none of the owner's
+                assert c.execute("DELETE FROM compressae.sync_queue WHERE attachment_id = %s", (att.id,)).rowcount == 0
+    with connect(as_user(dsn, writer), autocommit=True) as wc:  # a role that may write the table, and nothing else
+        wc.execute("INSERT INTO items (id, embedding) VALUES (11, %s), (12, %s)", (x[11], x[12]))
+        insert_rows(wc, [13, 14], [x[13], x[14]])
+        wc.execute("UPDATE items SET embedding = %s WHERE id = 2", (x[20],))
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        assert sorted(k for (k,) in oc.execute("SELECT unnest(keys) FROM compressae.sync_queue")) == ["11", "12", "13", "14", "2"]
+    result = sync("items", "embedding", dsn=as_user(dsn, owner), progress=False)
+    assert (result.rows_written, result.rows_failed, result.queue_left) == (5, 0, 0)
+    assert check_codes(conn, model) == 14  # every code equal to numpy's
+    trigger = sql.SQL("CREATE TRIGGER x AFTER INSERT ON {} REFERENCING NEW TABLE AS compressae_new "
+                      "FOR EACH STATEMENT EXECUTE FUNCTION {}()")
+    function = sql.Identifier("public", f"compressae_sync_{att.id}_queue")
+    with connect(as_user(dsn, nobody), autocommit=True) as c:  # the owner's SECURITY DEFINER function, on a table of its own
+        c.execute("CREATE TEMP TABLE mine (id int PRIMARY KEY, embedding vector(384), embedding_sae sparsevec)")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute(trigger.format(sql.Identifier("mine"), function))
+    conn.execute("CREATE TABLE other (id int PRIMARY KEY, embedding vector(384), embedding_sae sparsevec)")
+    conn.execute(trigger.format(sql.Identifier("other"), function))
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="queue trigger of public.items alone"):
+        conn.execute("INSERT INTO other (id, embedding) VALUES (1, %s)", (x[1],))
+
+
+def test_a_malformed_queue_entry_is_refused_and_one_queued_before_is_a_failure_not_a_stall(conn, dsn, real_vectors):
+    x = real_vectors
+    create_table(conn, "items", x[:10])
+    att, model = attach_model(conn, sync="queue")
+    backfill("items", "embedding", dsn=dsn, progress=False)
+    for keys in ("{NULL}", "{{1,2},{3,4}}", "{}", "{1,NULL}"):
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute("INSERT INTO compressae.sync_queue (attachment_id, keys) VALUES (%s, %s)", (att.id, keys))
+    # Entries queued before 0009's check (it is NOT VALID): the worker records them and goes on.
+    conn.execute("ALTER TABLE compressae.sync_queue DROP CONSTRAINT sync_queue_keys_check")
+    conn.execute("UPDATE items SET embedding = %s WHERE id = 1", (x[21],))
+    for keys in ("{NULL}", "{{1,2},{3,4}}", "{}", "{2,NULL}"):
+        conn.execute("INSERT INTO compressae.sync_queue (attachment_id, keys) VALUES (%s, %s)", (att.id, keys))
+    conn.execute("UPDATE items SET embedding = %s WHERE id = 3", (x[23],))
+    insert_rows(conn, [11], [x[11]])
+    result = sync("items", "embedding", dsn=dsn, progress=False)
+    assert (result.rows_written, result.queue_left) == (3, 0)
+    assert conn.execute("SELECT count(*) FROM compressae.sync_queue").fetchone() == (0,)
+    reasons = dict(conn.execute("SELECT key, reason FROM compressae.sync_failures").fetchall())
+    assert len(reasons) == 4 and all(k.startswith("queue entry ") and "malformed" in r for k, r in reasons.items())
+    assert check_codes(conn, model) == 11  # rows 1, 3 and 11 coded behind them, equal to numpy's
+
+
+# Built-ins the package's functions call with a cast (a polymorphic or wider argument), each shadowed by an
+# exact-type function in pgvector's schema that records its caller and then does what the built-in does.
+PLANTS = {
+    "array_fill(real, integer[])": ("real[]", "pg_catalog.array_fill($1, $2)"),
+    "cardinality(integer[])": ("integer", "pg_catalog.cardinality($1)"),
+    "unnest(integer[])": ("SETOF integer", "SELECT pg_catalog.unnest($1)"),
+    "abs(real)": ("real", "pg_catalog.abs($1)"),
+    "sqrt(real)": ("double precision", "pg_catalog.sqrt($1)"),
+    "quote_ident(name)": ("text", "pg_catalog.quote_ident($1::text)"),
+    "format(text, text, text)": ("text", "pg_catalog.format($1, $2, $3)"),
+    "set_config(text, text, boolean)": ("text", "pg_catalog.set_config($1, $2, $3)"),
+}
+
+
+def plant(c: psycopg.Connection) -> None:
+    c.execute("CREATE TABLE public.calls (caller name, what text)")
+    c.execute("GRANT INSERT ON public.calls TO PUBLIC")
+    for signature, (returns, body) in PLANTS.items():
+        select = body if body.startswith("SELECT") else "SELECT " + body
+        text = sql.SQL("INSERT INTO public.calls VALUES (current_user, {}); ").format(sql.Literal(signature)).as_string(c) + select
+        c.execute(sql.SQL("CREATE FUNCTION public.{} RETURNS {} LANGUAGE sql AS {}").format(
+            sql.SQL(signature), sql.SQL(returns), sql.Literal(text)))
+
+
+def test_a_function_planted_in_pgvectors_schema_runs_in_no_function_and_no_session_of_the_package(conn, dsn, role, capsys, real_vectors):
+    x = real_vectors
+    owner, planter = role("owner"), role("planter")
+    grant(capsys, dsn, owner, "--train")
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        create_table(oc, "items", x[:30])
+        model = CompresSAE(384, 1024, 16, seed=0).eval()  # in the defaults' encoding: the paths that call most built-ins
+        model.encoding = Encoding(refit=True, pursuit=8, stages=2)
+        attach_model(oc, model=model, sync="trigger")
+        backfill("items", "embedding", conn=oc, progress=False, m=8, ef_construction=32)
+        oc.execute("INSERT INTO items (id, embedding) VALUES (31, %s)", (x[31],))  # the trigger's encode
+    with connect(as_user(dsn, planter), autocommit=True) as pc:
+        plant(pc)
+        pc.execute("SELECT array_fill(0::real, ARRAY[2]), cardinality(ARRAY[1])")  # the plants do win a plain call
+        assert pc.execute("SELECT count(*) FROM public.calls").fetchone() == (2,)
+        pc.execute("TRUNCATE public.calls")
+    q = x[40]
+    for who in (None, owner):  # the test's superuser, and the table's owner
+        with connect(dsn if who is None else as_user(dsn, who), autocommit=True) as c:
+            c.execute("SELECT compressae.encode('m', %s), compressae.project('m', %s)", (q, q))
+            c.execute("SELECT compressae.decode('m', embedding_sae), compressae.similarity('m', embedding_sae, embedding_sae) FROM items")
+            for rerank in ("reconstructed", "symmetric", "dense", "none"):
+                assert len(c.execute("SELECT * FROM compressae.search('items', 'embedding', %s, k => 5, rerank => %s)",
+                                     (q, rerank)).fetchall()) == 5
+            c.execute("UPDATE items SET embedding = %s WHERE id = 2", (x[41],))
+    for command in (["status", "--exact"], ["verify", "--table", "items", "--column", "embedding"]):
+        assert main([*command, "--dsn", dsn]) == 0, capsys.readouterr().err
+    assert conn.execute("SELECT caller, what FROM public.calls").fetchall() == []
+    assert check_codes(conn, model) == 31
+
+
+def test_a_model_name_and_its_atoms_belong_to_the_role_that_stored_it(conn, dsn, role, capsys):
+    owner, other = role("owner"), role("other")
+    grant(capsys, dsn, owner, "--train")
+    grant(capsys, dsn, other, "--train")
+    staged = CompresSAE(384, 256, 8, seed=0).eval()
+    staged.encoding = Encoding(refit=True, pursuit=4, stages=2)  # the defaults' encoding: stored with its stages
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        mine = registry.save(oc, "m", staged)
+        assert registry.load(oc, "m")[1].encoding == staged.encoding
+    atoms = conn.execute("SELECT (SELECT count(*) FROM compressae.encoder_atoms WHERE model_id = %(id)s),"
+                         " (SELECT count(*) FROM compressae.decoder_atoms WHERE model_id = %(id)s)", {"id": mine.id}).fetchone()
+    assert atoms == (256, 256)
+    with connect(as_user(dsn, other), autocommit=True) as c:
+        with pytest.raises(ModelOwnerError, match=f"belongs to role {owner}"):
+            registry.save(c, "m", CompresSAE(384, 256, 8, seed=1))
+        with pytest.raises(ModelOwnerError):
+            registry.drop_model("m", conn=c)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):  # past the package, by hand
+            c.execute("INSERT INTO compressae.models (name, version, dim, h, k) VALUES ('m', 2, 384, 256, 8)")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute("INSERT INTO compressae.models (name, version, dim, h, k, owner) VALUES ('x', 1, 384, 256, 8, %s)", (owner,))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute("INSERT INTO compressae.decoder_atoms (model_id, idx, decoder) VALUES (%s, 9999, %s)",
+                      (mine.id, np.ones(384, dtype=np.float32)))
+        assert c.execute("DELETE FROM compressae.decoder_atoms WHERE model_id = %s", (mine.id,)).rowcount == 0
+        assert c.execute("DELETE FROM compressae.encoder_atoms WHERE model_id = %s", (mine.id,)).rowcount == 0
+        assert c.execute("UPDATE compressae.models SET stages = 1 WHERE id = %s", (mine.id,)).rowcount == 0
+        assert c.execute("DELETE FROM compressae.models WHERE name = 'm'").rowcount == 0
+        theirs = registry.save(c, "theirs", staged)  # its own names are its own
+        assert (theirs.version, registry.drop_model("theirs", conn=c)[0].id) == (1, theirs.id)
+    assert conn.execute("SELECT count(*) FROM compressae.decoder_atoms WHERE model_id = %s", (mine.id,)).fetchone() == (256,)
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        assert registry.save(oc, "m", staged).version == 2
+        create_table(oc, "items", np.zeros((0, 384), np.float32))
+        oc.execute("SELECT compressae.attach('items'::regclass, 'embedding', 'm@2')")
+        v2 = registry.get(oc, "m@2").id
+        # a version in use keeps its atoms and stages, even for its owner: codes written with it must stay what it decodes
+        assert oc.execute("DELETE FROM compressae.decoder_atoms WHERE model_id = %s", (v2,)).rowcount == 0
+        assert oc.execute("UPDATE compressae.models SET stages = 1 WHERE id = %s", (v2,)).rowcount == 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            oc.execute("INSERT INTO compressae.encoder_atoms (model_id, idx, bias, encoder) VALUES (%s, 9999, 0, %s)",
+                       (v2, np.ones(384, dtype=np.float32)))
+        assert [v.version for v in registry.drop_model("m@1", conn=oc)] == [1]
+
+
+def test_a_role_that_squats_a_backfills_lock_is_named_in_one_line(conn, dsn, role, capsys, real_vectors):
+    owner, squatter = role("owner"), role("squatter")
+    grant(capsys, dsn, owner)
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        create_table(oc, "items", real_vectors[:20])
+    att, _model = attach_model(conn, model=CompresSAE(384, 256, 8, seed=0).eval())
+    with connect(as_user(dsn, squatter), autocommit=True) as sc:
+        pid = sc.execute("SELECT pg_backend_pid()").fetchone()[0]
+        assert sc.execute("SELECT pg_try_advisory_lock(hashtextextended('compressae.backfill:' || %s::bigint, 0))",
+                          (att.id,)).fetchone() == (True,)
+        assert main(["backfill", "--table", "items", "--column", "embedding", "--dsn", as_user(dsn, owner)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == (f"error: a backfill of this code column is already running in backend pid {pid} (role {squatter}); "
+                       "wait for it or stop it first")
+
+
+def test_a_renamed_table_keeps_its_attachment_and_a_table_of_the_old_name_takes_none_of_it(conn, dsn, role, capsys, real_vectors):
+    """The review's F5: after the owner renames its table, another `db grant` role makes a table of the old name. It
+    may not delete, change or take the owner's attachment or queue entries, and the owner's writes go on being queued
+    and coded under the new name."""
+    x = real_vectors
+    owner, squatter = role("owner"), role("squatter")
+    grant(capsys, dsn, owner, "--train")
+    grant(capsys, dsn, squatter, "--train")
+    mine = as_user(dsn, owner)
+    with connect(mine, autocommit=True) as oc:
+        create_table(oc, "items", x[:10])
+        att, model = attach_model(oc, sync="queue")
+        backfill("items", "embedding", conn=oc, progress=False)
+        oc.execute("ALTER TABLE items RENAME TO renamed")
+        oc.execute("UPDATE renamed SET embedding = %s WHERE id = 2", (x[20],))
+        renamed = oc.execute("SELECT 'renamed'::regclass::oid").fetchone()[0]
+    with connect(as_user(dsn, squatter), autocommit=True) as sc:
+        create_table(sc, "items", x[:3])
+        assert attachments.list_attachments(sc, "items") == []  # the old name's new table has no attachment
+        assert sc.execute("DELETE FROM compressae.attachments WHERE id = %s", (att.id,)).rowcount == 0
+        assert sc.execute("UPDATE compressae.attachments SET model_id = model_id WHERE id = %s", (att.id,)).rowcount == 0
+        assert sc.execute("DELETE FROM compressae.sync_queue WHERE attachment_id = %s", (att.id,)).rowcount == 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):  # nor point a record of its own at the owner's table
+            sc.execute("INSERT INTO compressae.attachments (table_oid, source_column, code_column, model_id, graph, opclass)"
+                       " VALUES (%s, 'embedding', 'mine', %s, 'sparse', 'sparsevec_cosine_ops')", (renamed, att.model.id))
+        theirs, _model = attach_model(sc, name="theirs", seed=1)  # the old name, the default code column: its own
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            sc.execute("UPDATE compressae.attachments SET table_oid = %s WHERE id = %s", (renamed, theirs.id))
+    with connect(mine, autocommit=True) as oc:  # the owner's own writes, under the new name
+        oc.execute("INSERT INTO renamed (id, embedding) VALUES (11, %s)", (x[11],))
+        insert_rows(oc, [12], [x[12]], table="renamed")
+        oc.execute("UPDATE renamed SET embedding = %s WHERE id = 3", (x[23],))
+        assert sorted(k for (k,) in oc.execute("SELECT unnest(keys) FROM compressae.sync_queue WHERE attachment_id = %s",
+                                               (att.id,))) == ["11", "12", "2", "3"]
+    result = sync("renamed", "embedding", dsn=mine, progress=False)
+    assert (result.rows_written, result.rows_failed, result.queue_left) == (4, 0, 0)
+    assert check_codes(conn, model, table="renamed") == 12  # every code equal to numpy's
+    shown = {(r["table"], r["model"]) for r in compressae_status(conn=conn)}
+    assert shown == {("public.renamed", "m@1"), ("public.items", "theirs@1")}
+    assert backfill("renamed", "embedding", dsn=mine, progress=False).rows_written == 0  # nothing left to code
+
+
+def test_a_dropped_tables_record_applies_to_no_later_table_of_its_name_and_the_next_attach_forgets_it(
+        conn, dsn, role, capsys, real_vectors):
+    """Finding 14: in a shared schema, a table dropped without a detach left a record that the next table of its name
+    took for its own. Now that table has no attachment, and attaching it works with the default code column."""
+    x = real_vectors
+    first, second = role("first"), role("second")
+    grant(capsys, dsn, first, "--train")
+    grant(capsys, dsn, second, "--train")
+    with connect(as_user(dsn, first), autocommit=True) as fc:  # attached, queued, then dropped without a detach
+        create_table(fc, "items", x[:5])
+        left, _model = attach_model(fc, name="firsts", sync="queue")
+        fc.execute("UPDATE items SET embedding = %s WHERE id = 1", (x[7],))
+        fc.execute("DROP TABLE items")
+    dead = [r for r in compressae_status(conn=conn)]
+    assert len(dead) == 1 and dead[0]["model"] == "firsts@1" and dead[0]["table"].startswith("(dropped table, oid ")
+    assert dead[0]["note"] == ("this attachment's table was dropped without a detach; the next attach forgets the record, "
+                               f"or: DELETE FROM compressae.attachments WHERE id = {left.id}")
+    with connect(as_user(dsn, second), autocommit=True) as sc:
+        create_table(sc, "items", x[:5])
+        assert attachments.list_attachments(sc, "items") == []
+        with pytest.raises(NotAttachedError, match="no compressed code column is attached to public.items.embedding"):
+            backfill("items", "embedding", conn=sc, progress=False)
+        with pytest.raises(psycopg.errors.UndefinedObject, match="no compressed code column is attached"):
+            sc.execute("SELECT * FROM compressae.search('items', 'embedding', %s)", (x[1],))
+        model = CompresSAE(384, 256, 8, seed=1).eval()
+        registry.save(sc, "seconds", model)
+        att = attachments.attach("items", "embedding", "seconds", conn=sc)
+        assert (att.table.qualified, att.code_column, att.model.ref) == ("public.items", "embedding_sae", "seconds@1")
+        assert backfill("items", "embedding", conn=sc, progress=False).rows_written == 5
+    assert check_codes(conn, model) == 5
+    assert [(r["table"], r["model"]) for r in compressae_status(conn=conn)] == [("public.items", "seconds@1")]
+    assert conn.execute("SELECT count(*) FROM compressae.sync_queue WHERE attachment_id = %s", (left.id,)).fetchone() == (0,)
+
+
+def test_a_view_in_an_attached_tables_place_runs_nothing_in_a_superusers_status_or_backfill(conn, dsn, role, capsys, real_vectors):
+    owner = role("owner")
+    grant(capsys, dsn, owner, "--train")
+    conn.execute("CREATE TABLE spied (who name)")
+    conn.execute("GRANT INSERT ON spied TO PUBLIC")
+    with connect(as_user(dsn, owner), autocommit=True) as oc:  # the table goes, a view that records its reader comes
+        create_table(oc, "items", real_vectors[:5])
+        attach_model(oc, name="owned")
+        oc.execute("DROP TABLE items")
+        oc.execute("CREATE FUNCTION spy() RETURNS int LANGUAGE sql VOLATILE AS "
+                   "$$ INSERT INTO public.spied VALUES (current_user); SELECT 1 $$")
+        oc.execute("CREATE VIEW items AS SELECT g AS id, NULL::vector(384) AS embedding, NULL::sparsevec AS embedding_sae, "
+                   "NULL::bit(384) AS embedding_sae_sketch, NULL::varbit AS embedding_sae_residual, spy() AS s "
+                   "FROM generate_series(1, 3) g")
+    rows = compressae_status(exact=True, conn=conn)
+    assert len(rows) == 1 and "rows" not in rows[0] and rows[0]["rows_estimate"] is None
+    assert rows[0]["table"].startswith("(dropped table, oid ") and rows[0]["note"].startswith("this attachment's table was dropped")
+    assert main(["status", "--exact", "--dsn", dsn]) == 0
+    assert "note: this attachment's table was dropped" in capsys.readouterr().out
+    with pytest.raises(UnknownTableError, match=r"^public\.items \(a view, not a table\): attachments apply to tables"):
+        backfill("items", "embedding", conn=conn, progress=False)
+    with pytest.raises(psycopg.errors.UndefinedObject, match="no compressed code column is attached"):
+        conn.execute("SELECT * FROM compressae.search('items', 'embedding', %s)", (real_vectors[1],))
+    assert conn.execute("SELECT count(*) FROM spied").fetchone() == (0,)  # the view's function never ran
+    (ran,) = conn.execute("SELECT count(*) FROM items").fetchone()  # while reading the view does run it:
+    assert ran == 3 and conn.execute("SELECT count(*) FROM spied").fetchone() == (3,)
+
+
+def test_a_superuser_never_writes_codes_to_another_roles_table_and_its_owner_does(conn, dsn, role, capsys, real_vectors):
+    x = real_vectors
+    owner = role("owner")
+    grant(capsys, dsn, owner, "--train")
+    mine = as_user(dsn, owner)
+    with connect(mine, autocommit=True) as oc:  # a trigger of the owner's that takes back the session's own role
+        create_table(oc, "items", x[:20])  # where it can (as after a SET ROLE) and records who fires it
+        oc.execute("CREATE TABLE fired (who name, super boolean)")
+        oc.execute("CREATE FUNCTION record_writer() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                   "BEGIN RESET ROLE; EXCEPTION WHEN insufficient_privilege THEN NULL; END; "
+                   "INSERT INTO public.fired SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user; "
+                   "RETURN NEW; END $$")
+        oc.execute("CREATE TRIGGER record_writer BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION record_writer()")
+        _att, model = attach_model(oc, sync="queue")
+        registry.save(oc, "m", CompresSAE(384, 1024, 16, seed=1).eval())
+    fired = "SELECT who, super, count(*) FROM fired GROUP BY 1, 2"
+    columns = "SELECT count(*) FROM pg_attribute WHERE attrelid = 'items'::regclass AND attnum > 0 AND NOT attisdropped"
+    (before,) = conn.execute(columns).fetchone()
+    for run in (lambda: backfill("items", "embedding", dsn=dsn, progress=False),  # the test's role: a superuser
+                lambda: sync("items", "embedding", dsn=dsn, progress=False),
+                lambda: recompress("items", "embedding", "m@2", dsn=dsn, progress=False)):
+        with pytest.raises(OwnerCodeError, match=f"belongs to {owner}.*run this command as {owner}"):
+            run()
+    assert conn.execute(fired).fetchall() == []  # the owner's code never ran in a superuser's command
+    assert conn.execute(columns).fetchone() == (before,)  # recompress staged nothing
+    assert conn.execute("SELECT count(*) FROM items WHERE embedding_sae IS NOT NULL").fetchone() == (0,)
+    assert backfill("items", "embedding", dsn=mine, progress=False).rows_written == 20  # the owner's own commands
+    conn.execute("UPDATE items SET embedding = %s WHERE id IN (2, 5)", (x[21],))  # the superuser's own write fires it as itself
+    assert sync("items", "embedding", dsn=mine, progress=False).rows_written == 2
+    assert sorted(conn.execute(fired).fetchall()) == sorted([(owner, False, 22), (conn.info.user, True, 2)])
+    assert check_codes(conn, model) == 20  # every code equal to numpy's
+    conn.execute("TRUNCATE fired")
+    assert recompress("items", "embedding", "m@2", dsn=mine, progress=False).swapped
+    assert conn.execute(fired).fetchall() == [(owner, False, 20)]
+    assert check_codes(conn, registry.load(conn, "m@2")[1]) == 20
+
+
+def test_a_deleted_attachments_queue_entries_and_failure_records_go_with_it_and_an_upgrade_forgets_older_ones(
+        conn, dsn, role, capsys, real_vectors):
+    x = real_vectors
+    owner = role("owner")
+    grant(capsys, dsn, owner, "--train")
+    left = ("SELECT (SELECT count(*) FROM compressae.sync_queue WHERE attachment_id = %(id)s),"
+            " (SELECT count(*) FROM compressae.sync_failures WHERE attachment_id = %(id)s)")
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        create_table(oc, "items", x[:5])
+        att, _model = attach_model(oc, sync="queue")
+        oc.execute("UPDATE items SET embedding = %s WHERE id = 1", (np.zeros(384, np.float32),))
+        assert sync("items", "embedding", dsn=as_user(dsn, owner), progress=False).rows_failed == 1  # the zero vector
+        oc.execute("UPDATE items SET embedding = %s WHERE id IN (2, 3)", (x[7],))
+        oc.execute("DROP TABLE items")  # without a detach: the record stays, with its entry and its failure
+        assert conn.execute(left, {"id": att.id}).fetchone() == (1, 1)
+        create_table(oc, "items", x[:5])  # the next table of that name is not the record's: it is forgotten, as status says
+        assert oc.execute("DELETE FROM compressae.attachments WHERE id = %s", (att.id,)).rowcount == 1
+    assert conn.execute(left, {"id": att.id}).fetchone() == (0, 0)
+    create_table(conn, "kept", x[:5])  # a live attachment's entry stays through the upgrade
+    kept, _model = attach_model(conn, table="kept", name="kept", sync="queue", sketch_planes=1)  # 0014 can hold it
+    conn.execute("UPDATE kept SET embedding = %s WHERE id = 4", (x[8],))
+    _migrate.downgrade(dsn, "0014_swap")  # a database of before: an entry left by an attachment deleted then
+    conn.execute("INSERT INTO compressae.sync_queue (attachment_id, keys) VALUES (%s, '{1,2}')", (att.id,))
+    _migrate.upgrade(dsn)
+    assert conn.execute(left, {"id": att.id}).fetchone() == (0, 0)
+    assert conn.execute("SELECT attachment_id, keys FROM compressae.sync_queue").fetchall() == [(kept.id, ["4"])]
+
+
+def test_one_statements_queue_entries_cost_time_linear_in_its_keys(conn):
+    conn.execute("CREATE TABLE items (id bigint PRIMARY KEY, embedding vector(8))")
+    registry.save(conn, "m", CompresSAE(8, 32, 4, seed=0).eval())
+    att = attachments.attach("items", "embedding", "m@1", sync="queue", conn=conn)
+    insert = "EXPLAIN (ANALYZE, FORMAT JSON) INSERT INTO items SELECT g, array_fill(1::real, ARRAY[8])::vector FROM generate_series(1, %s) g"
+
+    def trigger_ms(n: int) -> float:
+        """The queue's statement trigger's own time in an INSERT of ``n`` rows (as the server counts it), best of two."""
+        times = []
+        for _ in range(2):
+            conn.execute("TRUNCATE items")
+            conn.execute("DELETE FROM compressae.sync_queue")
+            (plan,) = conn.execute(insert, (n,)).fetchone()
+            times += [t["Time"] for t in plan[0]["Triggers"] if t["Trigger Name"] == f"compressae_sync_{att.id}_insert"]
+        return min(times)
+
+    small, large = trigger_ms(25_000), trigger_ms(400_000)
+    entries = conn.execute("SELECT count(*), max(cardinality(keys)), count(DISTINCT k), min(k::bigint), max(k::bigint)"
+                           " FROM compressae.sync_queue, unnest(keys) AS k").fetchone()
+    assert entries[1:] == (1000, 400_000, 1, 400_000) and conn.execute("SELECT count(*) FROM compressae.sync_queue").fetchone() == (400,)
+    assert large / small < 30, f"16x the keys took {large / small:.1f}x the time ({small:.0f} ms, {large:.0f} ms)"  # the square: ~50x
+
+
+def test_sql_search_and_explain_run_no_cast_or_operator_that_the_tables_owner_planted(conn, dsn, role, capsys, real_vectors):
+    """A superuser's ``compressae.search`` and ``compressae.explain`` on an owner's table keyed by the owner's enum read
+    the keys through the type's own output and input functions, never a cast the owner made, and compare sketches with
+    pgvector's ``<~>(bit, bit)`` only, whatever ``<~>`` the owner planted beside it (review 2: H6, H1)."""
+    x = real_vectors
+    owner = role("owner")
+    grant(capsys, dsn, owner, "--train")
+    labels = [f"k{i}" for i in range(30)]
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        oc.execute(sql.SQL("CREATE TYPE public.label AS ENUM ({})").format(sql.SQL(", ").join(map(sql.Literal, labels))))
+        oc.execute("CREATE TABLE items (id public.label PRIMARY KEY, embedding vector(384))")
+        insert_rows(oc, labels, x[:30])
+        attach_model(oc)
+        backfill("items", "embedding", conn=oc, progress=False, m=8, ef_construction=32)
+        oc.execute("CREATE TABLE public.calls (caller name, rolsuper boolean)")
+        oc.execute("GRANT INSERT ON public.calls TO PUBLIC")
+        record = "INSERT INTO public.calls SELECT current_user, rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user; "
+        oc.execute(f"CREATE FUNCTION public.label_text(public.label) RETURNS text LANGUAGE sql AS $$ {record}"
+                   "SELECT 'planted' $$")
+        oc.execute(f"CREATE FUNCTION public.text_label(text) RETURNS public.label LANGUAGE sql AS $$ {record}"
+                   "SELECT 'k0'::public.label $$")
+        oc.execute("CREATE CAST (public.label AS text) WITH FUNCTION public.label_text(public.label)")
+        oc.execute("CREATE CAST (text AS public.label) WITH FUNCTION public.text_label(text)")
+        for left, right in (("bit", "varbit"), ("varbit", "bit"), ("varbit", "varbit")):
+            name = sql.Identifier(f"ham_{left}_{right}")
+            oc.execute(sql.SQL("CREATE FUNCTION public.{}(a {}, b {}) RETURNS float8 LANGUAGE sql AS {}").format(
+                name, sql.SQL(left), sql.SQL(right), sql.Literal(record + "SELECT 0::float8")))
+            oc.execute(sql.SQL("CREATE OPERATOR public.<~> (LEFTARG = {}, RIGHTARG = {}, FUNCTION = public.{})").format(
+                sql.SQL(left), sql.SQL(right), name))
+        oc.execute("SELECT 'k3'::public.label::text")  # the plants do win a plain cast
+        assert oc.execute("SELECT count(*) FROM public.calls").fetchone() == (1,)
+        oc.execute("TRUNCATE public.calls")
+    q = x[7]
+    hits = conn.execute("SELECT key, score FROM compressae.search('items', 'embedding', %s, k => 5)", (q,)).fetchall()
+    assert "k7" in {key for key, _ in hits} and len(hits) == 5 and {key for key, _ in hits} <= set(labels)
+    for key, _score in hits:
+        (atoms,) = conn.execute("SELECT count(*) FROM compressae.explain('items', 'embedding', %s, %s)", (q, key)).fetchone()
+        assert atoms > 0
+    assert conn.execute("SELECT * FROM public.calls").fetchall() == []
+
+
+def plant_operator(c: psycopg.Connection, op: str, left: str, right: str, returns: str, body: str) -> None:
+    """An operator ``op`` (``left``, ``right``) in public, an exact match where the package's statement compares those
+    types, that records its caller in ``public.calls`` and then does what ``body`` (of $1, $2) computes."""
+    c.execute("CREATE TABLE IF NOT EXISTS public.calls (caller name, what text)")
+    c.execute("GRANT INSERT ON public.calls TO PUBLIC")
+    name = sql.Identifier("public", f"planted_{uuid.uuid4().hex[:8]}")
+    text = sql.SQL("INSERT INTO public.calls VALUES (current_user, {}); SELECT {}").format(sql.Literal(op), sql.SQL(body))
+    c.execute(sql.SQL("CREATE FUNCTION {}({}, {}) RETURNS {} LANGUAGE sql AS {}").format(
+        name, sql.SQL(left), sql.SQL(right), sql.SQL(returns), sql.Literal(text.as_string(c))))
+    c.execute(sql.SQL("CREATE OPERATOR public.{} (LEFTARG = {}, RIGHTARG = {}, FUNCTION = {})").format(
+        sql.SQL(op), sql.SQL(left), sql.SQL(right), name))
+
+
+def test_an_operator_planted_for_bit_against_varbit_runs_in_no_write_of_codes(conn, dsn, role, capsys, real_vectors):
+    x = real_vectors
+    owner, planter = role("owner"), role("planter")
+    grant(capsys, dsn, owner, "--train")
+    mine = as_user(dsn, owner)
+    with connect(mine, autocommit=True) as oc:
+        create_table(oc, "items", x[:20])
+        _att, model = attach_model(oc, residual_bits=2)
+        assert backfill("items", "embedding", conn=oc, progress=False).rows_written == 20
+        oc.execute("UPDATE items SET embedding_sae_residual = NULL WHERE id <= 5")  # coded, without a residual sketch
+    with connect(as_user(dsn, planter), autocommit=True) as pc:
+        for op, body in (("=", "$1::varbit = $2"), ("<>", "$1::varbit <> $2")):
+            plant_operator(pc, op, "bit", "varbit", "boolean", body)
+        pc.execute("SELECT B'1' = B'1'::varbit")  # the plant does win a plain comparison of those types
+        assert pc.execute("SELECT count(*) FROM public.calls").fetchone() == (1,)
+        pc.execute("TRUNCATE public.calls")
+    assert backfill("items", "embedding", dsn=mine, progress=False).status == "done"  # fills the five sketches
+    assert conn.execute("SELECT caller, what FROM public.calls").fetchall() == []
+    assert check_codes(conn, model) == 20 and check_residuals(conn, model, planes=2) == 20
+
+
+def test_an_operator_planted_for_bit_against_varbit_runs_in_no_search_of_the_sketch_graph(conn, dsn, role, capsys, real_vectors):
+    x = real_vectors
+    owner, planter = role("owner"), role("planter")
+    grant(capsys, dsn, owner, "--train")
+    mine = as_user(dsn, owner)
+    with connect(mine, autocommit=True) as oc:
+        create_table(oc, "items", x[:40])
+        assert attach_model(oc)[0].sketch_column is not None  # the default: the sketch graph
+        backfill("items", "embedding", conn=oc, progress=False)
+    with connect(as_user(dsn, planter), autocommit=True) as pc:
+        plant_operator(pc, "<~>", "bit", "varbit", "float8", "public.hamming_distance($1, $2)")
+    q = x[45]
+    top = [int(i) + 1 for i in np.argsort(-cos(q, x[:40]))[:5]]  # numpy's exact top 5 (ids are 1-based)
+    for who in (dsn, mine):  # the test's superuser, and the table's owner
+        with connect(who, autocommit=True) as c:  # every row a candidate, reranked by the dense source: numpy's order
+            assert [h.key for h in CompressedColumn(c, "items", "embedding").search(q, k=5, candidates=40, rerank="dense")] == top
+    assert main(["search", "--table", "items", "--column", "embedding", "--key", "1", "--k", "2", "--dsn", dsn]) == 0, capsys.readouterr().err
+    assert conn.execute("SELECT caller, what FROM public.calls").fetchall() == []
+
+
+def test_a_cast_an_owner_defines_on_its_key_type_runs_in_no_command_that_reads_keys(conn, dsn, role, capsys, real_vectors):
+    x = real_vectors
+    owner = role("owner")
+    grant(capsys, dsn, owner, "--train")
+    mine = as_user(dsn, owner)
+    labels = [f"c{i}" for i in range(1, 31)]
+    with connect(mine, autocommit=True) as oc:
+        oc.execute(sql.SQL("CREATE TYPE color AS ENUM ({})").format(sql.SQL(", ").join(map(sql.Literal, labels))))
+        oc.execute("CREATE TABLE items (id color PRIMARY KEY, embedding vector(384))")
+        with oc.cursor().copy("COPY items (id, embedding) FROM STDIN") as copy:
+            for label, v in zip(labels, x[:30]):
+                copy.write_row((label, v))
+        _att, model = attach_model(oc)
+        oc.execute("CREATE TABLE public.calls (caller name, what text)")
+        oc.execute("GRANT INSERT ON public.calls TO PUBLIC")
+        oc.execute("CREATE FUNCTION color_text(c color) RETURNS text LANGUAGE sql AS "
+                   "$$ INSERT INTO public.calls VALUES (current_user, 'color::text'); SELECT pg_catalog.format('%s', c) $$")
+        oc.execute("CREATE CAST (color AS text) WITH FUNCTION color_text(color)")
+        oc.execute("SELECT 'c1'::color::text")  # the cast does run in a plain cast
+        assert oc.execute("SELECT count(*) FROM public.calls").fetchone() == (1,)
+        oc.execute("TRUNCATE public.calls")
+    assert backfill("items", "embedding", dsn=mine, progress=False, workers=2).rows_written == 30  # key ranges cut by quantiles
+    for command in (["verify", "--table", "items", "--column", "embedding"], ["status", "--table", "items", "--drift", "30"],
+                    ["search", "--table", "items", "--column", "embedding", "--key", "c1", "--k", "3"]):
+        assert main([*command, "--dsn", dsn]) == 0, capsys.readouterr().err
+    hits = CompressedColumn(conn, "items", "embedding").search(x[45], k=5, candidates=30, rerank="dense")
+    assert [h.key for h in hits] == [labels[i] for i in np.argsort(-cos(x[45], x[:30]))[:5]]  # numpy's exact top 5
+    assert conn.execute("SELECT caller, what FROM public.calls").fetchall() == []
+    assert check_codes(conn, model) == 30
+
+
+def test_a_function_planted_for_the_ops_names_runs_in_no_attach_or_detach(conn, dsn, role, capsys, real_vectors):
+    import sqlalchemy as sa
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+    from sqlalchemy.pool import NullPool
+
+    from compressae_pg import alembic as ops
+
+    owner = role("owner")
+    grant(capsys, dsn, owner, "--train")
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        create_table(oc, "items", x := real_vectors[:10])
+        registry.save(oc, "m", CompresSAE(384, 1024, 16, seed=0).eval())
+        oc.execute("CREATE TABLE public.calls (caller name, what text)")
+        oc.execute("GRANT INSERT ON public.calls TO PUBLIC")
+        oc.execute("CREATE FUNCTION public.concat_ws(s text, a text, b text) RETURNS text LANGUAGE sql AS "
+                   "$$ INSERT INTO public.calls VALUES (current_user, 'concat_ws'); SELECT pg_catalog.concat_ws(s, a, b) $$")
+        oc.execute("SELECT concat_ws('.', 'a'::text, 'b'::text)")  # the plant does win a plain call
+        assert oc.execute("SELECT count(*) FROM public.calls").fetchone() == (1,)
+        oc.execute("TRUNCATE public.calls")
+    attached = "SELECT count(*) FROM compressae.attachments WHERE table_oid = 'items'::regclass"
+    for command, after in ((["attach", "--table", "items", "--column", "embedding", "--model", "m", "--apply"], 1),
+                           (["detach", "--table", "items", "--column", "embedding"], 0)):  # the superuser's CLI
+        assert main([*command, "--dsn", dsn]) == 0, capsys.readouterr().err
+        assert conn.execute(attached).fetchone() == (after,)
+    engine = sa.create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(dsn), poolclass=NullPool)
+    try:  # an application's own migration, on its own search_path ("$user", public)
+        for op in (ops.AddCompressedColumnOp("items", "embedding", model="m", index=False),
+                   ops.DropCompressedColumnOp("items", "embedding")):
+            with engine.connect() as connection:
+                ctx = MigrationContext.configure(connection)
+                with ctx.begin_transaction():
+                    Operations(ctx).invoke(op)
+    finally:
+        engine.dispose()
+    assert conn.execute(attached).fetchone() == (0,)
+    assert conn.execute("SELECT caller, what FROM public.calls").fetchall() == []
+    with connect(as_user(dsn, owner), autocommit=True) as oc:  # the owner's attach still codes as numpy does
+        _att, model = attach_model(oc)
+        backfill("items", "embedding", conn=oc, progress=False)
+    assert check_codes(conn, model) == len(x)
