@@ -19,7 +19,7 @@ from .support.truth import assert_top, brute_force, check_codes, sql_query_level
 REVISIONS = ["0001_registry", "0002_functions", "0003_hardening", "0004_index_path", "0005_partitions", "0006_sync_queue",
              "0007_queue_capture", "0008_pursuit_stages", "0009_trust", "0010_residual", "0011_search", "0012_queue",
              "0013_atoms", "0014_swap", "0015_queue_upkeep",
-             "0016_sketch", "0017_attachments_by_oid"]
+             "0016_sketch", "0017_attachments_by_oid", "0018_filter_ids_keys"]
 # Released before downgrades restored definitions: 0003's downgrade keeps its attach and detach, by
 # design (its docstring: 0002 needs nothing they lack). A released revision is not changed to undo that.
 KEPT_ON_DOWNGRADE = {"0003_hardening": {"compressae.attach(regclass,name,text,name,text)", "compressae.detach(regclass,name)"}}
