@@ -112,16 +112,25 @@ BEGIN
 END
 $$;
 
--- Every new row of these tables takes its identity's next value: an id an INSERT names (OVERRIDING SYSTEM
--- VALUE) is replaced, so no role takes ids another's later rows get. SECURITY DEFINER: the roles that insert
--- have no right to the sequence (an identity's default needs none); it runs nothing but nextval.
+-- Every new row of these tables takes an id its sequence gave this session: the one its identity default just
+-- drew (the session's currval), else the sequence's next. An id an INSERT names (OVERRIDING SYSTEM VALUE) is
+-- replaced, so no role takes ids the sequence hands out later to another's rows. SECURITY DEFINER: the roles
+-- that insert have no right to the sequence (an identity's default needs none); it runs nothing but the two.
 CREATE FUNCTION compressae.assign_id()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    seq regclass := pg_get_serial_sequence(format('%I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME), 'id');
 BEGIN
-    NEW.id := nextval(pg_get_serial_sequence(format('%I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME), 'id'));
+    BEGIN
+        IF NEW.id = currval(seq) THEN
+            RETURN NEW;
+        END IF;
+    EXCEPTION WHEN object_not_in_prerequisite_state THEN  -- no value drawn in this session yet
+    END;
+    NEW.id := nextval(seq);
     RETURN NEW;
 END
 $$;
