@@ -476,7 +476,8 @@ def test_an_id_an_insert_names_is_replaced_so_no_role_takes_the_ids_anothers_row
         create_table(oc, "items", x[:10])
         create_table(oc, "more", x[:10])
     nxt = lambda seq: conn.execute("SELECT last_value + is_called::int FROM " + seq).fetchone()[0]  # noqa: E731
-    squats = {  # the next 30 ids of each table, on rows the squatter's own attachment and model allow it
+    squats = {  # the next 30 ids of each table, on rows the squatter's own attachment and model allow it (the
+        # queue's key is (attachment_id, id): its ids are the squatter's own, no trigger needed)
         "attachments": ("INSERT INTO compressae.attachments (id, table_oid, source_column, code_column, model_id, sketch_column, "
                         "sketch_planes, opclass) OVERRIDING SYSTEM VALUE SELECT g, 'theirs'::regclass, 'embedding', 'c' || g, "
                         "%(model)s, 's' || g, 1, 'bit_hamming_ops' FROM generate_series(%(lo)s, %(lo)s + 29) g"),

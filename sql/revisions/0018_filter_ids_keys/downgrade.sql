@@ -1,7 +1,6 @@
 -- Back to 0017: filter_sql as 0011 made it, may_work_on as 0017 left it, and no id trigger.
 DROP TRIGGER assign_id ON compressae.attachments;
 DROP TRIGGER assign_id ON compressae.backfill_jobs;
-DROP TRIGGER assign_id ON compressae.sync_queue;
 DROP TRIGGER assign_id ON compressae.models;
 DROP FUNCTION compressae.assign_id();
 

@@ -4,10 +4,12 @@
 -- `=`(text, text) made every filtered search on a text column fail. It now takes the equality of the type's
 -- default btree operator class (pg_opclass and pg_amop: only a superuser creates those), names that operator by
 -- its schema, and compares on the class's input type, where that operator matches exactly.
--- M3: the ids of attachments, backfill_jobs, sync_queue and models are identities, and INSERT ... OVERRIDING
--- SYSTEM VALUE (INSERT is all it needs) let a granted role take the ids the sequence hands out next: the owner's
--- attach, backfill, queue trigger (its application's writes) and train then failed on the primary key. A
--- trigger the schema's owner owns now gives every new row the sequence's next id, whatever the INSERT said.
+-- M3: the ids of attachments, backfill_jobs and models are identities and their primary keys, and INSERT ...
+-- OVERRIDING SYSTEM VALUE (INSERT is all it needs) let a granted role take the ids the sequence hands out next:
+-- the owner's attach, backfill and train then failed on the primary key. A trigger the schema's owner owns now
+-- gives every new row an id the sequence drew for it, whatever the INSERT said. (sync_queue's key is
+-- (attachment_id, id): a role names ids only among its own attachments' entries, and the application's writes
+-- that fill the queue take no trigger more.)
 -- M4: compressae.may_work_on let any role that may read an attachment's table see its queue's keys, its failures'
 -- keys and its jobs' key ranges, those of rows the table's row-level security hides from that role included.
 -- On a table with row security only roles that act for its owner (or bypass row security) work on it now.
@@ -137,7 +139,6 @@ $$;
 REVOKE EXECUTE ON FUNCTION compressae.assign_id() FROM PUBLIC;
 CREATE TRIGGER assign_id BEFORE INSERT ON compressae.attachments FOR EACH ROW EXECUTE FUNCTION compressae.assign_id();
 CREATE TRIGGER assign_id BEFORE INSERT ON compressae.backfill_jobs FOR EACH ROW EXECUTE FUNCTION compressae.assign_id();
-CREATE TRIGGER assign_id BEFORE INSERT ON compressae.sync_queue FOR EACH ROW EXECUTE FUNCTION compressae.assign_id();
 CREATE TRIGGER assign_id BEFORE INSERT ON compressae.models FOR EACH ROW EXECUTE FUNCTION compressae.assign_id();
 
 -- Whether the current role acts for the owner of an attachment's table, or holds `privilege` on it (SELECT to
