@@ -200,9 +200,10 @@ def test_bad_codes_are_refused_by_name(conn, items):
     assert not empty.to_numpy().any() and len(empty.to_numpy()) == 384
 
 
-# The schema's one SECURITY DEFINER function: the trigger of compressae.attachments that deletes a deleted
-# attachment's queue entries, which row-level security hides from every other role (0015_queue_upkeep).
-DEFINERS = {"forget_queue"}
+# The schema's SECURITY DEFINER functions, both triggers: that of compressae.attachments that deletes a deleted
+# attachment's queue entries, which row-level security hides from every other role (0015_queue_upkeep), and the
+# one that gives a new row an id its sequence drew, which the inserting roles may not use (0019_filter_ids_keys).
+DEFINERS = {"forget_queue", "assign_id"}
 
 
 def test_functions_are_invoker_with_a_pinned_search_path(conn):

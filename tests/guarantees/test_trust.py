@@ -9,6 +9,7 @@ import numpy as np
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from compressae_pg import (CompresSAE, CompressedColumn, Encoding, ModelOwnerError, NotAttachedError, OwnerCodeError, UnknownTableError, backfill,
                            recompress, registry, sync)
@@ -567,3 +568,109 @@ def test_a_function_planted_for_the_ops_names_runs_in_no_attach_or_detach(conn, 
         _att, model = attach_model(oc)
         backfill("items", "embedding", conn=oc, progress=False)
     assert check_codes(conn, model) == len(x)
+FILTERED = "SELECT key FROM compressae.search('items', 'embedding', %s, k => 5, candidates => 50, filter => %s)"
+
+
+def test_a_filter_compares_by_its_types_own_equality_never_an_operator_another_role_put_in_a_schema(conn, dsn, role, real_vectors):
+    x = real_vectors
+    create_table(conn, "items", x[:60], category="category")
+    conn.execute("ALTER TABLE items ALTER COLUMN category TYPE varchar(20), ADD COLUMN note text, ADD COLUMN doc json")
+    conn.execute("UPDATE items SET note = 'note-' || id")
+    attach_model(conn)
+    backfill("items", "embedding", conn=conn, progress=False)
+    other = role("other")
+    conn.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(sql.Identifier(conn.info.dbname), sql.Identifier(other)))
+    conn.execute("CREATE TABLE public.calls (caller name)")
+    conn.execute("GRANT INSERT ON public.calls TO PUBLIC")
+    q = x[5000]
+    rare = Jsonb({"category": "rare"})
+    note = Jsonb({"note": ["note-7", "note-8"]})
+    truth = {int(k) for (k,) in conn.execute("SELECT id FROM items WHERE category = 'rare'")}
+    before = conn.execute(FILTERED, (q, rare)).fetchall()
+    assert len(before) == 5 and {int(k) for (k,) in before} <= truth
+    with connect(as_user(dsn, other), autocommit=True) as c:  # pg_catalog has no =(varchar, varchar): one in public, one in its own schema
+        c.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(other)))
+        for schema, typ in (("public", "varchar"), (other, "varchar"), (other, "text")):
+            c.execute(sql.SQL("CREATE FUNCTION {}(a {t}, b {t}) RETURNS boolean LANGUAGE sql AS "
+                              "$$ INSERT INTO public.calls VALUES (current_user) RETURNING a::text = b::text $$").format(
+                sql.Identifier(schema, "eq_" + typ), t=sql.SQL(typ)))
+            c.execute(sql.SQL("CREATE OPERATOR {}.= (LEFTARG = {t}, RIGHTARG = {t}, FUNCTION = {})").format(
+                sql.Identifier(schema), sql.Identifier(schema, "eq_" + typ), t=sql.SQL(typ)))
+    assert conn.execute(FILTERED, (q, rare)).fetchall() == before
+    assert {int(k) for (k,) in conn.execute(FILTERED, (q, note))} == {7, 8}  # no second = (text, text) breaks a text column
+    assert conn.execute("SELECT count(*) FROM public.calls").fetchone() == (0,)  # and none of the planted ones ran
+    with pytest.raises(psycopg.errors.UndefinedFunction, match="filter cannot compare type json: it has no default btree"):
+        conn.execute(FILTERED, (q, Jsonb({"doc": "{}"})))
+    assert len(conn.execute(FILTERED, (q, Jsonb({"doc": None}))).fetchall()) == 5  # IS NULL needs no equality
+
+
+def test_an_id_an_insert_names_is_replaced_so_no_role_takes_the_ids_anothers_rows_get_next(conn, dsn, role, capsys, real_vectors):
+    x = real_vectors
+    owner, other = role("owner"), role("other")
+    grant(capsys, dsn, owner, "--train")
+    grant(capsys, dsn, other, "--train")
+    with connect(as_user(dsn, other), autocommit=True) as c:
+        create_table(c, "theirs", x[:3])
+        theirs, _ = attach_model(c, table="theirs", name="theirs", sync="queue")
+        backfill("theirs", "embedding", conn=c, progress=False)
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        create_table(oc, "items", x[:10])
+        create_table(oc, "more", x[:10])
+    nxt = lambda seq: conn.execute("SELECT last_value + is_called::int FROM " + seq).fetchone()[0]  # noqa: E731
+    squats = {  # the next 30 ids of each table, on rows the squatter's own attachment and model allow it (the
+        # queue's key is (attachment_id, id): its ids are the squatter's own, no trigger needed)
+        "attachments": ("INSERT INTO compressae.attachments (id, table_oid, source_column, code_column, model_id, sketch_column, "
+                        "sketch_planes, opclass) OVERRIDING SYSTEM VALUE SELECT g, 'theirs'::regclass, 'embedding', 'c' || g, "
+                        "%(model)s, 's' || g, 1, 'bit_hamming_ops' FROM generate_series(%(lo)s, %(lo)s + 29) g"),
+        "backfill_jobs": ("INSERT INTO compressae.backfill_jobs (id, attachment_id, model_id, run, horizon) OVERRIDING SYSTEM VALUE "
+                          "SELECT g, %(att)s, %(model)s, 1, '1'::xid8 FROM generate_series(%(lo)s, %(lo)s + 29) g"),
+        "sync_queue": ("INSERT INTO compressae.sync_queue (id, attachment_id, keys) OVERRIDING SYSTEM VALUE "
+                       "SELECT g, %(att)s, '{1}' FROM generate_series(%(lo)s, %(lo)s + 29) g"),
+        "models": ("INSERT INTO compressae.models (id, name, version, dim, h, k, refit, pursuit, params, metrics, weights, owner) "
+                   "OVERRIDING SYSTEM VALUE SELECT g, name, version + g, dim, h, k, refit, pursuit, params, metrics, weights, owner "
+                   "FROM compressae.models, generate_series(%(lo)s, %(lo)s + 29) g WHERE id = %(model)s"),
+    }
+    with connect(as_user(dsn, other), autocommit=True) as c:
+        for table, squat in squats.items():
+            lo = nxt(f"compressae.{table}_id_seq")
+            got = c.execute(squat + " RETURNING id", {"model": theirs.model.id, "att": theirs.id, "lo": lo}).fetchall()
+            assert len(got) == 30 and min(i for (i,) in got) >= lo  # stored, each under an id the sequence gave it
+    with connect(as_user(dsn, owner), autocommit=True) as oc:  # the owner's train, attach, queued writes and backfill
+        att, model = attach_model(oc, sync="queue")
+        attach_model(oc, table="more", name="more")
+        insert_rows(oc, [11], [x[11]])
+        result = backfill("items", "embedding", conn=oc, progress=False)
+        assert result.rows_written == 11
+    assert check_codes(conn, model) == 11
+
+
+def test_no_queue_failure_or_job_shows_keys_of_rows_the_tables_row_security_hides(conn, dsn, role, capsys, real_vectors):
+    x = real_vectors
+    owner, worker, reader = role("owner"), role("worker"), role("reader")
+    grant(capsys, dsn, owner, "--train")
+    grant(capsys, dsn, worker)
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        create_table(oc, "secret", x[:10])
+        oc.execute("ALTER TABLE secret ENABLE ROW LEVEL SECURITY")
+        oc.execute("CREATE POLICY own_row ON secret FOR SELECT USING (id = 1)")  # the others see row 1 alone
+        oc.execute(sql.SQL("GRANT SELECT, UPDATE ON secret TO {}, {}").format(sql.Identifier(worker), sql.Identifier(reader)))
+        att, _ = attach_model(oc, table="secret", sync="queue")
+        backfill("secret", "embedding", conn=oc, progress=False)
+        insert_rows(oc, [20, 21], [np.zeros_like(x[0])] * 2, table="secret")  # zero vectors: sync fails them
+        sync("secret", "embedding", conn=oc, progress=False)
+        insert_rows(oc, [22], [x[22]], table="secret")  # queued, not yet synced
+    rows = {"sync_failures": "SELECT key FROM compressae.sync_failures WHERE attachment_id = %s",
+            "sync_queue": "SELECT unnest(keys) FROM compressae.sync_queue WHERE attachment_id = %s",
+            "backfill_jobs": "SELECT last_key FROM compressae.backfill_jobs WHERE attachment_id = %s"}
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        seen = {table: oc.execute(q, (att.id,)).fetchall() for table, q in rows.items()}
+    assert sorted(k for (k,) in seen["sync_failures"]) == ["20", "21"] and seen["sync_queue"] == [("22",)] and seen["backfill_jobs"]
+    for who in (reader, worker):  # PUBLIC reads sync_failures; a `db grant` role the queue and the jobs
+        with connect(as_user(dsn, who), autocommit=True) as c:
+            assert c.execute("SELECT count(*) FROM secret").fetchone() == (1,)
+            for table, q in rows.items():
+                if who == worker or table == "sync_failures":
+                    assert c.execute(q, (att.id,)).fetchall() == [], (who, table)
+    conn.execute("ALTER TABLE secret DISABLE ROW LEVEL SECURITY")  # without row security they may read every row and its keys
+    with connect(as_user(dsn, worker), autocommit=True) as c:
+        assert {table: c.execute(q, (att.id,)).fetchall() for table, q in rows.items()} == seen
