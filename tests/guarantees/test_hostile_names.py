@@ -57,7 +57,7 @@ def test_every_front_door_takes_hostile_names(conn, dsn, capsys, real_vectors, n
 def test_index_names_of_long_table_names_fit_and_stay_apart(conn, dsn, real_vectors):
     """A 60-byte table name with two code columns: "<table>_<code>_hnsw" is over the 63-byte identifier
     limit, and cut there both would be the same name. Each index is found, valid, and its own."""
-    from .support.models import attach_model
+    from ..support.models import attach_model
 
     table = "é" * 30
     _make(conn, "public", table, "embedding", real_vectors[:50])

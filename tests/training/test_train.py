@@ -140,7 +140,7 @@ def test_a_connection_opened_before_the_extension_exists_can_store_models(server
 
     from compressae_pg import CompresSAE, _migrate
 
-    from .fixtures.database import with_db
+    from ..fixtures.database import with_db
 
     name = f"fresh_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(server_dsn, autocommit=True) as admin:
