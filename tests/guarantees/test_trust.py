@@ -66,7 +66,7 @@ def test_only_the_owners_trigger_appends_to_the_queue_and_no_other_role_breaks_i
             c.execute(trigger.format(sql.Identifier("mine"), function))
     conn.execute("CREATE TABLE other (id int PRIMARY KEY, embedding vector(384), embedding_sae sparsevec)")
     conn.execute(trigger.format(sql.Identifier("other"), function))
-    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="queue trigger of public.items alone"):
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match=f"queue trigger of attachment {att.id} alone, not of public.other"):
         conn.execute("INSERT INTO other (id, embedding) VALUES (1, %s)", (x[1],))
 
 
