@@ -7,7 +7,7 @@ tests/test_defaults.py checks that a database at head agrees with this module. I
 
 # ---- search ------------------------------------------------------------------------------------
 K = 10  # results of a search
-CANDIDATES = 100  # rows the index returns for the rerank
+CANDIDATES = 150  # rows the index returns for the rerank (benchmarks/search_knobs.py)
 RERANK_MODES = ("none", "reconstructed", "symmetric", "dense")  # how the candidates are ordered (search/rerank.py)
 RERANK = "reconstructed"  # a query vector's rerank: the query against each decoded row
 SIMILAR_RERANK = "symmetric"  # a stored row's rerank: its code's reconstruction against each decoded row
@@ -45,7 +45,7 @@ QUEUE_KEY_SETTINGS = {"DateStyle": "ISO, YMD", "IntervalStyle": "postgres", "Tim
 H = 4096  # atoms in a model's dictionary
 NONZEROS = 32  # non-zeros per code (a model's k)
 QUERIES = 500  # queries an evaluation samples
-EVAL_CANDIDATES = (50, 100, 200)  # candidate counts an evaluation measures
+EVAL_CANDIDATES = (50, 100, 150, 200)  # candidate counts an evaluation measures
 PEERS = ("halfvec", "binary", "pca", "prefix", "random", "sign", "sq2", "sq4", "sq8")  # what an evaluation can compare the codes with
 VERIFY_SAMPLE = 1000  # rows a verification re-encodes
 VERIFY_TOLERANCE = 1e-4  # largest difference verification allows in a code's values
