@@ -6,10 +6,10 @@
 
 The last ``--queries`` rows are held out; the truth is the exact dense cosine top 10. The codes are attached
 with the package's defaults (sketch graph, its planes and residual bits), backfilled and indexed as a DBA
-would. Every configuration (and halfvec HNSW at ``--ef-search``) runs once per query in a shuffled order,
-so their latencies are measured side by side on the same warm server and read as ratios. ``exact hamming``
-rows take the sketch's exact Hamming top-N in numpy instead of the graph's and rerank them with the
-product's own rerank, to show what the graph loses. Writes benchmarks/results/<--name>.json.
+would. Every configuration (and halfvec HNSW at ``--ef-search``) runs once per query, in a shuffled order
+(``--order interleaved``, the default: they compete for the same caches, as on a busy server) or one after
+another (``--order sequential``: each has the caches to itself); latencies are read as ratios.
+Writes benchmarks/results/<--name>.json.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def run(args) -> dict:
     base, queries = x[: -args.queries], x[-args.queries :]
     want = truth(base, queries, args.k)
     result: dict = {"data": args.data.name, "rows": len(base), "queries": len(queries), "k": args.k,
-                    "hnsw": {"m": args.m, "ef_construction": args.ef_construction}}
+                    "hnsw": {"m": args.m, "ef_construction": args.ef_construction}, "order": args.order}
     with database(args.dsn) as dsn:
         _migrate.upgrade(dsn)
         with connect(dsn, autocommit=True) as conn:
@@ -57,7 +57,8 @@ def run(args) -> dict:
 
 
 def measure(conn, args, queries: np.ndarray, want: np.ndarray) -> list[dict]:
-    """Every configuration once per query, in a shuffled order per query; recall@10 and latency of each."""
+    """Every configuration once per query (``--order interleaved``: in a shuffled order per query, so that they share
+    the server's caches; ``sequential``: all queries of one, then the next, each with the caches to itself)."""
     column = CompressedColumn(conn, "items", "embedding")
     half = sql.SQL("SELECT id FROM items_half ORDER BY embedding <=> %s::halfvec LIMIT %s")
 
@@ -72,13 +73,21 @@ def measure(conn, args, queries: np.ndarray, want: np.ndarray) -> list[dict]:
             runs[name](q)
     times = {n: [] for n in names}
     recall = {n: [] for n in names}
-    for q, ids in zip(queries, want):
-        rng.shuffle(names)
+    def one(name: str, q: np.ndarray, ids: np.ndarray) -> None:
+        started = time.perf_counter()
+        got = runs[name](q)
+        times[name].append(time.perf_counter() - started)
+        recall[name].append(len(set(got) & set(ids.tolist())) / len(ids))
+
+    if args.order == "interleaved":
+        for q, ids in zip(queries, want):
+            rng.shuffle(names)
+            for name in names:
+                one(name, q, ids)
+    else:
         for name in names:
-            started = time.perf_counter()
-            got = runs[name](q)
-            times[name].append(time.perf_counter() - started)
-            recall[name].append(len(set(got) & set(ids.tolist())) / len(ids))
+            for q, ids in zip(queries, want):
+                one(name, q, ids)
     half_p50 = float(np.percentile(times["halfvec HNSW"], 50))
     rows = []
     for name in runs:
@@ -91,7 +100,7 @@ def measure(conn, args, queries: np.ndarray, want: np.ndarray) -> list[dict]:
 
 
 def markdown(r: dict) -> str:
-    lines = [f"{r['rows']:,} rows, {r['queries']} queries, attachment {r['attachment']}", "",
+    lines = [f"{r['rows']:,} rows, {r['queries']} queries, {r['order']}, attachment {r['attachment']}", "",
              "| configuration (candidates:ef_search) | recall@10 | p50 ms | p95 ms | p50 / halfvec's |", "|---|---:|---:|---:|---:|"]
     lines += [f"| {w['row']} | {w['recall@10']:.3f} | {w['p50_ms']:.2f} | {w['p95_ms']:.2f} | {w['p50_over_halfvec']:.2f} |"
               for w in r["rows_measured"]]
@@ -105,6 +114,7 @@ def main() -> None:
     p.add_argument("--grid", type=grid, default=grid("100:100,100:150,100:200,120:120,120:240,150:150,150:300"))
     p.add_argument("--ef-search", type=int, default=100, help="hnsw.ef_search of halfvec HNSW (default 100)")
     p.add_argument("--warmup", type=int, default=30)
+    p.add_argument("--order", choices=("interleaved", "sequential"), default="interleaved")
     p.add_argument("--name", default="search_knobs")
     args = p.parse_args()
     publish(args.name, args, run(args), markdown)

@@ -7,7 +7,7 @@ tests/test_defaults.py checks that a database at head agrees with this module. I
 
 # ---- search ------------------------------------------------------------------------------------
 K = 10  # results of a search
-CANDIDATES = 150  # rows the index returns for the rerank (benchmarks/search_knobs.py)
+CANDIDATES = 200  # rows the index returns for the rerank (benchmarks/search_knobs.py)
 RERANK_MODES = ("none", "reconstructed", "symmetric", "dense")  # how the candidates are ordered (search/rerank.py)
 RERANK = "reconstructed"  # a query vector's rerank: the query against each decoded row
 SIMILAR_RERANK = "symmetric"  # a stored row's rerank: its code's reconstruction against each decoded row

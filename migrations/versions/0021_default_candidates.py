@@ -1,4 +1,4 @@
-"""compressae.search hands the rerank 150 candidates by default, as the Python API does. See sql/revisions/0021_default_candidates/.
+"""compressae.search hands the rerank 200 candidates by default, as the Python API does. See sql/revisions/0021_default_candidates/.
 
 Revision ID: 0021_default_candidates
 Revises: 0020_restorable_queue
