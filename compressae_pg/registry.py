@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from . import _sql
@@ -101,34 +102,23 @@ def save(
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(_sql.query("model_lock"), {"name": name})
         _check_owner(cur, name, "add a version to")
-        row = cur.execute(
-            _sql.query("model_insert"),
-            {
-                "name": name,
-                "dim": model.dim,
-                "h": model.h,
-                "k": model.k,
-                "refit": model.encoding.refit,
-                "pursuit": model.encoding.pursuit,
-                "source": source,
-                "params": Jsonb(params or {}),
-                "metrics": Jsonb(metrics or {}),
-                "weights": weights,
-            },
-        ).fetchone()
+        (info,) = _infos(conn, "model_insert", {
+            "name": name, "dim": model.dim, "h": model.h, "k": model.k, "refit": model.encoding.refit,
+            "pursuit": model.encoding.pursuit, "source": source, "params": Jsonb(params or {}),
+            "metrics": Jsonb(metrics or {}), "weights": weights})
         if model.encoding.stages > 1:  # a one-stage model is stored as at every revision since 0001 (the column's default)
-            cur.execute(_sql.query("model_stages"), {"id": row[0], "stages": model.encoding.stages})
+            cur.execute(_sql.query("model_stages"), {"id": info.id, "stages": model.encoding.stages})
         cur.execute(_sql.query("atoms_stage"))
         with cur.copy(_sql.query("encoder_atoms_copy")) as copy:
             copy.set_types(["int8", "int4", "float4", "vector"])
             for i in range(model.h):
-                copy.write_row((row[0], i, float(bias[i]), enc[i]))
+                copy.write_row((info.id, i, float(bias[i]), enc[i]))
         with cur.copy(_sql.query("decoder_atoms_copy")) as copy:
             copy.set_types(["int8", "int4", "vector"])
             for i in range(model.h):
-                copy.write_row((row[0], i, dec[i]))
+                copy.write_row((info.id, i, dec[i]))
         cur.execute(_sql.query("atoms_insert"))
-    return ModelInfo(*row)
+    return info
 
 
 def _check_owner(cur: psycopg.Cursor, name: str, action: str) -> None:
@@ -142,12 +132,12 @@ def _check_owner(cur: psycopg.Cursor, name: str, action: str) -> None:
 def get(conn: psycopg.Connection, ref: str) -> ModelInfo:
     """The model named by ``ref``; UnknownModelError if there is none."""
     name, version = parse_ref(ref)
-    row = conn.execute(_sql.query("model_find"), {"name": name, "version": version}).fetchone()
-    if row is None:
+    found = _infos(conn, "model_find", {"name": name, "version": version})
+    if not found:
         known = ", ".join(sorted({m.name for m in _list_models(conn)})) or "none"
         what = f"{name!r} version {version}" if version else repr(name)
         raise UnknownModelError(f"no model {what} in compressae.models (known: {known})")
-    return ModelInfo(*row)
+    return found[0]
 
 
 def load(conn: psycopg.Connection, ref: str) -> tuple[ModelInfo, CompresSAE]:
@@ -163,7 +153,13 @@ def load(conn: psycopg.Connection, ref: str) -> tuple[ModelInfo, CompresSAE]:
 
 def _list_models(conn: psycopg.Connection, name: str | None = None) -> list[ModelInfo]:
     """All stored model versions (or all versions of ``name``), oldest first."""
-    return [ModelInfo(*r) for r in conn.execute(_sql.query("model_list"), {"name": name}).fetchall()]
+    return _infos(conn, "model_list", {"name": name})
+
+
+def _infos(conn: psycopg.Connection, query: str, params: dict[str, Any]) -> list[ModelInfo]:
+    """The ModelInfo of each row of ``query``, read by column name (the .sql file's column order is no contract)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return [ModelInfo(**row) for row in cur.execute(_sql.query(query), params).fetchall()]
 
 
 def _drop_model(conn: psycopg.Connection, ref: str) -> list[ModelInfo]:

@@ -674,3 +674,25 @@ def test_no_queue_failure_or_job_shows_keys_of_rows_the_tables_row_security_hide
     conn.execute("ALTER TABLE secret DISABLE ROW LEVEL SECURITY")  # without row security they may read every row and its keys
     with connect(as_user(dsn, worker), autocommit=True) as c:
         assert {table: c.execute(q, (att.id,)).fetchall() for table, q in rows.items()} == seen
+
+
+def test_a_models_huge_metrics_and_source_are_left_out_of_every_roles_listing_and_kept_whole(conn, dsn, role, capsys):
+    """Review 2, L3: a --train role stored a model with metrics of many MB, and every role's `models list` read them."""
+    other = role("other")
+    grant(capsys, dsn, other, "--train")
+    rng = np.random.default_rng(0)
+    huge = {"val_cosine": 0.5, "junk": [rng.bytes(1 << 20).hex() for _ in range(8)]}  # 16 MB of text that does not compress
+    small = CompresSAE(384, 64, 4, seed=0)
+    with connect(as_user(dsn, other), autocommit=True) as c:
+        registry.save(c, "bloated", small, source="s" * 5000, params={"p": 1}, metrics=huge)
+        registry.save(c, "plain", small, source="table items", metrics={"val_cosine": 0.9})
+    (size,) = conn.execute("SELECT pg_column_size(metrics) FROM compressae.models WHERE name = 'bloated'").fetchone()
+    assert size > 16_000_000  # stored whole
+    listed = {m.name: m for m in registry.list_models(conn=conn)}
+    assert listed["plain"].metrics == {"val_cosine": 0.9} and listed["plain"].source == "table items"
+    assert set(listed["bloated"].metrics) == {"omitted"} and "64 KiB" in listed["bloated"].metrics["omitted"]
+    assert listed["bloated"].params == {"p": 1} and listed["bloated"].source == "s" * 1000 + " …"
+    assert main(["models", "list", "--json", "--dsn", dsn]) == 0
+    assert len(capsys.readouterr().out) < 100_000
+    full = registry.get(conn, "bloated")  # the model named: in full
+    assert full.metrics == huge and full.source == "s" * 5000
