@@ -8,10 +8,12 @@ spliced into SQL.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import dict_row
 
 from . import _sql
 from ._sql import Plan, Statement
@@ -121,6 +123,39 @@ def dimensions(typname: str, typmod: int) -> int | None:
     return typmod if typname in (*VECTOR_TYPES, "sparsevec") and typmod > 0 else None
 
 
+MAX_TID = "(4294967295,65535)"  # past the last tuple of any heap: the open end of a heap's last page range
+
+
+@dataclass(frozen=True)
+class HeapPart:
+    """One heap that holds a table's rows (the table itself, or one of its leaf partitions)."""
+
+    schema: str
+    name: str
+    pages: int
+    rows_per_page: float | None  # by the planner's statistics; None if never analyzed
+
+    @property
+    def ident(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.name)
+
+    def per_page(self, dim: int | None = None) -> float:
+        """Rows a page holds: the statistics' figure, or as many rows of one ``dim``-d vector as fit in 8 KiB."""
+        return self.rows_per_page or max(1.0, 8192 / (4 * (dim or 384) + 40))
+
+    def ranges(self, rows: int, dim: int | None = None) -> Iterator[tuple[str, str]]:
+        """ctid ranges ``[lo, hi)`` of about ``rows`` rows each, in page order, the last one open-ended."""
+        step = max(1, int(rows / self.per_page(dim)))
+        for lo in range(0, max(self.pages, 1), step):
+            yield f"({lo},0)", f"({lo + step},0)" if lo + step < self.pages else MAX_TID
+
+
+def heap_parts(conn: psycopg.Connection, table: Table) -> list[HeapPart]:
+    """The heaps holding ``table``'s rows, by schema and name, read by column name."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return [HeapPart(**row) for row in cur.execute(_sql.query("heap_parts"), {"oid": table.oid}).fetchall()]
+
+
 def estimated_rows(conn: psycopg.Connection, table: Table, dim: int | None = None) -> int:
     """Rows in ``table`` (all leaf partitions) by the planner's statistics, or by its size if never analyzed."""
     return sum(rows for _part, rows in heap_rows(conn, table, dim))
@@ -128,6 +163,4 @@ def estimated_rows(conn: psycopg.Connection, table: Table, dim: int | None = Non
 
 def heap_rows(conn: psycopg.Connection, table: Table, dim: int | None = None) -> list[tuple[tuple[str, str], int]]:
     """((schema, name), estimated rows) of each heap holding ``table``'s rows: the table, or its leaf partitions."""
-    parts = conn.execute(_sql.query("heap_parts"), {"oid": table.oid}).fetchall()
-    per_page_default = max(1.0, 8192 / (4 * (dim or 384) + 40))
-    return [((s, n), int(pages * (rpp or per_page_default))) for s, n, pages, rpp in parts]
+    return [((p.schema, p.name), int(p.pages * p.per_page(dim))) for p in heap_parts(conn, table)]

@@ -360,7 +360,7 @@ def _range_job(worker: Worker, job: Job, cfg: BackfillConfig, stop: threading.Ev
 def _run_sweep(conn: psycopg.Connection, target: Attachment, encoder: Encoder, cfg: BackfillConfig, job: Job,
                stop: threading.Event, tally: _Tally) -> None:
     worker = Worker(conn, target, encoder, cfg.limits(), stop)
-    parts = conn.execute(_sql.query("heap_parts"), {"oid": target.table.oid}).fetchall()
+    parts = _catalog.heap_parts(conn, target.table)
     jobs.update(conn, job, status="running")
     try:
         for sweep_pass in range(cfg.sweep_passes):

@@ -21,13 +21,13 @@ from psycopg import sql
 
 from .. import _sql, _wire
 from .._attachment import Attachment
+from .._catalog import HeapPart
 from .._retry import Limits, retrying
 from ..errors import AttachmentChangedError, OwnerCodeError
 from .encoder import Encoder
 from .jobs import Job
 
 T = TypeVar("T")
-MAX_TID = "(4294967295,65535)"
 
 
 def fillable(att: Attachment) -> Attachment:
@@ -120,17 +120,13 @@ class Worker:
                     return
                 pending = ahead
 
-    def sweep_batches(self, job: Job, parts: list[tuple], horizon: int) -> Iterator[BatchResult]:
+    def sweep_batches(self, job: Job, parts: list[HeapPart], horizon: int) -> Iterator[BatchResult]:
         """A pass over the heap, page range by page range, writing the rows changed since ``horizon``."""
-        chunk_rows = 4 * self.limits.batch_size
-        for schema, name, pages, rows_per_page in parts:
-            part = sql.Identifier(schema, name)
-            step = max(1, int(chunk_rows / (rows_per_page or max(1.0, 8192 / (4 * self.target.model.dim + 40)))))
-            for lo in range(0, max(pages, 1), step):
+        for part in parts:
+            for lo, hi in part.ranges(4 * self.limits.batch_size, self.target.model.dim):
                 if self.stop.is_set():
                     return
-                hi = f"({lo + step},0)" if lo + step < pages else MAX_TID
-                query = sweep_query(self.target, part, f"({lo},0)", hi, horizon)
+                query = sweep_query(self.target, part.ident, lo, hi, horizon)
                 batch = self._retrying(lambda q=query: self._read(q, sweep=True))
                 if len(batch):
                     yield self._write(batch, self._encode(batch), job, last_key=None, finished=False)

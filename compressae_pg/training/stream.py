@@ -17,12 +17,11 @@ import psycopg
 from psycopg import sql
 
 from .. import _sql, _vectors
-from .._catalog import Column, resolve_column
+from .._catalog import Column, heap_parts, resolve_column
 from .._wire import copy_body, decode_tuples, first_dim, split_tuples
 from ..errors import InvalidVectorError, UnknownTableError
 
 _HASH_MASK = (1 << 20) - 1
-_MAX_TID = "(4294967295,65535)"
 
 
 @dataclass
@@ -97,20 +96,10 @@ class VectorReader:
 
     def _chunks(self, pass_no: int) -> Iterator[sql.Composed]:
         col = self.col
-        parts = self.conn.execute(_sql.query("heap_parts"), {"oid": col.table.oid}).fetchall()
-        for schema, name, pages, rows_per_page in parts:
-            per_page = rows_per_page or max(1.0, 8192 / (4 * (self.dim or 384) + 40))
-            step = max(1, int(self.chunk_rows / per_page))
-            for lo in range(0, max(pages, 1), step):
-                hi = f"({lo + step},0)" if lo + step < pages else _MAX_TID
-                yield _sql.query(
-                    "stream_chunk",
-                    column=col.ident,
-                    table=sql.Identifier(schema, name),
-                    lo=sql.Literal(f"({lo},0)"),
-                    hi=sql.Literal(hi),
-                    filter=self._filter(pass_no),
-                )
+        for part in heap_parts(self.conn, col.table):
+            for lo, hi in part.ranges(self.chunk_rows, self.dim):
+                yield _sql.query("stream_chunk", column=col.ident, table=part.ident, lo=sql.Literal(lo), hi=sql.Literal(hi),
+                                 filter=self._filter(pass_no))
 
     def _copy_tuples(self, statement: sql.Composed) -> memoryview:
         buf = bytearray()

@@ -6,7 +6,7 @@ WITH parts AS (
     SELECT %(oid)s::oid::regclass
     WHERE NOT EXISTS (SELECT 1 FROM pg_partition_tree(%(oid)s::oid::regclass))
 )
-SELECT n.nspname::text, c.relname::text,
+SELECT n.nspname::text AS schema, c.relname::text AS name,
        (pg_relation_size(c.oid) / current_setting('block_size')::int)::bigint AS pages,
        CASE WHEN c.relpages > 0 AND c.reltuples > 0 THEN c.reltuples / c.relpages END AS rows_per_page
 FROM parts p
