@@ -16,6 +16,9 @@ need it, but it is still an arrow that the module depends on; every such import 
 down, so the rule needs no exception. ``from X import name`` is an arrow to ``X.name`` when that is a
 module, else to ``X``; the package's dynamic ``import_module`` of its public names (a front door) is not
 an ``import`` statement and is not read.
+
+The tests follow one rule of their own: no test module imports another (what tests share lives in
+``tests/support/`` and ``tests/fixtures/``).
 """
 
 from __future__ import annotations
@@ -95,3 +98,22 @@ def test_no_modules_import_each_other_in_a_circle():
     for module in sorted(GRAPH):
         visit(module, [])
     assert not circles, "import circles:\n" + "\n".join(circles)
+
+
+TESTS = Path(__file__).resolve().parent
+
+
+def imported(node: ast.AST) -> list[str]:
+    """The modules an import statement names: ``import a.b`` → a.b; ``from .x import y`` → x and x.y."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    if isinstance(node, ast.ImportFrom):
+        return [node.module or "", *(f"{node.module or ''}.{a.name}" for a in node.names)]
+    return []
+
+
+def test_no_test_module_imports_another():
+    paths = list(TESTS.rglob("test_*.py"))
+    found = [f"{path.relative_to(TESTS)}: {name}" for path in paths for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+             for name in imported(node) if any(part.startswith("test_") for part in name.split("."))]
+    assert len(paths) > 40 and found == []

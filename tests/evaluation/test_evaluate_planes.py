@@ -17,8 +17,8 @@ from compressae_pg.evaluation import peers, planes
 from compressae_pg.search.column import CompressedColumn
 
 from ..support.models import searchable
+from ..support.peers import LEFTOVERS, QUERIES, ROWS, TOLERANCE, recall, row, unit
 from ..support.tables import create_table
-from .test_peers import LEFTOVERS, QUERIES, ROWS, TOLERANCE, recall, row, unit
 
 CANDIDATES = 30
 NAMES = ("sign", "sq2", "sq4", "sq8")

@@ -15,36 +15,17 @@ from compressae_pg.evaluation.methods import Method
 from compressae_pg.evaluation.peers import PEERS
 
 from ..support.models import K, searchable
+from ..support.peers import LEFTOVERS, QUERIES, ROWS, TOLERANCE, recall, row, unit
 from ..support.tables import create_table
 
-ROWS, QUERIES, CANDIDATES = 1500, 20, 30
+CANDIDATES = 30
 DIMS = 2 + 2 * K  # vector(m) at a k-non-zero sparsevec's bytes: 8 + 4m = 16 + 8k
-# The server scores in float32, numpy here in float64: a near-tie at the 10th place may fall either way,
-# one answer of the QUERIES x 10 (0.005); anything more is a real difference.
-TOLERANCE = 1.01 / (QUERIES * 10)
-LEFTOVERS = ("SELECT n.nspname, count(c.oid) FROM pg_namespace n LEFT JOIN pg_class c ON c.relnamespace = n.oid "
-             "WHERE n.nspname LIKE 'compressae\\_peers\\_%' GROUP BY 1")
 
 
 @pytest.fixture
 def items(conn, dsn, model, real_vectors):
     searchable(conn, dsn, real_vectors[:ROWS], model, index=False)
     create_table(conn, "probes", real_vectors[5500 : 5500 + QUERIES])
-
-
-def row(result, method: str, setting: str) -> dict:
-    return next(r for r in result.results if r["method"] == method and r["setting"] == setting)
-
-
-def unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, np.float64)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
-def recall(truth: np.ndarray, scores: np.ndarray) -> float:
-    """Mean overlap of each query's top 10 by ``scores`` (queries x rows, higher is nearer) with its ``truth``."""
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :10]
-    return float(np.mean([len(set(t) & set(f)) / 10 for t, f in zip(truth, top)]))
 
 
 def reranked(truth: np.ndarray, scores: np.ndarray, dense: np.ndarray) -> float:
