@@ -15,12 +15,12 @@ from .. import _sql
 
 def grant(conn: psycopg.Connection, role: str, *, train: bool = False) -> list[str]:
     """Grant ``role`` what attach, backfill, index (and with ``train``, train and drop models) need; return what was granted."""
-    ident = sql.Identifier(role)
+    ident, grantee = sql.Identifier(role), sql.Literal(role)
     done = ["operate"]
     with conn.transaction():
-        conn.execute(_sql.query("grant_operate", role=ident))
+        conn.execute(_sql.query("grant_operate", role=ident, grantee=grantee))
         if train:
-            conn.execute(_sql.query("grant_train", role=ident))
+            conn.execute(_sql.query("grant_train", role=ident, grantee=grantee))
             done.append("train")
         if conn.execute(_sql.query("schema_state")).fetchone()[1] is not None:
             conn.execute(_sql.query("grant_version", role=ident))

@@ -67,7 +67,7 @@ def _one(conn: psycopg.Connection, att: Attachment, exact: bool, drift: int | No
     exists = att.table.is_table
     if not exists:
         out["note"] = (f"this attachment's table was dropped without a detach; the next attach forgets the record, "
-                       f"or: DELETE FROM compressae.attachments WHERE id = {att.id}")
+                       f"or: UPDATE compressae.attachments SET doomed = true WHERE id = {att.id}")
     out["rows_estimate"] = _catalog.estimated_rows(conn, att.table, att.model.dim) if exists else None
     out["backfill"] = backfill_state(conn, att)
     idx = index.state(conn, att)

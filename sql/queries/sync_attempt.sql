@@ -2,7 +2,7 @@
 -- An entry that has failed max_attempts batches is moved, key by key, to the failures, so it never
 -- blocks the queue. (The two branches touch disjoint rows: one statement must not change a row twice.)
 WITH given_up AS (
-    DELETE FROM compressae.sync_queue
+    UPDATE compressae.sync_queue SET doomed = true
     WHERE attachment_id = %(attachment)s AND id = ANY (%(ids)s::bigint[]) AND attempts + 1 >= %(max_attempts)s
     RETURNING keys
 ), bumped AS (

@@ -1,15 +1,15 @@
--- In the transaction that wrote the batch's codes: delete the entries it took whole, keep the keys it
+-- In the transaction that wrote the batch's codes: delete (mark, 0022) the entries it took whole, keep the keys it
 -- did not take of the one it took in part, record the rows it could not encode (with why), and forget
 -- the failures of rows that now have a code. A failure is kept once per row, with the latest reason.
 WITH dequeued AS (
-    DELETE FROM compressae.sync_queue
+    UPDATE compressae.sync_queue SET doomed = true
     WHERE attachment_id = %(attachment)s AND id = ANY (%(ids)s::bigint[])
 ), trimmed AS (
     UPDATE compressae.sync_queue
     SET keys = keys[%(taken)s + 1:]
     WHERE attachment_id = %(attachment)s AND id = %(partial)s
 ), cleared AS (
-    DELETE FROM compressae.sync_failures
+    UPDATE compressae.sync_failures SET doomed = true
     WHERE attachment_id = %(attachment)s AND key = ANY (%(coded)s::text[]) AND NOT key = ANY (%(failed)s::text[])
 )
 INSERT INTO compressae.sync_failures AS f (attachment_id, key, reason)

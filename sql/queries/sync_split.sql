@@ -4,7 +4,7 @@
 -- rest of its array each time, a cost growing with the square of its size. The new entries are this
 -- transaction's until it commits: no other worker sees them before, and a rollback leaves the entry whole.
 WITH gone AS (
-    DELETE FROM compressae.sync_queue
+    UPDATE compressae.sync_queue SET doomed = true
     WHERE attachment_id = %(attachment)s AND id = %(id)s
     RETURNING keys, enqueued_at, attempts
 )

@@ -46,8 +46,8 @@ def test_only_the_owners_trigger_appends_to_the_queue_and_no_other_role_breaks_i
                 c.execute(squat, (att.id,))
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 c.execute("INSERT INTO compressae.sync_queue (attachment_id, keys) VALUES (%s, '{1}')", (att.id,))
-            if intruder == other:  # it may delete entries, of attachments it may write: none of the owner's
-                assert c.execute("DELETE FROM compressae.sync_queue WHERE attachment_id = %s", (att.id,)).rowcount == 0
+            if intruder == other:  # it may delete (mark) entries, of attachments it may write: none of the owner's
+                assert c.execute("UPDATE compressae.sync_queue SET doomed = true WHERE attachment_id = %s", (att.id,)).rowcount == 0
     with connect(as_user(dsn, writer), autocommit=True) as wc:  # a role that may write the table, and nothing else
         wc.execute("INSERT INTO items (id, embedding) VALUES (11, %s), (12, %s)", (x[11], x[12]))
         insert_rows(wc, [13, 14], [x[13], x[14]])
@@ -172,10 +172,11 @@ def test_a_model_name_and_its_atoms_belong_to_the_role_that_stored_it(conn, dsn,
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             c.execute("INSERT INTO compressae.decoder_atoms (model_id, idx, decoder) VALUES (%s, 9999, %s)",
                       (mine.id, np.ones(384, dtype=np.float32)))
-        assert c.execute("DELETE FROM compressae.decoder_atoms WHERE model_id = %s", (mine.id,)).rowcount == 0
-        assert c.execute("DELETE FROM compressae.encoder_atoms WHERE model_id = %s", (mine.id,)).rowcount == 0
+        for atoms in ("decoder_atoms", "encoder_atoms"):  # atoms go with their model, never one by one (0022)
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                c.execute(sql.SQL("DELETE FROM {} WHERE model_id = %s").format(sql.Identifier("compressae", atoms)), (mine.id,))
         assert c.execute("UPDATE compressae.models SET stages = 1 WHERE id = %s", (mine.id,)).rowcount == 0
-        assert c.execute("DELETE FROM compressae.models WHERE name = 'm'").rowcount == 0
+        assert c.execute("UPDATE compressae.models SET doomed = true WHERE name = 'm'").rowcount == 0
         theirs = registry.save(c, "theirs", staged)  # its own names are its own
         assert (theirs.version, registry.drop_model("theirs", conn=c)[0].id) == (1, theirs.id)
     assert conn.execute("SELECT count(*) FROM compressae.decoder_atoms WHERE model_id = %s", (mine.id,)).fetchone() == (256,)
@@ -185,7 +186,7 @@ def test_a_model_name_and_its_atoms_belong_to_the_role_that_stored_it(conn, dsn,
         oc.execute("SELECT compressae.attach('items'::regclass, 'embedding', 'm@2')")
         v2 = registry.get(oc, "m@2").id
         # a version in use keeps its atoms and stages, even for its owner: codes written with it must stay what it decodes
-        assert oc.execute("DELETE FROM compressae.decoder_atoms WHERE model_id = %s", (v2,)).rowcount == 0
+        assert oc.execute("UPDATE compressae.models SET doomed = true WHERE id = %s", (v2,)).rowcount == 0
         assert oc.execute("UPDATE compressae.models SET stages = 1 WHERE id = %s", (v2,)).rowcount == 0
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             oc.execute("INSERT INTO compressae.encoder_atoms (model_id, idx, bias, encoder) VALUES (%s, 9999, 0, %s)",
@@ -228,9 +229,9 @@ def test_a_renamed_table_keeps_its_attachment_and_a_table_of_the_old_name_takes_
     with connect(as_user(dsn, squatter), autocommit=True) as sc:
         create_table(sc, "items", x[:3])
         assert attachments.list_attachments(sc, "items") == []  # the old name's new table has no attachment
-        assert sc.execute("DELETE FROM compressae.attachments WHERE id = %s", (att.id,)).rowcount == 0
+        assert sc.execute("UPDATE compressae.attachments SET doomed = true WHERE id = %s", (att.id,)).rowcount == 0
         assert sc.execute("UPDATE compressae.attachments SET model_id = model_id WHERE id = %s", (att.id,)).rowcount == 0
-        assert sc.execute("DELETE FROM compressae.sync_queue WHERE attachment_id = %s", (att.id,)).rowcount == 0
+        assert sc.execute("UPDATE compressae.sync_queue SET doomed = true WHERE attachment_id = %s", (att.id,)).rowcount == 0
         with pytest.raises(psycopg.errors.InsufficientPrivilege):  # nor point a record of its own at the owner's table
             sc.execute("INSERT INTO compressae.attachments (table_oid, source_column, code_column, model_id, graph, opclass)"
                        " VALUES (%s, 'embedding', 'mine', %s, 'sparse', 'sparsevec_cosine_ops')", (renamed, att.model.id))
@@ -267,7 +268,7 @@ def test_a_dropped_tables_record_applies_to_no_later_table_of_its_name_and_the_n
     dead = [r for r in compressae_status(conn=conn)]
     assert len(dead) == 1 and dead[0]["model"] == "firsts@1" and dead[0]["table"].startswith("(dropped table, oid ")
     assert dead[0]["note"] == ("this attachment's table was dropped without a detach; the next attach forgets the record, "
-                               f"or: DELETE FROM compressae.attachments WHERE id = {left.id}")
+                               f"or: UPDATE compressae.attachments SET doomed = true WHERE id = {left.id}")
     with connect(as_user(dsn, second), autocommit=True) as sc:
         create_table(sc, "items", x[:5])
         assert attachments.list_attachments(sc, "items") == []
@@ -366,7 +367,7 @@ def test_a_deleted_attachments_queue_entries_and_failure_records_go_with_it_and_
         oc.execute("DROP TABLE items")  # without a detach: the record stays, with its entry and its failure
         assert conn.execute(left, {"id": att.id}).fetchone() == (1, 1)
         create_table(oc, "items", x[:5])  # the next table of that name is not the record's: it is forgotten, as status says
-        assert oc.execute("DELETE FROM compressae.attachments WHERE id = %s", (att.id,)).rowcount == 1
+        assert oc.execute("UPDATE compressae.attachments SET doomed = true WHERE id = %s", (att.id,)).rowcount == 1
     assert conn.execute(left, {"id": att.id}).fetchone() == (0, 0)
     create_table(conn, "kept", x[:5])  # a live attachment's entry stays through the upgrade
     kept, _model = attach_model(conn, table="kept", name="kept", sync="queue", sketch_planes=1)  # 0014 can hold it
