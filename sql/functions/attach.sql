@@ -64,7 +64,9 @@ BEGIN
     -- A dropped table's records apply to no table: forget them, so that an oid handed out again finds none.
     IF has_column_privilege('compressae.attachments', 'doomed', 'UPDATE') THEN
         UPDATE compressae.attachments a SET doomed = true
-        WHERE NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = a.table_oid AND c.relkind IN ('r', 'p'));
+        WHERE a.id IN (SELECT g.id FROM compressae.attachments g
+                       WHERE NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = g.table_oid AND c.relkind IN ('r', 'p'))
+                       FOR UPDATE SKIP LOCKED);
     END IF;
     EXECUTE format('ALTER TABLE %s ADD COLUMN %I %I.sparsevec(%s)', tbl, code, vs, m.h);
     INSERT INTO compressae.attachments (table_oid, source_column, code_column, model_id, sync, graph, opclass)

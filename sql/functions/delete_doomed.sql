@@ -10,18 +10,18 @@ AS $function$
 BEGIN
     CASE TG_RELID
         WHEN 'compressae.attachments'::regclass THEN
-            DELETE FROM compressae.attachments t USING doomed_rows d WHERE d.doomed AND t.id OPERATOR(pg_catalog.=) d.id;
+            DELETE FROM compressae.attachments t USING doomed_rows d WHERE d.doomed AND t.doomed AND t.id OPERATOR(pg_catalog.=) d.id;
         WHEN 'compressae.models'::regclass THEN
-            DELETE FROM compressae.models t USING doomed_rows d WHERE d.doomed AND t.id OPERATOR(pg_catalog.=) d.id;
+            DELETE FROM compressae.models t USING doomed_rows d WHERE d.doomed AND t.doomed AND t.id OPERATOR(pg_catalog.=) d.id;
         WHEN 'compressae.backfill_xids'::regclass THEN
             DELETE FROM compressae.backfill_xids t USING doomed_rows d
-            WHERE d.doomed AND t.attachment_id OPERATOR(pg_catalog.=) d.attachment_id AND t.xid OPERATOR(pg_catalog.=) d.xid;
+            WHERE d.doomed AND t.doomed AND t.attachment_id OPERATOR(pg_catalog.=) d.attachment_id AND t.xid OPERATOR(pg_catalog.=) d.xid;
         WHEN 'compressae.sync_queue'::regclass THEN
             DELETE FROM compressae.sync_queue t USING doomed_rows d
-            WHERE d.doomed AND t.attachment_id OPERATOR(pg_catalog.=) d.attachment_id AND t.id OPERATOR(pg_catalog.=) d.id;
+            WHERE d.doomed AND t.doomed AND t.attachment_id OPERATOR(pg_catalog.=) d.attachment_id AND t.id OPERATOR(pg_catalog.=) d.id;
         WHEN 'compressae.sync_failures'::regclass THEN
             DELETE FROM compressae.sync_failures t USING doomed_rows d
-            WHERE d.doomed AND t.attachment_id OPERATOR(pg_catalog.=) d.attachment_id AND t.key OPERATOR(pg_catalog.=) d.key;
+            WHERE d.doomed AND t.doomed AND t.attachment_id OPERATOR(pg_catalog.=) d.attachment_id AND t.key OPERATOR(pg_catalog.=) d.key;
         ELSE
             RAISE EXCEPTION 'compressae.delete_doomed is a trigger of the compressae schema''s own tables alone'
                 USING ERRCODE = 'insufficient_privilege';

@@ -7,15 +7,21 @@ CREATE OR REPLACE FUNCTION compressae.grant_writes(grantee regrole, train boolea
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 DECLARE
-    t      regclass;
-    writes regclass[] := ARRAY['compressae.attachments', 'compressae.backfill_jobs', 'compressae.backfill_xids',
-                               'compressae.sync_queue', 'compressae.sync_failures', 'compressae.atom_labels']::regclass[];
+    w record;
 BEGIN
-    FOREACH t IN ARRAY writes LOOP
-        EXECUTE format('REVOKE UPDATE, DELETE, TRUNCATE ON %s FROM %s', t, grantee);  -- column privileges go too
+    FOR w IN SELECT v.t::regclass AS t, v.cols FROM (VALUES
+        ('compressae.attachments', ARRAY['doomed', 'code_column', 'index_name', 'graph', 'sketch_column', 'sketch_planes',
+                                         'opclass', 'residual_column', 'residual_planes']),
+        ('compressae.backfill_jobs', ARRAY['status', 'error', 'retries', 'horizon', 'started_at', 'updated_at', 'finished_at',
+                                           'last_key', 'rows_done', 'rows_written', 'rows_skipped', 'batches']),
+        ('compressae.backfill_xids', ARRAY['doomed']),
+        ('compressae.sync_queue', ARRAY['doomed', 'attempts', 'keys']),
+        ('compressae.sync_failures', ARRAY['doomed', 'reason', 'at']),
+        ('compressae.atom_labels', ARRAY['table_oid', 'uses', 'mean_value', 'top_keys', 'top_values', 'top_texts',
+                                         'text_column', 'rows_read', 'computed_at'])) AS v(t, cols) LOOP
+        EXECUTE format('REVOKE UPDATE, DELETE, TRUNCATE ON %s FROM %s', w.t, grantee);  -- column privileges go too
         EXECUTE format('GRANT UPDATE (%s) ON %s TO %s',
-                       (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)
-                        FROM pg_attribute a WHERE a.attrelid = t AND a.attnum > 0 AND NOT a.attisdropped), t, grantee);
+                       (SELECT string_agg(quote_ident(c), ', ') FROM unnest(w.cols) AS c), w.t, grantee);
     END LOOP;
     -- UPDATE (stages) stays: a table-level REVOKE of UPDATE would take it from a role granted --train before.
     EXECUTE format('REVOKE DELETE, TRUNCATE ON compressae.models, compressae.encoder_atoms, compressae.decoder_atoms FROM %s', grantee);
