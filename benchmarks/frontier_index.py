@@ -98,7 +98,7 @@ def index_db(args, base: np.ndarray, queries: np.ndarray, model: CompresSAE) -> 
             conn.execute("SET maintenance_work_mem = '1GB'")
             make_table(conn, "items", base)
             ref = registry.save(conn, "bench", model, source=str(args.model_file)).ref
-            att = {p: attachments.add(conn, "items", "embedding", ref, sketch_planes=p, code_column=f"sae_{p}_planes")
+            att = {p: attachments.attach("items", "embedding", ref, sketch_planes=p, code_column=f"sae_{p}_planes", conn=conn)
                    for p in args.sketch_planes}
             for a in att.values():
                 backfill("items", "embedding", code_column=a.code_column, dsn=dsn, progress=False, index=False)
