@@ -7,13 +7,22 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_the_wheel_carries_every_migration_and_sql_file(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """The wheel ``pip wheel`` builds from this checkout."""
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT)],
                    check=True, capture_output=True)
-    (wheel,) = tmp_path.glob("compressae_pg-*.whl")
+    (built,) = out.glob("compressae_pg-*.whl")
+    return built
+
+
+def test_the_wheel_carries_every_migration_and_sql_file(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {f"compressae_pg/sql/{p.relative_to(ROOT / 'sql').as_posix()}" for p in (ROOT / "sql").rglob("*.sql")}
     expected |= {f"compressae_pg/migrations/{p.relative_to(ROOT / 'migrations').as_posix()}"
@@ -22,14 +31,29 @@ def test_the_wheel_carries_every_migration_and_sql_file(tmp_path):
     assert expected <= names, sorted(expected - names)[:5]
 
 
-def test_the_wheel_carries_every_module_of_every_subpackage(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
-                   check=True, capture_output=True)
-    (wheel,) = tmp_path.glob("compressae_pg-*.whl")
+def test_the_wheel_carries_every_module_of_every_subpackage(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {p.relative_to(ROOT).as_posix() for p in (ROOT / "compressae_pg").rglob("*.py") if "__pycache__" not in p.parts}
     assert {"compressae_pg/fill/coordinator.py", "compressae_pg/search/plans.py"} <= expected
     assert expected <= names, sorted(expected - names)[:5]
+
+
+def test_the_installed_wheel_reads_its_sql_and_revisions_from_itself_with_no_package_dir_remap(wheel, tmp_path):
+    # sql/ and migrations/ are folders of the package; the top-level names are links to them, for readers of the tree
+    assert (ROOT / "sql").resolve() == ROOT / "compressae_pg" / "sql"
+    assert (ROOT / "migrations").resolve() == ROOT / "compressae_pg" / "migrations"
+    assert "package-dir" not in (ROOT / "pyproject.toml").read_text()
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
+                   check=True, capture_output=True)
+    code = ("import compressae_pg, compressae_pg._migrate as m, compressae_pg._sql as s; from pathlib import Path; "
+            "print(compressae_pg.__file__); print(len(list(Path(m.versions_location()).glob('0*.py')))); "
+            "print(s.text('queries/attach.sql').count('compressae.attach'))")
+    out = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(site)!r}); {code}"],
+                         check=True, capture_output=True, text=True, cwd=tmp_path).stdout.split()
+    assert out[0].startswith(str(site)), out
+    assert int(out[1]) == len(list((ROOT / "compressae_pg" / "migrations" / "versions").glob("0*.py"))) > 20
+    assert int(out[2]) >= 1
 
 
 def test_application_migrations_do_not_import_torch():

@@ -1,0 +1,1 @@
+compressae_pg/sql
