@@ -119,7 +119,13 @@ def test_a_dropped_tables_record_may_be_marked_by_any_granted_role_but_never_tak
         with pytest.raises(psycopg.errors.InsufficientPrivilege):  # nor changed, other than marked
             mc.execute("UPDATE compressae.attachments SET code_column = 'taken' WHERE id = %s", (att.id,))
         assert mc.execute("SELECT count(*) FROM compressae.sync_queue WHERE attachment_id = %s", (att.id,)).fetchone()[0] == 0
-        attach_model(mc, table="mine", name="mallory_m")  # attach forgets every dropped table's record
+        with connect(as_user(dsn, alice)) as holder:  # a role that holds the record stalls no one's attach
+            holder.execute("SELECT id FROM compressae.attachments WHERE id = %s FOR UPDATE", (att.id,))
+            mc.execute("SET lock_timeout = '2s'")
+            attach_model(mc, table="mine", name="mallory_m")
+            assert conn.execute("SELECT count(*) FROM compressae.attachments WHERE id = %s", (att.id,)).fetchone()[0] == 1
+        create_table(mc, "mine2", x[:5])
+        attach_model(mc, table="mine2", name="mallory_m2")  # attach forgets every dropped table's record no one holds
     assert conn.execute("SELECT count(*) FROM compressae.attachments WHERE id = %s", (att.id,)).fetchone()[0] == 0
     assert conn.execute("SELECT count(*) FROM compressae.sync_queue WHERE attachment_id = %s", (att.id,)).fetchone()[0] == 0
 
