@@ -279,7 +279,7 @@ def main() -> None:
     p.add_argument("--models-dir", type=Path, default=ROOT / "out", help="where the grid's models are kept (default benchmarks/out)")
     p.add_argument("--bits", type=ints, default=[0, 1, 2], help="residual bits (default 0,1,2)")
     p.add_argument("--sketch-planes", type=ints, default=[SKETCH_PLANES, 1], help="sketch planes (default 2,1)")
-    p.add_argument("--candidates", type=ints, default=[CANDIDATES, 200], help="candidate counts (default 100,200)")
+    p.add_argument("--candidates", type=ints, default=sorted({100, CANDIDATES}), help="candidate counts (default 100 and the default, 200)")
     p.add_argument("--full-scan-queries", type=int, default=500, help="queries of the full scans (default 500)")
     p.add_argument("--peers-from", type=Path, help="a retrieval.py result whose peer rows to add (same data and graph)")
     p.add_argument("--plot", nargs=2, metavar=("JSON", "PNG"), help="plot a result of this script, print its table and stop")
