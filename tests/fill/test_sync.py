@@ -5,6 +5,7 @@ double work, record the rows they cannot encode, and re-encode a row changed whi
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 
@@ -22,7 +23,7 @@ from compressae_pg.fill.worker import fillable
 
 from ..support.models import attach_model
 from ..support.processes import ResultThread, wait_for
-from ..support.tables import catalog, codes_by_key, create_table, insert_rows
+from ..support.tables import catalog, codes_by_key, create_table, insert_rows, trigger_function
 from ..support.truth import check_codes
 
 
@@ -240,7 +241,9 @@ def test_cli_attach_sync_and_detach_leave_nothing_behind(conn, dsn, real_vectors
                  "--apply", "--dsn", dsn]) == 0, capsys.readouterr().err
     attached = catalog(conn, "items")
     assert attached["triggers"] == [("compressae_sync_2",), ("compressae_sync_2_insert",), ("compressae_sync_2_update",)]
-    assert set(attached["functions"]) - set(before["functions"]) == {("compressae_sync_2()",), ("compressae_sync_2_queue()",)}
+    made = {f for (f,) in set(attached["functions"]) - set(before["functions"])}
+    assert {f"public.{f}" for f in made} == {trigger_function(conn, "items", t) for t in ("compressae_sync_2", "compressae_sync_2_update")}
+    assert {re.sub("_[0-9a-f]{12}", "_<tag>", f) for f in made} == {"compressae_sync_2_<tag>()", "compressae_sync_2_<tag>_queue()"}
     conn.execute("UPDATE items SET embedding = %s WHERE id = 1", (real_vectors[50],))
     capsys.readouterr()
     assert main(["sync", "--table", "items", "--column", "embedding", "--once", "--json", "--dsn", dsn]) == 0

@@ -13,7 +13,7 @@ from compressae_pg import backfill, sync
 from compressae_pg._defaults import QUEUE_KEY_SETTINGS
 
 from ..support.models import attach_model
-from ..support.tables import insert_rows
+from ..support.tables import insert_rows, trigger_function
 from ..support.truth import check_codes
 
 WRITER = ["SET DateStyle = 'SQL, MDY'", "SET IntervalStyle = 'sql_standard'", "SET TimeZone = 'Asia/Kathmandu'",
@@ -50,7 +50,8 @@ def test_keys_written_under_any_settings_name_their_rows_for_a_worker_under_othe
 def test_the_queue_function_is_pinned_to_the_workers_key_settings(conn, real_vectors):
     conn.execute("CREATE TABLE items (id integer PRIMARY KEY, embedding vector(384))")
     att, _model = attach_model(conn, sync="queue")
-    (config,) = conn.execute("SELECT proconfig FROM pg_proc WHERE proname = %s", (f"compressae_sync_{att.id}_queue",)).fetchone()
+    function = trigger_function(conn, "items", f"compressae_sync_{att.id}_insert")
+    (config,) = conn.execute("SELECT proconfig FROM pg_proc WHERE oid = %s::regprocedure", (function,)).fetchone()
     settings = dict(c.split("=", 1) for c in config)
     assert {k.lower(): v for k, v in settings.items() if k != "search_path"} == {k.lower(): v for k, v in QUEUE_KEY_SETTINGS.items()}
 
@@ -81,7 +82,7 @@ def test_a_source_set_by_the_applications_trigger_is_re_encoded_and_other_update
     _app_table(conn, x)
     att, model = attach_model(conn, sync=mode)
     backfill("items", "embedding", dsn=dsn, progress=False)
-    function = f"compressae_sync_{att.id}()"
+    function = trigger_function(conn, "items", f"compressae_sync_{att.id}")
     assert _calls(conn, function, "UPDATE items SET note = 'plain'") == 0  # the source unchanged: nothing encoded or cleared
     assert conn.execute("SELECT count(*) FROM compressae.sync_queue").fetchone()[0] == 0  # nor queued
     insert_rows(conn, [1, 2], [x[20], x[21]], table="staged", column="v")

@@ -23,7 +23,7 @@ REVISIONS = ["0001_registry", "0002_functions", "0003_hardening", "0004_index_pa
              "0016_sketch", "0017_attachments_by_oid",
              "0018_prepared_search", "0019_filter_ids_keys",
              "0020_restorable_queue", "0021_default_candidates",
-             "0022_no_table_locks"]
+             "0022_no_table_locks", "0023_unguessable_sync_functions"]
 # Released before downgrades restored definitions: 0003's downgrade keeps its attach and detach, by
 # design (its docstring: 0002 needs nothing they lack). A released revision is not changed to undo that.
 KEPT_ON_DOWNGRADE = {"0003_hardening": {"compressae.attach(regclass,name,text,name,text)", "compressae.detach(regclass,name)"}}
@@ -191,11 +191,14 @@ def test_an_attachment_of_0016_searches_the_same_after_the_upgrade_and_in_a_sess
 
 def _queue_functions(conn: psycopg.Connection, attachment_id: int | None = None) -> list[tuple[str, str]]:
     """The trigger functions queue attachments (or the one of ``attachment_id``) made in public, by name, with their
-    definitions (the table's oid, which the queue function checks since 0009, as its name) and comments."""
+    definitions (the table's oid, which the queue function checks since 0009, as its name) and comments; the random
+    tag 0023 puts in a new function's name is left out of its name and definition."""
     like = "compressae\\_sync\\_%" if attachment_id is None else f"compressae\\_sync\\_{attachment_id}%"
-    return conn.execute("SELECT p.proname, replace(pg_get_functiondef(p.oid), 'items'::regclass::oid::text || '::oid', 'items'),"
+    return conn.execute("SELECT regexp_replace(p.proname, %(tag)s, '\\1'),"
+                        " regexp_replace(replace(pg_get_functiondef(p.oid), 'items'::regclass::oid::text || '::oid', 'items'), %(tag)s, '\\1', 'g'),"
                         " obj_description(p.oid, 'pg_proc') FROM pg_proc p"
-                        " WHERE p.pronamespace = 'public'::regnamespace AND p.proname LIKE %s ORDER BY 1", (like,)).fetchall()
+                        " WHERE p.pronamespace = 'public'::regnamespace AND p.proname LIKE %(like)s ORDER BY 1",
+                        {"tag": "(compressae_sync_[0-9]+)_[0-9a-f]{12}", "like": like}).fetchall()
 
 
 def test_a_queue_attachment_of_0006_upgrades_to_what_a_fresh_attach_makes(empty_dsn, dsn, real_vectors, model):
@@ -222,6 +225,25 @@ def test_a_queue_attachment_of_0006_upgrades_to_what_a_fresh_attach_makes(empty_
     _migrate.downgrade(empty_dsn, "0006_sync_queue")
     with connect(empty_dsn) as conn:
         assert _queue_functions(conn) == at_0006
+
+
+def test_the_downgrade_of_0023_gives_an_attachments_sync_functions_the_names_0022_finds_them_by(empty_dsn, real_vectors, model):
+    _migrate.upgrade(empty_dsn)
+    with connect(empty_dsn, autocommit=True) as conn:
+        create_table(conn, "items", real_vectors[:20])
+        registry.save(conn, "m", model)
+        (att,) = conn.execute("SELECT compressae.attach('items'::regclass, 'embedding', 'm', sync => 'queue')").fetchone()
+        functions = "SELECT array_agg(tgfoid::regproc::text ORDER BY tgname) FROM pg_trigger WHERE tgrelid = 'items'::regclass"
+        row, queue = conn.execute(functions).fetchone()[0][:2]
+        assert (row, queue) != (f"compressae_sync_{att}", f"compressae_sync_{att}_queue") and queue == row + "_queue"
+    _migrate.downgrade(empty_dsn, "0022_no_table_locks")
+    with connect(empty_dsn, autocommit=True) as conn:
+        assert [name for (name, _, _) in _queue_functions(conn)] == [f"compressae_sync_{att}", f"compressae_sync_{att}_queue"]
+        assert conn.execute(functions).fetchone()[0] == [f"compressae_sync_{att}"] + [f"compressae_sync_{att}_queue"] * 2
+        conn.execute("INSERT INTO items (id, embedding) SELECT id + 100, embedding FROM items WHERE id <= 2")
+        assert conn.execute("SELECT keys FROM compressae.sync_queue").fetchall() == [(["101", "102"],)]
+        conn.execute("SELECT compressae.detach('items', 'embedding_sae')")
+        assert _queue_functions(conn) == []
 
 
 def test_a_model_in_pursuit_stages_blocks_the_downgrade_that_cannot_encode_it(dsn, model):

@@ -21,7 +21,7 @@ from compressae_pg.server import connect
 
 from ..support.models import attach_model
 from ..support.roles import as_user, grant, role  # noqa: F401  (role is a fixture)
-from ..support.tables import create_table, insert_rows
+from ..support.tables import create_table, insert_rows, trigger_function
 from ..support.truth import check_codes, check_residuals, cos
 
 
@@ -59,7 +59,7 @@ def test_only_the_owners_trigger_appends_to_the_queue_and_no_other_role_breaks_i
     assert check_codes(conn, model) == 14  # every code equal to numpy's
     trigger = sql.SQL("CREATE TRIGGER x AFTER INSERT ON {} REFERENCING NEW TABLE AS compressae_new "
                       "FOR EACH STATEMENT EXECUTE FUNCTION {}()")
-    function = sql.Identifier("public", f"compressae_sync_{att.id}_queue")
+    function = sql.SQL(trigger_function(conn, "items", f"compressae_sync_{att.id}_insert").removesuffix("()"))
     with connect(as_user(dsn, nobody), autocommit=True) as c:  # the owner's SECURITY DEFINER function, on a table of its own
         c.execute("CREATE TEMP TABLE mine (id int PRIMARY KEY, embedding vector(384), embedding_sae sparsevec)")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -698,3 +698,36 @@ def test_a_models_huge_metrics_and_source_are_left_out_of_every_roles_listing_an
     assert len(capsys.readouterr().out) < 100_000
     full = registry.get(conn, "bloated")  # the model named: in full
     assert full.metrics == huge and full.source == "s" * 5000
+
+
+@pytest.mark.parametrize("mode", ["trigger", "queue"])
+def test_functions_another_role_made_under_the_next_sync_names_stop_no_attach_and_never_run(conn, dsn, role, capsys, real_vectors, mode):
+    x = real_vectors
+    owner, squatter = role("owner"), role("squatter")  # each with CREATE on public, as a shared schema gives
+    grant(capsys, dsn, owner, "--train")
+    nxt = conn.execute("SELECT last_value + is_called::int FROM compressae.attachments_id_seq").fetchone()[0]
+    with connect(as_user(dsn, squatter), autocommit=True) as sc:  # 0022 named them compressae_sync_<id>[_queue]()
+        sc.execute("CREATE TABLE ran (id int)")
+        sc.execute("GRANT INSERT ON ran TO PUBLIC")
+        for name in [f"compressae_sync_{i}{end}" for i in range(nxt, nxt + 3) for end in ("", "_queue")]:
+            sc.execute(sql.SQL("CREATE FUNCTION public.{}() RETURNS trigger LANGUAGE plpgsql AS "
+                               "'BEGIN INSERT INTO public.ran VALUES (1); RETURN NEW; END'").format(sql.Identifier(name)))
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        create_table(oc, "items", x[:10])
+        att, model = attach_model(oc, sync=mode)
+        backfill("items", "embedding", conn=oc, progress=False)
+        insert_rows(oc, [11, 12], [x[11], x[12]])
+        oc.execute("UPDATE items SET embedding = %s WHERE id = 1", (x[20],))
+        if mode == "queue":
+            assert sync("items", "embedding", conn=oc, progress=False).rows_written == 3
+        functions = {trigger_function(oc, "items", t[0]) for t in oc.execute(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'items'::regclass AND NOT tgisinternal")}
+        owners = {r for (r,) in oc.execute("SELECT proowner::regrole::text FROM pg_proc WHERE oid = ANY(%s::regprocedure[])",
+                                           (list(functions),))}
+        assert att.id >= nxt and len(functions) == (2 if mode == "queue" else 1) and owners == {owner}
+        assert not functions & {f"public.compressae_sync_{att.id}{end}()" for end in ("", "_queue")}
+    assert check_codes(conn, model) == 12  # every row coded as numpy codes it, through the owner's own functions
+    assert conn.execute("SELECT count(*) FROM ran").fetchone() == (0,)
+    assert main(["detach", "--table", "items", "--column", "embedding", "--dsn", as_user(dsn, owner)]) == 0, capsys.readouterr().err
+    left = {f for (f,) in conn.execute("SELECT proname FROM pg_proc WHERE proname LIKE 'compressae\\_sync\\_%%'")}
+    assert left == {f"compressae_sync_{i}{end}" for i in range(nxt, nxt + 3) for end in ("", "_queue")}  # the squatter's, only

@@ -75,3 +75,10 @@ def catalog(conn, table: str) -> dict:
                        " WHERE c.oid = %(oid)s ORDER BY 1"),
     }
 
+
+
+def trigger_function(conn, table: str, trigger: str) -> str:
+    """The function (as a regprocedure, schema-qualified) that trigger ``trigger`` of ``table`` calls."""
+    return conn.execute("SELECT format('%%I.%%I()', n.nspname, p.proname) FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid"
+                        " JOIN pg_namespace n ON n.oid = p.pronamespace WHERE t.tgrelid = %s::regclass AND t.tgname = %s",
+                        (table, trigger)).fetchone()[0]

@@ -10,22 +10,24 @@ DECLARE
     att   compressae.attachments;
     name  text := 'compressae_sync_' || attachment_id;
     t     record;
+    fns   record;
 BEGIN
     SELECT * INTO att FROM compressae.attachments WHERE id = attachment_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'no attachment with id %', attachment_id USING ERRCODE = 'undefined_object';
     END IF;
     t := compressae.table_of(att);
+    fns := compressae.sync_functions(attachment_id);
     IF att.sync = 'queue' THEN
-        PERFORM compressae.write_sync_queue_function(attachment_id, false);  -- first: it refuses a table without a key
+        PERFORM compressae.write_sync_queue_function(attachment_id, fns.queue_function, false);  -- first: it refuses a table without a key
     END IF;
-    PERFORM compressae.write_row_trigger_function(attachment_id, false);
-    PERFORM compressae.write_row_triggers(attachment_id);
+    PERFORM compressae.write_row_trigger_function(attachment_id, fns.row_function, false);
+    PERFORM compressae.write_row_triggers(attachment_id, fns.row_function);
     IF att.sync = 'queue' THEN
         EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS compressae_new '
-                       'FOR EACH STATEMENT EXECUTE FUNCTION %I.%I()', name || '_insert', t.tbl, t.nsp, name || '_queue');
+                       'FOR EACH STATEMENT EXECUTE FUNCTION %I.%I()', name || '_insert', t.tbl, t.nsp, fns.queue_function);
         EXECUTE format('CREATE TRIGGER %I AFTER UPDATE ON %s REFERENCING NEW TABLE AS compressae_new '
-                       'FOR EACH STATEMENT EXECUTE FUNCTION %I.%I()', name || '_update', t.tbl, t.nsp, name || '_queue');
+                       'FOR EACH STATEMENT EXECUTE FUNCTION %I.%I()', name || '_update', t.tbl, t.nsp, fns.queue_function);
     END IF;
 END
 $function$;

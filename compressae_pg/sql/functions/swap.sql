@@ -11,6 +11,7 @@ DECLARE
     new_att  compressae.attachments;
     sketch   name;
     residual name;
+    fns      record;
     nsp      name := (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl);
 BEGIN
     SELECT a.* INTO old_att FROM compressae.attachments a JOIN pg_class c ON c.oid = a.table_oid AND c.relkind IN ('r', 'p')
@@ -54,11 +55,12 @@ BEGIN
     -- The staged attachment's sync functions were written for its staged column names: write them again
     -- for the names it has now, or every INSERT and UPDATE of the table would fail on the old name.
     IF new_att.sync IN ('trigger', 'queue') THEN
-        PERFORM compressae.write_row_trigger_function(new_att.id, true);
+        fns := compressae.sync_functions(new_att.id);
+        PERFORM compressae.write_row_trigger_function(new_att.id, fns.row_function, true);
         IF new_att.sync = 'queue' THEN
-            PERFORM compressae.write_sync_queue_function(new_att.id, true);
+            PERFORM compressae.write_sync_queue_function(new_att.id, fns.queue_function, true);
         END IF;
-        PERFORM compressae.write_row_triggers(new_att.id);
+        PERFORM compressae.write_row_triggers(new_att.id, fns.row_function);
     END IF;
     RETURN new_att.id;
 END
