@@ -8,7 +8,10 @@ In one run, against one server:
    interleaved rounds (median reported): single-row INSERTs from 2 sessions for ``--seconds``; one
    binary COPY of ``--rows`` rows; one UPDATE of the vector column of ``--rows`` coded rows; single-row
    UPDATEs of the vector column from 2 sessions. The SQL trigger encodes every row (about 70 rows/s),
-   so its bulk workloads use ``--trigger-rows`` rows.
+   so its bulk workloads use ``--trigger-rows`` rows. ``--probes`` adds designs the package does not ship, for
+   their write cost alone (issue 26 item 7): ``mark``, the queue's BEFORE row trigger that clears a changed row's
+   code, with no statement trigger and a partial index of the rows whose code is NULL for a worker to find;
+   ``mark_notify``, that and a statement-level NOTIFY with no transition table.
 2. The sync worker's rows/s (``sync --once``, 1 process) against the backfill's (1 worker) on the same rows.
 3. Lag while an application INSERTs a steady ``--rate`` rows/s (4 sessions, paced) for
    ``--lag-seconds``, one ``compressae-pg sync --follow`` process draining: per row, from its commit
@@ -38,6 +41,7 @@ from compressae_pg import _migrate, backfill, registry, sync
 from compressae_pg.columns import attachments
 
 MODES = ("none", "queue", "trigger")
+PROBES = ("mark", "mark_notify")
 
 
 def main() -> None:
@@ -48,12 +52,13 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--rate", type=float, default=200.0)
     p.add_argument("--lag-seconds", type=float, default=60.0)
+    p.add_argument("--probes", action="store_true", help="also measure the writes of the designs in PROBES")
     model_options(p)
     args = p.parse_args()
     x = load(args.data, args.rows + 10_000)
     with database(args.dsn) as dsn:
         result = run(dsn, x, args)
-    publish("sync", args, result, markdown)
+    publish("sync_probes" if args.probes else "sync", args, result, markdown)
 
 
 def run(dsn: str, x: np.ndarray, args) -> dict:
@@ -69,13 +74,14 @@ def run(dsn: str, x: np.ndarray, args) -> dict:
         conn.execute("ALTER TABLE tpl ADD PRIMARY KEY (id)")
         attachments.attach("tpl", "embedding", ref, conn=conn)
     template = backfill("tpl", "embedding", dsn=dsn, progress=False, index=False)
-    writes: dict[str, dict[str, list[float]]] = {m: {} for m in MODES}
+    modes = MODES + (PROBES if args.probes else ())
+    writes: dict[str, dict[str, list[float]]] = {m: {} for m in modes}
     for r in range(args.rounds):
-        for mode in (MODES if r % 2 == 0 else MODES[::-1]):
+        for mode in (modes if r % 2 == 0 else modes[::-1]):
             for name, rate in write_workloads(dsn, ref, mode, x, args).items():
                 writes[mode].setdefault(name, []).append(rate)
     medians = {m: {w: round(statistics.median(v), 1) for w, v in ws.items()} for m, ws in writes.items()}
-    ratios = {m: {w: round(medians[m][w] / medians["none"][w], 4) for w in medians["none"]} for m in ("queue", "trigger")}
+    ratios = {m: {w: round(medians[m][w] / medians["none"][w], 4) for w in medians["none"]} for m in modes if m != "none"}
     return {
         "rows": n, "dim": x.shape[1], "h": args.h, "k": args.k, "encoding": args.encoding, "rounds": args.rounds, "seconds": args.seconds,
         "trigger_rows": args.trigger_rows, "template_backfill_rows_per_s": round(template.rows_per_s, 1),
@@ -99,8 +105,17 @@ def fresh_table(conn: psycopg.Connection, name: str, ref: str, mode: str, rows: 
                          "FROM tpl p WHERE p.id = t.id").format(ident))
     conn.execute(sql.SQL("VACUUM ANALYZE {}").format(ident))
     if mode != "none":  # the same table, then the mode's triggers, as attach would make them
-        conn.execute("UPDATE compressae.attachments SET sync = %s WHERE id = %s", (mode, att.id))
+        conn.execute("UPDATE compressae.attachments SET sync = %s WHERE id = %s", ("queue" if mode in PROBES else mode, att.id))
         conn.execute("SELECT compressae.create_sync_trigger(%s)", (att.id,))
+    if mode in PROBES:  # the queue's row trigger alone, and the index a worker would find the NULL codes by
+        for end in ("_insert", "_update"):
+            conn.execute(sql.SQL("DROP TRIGGER {} ON {}").format(sql.Identifier(f"compressae_sync_{att.id}{end}"), ident))
+        conn.execute(sql.SQL("CREATE INDEX ON {} (id) WHERE embedding_sae IS NULL AND embedding IS NOT NULL").format(ident))
+    if mode == "mark_notify":
+        conn.execute("CREATE OR REPLACE FUNCTION bench_notify() RETURNS trigger LANGUAGE plpgsql "
+                     "AS $$BEGIN PERFORM pg_notify('bench_sync', ''); RETURN NULL; END$$")
+        conn.execute(sql.SQL("CREATE TRIGGER bench_notify AFTER INSERT OR UPDATE ON {} "
+                             "FOR EACH STATEMENT EXECUTE FUNCTION bench_notify()").format(ident))
 
 
 def write_workloads(dsn: str, ref: str, mode: str, x: np.ndarray, args) -> dict[str, float]:
@@ -242,12 +257,14 @@ def markdown(r: dict) -> str:
     w, q = r["writes_rows_per_s"], r["ratio_vs_none"]
     names = {"insert_2_sessions": "single-row INSERT, 2 sessions", "copy": "bulk COPY",
              "update_bulk": "UPDATE of the vector column, one statement", "update_2_sessions": "single-row UPDATE of the vector column, 2 sessions"}
+    others = [m for m in w if m != "none"]
     lines = [f"Application writes, rows/s (median of {r['rounds']} interleaved rounds; {r['rows']:,} rows per bulk statement, "
              f"{r['trigger_rows']} with the SQL trigger):", "",
-             "| workload | none | queue | trigger | queue / none | trigger / none |", "|---|---:|---:|---:|---:|---:|"]
+             "| workload | " + " | ".join(w) + " | " + " | ".join(f"{m} / none" for m in others) + " |",
+             "|---|" + "---:|" * (len(w) + len(others))]
     for key, label in names.items():
-        lines.append(f"| {label} | {w['none'][key]:,.0f} | {w['queue'][key]:,.0f} | {w['trigger'][key]:,.1f} | "
-                     f"{q['queue'][key]:.3f} | {q['trigger'][key]:.4f} |")
+        lines.append(f"| {label} | " + " | ".join(f"{w[m][key]:,.1f}" for m in w) + " | "
+                     + " | ".join(f"{q[m][key]:.3f}" for m in others) + " |")
     d, lg = r["drain"], r["lag"]
     lines += ["", f"Draining {d['rows']:,} rows, 1 process: sync worker {d['rows_per_s']['sync']:,.0f} rows/s, backfill "
                   f"{d['rows_per_s']['backfill']:,.0f} rows/s: {d['ratio']:.2f}×.", "",
