@@ -731,3 +731,42 @@ def test_functions_another_role_made_under_the_next_sync_names_stop_no_attach_an
     assert main(["detach", "--table", "items", "--column", "embedding", "--dsn", as_user(dsn, owner)]) == 0, capsys.readouterr().err
     left = {f for (f,) in conn.execute("SELECT proname FROM pg_proc WHERE proname LIKE 'compressae\\_sync\\_%%'")}
     assert left == {f"compressae_sync_{i}{end}" for i in range(nxt, nxt + 3) for end in ("", "_queue")}  # the squatter's, only
+
+
+@pytest.mark.parametrize("mode", ["trigger", "queue"])
+def test_no_other_roles_trigger_can_call_an_attachments_sync_functions_and_so_stop_its_detach(conn, dsn, role, capsys, real_vectors, mode):
+    x = real_vectors
+    owner, nobody, writer = role("owner"), role("nobody"), role("writer")
+    grant(capsys, dsn, owner, "--train")
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        create_table(oc, "items", x[:10])
+        att, model = attach_model(oc, sync=mode)
+        backfill("items", "embedding", conn=oc, progress=False)
+        oc.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE ON items TO {}").format(sql.Identifier(writer)))
+        functions = [trigger_function(oc, "items", t) for t in [f"compressae_sync_{att.id}", f"compressae_sync_{att.id}_insert"]]
+    with connect(as_user(dsn, nobody), autocommit=True) as c:  # a temporary table needs no grant; its trigger would pin them
+        c.execute("CREATE TEMP TABLE mine (id int PRIMARY KEY, embedding vector(384), embedding_sae sparsevec, "
+                  "embedding_sae_sketch bit(768), embedding_sae_residual bit(768))")
+        for f in set(functions):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                c.execute(sql.SQL("CREATE TRIGGER pin BEFORE INSERT ON mine FOR EACH ROW EXECUTE FUNCTION {}()").format(
+                    sql.SQL(f.removesuffix("()"))))
+        with connect(as_user(dsn, writer), autocommit=True) as wc:  # the owner's triggers still fire for a role it let write
+            insert_rows(wc, [11], [x[11]])
+            wc.execute("UPDATE items SET embedding = %s WHERE id = 1", (x[21],))
+        if mode == "queue":
+            assert sync("items", "embedding", dsn=as_user(dsn, owner), progress=False).rows_written == 2
+        assert check_codes(conn, model) == 11  # row 1 re-coded and row 11 coded, each as numpy codes it
+        assert main(["detach", "--table", "items", "--column", "embedding", "--dsn", as_user(dsn, owner)]) == 0, capsys.readouterr().err
+    assert conn.execute("SELECT count(*) FROM pg_proc WHERE proname LIKE 'compressae\\_sync\\_%%'").fetchone() == (0,)
+
+
+def test_an_attach_refuses_a_table_that_has_a_trigger_of_its_sync_names_and_leaves_it(conn, real_vectors):
+    create_table(conn, "items", real_vectors[:3])
+    nxt = conn.execute("SELECT last_value + is_called::int FROM compressae.attachments_id_seq").fetchone()[0]
+    conn.execute("CREATE FUNCTION audit() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'")
+    conn.execute(sql.SQL("CREATE TRIGGER {} AFTER UPDATE ON items FOR EACH ROW EXECUTE FUNCTION audit()").format(
+        sql.Identifier(f"compressae_sync_{nxt}_update")))
+    with pytest.raises(psycopg.errors.DuplicateObject, match=f"already has a trigger named compressae_sync_{nxt}, "):
+        attach_model(conn, sync="queue")
+    assert trigger_function(conn, "items", f"compressae_sync_{nxt}_update") == "public.audit()"

@@ -17,6 +17,11 @@ BEGIN
         RAISE EXCEPTION 'no attachment with id %', attachment_id USING ERRCODE = 'undefined_object';
     END IF;
     t := compressae.table_of(att);
+    IF EXISTS (SELECT FROM pg_trigger g WHERE g.tgrelid = t.tbl AND NOT g.tgisinternal
+               AND g.tgname IN (name, name || '_insert', name || '_update')) THEN
+        RAISE EXCEPTION 'table % already has a trigger named %, %_insert or %_update', t.tbl, name, name, name
+            USING ERRCODE = 'duplicate_object', HINT = 'drop or rename it: the package makes triggers of these names';
+    END IF;
     fns := compressae.sync_functions(attachment_id);
     IF att.sync = 'queue' THEN
         PERFORM compressae.write_sync_queue_function(attachment_id, fns.queue_function, false);  -- first: it refuses a table without a key

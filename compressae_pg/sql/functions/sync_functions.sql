@@ -18,12 +18,15 @@ BEGIN
     END IF;
     t := compressae.table_of(att);
     -- The BEFORE UPDATE row trigger calls the row function in both modes; only a queue has an UPDATE statement trigger.
+    -- A function of another name (the owner's own, behind a trigger of these names) is none of the package's.
     SELECT p.proname INTO row_function
-    FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid
-    WHERE g.tgrelid = t.tbl AND g.tgname = base AND NOT g.tgisinternal;
+    FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid JOIN pg_class c ON c.oid = g.tgrelid
+    WHERE g.tgrelid = t.tbl AND g.tgname = base AND NOT g.tgisinternal
+      AND p.pronamespace = c.relnamespace AND p.proname::text ~ ('^' || base || '(_[0-9a-f]{12})?$');
     SELECT p.proname INTO queue_function
-    FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid
-    WHERE g.tgrelid = t.tbl AND g.tgname = base || '_update' AND NOT g.tgisinternal;
+    FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid JOIN pg_class c ON c.oid = g.tgrelid
+    WHERE g.tgrelid = t.tbl AND g.tgname = base || '_update' AND NOT g.tgisinternal
+      AND p.pronamespace = c.relnamespace AND p.proname::text ~ ('^' || base || '(_[0-9a-f]{12})?_queue$');
     row_function := coalesce(row_function, tag);
     queue_function := coalesce(queue_function, tag || '_queue');
 END

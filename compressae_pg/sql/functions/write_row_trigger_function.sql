@@ -35,6 +35,7 @@ BEGIN
         'CREATE %s FUNCTION %I.%I() RETURNS trigger LANGUAGE plpgsql SECURITY INVOKER '
         'SET search_path = pg_catalog, pg_temp AS %L',
         CASE WHEN or_replace THEN 'OR REPLACE' ELSE '' END, nsp, fn, 'BEGIN ' || body || ' RETURN NEW; END');
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION %I.%I() FROM PUBLIC', nsp, fn);
     EXECUTE format('COMMENT ON FUNCTION %I.%I() IS %L', nsp, fn,
                    CASE WHEN att.sync = 'queue'
                         THEN format('compressae: clears %I when %I changes (sync queue)', att.code_column, att.source_column)

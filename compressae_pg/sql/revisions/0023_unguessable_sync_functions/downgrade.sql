@@ -1,10 +1,13 @@
 -- 0023 undone: the functions of 0022, and every attachment's sync functions renamed to the names 0022 finds them
--- by, where that name is free (a WARNING names each one left as it is).
+-- by, where that name is free (a WARNING names each one left as it is, which 0022's detach does not drop).
 
 DO $$
 DECLARE
-    r record;
+    r    record;
+    wait text := current_setting('lock_timeout');
 BEGIN
+    -- Another role may hold a name in a transaction not yet committed: wait a little, then leave the function.
+    PERFORM set_config('lock_timeout', '5s', true);
     FOR r IN
         SELECT p.oid::regprocedure AS fn, p.pronamespace,
                'compressae_sync_' || a.id || CASE WHEN g.tgname::text LIKE '%\_update' THEN '_queue' ELSE '' END AS legacy
@@ -16,12 +19,14 @@ BEGIN
         WHERE p.proname::text ~ ('^compressae_sync_' || a.id || '_[0-9a-f]{12}(_queue)?$')
         ORDER BY a.id, g.tgname
     LOOP
-        IF EXISTS (SELECT FROM pg_proc q WHERE q.pronamespace = r.pronamespace AND q.proname = r.legacy) THEN
-            RAISE WARNING 'compressae: sync function % keeps its name, since % is taken', r.fn, r.legacy;
-        ELSE
+        BEGIN
             EXECUTE format('ALTER FUNCTION %s RENAME TO %I', r.fn, r.legacy);
-        END IF;
+        EXCEPTION WHEN unique_violation OR duplicate_function OR lock_not_available THEN
+            RAISE WARNING 'compressae: sync function % keeps its name, since % is taken; 0022''s detach leaves it behind',
+                r.fn, r.legacy;
+        END;
     END LOOP;
+    PERFORM set_config('lock_timeout', wait, true);
 END
 $$;
 

@@ -4,7 +4,8 @@
 -- next names first, and the owner's attach then failed on them. A new attachment's functions are named with 12
 -- hex digits from gen_random_uuid(), which nobody can guess, and the package finds an attachment's functions
 -- from its table's triggers (whose names stay, and only the table's owner can make), so functions made before
--- keep their names.
+-- keep their names. The row function is no longer executable by PUBLIC: another role's trigger on a table of its
+-- own (a temporary one will do) that called it made the owner's detach and recompress fail on the dependency.
 
 CREATE FUNCTION compressae.sync_functions(attachment_id bigint, OUT row_function name, OUT queue_function name)
  RETURNS record
@@ -23,12 +24,15 @@ BEGIN
     END IF;
     t := compressae.table_of(att);
     -- The BEFORE UPDATE row trigger calls the row function in both modes; only a queue has an UPDATE statement trigger.
+    -- A function of another name (the owner's own, behind a trigger of these names) is none of the package's.
     SELECT p.proname INTO row_function
-    FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid
-    WHERE g.tgrelid = t.tbl AND g.tgname = base AND NOT g.tgisinternal;
+    FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid JOIN pg_class c ON c.oid = g.tgrelid
+    WHERE g.tgrelid = t.tbl AND g.tgname = base AND NOT g.tgisinternal
+      AND p.pronamespace = c.relnamespace AND p.proname::text ~ ('^' || base || '(_[0-9a-f]{12})?$');
     SELECT p.proname INTO queue_function
-    FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid
-    WHERE g.tgrelid = t.tbl AND g.tgname = base || '_update' AND NOT g.tgisinternal;
+    FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid JOIN pg_class c ON c.oid = g.tgrelid
+    WHERE g.tgrelid = t.tbl AND g.tgname = base || '_update' AND NOT g.tgisinternal
+      AND p.pronamespace = c.relnamespace AND p.proname::text ~ ('^' || base || '(_[0-9a-f]{12})?_queue$');
     row_function := coalesce(row_function, tag);
     queue_function := coalesce(queue_function, tag || '_queue');
 END
@@ -72,6 +76,7 @@ BEGIN
         'CREATE %s FUNCTION %I.%I() RETURNS trigger LANGUAGE plpgsql SECURITY INVOKER '
         'SET search_path = pg_catalog, pg_temp AS %L',
         CASE WHEN or_replace THEN 'OR REPLACE' ELSE '' END, nsp, fn, 'BEGIN ' || body || ' RETURN NEW; END');
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION %I.%I() FROM PUBLIC', nsp, fn);
     EXECUTE format('COMMENT ON FUNCTION %I.%I() IS %L', nsp, fn,
                    CASE WHEN att.sync = 'queue'
                         THEN format('compressae: clears %I when %I changes (sync queue)', att.code_column, att.source_column)
@@ -181,6 +186,11 @@ BEGIN
         RAISE EXCEPTION 'no attachment with id %', attachment_id USING ERRCODE = 'undefined_object';
     END IF;
     t := compressae.table_of(att);
+    IF EXISTS (SELECT FROM pg_trigger g WHERE g.tgrelid = t.tbl AND NOT g.tgisinternal
+               AND g.tgname IN (name, name || '_insert', name || '_update')) THEN
+        RAISE EXCEPTION 'table % already has a trigger named %, %_insert or %_update', t.tbl, name, name, name
+            USING ERRCODE = 'duplicate_object', HINT = 'drop or rename it: the package makes triggers of these names';
+    END IF;
     fns := compressae.sync_functions(attachment_id);
     IF att.sync = 'queue' THEN
         PERFORM compressae.write_sync_queue_function(attachment_id, fns.queue_function, false);  -- first: it refuses a table without a key
@@ -289,3 +299,20 @@ BEGIN
     RETURN new_att.id;
 END
 $function$;
+
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT DISTINCT p.oid::regprocedure
+        FROM compressae.attachments a
+        JOIN pg_class c ON c.oid = a.table_oid AND c.relkind IN ('r', 'p')
+        JOIN pg_trigger g ON g.tgrelid = c.oid AND NOT g.tgisinternal AND g.tgname = 'compressae_sync_' || a.id
+        JOIN pg_proc p ON p.oid = g.tgfoid AND p.pronamespace = c.relnamespace
+        WHERE p.proname::text ~ ('^compressae_sync_' || a.id || '(_[0-9a-f]{12})?$')
+    LOOP
+        EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
+    END LOOP;
+END
+$$;
