@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from compressae_pg import CompresSAE, CompressaeError, backfill, build_index, recompress, registry
+from compressae_pg import CompresSAE, CompressaeError, backfill, build_index, recompress, registry, sync
 from compressae_pg.columns import attachments
 
 from ..support.models import DIM, H, K, attach_model
-from ..support.tables import create_table
+from ..support.tables import create_table, insert_rows
 from ..support.truth import check_codes, check_residuals, numpy_sketch
 
 COLUMNS = "SELECT attname FROM pg_attribute WHERE attrelid = 'items'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
@@ -52,3 +52,26 @@ def test_an_unfinished_recompress_continues_where_it_stopped(conn, dsn, real_vec
     assert (second.swapped, second.backfill.mode, second.backfill.rows, second.backfill.rows_swept) == (True, "resume", 301, 1)
     assert conn.execute(COLUMNS).fetchall() == [("id",), ("embedding",), ("embedding_sae",), ("embedding_sae_sketch",), ("embedding_sae_residual",)]
     check_codes(conn, m2)
+
+
+@pytest.mark.parametrize("mode", ["trigger", "queue"])
+def test_a_table_moved_to_another_schema_before_the_swap_keeps_syncing_and_detach_leaves_no_function(conn, dsn, real_vectors, mode):
+    x = real_vectors
+    create_table(conn, "items", x[:30], schema="staged_here")
+    attach_model(conn, table="staged_here.items", sync=mode)
+    backfill("staged_here.items", "embedding", dsn=dsn, progress=False)
+    m2 = CompresSAE(DIM, H, K, seed=1).eval()
+    registry.save(conn, "m", m2)
+    first = recompress("staged_here.items", "embedding", "m@2", dsn=dsn, batch_size=10, max_rows=10, progress=False)
+    assert not first.swapped
+    conn.execute("ALTER TABLE staged_here.items SET SCHEMA public")
+    assert recompress("items", "embedding", "m@2", dsn=dsn, batch_size=100, progress=False).swapped
+    insert_rows(conn, [31, 32], [x[31], x[32]])
+    conn.execute("UPDATE items SET embedding = %s WHERE id = 1", (x[40],))
+    if mode == "queue":
+        assert sync("items", "embedding", dsn=dsn, progress=False).rows_written == 3
+    assert check_codes(conn, m2) == 32
+    functions = "SELECT p.pronamespace::regnamespace::text, count(*) FROM pg_proc p WHERE p.proname LIKE 'compressae\\_sync\\_%%' GROUP BY 1"
+    assert conn.execute(functions).fetchall() == [("public", 2 if mode == "queue" else 1)]  # the swapped-in attachment's, none behind
+    attachments.detach("items", "embedding_sae", conn=conn)
+    assert conn.execute(functions).fetchall() == []

@@ -27,12 +27,6 @@ BEGIN
         PERFORM compressae.write_sync_queue_function(attachment_id, fns.queue_function, false);  -- first: it refuses a table without a key
     END IF;
     PERFORM compressae.write_row_trigger_function(attachment_id, fns.row_function, false);
-    PERFORM compressae.write_row_triggers(attachment_id, fns.row_function);
-    IF att.sync = 'queue' THEN
-        EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS compressae_new '
-                       'FOR EACH STATEMENT EXECUTE FUNCTION %I.%I()', name || '_insert', t.tbl, t.nsp, fns.queue_function);
-        EXECUTE format('CREATE TRIGGER %I AFTER UPDATE ON %s REFERENCING NEW TABLE AS compressae_new '
-                       'FOR EACH STATEMENT EXECUTE FUNCTION %I.%I()', name || '_update', t.tbl, t.nsp, fns.queue_function);
-    END IF;
+    PERFORM compressae.write_row_triggers(attachment_id, fns.row_function, fns.queue_function);
 END
 $function$;

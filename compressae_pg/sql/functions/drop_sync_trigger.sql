@@ -13,7 +13,8 @@ DECLARE
 BEGIN
     FOR trg IN
         SELECT t.tgname, t.tgfoid::regprocedure AS fn,
-               p.proname::text ~ ('^' || base || '(_[0-9a-f]{12})?(_queue)?$') AND p.pronamespace = c.relnamespace AS ours
+               p.proname::text ~ ('^' || base || '(_[0-9a-f]{12})?(_queue)?$')
+                   AND (p.pronamespace = c.relnamespace OR p.proowner = c.relowner) AS ours  -- a moved table's are elsewhere
         FROM pg_trigger t
         JOIN pg_class c ON c.oid = t.tgrelid
         JOIN pg_proc p ON p.oid = t.tgfoid

@@ -12,6 +12,7 @@ DECLARE
     sketch   name;
     residual name;
     fns      record;
+    before   regprocedure[];
     nsp      name := (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl);
 BEGIN
     SELECT a.* INTO old_att FROM compressae.attachments a JOIN pg_class c ON c.oid = a.table_oid AND c.relkind IN ('r', 'p')
@@ -55,12 +56,22 @@ BEGIN
     -- The staged attachment's sync functions were written for its staged column names: write them again
     -- for the names it has now, or every INSERT and UPDATE of the table would fail on the old name.
     IF new_att.sync IN ('trigger', 'queue') THEN
+        -- In a table moved to another schema since the staging, the functions are written anew in the table's
+        -- schema (sync_functions finds them there only), the triggers pointed at them, and the old ones dropped.
+        SELECT array_agg(DISTINCT g.tgfoid::regprocedure) INTO before FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid
+        WHERE g.tgrelid = tbl AND NOT g.tgisinternal AND p.proname::text ~ ('^compressae_sync_' || new_att.id || '(_[0-9a-f]{12})?(_queue)?$')
+          AND g.tgname IN ('compressae_sync_' || new_att.id, 'compressae_sync_' || new_att.id || '_insert', 'compressae_sync_' || new_att.id || '_update');
         fns := compressae.sync_functions(new_att.id);
         PERFORM compressae.write_row_trigger_function(new_att.id, fns.row_function, true);
         IF new_att.sync = 'queue' THEN
             PERFORM compressae.write_sync_queue_function(new_att.id, fns.queue_function, true);
         END IF;
-        PERFORM compressae.write_row_triggers(new_att.id, fns.row_function);
+        PERFORM compressae.write_row_triggers(new_att.id, fns.row_function, fns.queue_function);
+        FOR i IN 1 .. coalesce(array_length(before, 1), 0) LOOP
+            IF NOT EXISTS (SELECT FROM pg_trigger g WHERE g.tgfoid = before[i]::oid) THEN
+                EXECUTE format('DROP FUNCTION %s', before[i]);
+            END IF;
+        END LOOP;
     END IF;
     RETURN new_att.id;
 END

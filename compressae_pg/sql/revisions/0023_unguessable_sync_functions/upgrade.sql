@@ -136,7 +136,7 @@ BEGIN
 END
 $function$;
 
-CREATE OR REPLACE FUNCTION compressae.write_row_triggers(attachment_id bigint, fn name)
+CREATE OR REPLACE FUNCTION compressae.write_row_triggers(attachment_id bigint, fn name, queue_fn name)
  RETURNS void
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
@@ -161,6 +161,10 @@ BEGIN
                        format('NEW.%I IS NOT NULL', att.code_column)
                        || CASE WHEN att.sketch_column IS NULL THEN '' ELSE format(' OR NEW.%I IS NOT NULL', att.sketch_column) END,
                        changed, t.nsp, fn);
+        EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS compressae_new '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION %I.%I()', name || '_insert', t.tbl, t.nsp, queue_fn);
+        EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER UPDATE ON %s REFERENCING NEW TABLE AS compressae_new '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION %I.%I()', name || '_update', t.tbl, t.nsp, queue_fn);
         RETURN;
     END IF;
     EXECUTE format('CREATE OR REPLACE TRIGGER %I BEFORE INSERT ON %s FOR EACH ROW EXECUTE FUNCTION %I.%I()',
@@ -196,13 +200,7 @@ BEGIN
         PERFORM compressae.write_sync_queue_function(attachment_id, fns.queue_function, false);  -- first: it refuses a table without a key
     END IF;
     PERFORM compressae.write_row_trigger_function(attachment_id, fns.row_function, false);
-    PERFORM compressae.write_row_triggers(attachment_id, fns.row_function);
-    IF att.sync = 'queue' THEN
-        EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS compressae_new '
-                       'FOR EACH STATEMENT EXECUTE FUNCTION %I.%I()', name || '_insert', t.tbl, t.nsp, fns.queue_function);
-        EXECUTE format('CREATE TRIGGER %I AFTER UPDATE ON %s REFERENCING NEW TABLE AS compressae_new '
-                       'FOR EACH STATEMENT EXECUTE FUNCTION %I.%I()', name || '_update', t.tbl, t.nsp, fns.queue_function);
-    END IF;
+    PERFORM compressae.write_row_triggers(attachment_id, fns.row_function, fns.queue_function);
 END
 $function$;
 
@@ -218,7 +216,8 @@ DECLARE
 BEGIN
     FOR trg IN
         SELECT t.tgname, t.tgfoid::regprocedure AS fn,
-               p.proname::text ~ ('^' || base || '(_[0-9a-f]{12})?(_queue)?$') AND p.pronamespace = c.relnamespace AS ours
+               p.proname::text ~ ('^' || base || '(_[0-9a-f]{12})?(_queue)?$')
+                   AND (p.pronamespace = c.relnamespace OR p.proowner = c.relowner) AS ours  -- a moved table's are elsewhere
         FROM pg_trigger t
         JOIN pg_class c ON c.oid = t.tgrelid
         JOIN pg_proc p ON p.oid = t.tgfoid
@@ -246,6 +245,7 @@ DECLARE
     sketch   name;
     residual name;
     fns      record;
+    before   regprocedure[];
     nsp      name := (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl);
 BEGIN
     SELECT a.* INTO old_att FROM compressae.attachments a JOIN pg_class c ON c.oid = a.table_oid AND c.relkind IN ('r', 'p')
@@ -289,12 +289,22 @@ BEGIN
     -- The staged attachment's sync functions were written for its staged column names: write them again
     -- for the names it has now, or every INSERT and UPDATE of the table would fail on the old name.
     IF new_att.sync IN ('trigger', 'queue') THEN
+        -- In a table moved to another schema since the staging, the functions are written anew in the table's
+        -- schema (sync_functions finds them there only), the triggers pointed at them, and the old ones dropped.
+        SELECT array_agg(DISTINCT g.tgfoid::regprocedure) INTO before FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid
+        WHERE g.tgrelid = tbl AND NOT g.tgisinternal AND p.proname::text ~ ('^compressae_sync_' || new_att.id || '(_[0-9a-f]{12})?(_queue)?$')
+          AND g.tgname IN ('compressae_sync_' || new_att.id, 'compressae_sync_' || new_att.id || '_insert', 'compressae_sync_' || new_att.id || '_update');
         fns := compressae.sync_functions(new_att.id);
         PERFORM compressae.write_row_trigger_function(new_att.id, fns.row_function, true);
         IF new_att.sync = 'queue' THEN
             PERFORM compressae.write_sync_queue_function(new_att.id, fns.queue_function, true);
         END IF;
-        PERFORM compressae.write_row_triggers(new_att.id, fns.row_function);
+        PERFORM compressae.write_row_triggers(new_att.id, fns.row_function, fns.queue_function);
+        FOR i IN 1 .. coalesce(array_length(before, 1), 0) LOOP
+            IF NOT EXISTS (SELECT FROM pg_trigger g WHERE g.tgfoid = before[i]::oid) THEN
+                EXECUTE format('DROP FUNCTION %s', before[i]);
+            END IF;
+        END LOOP;
     END IF;
     RETURN new_att.id;
 END
