@@ -174,7 +174,8 @@ def _drop_model(conn: psycopg.Connection, ref: str) -> list[ModelInfo]:
             users = [r[0] for r in conn.execute(_sql.query("model_users"), {"id": info.id}).fetchall()]
             if users:
                 raise ModelInUseError(
-                    f"model {info.ref} is used by {', '.join(users)}; drop those compressed columns first"
+                    f"model {info.ref} is used by {', '.join(users)}; drop those compressed columns first "
+                    "(their tables' owners can)"
                 )
             conn.execute(_sql.query("model_delete"), {"id": info.id})
     return victims

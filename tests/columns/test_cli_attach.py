@@ -55,7 +55,8 @@ def test_attach_apply_then_models_refuse_to_drop_until_detached(conn, dsn, capsy
 
     code, out, err = cli(capsys, "models", "drop", "m", "--dsn", dsn)
     assert code == 2
-    assert err.strip() == "error: model m@1 is used by shop.items.embedding_sae; drop those compressed columns first"
+    assert err.strip() == ("error: model m@1 is used by shop.items.embedding_sae (role postgres); drop those compressed columns first "
+                           "(their tables' owners can)")
     assert len(registry.list_models(conn=conn)) == 1
 
     code, out, err = cli(capsys, "detach", "--dsn", dsn, "--table", "items", "--schema", "shop", "--column", "embedding")

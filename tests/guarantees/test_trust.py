@@ -11,8 +11,8 @@ import pytest
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from compressae_pg import (CompresSAE, CompressedColumn, Encoding, ModelOwnerError, NotAttachedError, OwnerCodeError, UnknownTableError, backfill,
-                           recompress, registry, sync)
+from compressae_pg import (CompresSAE, CompressedColumn, Encoding, ModelInUseError, ModelOwnerError, NotAttachedError, OwnerCodeError,
+                           UnknownTableError, backfill, recompress, registry, sync)
 from compressae_pg import _migrate
 from compressae_pg import status as compressae_status
 from compressae_pg.cli import main
@@ -770,3 +770,20 @@ def test_an_attach_refuses_a_table_that_has_a_trigger_of_its_sync_names_and_leav
     with pytest.raises(psycopg.errors.DuplicateObject, match=f"already has a trigger named compressae_sync_{nxt}, "):
         attach_model(conn, sync="queue")
     assert trigger_function(conn, "items", f"compressae_sync_{nxt}_update") == "public.audit()"
+
+
+def test_a_model_another_role_attached_is_kept_and_the_refusal_names_that_role(conn, dsn, role, capsys, real_vectors):
+    owner, other = role("owner"), role("other")
+    grant(capsys, dsn, owner, "--train")
+    grant(capsys, dsn, other)
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        registry.save(oc, "m", CompresSAE(384, 256, 8, seed=0).eval())
+    with connect(as_user(dsn, other), autocommit=True) as c:
+        create_table(c, "theirs", real_vectors[:3])
+        attachments.attach("theirs", "embedding", "m@1", conn=c)
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        with pytest.raises(ModelInUseError) as caught:
+            registry.drop_model("m", conn=oc)
+        assert str(caught.value) == (f"model m@1 is used by public.theirs.embedding_sae (role {other}); drop those compressed "
+                                     "columns first (their tables' owners can)")
+        assert [v.ref for v in registry.list_models("m", conn=oc)] == ["m@1"]
