@@ -8,22 +8,14 @@ CREATE OR REPLACE FUNCTION compressae.drop_sync_trigger(tbl regclass, attachment
 AS $function$
 DECLARE
     base text := 'compressae_sync_' || attachment_id;
-    trg  record;
-    fns  regprocedure[] := '{}';
+    trg  name;
+    fns  regprocedure[] := ARRAY(SELECT compressae.sync_trigger_functions(tbl, attachment_id));
 BEGIN
     FOR trg IN
-        SELECT t.tgname, t.tgfoid::regprocedure AS fn,
-               p.proname::text ~ ('^' || base || '(_[0-9a-f]{12})?(_queue)?$')
-                   AND (p.pronamespace = c.relnamespace OR p.proowner = c.relowner) AS ours  -- a moved table's are elsewhere
-        FROM pg_trigger t
-        JOIN pg_class c ON c.oid = t.tgrelid
-        JOIN pg_proc p ON p.oid = t.tgfoid
+        SELECT t.tgname FROM pg_trigger t
         WHERE t.tgrelid = tbl AND t.tgname IN (base, base || '_insert', base || '_update') AND NOT t.tgisinternal
     LOOP
-        EXECUTE format('DROP TRIGGER %I ON %s', trg.tgname, tbl);
-        IF trg.ours AND NOT trg.fn = ANY (fns) THEN
-            fns := fns || trg.fn;
-        END IF;
+        EXECUTE format('DROP TRIGGER %I ON %s', trg, tbl);
     END LOOP;
     FOR i IN 1 .. coalesce(array_length(fns, 1), 0) LOOP
         EXECUTE format('DROP FUNCTION %s', fns[i]);

@@ -58,9 +58,7 @@ BEGIN
     IF new_att.sync IN ('trigger', 'queue') THEN
         -- In a table moved to another schema since the staging, the functions are written anew in the table's
         -- schema (sync_functions finds them there only), the triggers pointed at them, and the old ones dropped.
-        SELECT array_agg(DISTINCT g.tgfoid::regprocedure) INTO before FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid
-        WHERE g.tgrelid = tbl AND NOT g.tgisinternal AND p.proname::text ~ ('^compressae_sync_' || new_att.id || '(_[0-9a-f]{12})?(_queue)?$')
-          AND g.tgname IN ('compressae_sync_' || new_att.id, 'compressae_sync_' || new_att.id || '_insert', 'compressae_sync_' || new_att.id || '_update');
+        before := ARRAY(SELECT compressae.sync_trigger_functions(tbl, new_att.id));
         fns := compressae.sync_functions(new_att.id);
         PERFORM compressae.write_row_trigger_function(new_att.id, fns.row_function, true);
         IF new_att.sync = 'queue' THEN

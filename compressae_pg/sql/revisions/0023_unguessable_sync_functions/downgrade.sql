@@ -34,6 +34,7 @@ DROP FUNCTION compressae.write_row_trigger_function(bigint, name, boolean);
 DROP FUNCTION compressae.write_sync_queue_function(bigint, name, boolean);
 DROP FUNCTION compressae.write_row_triggers(bigint, name, name);
 DROP FUNCTION compressae.sync_functions(bigint);
+DROP FUNCTION compressae.sync_trigger_functions(regclass, bigint);
 
 CREATE OR REPLACE FUNCTION compressae.write_row_trigger_function(attachment_id bigint, or_replace boolean)
  RETURNS void

@@ -38,6 +38,23 @@ BEGIN
 END
 $function$;
 
+-- The package's functions behind an attachment's triggers: what detach drops, and a swap replaces.
+CREATE FUNCTION compressae.sync_trigger_functions(tbl regclass, attachment_id bigint)
+ RETURNS SETOF regprocedure
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+    SELECT DISTINCT t.tgfoid::regprocedure
+    FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_proc p ON p.oid = t.tgfoid
+    WHERE t.tgrelid = sync_trigger_functions.tbl AND NOT t.tgisinternal
+      AND t.tgname IN ('compressae_sync_' || sync_trigger_functions.attachment_id,
+                       'compressae_sync_' || sync_trigger_functions.attachment_id || '_insert',
+                       'compressae_sync_' || sync_trigger_functions.attachment_id || '_update')
+      AND p.proname::text ~ ('^compressae_sync_' || sync_trigger_functions.attachment_id || '(_[0-9a-f]{12})?(_queue)?$')
+      AND (p.pronamespace = c.relnamespace OR p.proowner = c.relowner)  -- a moved table's stay where they were made
+$function$;
+
 DROP FUNCTION compressae.write_row_trigger_function(bigint, boolean);
 DROP FUNCTION compressae.write_sync_queue_function(bigint, boolean);
 DROP FUNCTION compressae.write_row_triggers(bigint);
@@ -211,22 +228,14 @@ CREATE OR REPLACE FUNCTION compressae.drop_sync_trigger(tbl regclass, attachment
 AS $function$
 DECLARE
     base text := 'compressae_sync_' || attachment_id;
-    trg  record;
-    fns  regprocedure[] := '{}';
+    trg  name;
+    fns  regprocedure[] := ARRAY(SELECT compressae.sync_trigger_functions(tbl, attachment_id));
 BEGIN
     FOR trg IN
-        SELECT t.tgname, t.tgfoid::regprocedure AS fn,
-               p.proname::text ~ ('^' || base || '(_[0-9a-f]{12})?(_queue)?$')
-                   AND (p.pronamespace = c.relnamespace OR p.proowner = c.relowner) AS ours  -- a moved table's are elsewhere
-        FROM pg_trigger t
-        JOIN pg_class c ON c.oid = t.tgrelid
-        JOIN pg_proc p ON p.oid = t.tgfoid
+        SELECT t.tgname FROM pg_trigger t
         WHERE t.tgrelid = tbl AND t.tgname IN (base, base || '_insert', base || '_update') AND NOT t.tgisinternal
     LOOP
-        EXECUTE format('DROP TRIGGER %I ON %s', trg.tgname, tbl);
-        IF trg.ours AND NOT trg.fn = ANY (fns) THEN
-            fns := fns || trg.fn;
-        END IF;
+        EXECUTE format('DROP TRIGGER %I ON %s', trg, tbl);
     END LOOP;
     FOR i IN 1 .. coalesce(array_length(fns, 1), 0) LOOP
         EXECUTE format('DROP FUNCTION %s', fns[i]);
@@ -291,9 +300,7 @@ BEGIN
     IF new_att.sync IN ('trigger', 'queue') THEN
         -- In a table moved to another schema since the staging, the functions are written anew in the table's
         -- schema (sync_functions finds them there only), the triggers pointed at them, and the old ones dropped.
-        SELECT array_agg(DISTINCT g.tgfoid::regprocedure) INTO before FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid
-        WHERE g.tgrelid = tbl AND NOT g.tgisinternal AND p.proname::text ~ ('^compressae_sync_' || new_att.id || '(_[0-9a-f]{12})?(_queue)?$')
-          AND g.tgname IN ('compressae_sync_' || new_att.id, 'compressae_sync_' || new_att.id || '_insert', 'compressae_sync_' || new_att.id || '_update');
+        before := ARRAY(SELECT compressae.sync_trigger_functions(tbl, new_att.id));
         fns := compressae.sync_functions(new_att.id);
         PERFORM compressae.write_row_trigger_function(new_att.id, fns.row_function, true);
         IF new_att.sync = 'queue' THEN
