@@ -16,6 +16,7 @@ from .._attachment import Attachment
 from .._catalog import Table, resolve_table
 from .._defaults import GRAPH, SKETCH_PLANES, SYNC
 from ..server import takes_database
+from . import pending
 
 
 def list_attachments(conn: psycopg.Connection, table: str | Table | None = None) -> list[Attachment]:
@@ -50,7 +51,8 @@ def _attach(
     index is built over (:func:`compressae_pg._codes.sketch_bits`; 2 planes find more of the true neighbours
     among the candidates than 1, the sign bits alone); ``graph="sparse"`` indexes the code column itself by sparse cosine (the paper's path).
     ``residual_bits`` (1 or 2; 0 for none) adds the residual sketch that search scores with; the
-    default is 2 with the sketch graph and none with the sparse one.
+    default is 2 with the sketch graph and none with the sparse one. A queue attachment made on a connection
+    outside a transaction also gets its pending index (:mod:`.pending`), concurrently, after the transaction.
     """
     t = resolve_table(conn, table)
     with conn.transaction():
@@ -59,7 +61,10 @@ def _attach(
             {"table": t.oid, "column": column, "model": model, "code_column": code_column, "sync": sync, "graph": graph,
              "residual_bits": residual_bits, "sketch_planes": sketch_planes},
         ).fetchone()
-    return next(a for a in list_attachments(conn, t) if a.id == aid)
+    att = next(a for a in list_attachments(conn, t) if a.id == aid)
+    if sync == "queue" and conn.autocommit:  # inside a transaction, `sync` builds it when it starts
+        pending.build(conn, att)
+    return att
 
 
 def _detach(conn: psycopg.Connection, table: str | Table, code_column: str) -> None:

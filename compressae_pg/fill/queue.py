@@ -1,20 +1,29 @@
-"""Drain the sync queue of a ``sync='queue'`` attachment: encode the queued rows, write their codes.
+"""Drain the sync queue of a ``sync='queue'`` attachment: encode the changed rows, write their codes.
 
-The application's trigger only clears a changed row's code and appends its key to
-``compressae.sync_queue`` (sql/revisions/0006_sync_queue/). A worker here takes batches of queued keys
-(whole entries, and the last one in part) with ``FOR UPDATE SKIP LOCKED`` (so any number of workers, on any machines, share one queue), reads
-the rows' current versions, encodes them with the Python encoder and writes them with the backfill's
-write path, and deletes what it took from the queue in that same transaction. Hence:
+The application's row trigger only clears a changed row's code. The worker finds such rows two ways:
 
-* a worker killed at any point (kill -9, a lost connection, a server restart) leaves its entries
-  queued, their locks gone with its transaction: nothing is lost, and the next worker redoes them;
-* a row changed again while it is being encoded has a new entry (not claimed) and a new version (which
-  the write, matching the exact version read, leaves alone): it is encoded again, never left stale;
+* through the attachment's *pending index*, a partial index of the rows whose code is NULL
+  (sql/revisions/0024_queue_by_marks/), which :func:`sync` builds concurrently when it starts: it claims
+  the rows themselves with ``FOR NO KEY UPDATE SKIP LOCKED``, lowest keys first;
+* until that index exists, by the keys the statement triggers appended to ``compressae.sync_queue``
+  (sql/revisions/0006_sync_queue/): whole entries, and the last one in part, with ``FOR UPDATE SKIP LOCKED``.
+
+Any number of workers, on any machines, share the work. Each batch reads the rows' current versions,
+encodes them with the Python encoder, writes them with the backfill's write path, and deletes what it took
+from the queue, in one transaction. Hence:
+
+* a worker killed at any point (kill -9, a lost connection, a server restart) leaves its rows uncoded and its
+  entries queued, their locks gone with its transaction: nothing is lost, and the next worker redoes them;
+* a row changed again while it is being encoded has a new version (which the write, matching the exact
+  version read, leaves alone) with its code NULL again: it is encoded again, never left stale;
 * a row that cannot be encoded (zero vector, wrong dimension) gets a NULL code and a row in
-  ``compressae.sync_failures`` with the reason, and its entry is deleted like any other.
+  ``compressae.sync_failures`` with the reason and the row version that failed, which workers skip until
+  the row changes;
+* a row being encoded is locked for its batch's transaction (an application's UPDATE of it waits that long).
 
-``follow`` waits for more with LISTEN (the trigger NOTIFYs ``compressae_sync_<id>``), polling every
-``poll`` seconds in case a notification is missed, and reconnects after a lost connection.
+``follow`` polls the pending index every ``MARK_POLL`` seconds when idle (each look is one index probe); an
+attachment still queueing keys is woken by LISTEN (the trigger NOTIFYs ``compressae_sync_<id>``), polling
+every ``poll`` seconds in case a notification is missed. A lost connection is reconnected.
 """
 
 from __future__ import annotations
@@ -31,9 +40,9 @@ from tqdm.auto import tqdm
 
 from .. import _migrate, _sql, _wire, registry
 from .._attachment import Attachment
-from .._defaults import BATCH_SIZE, POLL, QUEUE_ENTRY_KEYS, QUEUE_KEY_SETTINGS
+from .._defaults import BATCH_SIZE, MARK_POLL, POLL, QUEUE_ENTRY_KEYS, QUEUE_KEY_SETTINGS
 from .._retry import Limits, retrying
-from ..columns import attachments
+from ..columns import attachments, pending
 from ..errors import NotQueuedError
 from ..server import connect, resolve_dsn
 from .encoder import Encoder
@@ -64,6 +73,7 @@ class SyncResult:
     queue_left: int | None = None
     failed_keys: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def rows_per_s(self) -> float:
@@ -79,7 +89,7 @@ class SyncResult:
                 f"{r.seconds:.1f}s ({r.rows_per_s:.0f} rows/s); {r.queue_left} changes left")
         if r.failed_keys:
             text += f"\nrows without a code (see compressae.sync_failures): {', '.join(r.failed_keys)}"
-        return text + "".join(f"\nerror: {e}" for e in r.errors)
+        return text + "".join(f"\nerror: {e}" for e in r.errors) + "".join(f"\nnote: {n}" for n in r.notes)
 
 
 @dataclass
@@ -103,6 +113,13 @@ class QueueWorker:
         create_batch_table(conn)
         self.write = write_query(conn, target)
         (self.vs,) = conn.execute(_sql.query("pgvector_schema")).fetchone()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Look again whether rows are found by their NULL code: through the pending index, or (row triggers alone,
+        the index since dropped) by a scan, which is slow but loses nothing."""
+        index, marked = self.conn.execute(_sql.query("sync_marked"), {"attachment": self.target.id, "table": self.target.table.oid}).fetchone()
+        self.index, self.scan = index, index is not None or marked
 
     def batch(self, limit: int) -> Batch:
         """Claim, encode, write and dequeue up to ``limit`` queued changes."""
@@ -131,12 +148,27 @@ class QueueWorker:
         return total
 
     def _count_failure(self, exc: BaseException) -> None:
-        """Count a failed batch against the entry at the queue's head (moved to the failures at MAX_ATTEMPTS)."""
+        """Count a failed batch against the entry at the queue's head (moved to the failures at MAX_ATTEMPTS), or,
+        with no entry left, record the first row found by its NULL code as failed in its current version."""
         with self.conn.transaction(), self.conn.cursor() as cur:
             claimed, _partial, _malformed = self._claim(cur, 1)
-            cur.execute(_sql.query("sync_attempt"), {
-                "attachment": self.target.id, "ids": [i for i, _keys in claimed], "max_attempts": MAX_ATTEMPTS,
-                "reason": f"failed {MAX_ATTEMPTS} batches, the last with: {' '.join(str(exc).split())}"})
+            if claimed or not self.scan:
+                cur.execute(_sql.query("sync_attempt"), {
+                    "attachment": self.target.id, "ids": [i for i, _keys in claimed], "max_attempts": MAX_ATTEMPTS,
+                    "reason": f"failed {MAX_ATTEMPTS} batches, the last with: {' '.join(str(exc).split())}"})
+                return
+            found = self._claim_rows(cur, 1)
+            cur.execute(_sql.query("sync_done"), {
+                "attachment": self.target.id, "ids": [], "partial": None, "taken": 0, "coded": [],
+                "failed": list(found), "reasons": [f"its write failed: {' '.join(str(exc).split())}"] * len(found),
+                "versions": list(found.values())})
+
+    def _claim_rows(self, cur: psycopg.Cursor, limit: int) -> dict[str, str]:
+        """Lock up to ``limit`` rows whose code is NULL (sync_pending.sql): their keys, with the xmin read."""
+        t = self.target
+        query = _sql.query("sync_pending", table=t.key.table.ident, key=t.key.ident, code=t.code_ident, source=t.vector_source.ident,
+                           attachment=sql.Literal(t.id), limit=sql.Literal(limit))
+        return {key: str(xmin) for key, xmin in cur.execute(query).fetchall()}
 
     def _claim(self, cur: psycopg.Cursor, limit: int) -> tuple[list[tuple[int, list[str]]], tuple[int, int] | None, dict[str, str]]:
         """Lock free entries, oldest first, until they hold ``limit`` keys; the last may be taken in part.
@@ -182,9 +214,11 @@ class QueueWorker:
                         {"lock_timeout": self.limits.lock_timeout, "statement_timeout": self.limits.statement_timeout})
             claimed, partial, malformed = self._claim(cur, limit)
             failed = dict(malformed)
-            if not claimed:
+            queued = sum(len(taken) for _id, taken in claimed) + len(malformed)
+            found = self._claim_rows(cur, limit - queued) if self.scan and queued < limit else {}
+            if not claimed and not found:
                 return Batch(changes=0)
-            keys = list(dict.fromkeys(k for _id, taken in claimed for k in taken))
+            keys = list(dict.fromkeys([k for _id, taken in claimed for k in taken] + list(found)))
             bad = {k for (k,) in cur.execute(_sql.query("sync_invalid_keys"), {"keys": keys, "key_type": self.target.key.type})}
             failed.update({k: "the key is not a value of the table's primary key type" for k in keys if k in bad})
             keys = [k for k in keys if k not in bad]
@@ -193,13 +227,13 @@ class QueueWorker:
             written = write_batch(cur, data, self.write) if data else 0
             skipped = rows.skipped_keys(coded)
             failed.update(self._reasons(cur, skipped) if skipped else {})
+            versions = {k.decode(): str(x) for k, x in zip(rows.keys, rows.identity["xmin"])}
             cur.execute(_sql.query("sync_done"), {
                 "attachment": att.id, "ids": [i for i, _taken in claimed if partial is None or i != partial[0]],
                 "partial": partial[0] if partial else None, "taken": partial[1] if partial else 0,
                 "coded": [k.decode() for k, ok in zip(rows.keys, coded) if ok],
-                "failed": list(failed), "reasons": list(failed.values())})
-        changes = sum(len(taken) for _id, taken in claimed) + len(malformed)
-        return Batch(changes=changes, rows=len(rows), written=written, failed=list(failed))
+                "failed": list(failed), "reasons": list(failed.values()), "versions": [versions.get(k) for k in failed]})
+        return Batch(changes=queued + len(found), rows=len(rows), written=written, failed=list(failed))
 
     def _read(self, cur: psycopg.Cursor, keys: list[str]) -> _wire.RowBatch:
         t = self.target
@@ -241,9 +275,19 @@ def _wait(listen: psycopg.Connection, poll: float, stop: threading.Event) -> Non
 
 
 def queue_state(conn: psycopg.Connection, att: Attachment) -> dict[str, Any]:
-    """A queue attachment's backlog: row changes queued, entries, lag (age of the oldest entry, seconds), failures."""
+    """A queue attachment's backlog: row changes to encode (``depth``: keys queued and ``pending`` rows found by their
+    NULL code), entries, lag (age of the oldest entry, seconds; a row found by its NULL code has no age), failures,
+    and the pending index (0024), None while the attachment's statement triggers still queue every key."""
     changes, entries, lag, failures = conn.execute(_sql.query("sync_state"), {"attachment": att.id}).fetchone()
-    return {"depth": changes, "entries": entries, "lag_s": round(lag, 3) if lag is not None else 0.0, "failures": failures}
+    index, marked = conn.execute(_sql.query("sync_marked"), {"attachment": att.id, "table": att.table.oid}).fetchone()
+    pending = 0
+    if index is not None or marked:
+        query = _sql.query("sync_pending_count", table=att.table.ident, key=att.key.ident, code=att.code_ident,
+                           source=att.source_ident, attachment=sql.Literal(att.id))
+        (pending,) = conn.execute(query).fetchone()
+    return {"depth": changes + pending, "queued": changes, "pending": pending, "entries": entries,
+            "lag_s": round(lag, 3) if lag is not None else 0.0, "failures": failures, "pending_index": index,
+            "statement_triggers": not marked}
 
 
 def sync(
@@ -281,9 +325,10 @@ def sync(
             raise NotQueuedError(f"{att.table}.{att.code_column} syncs by {att.sync!r}, not by queue: attach it with --sync queue")
         target = fillable(att)
         refuse_owner_code(conn, target)
+        note = pending.build(conn, att)
         encoder = encoder or Encoder(registry.load(conn, att.model.ref)[1], device)
         total = None if follow else queue_state(conn, att)["depth"]
-    result = SyncResult(attachment=att.as_dict(), mode="follow" if follow else "once")
+    result = SyncResult(attachment=att.as_dict(), mode="follow" if follow else "once", notes=[note] if note else [])
     bar = tqdm(total=total, desc="sync", unit="change", disable=not progress, dynamic_ncols=True)
     try:
         while True:
@@ -326,7 +371,8 @@ def _drain(dsn: str, target: Attachment, encoder: Encoder, limits: Limits, stop:
                     continue
                 if not follow:
                     return
-                _wait(listen, poll, stop)
+                worker.refresh()
+                _wait(listen, min(poll, MARK_POLL) if worker.index else poll, stop)
         finally:
             result.retries += worker.retries
 

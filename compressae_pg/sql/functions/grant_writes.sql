@@ -16,7 +16,7 @@ BEGIN
                                            'last_key', 'rows_done', 'rows_written', 'rows_skipped', 'batches']),
         ('compressae.backfill_xids', ARRAY['doomed']),
         ('compressae.sync_queue', ARRAY['doomed', 'attempts', 'keys']),
-        ('compressae.sync_failures', ARRAY['doomed', 'reason', 'at']),
+        ('compressae.sync_failures', ARRAY['doomed', 'reason', 'at', 'version']),
         ('compressae.atom_labels', ARRAY['table_oid', 'uses', 'mean_value', 'top_keys', 'top_values', 'top_texts',
                                          'text_column', 'rows_read', 'computed_at'])) AS v(t, cols) LOOP
         EXECUTE format('REVOKE UPDATE, DELETE, TRUNCATE ON %s FROM %s', w.t, grantee);  -- column privileges go too

@@ -61,15 +61,11 @@ BEGIN
         before := ARRAY(SELECT compressae.sync_trigger_functions(tbl, new_att.id));
         fns := compressae.sync_functions(new_att.id);
         PERFORM compressae.write_row_trigger_function(new_att.id, fns.row_function, true);
-        IF new_att.sync = 'queue' THEN
+        IF new_att.sync = 'queue' AND compressae.pending_index(new_att.id) IS NULL THEN
             PERFORM compressae.write_sync_queue_function(new_att.id, fns.queue_function, true);
         END IF;
         PERFORM compressae.write_row_triggers(new_att.id, fns.row_function, fns.queue_function);
-        FOR i IN 1 .. coalesce(array_length(before, 1), 0) LOOP
-            IF NOT EXISTS (SELECT FROM pg_trigger g WHERE g.tgfoid = before[i]::oid) THEN
-                EXECUTE format('DROP FUNCTION %s', before[i]);
-            END IF;
-        END LOOP;
+        PERFORM compressae.drop_unused_functions(before);
     END IF;
     RETURN new_att.id;
 END

@@ -12,6 +12,7 @@ DECLARE
     vs      name := (SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector');
     t       record;
     changed text;
+    coded   text;
 BEGIN
     SELECT * INTO att FROM compressae.attachments WHERE id = attachment_id AND sync IN ('trigger', 'queue');
     IF NOT FOUND THEN
@@ -20,12 +21,19 @@ BEGIN
     t := compressae.table_of(att);
     -- IS DISTINCT FROM, spelled with pgvector's own <> (IS DISTINCT FROM cannot name an operator's schema).
     changed := format('(OLD.%1$I IS NULL) <> (NEW.%1$I IS NULL) OR OLD.%1$I OPERATOR(%2$I.<>) NEW.%1$I', att.source_column, vs);
+    coded := format('NEW.%I IS NOT NULL', att.code_column)
+             || CASE WHEN att.sketch_column IS NULL THEN '' ELSE format(' OR NEW.%I IS NOT NULL', att.sketch_column) END;
     IF att.sync = 'queue' THEN
         EXECUTE format('CREATE OR REPLACE TRIGGER %I BEFORE UPDATE ON %s FOR EACH ROW WHEN ((%s) AND (%s)) EXECUTE FUNCTION %I.%I()',
-                       name, t.tbl,
-                       format('NEW.%I IS NOT NULL', att.code_column)
-                       || CASE WHEN att.sketch_column IS NULL THEN '' ELSE format(' OR NEW.%I IS NOT NULL', att.sketch_column) END,
-                       changed, t.nsp, fn);
+                       name, t.tbl, coded, changed, t.nsp, fn);
+        IF compressae.pending_index(attachment_id) IS NOT NULL THEN
+            -- Marks: a changed row's code is NULL, and the pending index finds it. An INSERT that brings codes of its
+            -- own has them cleared, as the INSERT statement trigger queued every inserted row.
+            EXECUTE format('CREATE OR REPLACE TRIGGER %I BEFORE INSERT ON %s FOR EACH ROW WHEN (%s) EXECUTE FUNCTION %I.%I()',
+                           name || '_insert', t.tbl, coded, t.nsp, fn);
+            EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', name || '_update', t.tbl);
+            RETURN;
+        END IF;
         EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS compressae_new '
                        'FOR EACH STATEMENT EXECUTE FUNCTION %I.%I()', name || '_insert', t.tbl, t.nsp, queue_fn);
         EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER UPDATE ON %s REFERENCING NEW TABLE AS compressae_new '
