@@ -140,16 +140,18 @@ def cmd_attach(args: argparse.Namespace) -> None:
             " `compressae-pg db upgrade` on each database before this revision")
         _emit(args, rev.as_dict(), lambda r: f"wrote {r['path']} (revision {r['revision']}, after {r['down_revision']}){note}")
         return
-    from ..columns import attachments
+    from ..columns import attachments, pending
     from ..server import connect
 
     alembic.run(op, args.dsn)
     with connect(args.dsn, autocommit=True, pinned=True) as conn:
         att = next(a for a in attachments.list_attachments(conn) if a.id == op.info["attachment_id"])
+        note = pending.build(conn, att)  # after the migration's transaction: a concurrent build needs none
     deferred = "\nthe table has rows: `compressae-pg backfill` builds the index CONCURRENTLY when it has filled the column"
-    _emit(args, {**att.as_dict(), "index_built": op.info["index"]},
+    _emit(args, {**att.as_dict(), "index_built": op.info["index"], "notes": [note] if note else []},
           lambda r: f"attached {r['code_column']} to {r['table']}.{r['column']} ({r['model']}, sync={r['sync']}, "
-                    f"index {r['index']}: {r['index_built']})" + (deferred if r["index_built"] == "deferred" else ""))
+                    f"index {r['index']}: {r['index_built']})" + (deferred if r["index_built"] == "deferred" else "")
+                    + "".join(f"\nnote: {n}" for n in r["notes"]))
 
 
 def cmd_detach(args: argparse.Namespace) -> None:

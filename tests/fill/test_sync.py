@@ -21,7 +21,7 @@ from compressae_pg.fill.encoder import Encoder
 from compressae_pg.fill.queue import QueueWorker
 from compressae_pg.fill.worker import fillable
 
-from ..support.models import attach_model
+from ..support.models import attach_model, queue_by, queueing_keys
 from ..support.processes import ResultThread, wait_for
 from ..support.tables import catalog, codes_by_key, create_table, insert_rows, trigger_function
 from ..support.truth import check_codes
@@ -32,6 +32,12 @@ def queued(conn: psycopg.Connection) -> list:
     return conn.execute("SELECT k, count(*) FROM compressae.sync_queue, unnest(keys) AS k GROUP BY k ORDER BY k").fetchall()
 
 
+def to_encode(conn: psycopg.Connection) -> list[str]:
+    """The rows a worker has to encode: the keys queued, and the rows its pending index finds by their NULL code (0024)."""
+    rows = conn.execute("SELECT id FROM items WHERE embedding_sae IS NULL AND embedding IS NOT NULL").fetchall()
+    return sorted({k for k, _n in queued(conn)} | {str(k) for (k,) in rows})
+
+
 def failures(conn: psycopg.Connection) -> dict:
     return dict(conn.execute("SELECT key, reason FROM compressae.sync_failures").fetchall())
 
@@ -40,38 +46,41 @@ def sketch_and_code(conn: psycopg.Connection) -> dict:
     return {k: (c is None, s is None) for k, c, s in conn.execute("SELECT id, embedding_sae, embedding_sae_sketch FROM items")}
 
 
-def test_the_trigger_clears_the_code_and_queues_the_row_on_insert_update_and_copy(conn, dsn, real_vectors):
+@pytest.mark.parametrize("by", ["marks", "keys"])
+def test_the_trigger_clears_the_code_on_insert_update_and_copy_and_the_worker_finds_the_row(conn, dsn, real_vectors, by):
     x = real_vectors
     create_table(conn, "items", x[:20], key="integer")
-    _att, model = attach_model(conn, sync="queue")
-    assert queued(conn) == []  # rows already there are the backfill's
-    backfill("items", "embedding", dsn=dsn, progress=False)
-    assert check_codes(conn, model) == 20 and queued(conn) == []  # a worker's own writes queue nothing
-    conn.execute("INSERT INTO items VALUES (21, %s)", (x[21],))
-    insert_rows(conn, [22, 23, 24], [x[22], None, x[24]])  # COPY; a NULL source needs no code
-    conn.execute("UPDATE items SET embedding = %s WHERE id IN (3, 4)", (x[30],))
-    conn.execute("UPDATE items SET embedding = embedding WHERE id = 5")  # set to itself: unchanged, not queued (0012)
-    with conn.transaction():
-        conn.execute("UPDATE items SET embedding = %s WHERE id = 6", (x[31],))
-        conn.execute("UPDATE items SET embedding = %s WHERE id = 6", (x[32],))  # twice: two entries, one row
-    assert queued(conn) == [(k, 2 if k == "6" else 1) for k in sorted(["21", "22", "24", "3", "4", "6"])]
-    state = sketch_and_code(conn)
-    assert all(state[k] == (True, True) for k in (3, 4, 6, 21, 22, 24))
-    assert all(state[k] == (False, False) for k in (1, 2, 5, 7, 20))  # untouched rows keep code and sketch
-    with conn.transaction():  # a write rolled back queues nothing
-        conn.execute("UPDATE items SET embedding = %s WHERE id = 7", (x[33],))
-        raise psycopg.Rollback()
-    result = sync("items", "embedding", dsn=dsn, progress=False)
-    assert (result.changes, result.rows, result.rows_written, result.rows_failed, result.queue_left) == (7, 6, 6, 0, 0)  # row 5, set to itself, was not queued
-    assert queued(conn) == [] and check_codes(conn, model) == 24
-
+    with queue_by(conn, dsn, by) as (_att, model):
+        assert queued(conn) == []  # rows already there are the backfill's
+        backfill("items", "embedding", dsn=dsn, progress=False)
+        assert check_codes(conn, model) == 20 and to_encode(conn) == []  # a worker's own writes change nothing
+        conn.execute("INSERT INTO items VALUES (21, %s)", (x[21],))
+        insert_rows(conn, [22, 23, 24], [x[22], None, x[24]])  # COPY; a NULL source needs no code
+        conn.execute("UPDATE items SET embedding = %s WHERE id IN (3, 4)", (x[30],))
+        conn.execute("UPDATE items SET embedding = embedding WHERE id = 5")  # set to itself: unchanged, not queued (0012)
+        with conn.transaction():
+            conn.execute("UPDATE items SET embedding = %s WHERE id = 6", (x[31],))
+            conn.execute("UPDATE items SET embedding = %s WHERE id = 6", (x[32],))  # twice: two entries, one row
+        changed = sorted(["21", "22", "24", "3", "4", "6"])
+        assert to_encode(conn) == changed
+        assert queued(conn) == ([(k, 2 if k == "6" else 1) for k in changed] if by == "keys" else [])
+        state = sketch_and_code(conn)
+        assert all(state[k] == (True, True) for k in (3, 4, 6, 21, 22, 24))
+        assert all(state[k] == (False, False) for k in (1, 2, 5, 7, 20))  # untouched rows keep code and sketch
+        with conn.transaction():  # a write rolled back changes nothing
+            conn.execute("UPDATE items SET embedding = %s WHERE id = 7", (x[33],))
+            raise psycopg.Rollback()
+        result = sync("items", "embedding", dsn=dsn, progress=False)
+        changes = 7 if by == "keys" else 6  # queued changes (row 6 twice) or changed rows; row 5, set to itself, in neither
+        assert (result.changes, result.rows, result.rows_written, result.rows_failed, result.queue_left) == (changes, 6, 6, 0, 0)
+        assert to_encode(conn) == [] and queued(conn) == [] and check_codes(conn, model) == 24
 
 
 def test_a_bulk_statement_queues_its_keys_in_entries_of_at_most_1000(conn, dsn, real_vectors):
     """One statement's keys, each once, in 1,000-key entries (a worker takes an entry whole or trims it)."""
     create_table(conn, "items", real_vectors[:5])
-    attach_model(conn, sync="queue")
-    conn.execute("INSERT INTO items SELECT g, (SELECT embedding FROM items WHERE id = 1) FROM generate_series(10, 2509) AS g")
+    with queueing_keys(conn, dsn):
+        conn.execute("INSERT INTO items SELECT g, (SELECT embedding FROM items WHERE id = 1) FROM generate_series(10, 2509) AS g")
     sizes = [n for (n,) in conn.execute("SELECT cardinality(keys) FROM compressae.sync_queue ORDER BY id")]
     assert sizes == [1000, 1000, 500]
     assert queued(conn) == sorted((str(k), 1) for k in range(10, 2510))
@@ -219,32 +228,41 @@ def test_bad_vectors_get_a_null_code_and_a_failure_and_the_queue_moves_on(conn, 
     assert set(failures(conn)) == {"not a number"} and check_codes(conn, model) == 4
 
 
-def test_follow_wakes_on_notify_and_status_shows_depth_and_lag(conn, dsn, real_vectors):
+@pytest.mark.parametrize("by", ["marks", "keys"])
+def test_follow_wakes_on_notify_or_its_poll_and_status_shows_depth_and_lag(conn, dsn, real_vectors, by):
     create_table(conn, "items", real_vectors[:0], key="integer")
-    _att, model = attach_model(conn, sync="queue")
-    insert_rows(conn, range(1, 31), real_vectors[:30])
-    time.sleep(1.1)
-    (row,) = status("items", conn=conn)
-    assert row["queue"]["depth"] == 30 == len(queued(conn)) and row["queue"]["entries"] == 1  # one COPY, one entry
-    assert 1.0 <= row["queue"]["lag_s"] < 60 and row["queue"]["failures"] == 0
-    stop = threading.Event()
-    # a poll of an hour: within wait_for's two minutes only the NOTIFY can wake the follower for row 31
-    worker = ResultThread(sync, "items", "embedding", dsn=dsn, follow=True, poll=3600, stop=stop, progress=False)
-    worker.start()
-    try:
-        wait_for(lambda: conn.execute("SELECT count(*) FROM compressae.sync_queue").fetchone()[0] == 0, "the first 30 drained")
-        assert worker.is_alive(), worker.error  # following, not returned or failed
-        insert_rows(conn, [31], real_vectors[30:31])
-        wait_for(lambda: codes_by_key(conn)[31][1] is not None, "the NOTIFY to wake the follower for row 31")
-    finally:
-        stop.set()
-        worker.join(60)  # stop is looked at every second: the bound is only against hanging
-    assert not worker.is_alive()
-    result = worker.outcome()
-    assert result.changes == 31 and result.mode == "follow"
-    assert check_codes(conn, model) == 31
-    (row,) = status("items", conn=conn)
-    assert row["queue"] == {"depth": 0, "entries": 0, "lag_s": 0.0, "failures": 0}
+    with queue_by(conn, dsn, by) as (att, model):
+        insert_rows(conn, range(1, 31), real_vectors[:30])
+        time.sleep(1.1)
+        (row,) = status("items", conn=conn)
+        queue = row["queue"]
+        assert queue["depth"] == 30 == len(to_encode(conn)) and queue["failures"] == 0
+        if by == "keys":
+            assert queue["queued"] == 30 and queue["entries"] == 1 and 1.0 <= queue["lag_s"] < 60  # one COPY, one entry
+            assert (queue["pending"], queue["pending_index"], queue["statement_triggers"]) == (0, None, True)
+        else:  # a row found by its NULL code has no age
+            assert (queue["queued"], queue["pending"], queue["entries"], queue["lag_s"]) == (0, 30, 0, 0.0)
+            assert queue["pending_index"] is not None and queue["statement_triggers"] is False
+        stop = threading.Event()
+        # a poll of an hour: within wait_for's two minutes only the NOTIFY (keys) or the pending index's poll (marks,
+        # MARK_POLL) can wake the follower for row 31
+        worker = ResultThread(sync, "items", "embedding", dsn=dsn, follow=True, poll=3600, stop=stop, progress=False)
+        worker.start()
+        try:
+            wait_for(lambda: to_encode(conn) == [], "the first 30 encoded")
+            assert worker.is_alive(), worker.error  # following, not returned or failed
+            insert_rows(conn, [31], real_vectors[30:31])
+            wait_for(lambda: codes_by_key(conn)[31][1] is not None, "the follower to wake for row 31")
+        finally:
+            stop.set()
+            worker.join(60)  # stop is looked at every second: the bound is only against hanging
+        assert not worker.is_alive()
+        result = worker.outcome()
+        assert result.changes == 31 and result.mode == "follow"
+        assert check_codes(conn, model) == 31
+        (row,) = status("items", conn=conn)
+        assert {k: row["queue"][k] for k in ("depth", "queued", "pending", "entries", "lag_s", "failures")} == {
+            "depth": 0, "queued": 0, "pending": 0, "entries": 0, "lag_s": 0.0, "failures": 0}
 
 
 def test_cli_attach_sync_and_detach_leave_nothing_behind(conn, dsn, real_vectors, capsys):
@@ -255,15 +273,16 @@ def test_cli_attach_sync_and_detach_leave_nothing_behind(conn, dsn, real_vectors
     assert main(["attach", "--table", "items", "--column", "embedding", "--model", "m", "--sync", "queue", "--no-index",
                  "--apply", "--dsn", dsn]) == 0, capsys.readouterr().err
     attached = catalog(conn, "items")
-    assert attached["triggers"] == [("compressae_sync_2",), ("compressae_sync_2_insert",), ("compressae_sync_2_update",)]
+    assert attached["triggers"] == [("compressae_sync_2",), ("compressae_sync_2_insert",)]  # row triggers: the pending index finds rows
+    assert sum("WHERE ((embedding_sae IS NULL) AND (embedding IS NOT NULL))" in i for (i,) in attached["indexes"]) == 1  # the pending index
     made = {f for (f,) in set(attached["functions"]) - set(before["functions"])}
-    assert {f"public.{f}" for f in made} == {trigger_function(conn, "items", t) for t in ("compressae_sync_2", "compressae_sync_2_update")}
-    assert {re.sub("_[0-9a-f]{12}", "_<tag>", f) for f in made} == {"compressae_sync_2_<tag>()", "compressae_sync_2_<tag>_queue()"}
+    assert {f"public.{f}" for f in made} == {trigger_function(conn, "items", t) for t in ("compressae_sync_2", "compressae_sync_2_insert")}
+    assert {re.sub("_[0-9a-f]{12}", "_<tag>", f) for f in made} == {"compressae_sync_2_<tag>()"}
     conn.execute("UPDATE items SET embedding = %s WHERE id = 1", (real_vectors[50],))
     capsys.readouterr()
     assert main(["sync", "--table", "items", "--column", "embedding", "--once", "--json", "--dsn", dsn]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert (out["changes"], out["rows"], out["queue_left"]) == (1, 1, 0)
+    assert (out["changes"], out["rows"], out["queue_left"]) == (10, 10, 0)  # every row without a code, backfilled or not
     assert main(["status", "--table", "items", "--dsn", dsn]) == 0
     assert "queue_depth" in capsys.readouterr().out
     conn.execute("UPDATE items SET embedding = %s WHERE id = 2", (real_vectors[51],))  # left queued at detach
@@ -274,19 +293,24 @@ def test_cli_attach_sync_and_detach_leave_nothing_behind(conn, dsn, real_vectors
         sync("items", "embedding", dsn=dsn, progress=False)
 
 
-def test_a_row_whose_write_keeps_failing_moves_to_the_failures_and_the_queue_moves_on(conn, dsn, real_vectors):
+@pytest.mark.parametrize("by", ["marks", "keys"])
+def test_a_row_whose_write_keeps_failing_moves_to_the_failures_and_the_queue_moves_on(conn, dsn, real_vectors, by):
+    """A queued key is tried MAX_ATTEMPTS batches; a row found by its NULL code is recorded with the version that
+    failed at once, and skipped until it changes."""
     create_table(conn, "items", real_vectors[:0], key="integer")
-    _att, model = attach_model(conn, sync="queue")
-    conn.execute("CREATE FUNCTION refuse_13() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN IF NEW.id = 13 AND NEW.embedding_sae "
-                 "IS NOT NULL THEN RAISE EXCEPTION 'row 13 is frozen'; END IF; RETURN NEW; END$$")
-    conn.execute("CREATE TRIGGER refuse_13 BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION refuse_13()")
-    for key in range(1, 21):
-        conn.execute("INSERT INTO items VALUES (%s, %s)", (key, real_vectors[key]))
-    result = sync("items", "embedding", dsn=dsn, batch_size=8, progress=False)
-    assert (result.changes, result.rows_written, result.queue_left) == (19, 19, 0)
-    (reason,) = failures(conn).values()
-    assert list(failures(conn)) == ["13"] and reason.startswith("failed 5 batches, the last with: row 13 is frozen")
-    conn.execute("DROP TRIGGER refuse_13 ON items")
-    conn.execute("UPDATE items SET embedding = embedding WHERE id = 13")
-    sync("items", "embedding", dsn=dsn, progress=False)
-    assert failures(conn) == {} and check_codes(conn, model) == 20
+    with queue_by(conn, dsn, by) as (_att, model):
+        conn.execute("CREATE FUNCTION refuse_13() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN IF NEW.id = 13 AND NEW.embedding_sae "
+                     "IS NOT NULL THEN RAISE EXCEPTION 'row 13 is frozen'; END IF; RETURN NEW; END$$")
+        conn.execute("CREATE TRIGGER refuse_13 BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION refuse_13()")
+        for key in range(1, 21):
+            conn.execute("INSERT INTO items VALUES (%s, %s)", (key, real_vectors[key]))
+        result = sync("items", "embedding", dsn=dsn, batch_size=8, progress=False)
+        assert (result.changes, result.rows_written, result.queue_left) == (19, 19, 0)
+        (reason,) = failures(conn).values()
+        assert list(failures(conn)) == ["13"]
+        assert reason.startswith("failed 5 batches, the last with: row 13 is frozen" if by == "keys" else "its write failed: row 13 is frozen")
+        assert sync("items", "embedding", dsn=dsn, progress=False).changes == 0  # not tried again while unchanged
+        conn.execute("DROP TRIGGER refuse_13 ON items")
+        conn.execute("UPDATE items SET embedding = embedding WHERE id = 13")
+        sync("items", "embedding", dsn=dsn, progress=False)
+        assert failures(conn) == {} and check_codes(conn, model) == 20

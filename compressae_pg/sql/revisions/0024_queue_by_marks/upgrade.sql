@@ -20,13 +20,11 @@ CREATE FUNCTION compressae.pending_indexes(attachment_id bigint, OUT index regcl
 AS $function$
 DECLARE
     att compressae.attachments;
-    t   record;
 BEGIN
     SELECT * INTO att FROM compressae.attachments a WHERE a.id = attachment_id AND a.sync = 'queue';
     IF NOT FOUND THEN
         RETURN;
     END IF;
-    t := compressae.table_of(att);
     -- A btree index of the primary key alone, partial on exactly "code IS NULL AND source IS NOT NULL" (as pg_get_expr
     -- spells it, with the columns' names of now). Only the table's owner can make one. An invalid one is what an
     -- interrupted CREATE INDEX CONCURRENTLY leaves.
@@ -36,7 +34,8 @@ BEGIN
     JOIN pg_class ic ON ic.oid = i.indexrelid
     JOIN pg_am am ON am.oid = ic.relam AND am.amname = 'btree'
     JOIN pg_index p ON p.indrelid = i.indrelid AND p.indisprimary AND p.indnkeyatts = 1
-    WHERE i.indrelid = t.tbl AND i.indnatts = 1 AND i.indexprs IS NULL AND i.indkey[0] = p.indkey[0]
+    JOIN pg_class c ON c.oid = i.indrelid AND c.relkind IN ('r', 'p')  -- none, the table dropped
+    WHERE i.indrelid = att.table_oid AND i.indnatts = 1 AND i.indexprs IS NULL AND i.indkey[0] = p.indkey[0]
       AND pg_get_expr(i.indpred, i.indrelid) = format('((%I IS NULL) AND (%I IS NOT NULL))', att.code_column, att.source_column)
     ORDER BY i.indexrelid;
 END
