@@ -3,16 +3,18 @@
     python benchmarks/sync.py [--rows 20000] [--seconds 5] [--rounds 3] [--data FILE.npy] [--dsn URL]
 
 In one run, against one server:
-1. Application write throughput with sync none / queue / trigger, side by side on identical fresh
-   tables (code and sketch columns present in all three; only the triggers differ), in ``--rounds``
+1. Application write throughput with sync none / queue / queue_keys / trigger, side by side on identical fresh
+   tables (code and sketch columns present in all; only the triggers differ), in ``--rounds``
    interleaved rounds (median reported): single-row INSERTs from 2 sessions for ``--seconds``; one
    binary COPY of ``--rows`` rows; one UPDATE of the vector column of ``--rows`` coded rows; single-row
-   UPDATEs of the vector column from 2 sessions. The SQL trigger encodes every row (about 70 rows/s),
-   so its bulk workloads use ``--trigger-rows`` rows. ``--probes`` adds designs the package does not ship, for
-   their write cost alone (issue 26 item 7): ``mark``, the queue's BEFORE row trigger that clears a changed row's
-   code, with no statement trigger and a partial index of the rows whose code is NULL for a worker to find;
-   ``mark_notify``, that and a statement-level NOTIFY with no transition table.
-2. The sync worker's rows/s (``sync --once``, 1 process) against the backfill's (1 worker) on the same rows.
+   UPDATEs of the vector column from 2 sessions. ``queue`` is the shipped design (0024): the row triggers clear a
+   changed row's code, and the pending index, a partial index of the rows whose code is NULL, finds it for a worker.
+   ``queue_keys`` is the queue before that index is built (a table upgraded from 0023, a partitioned one): statement
+   triggers append every changed key to ``compressae.sync_queue``. The SQL trigger encodes every row (about 70
+   rows/s), so its bulk workloads use ``--trigger-rows`` rows.
+2. Draining ``--rows`` rows, 1 process: the sync worker's rows/s (``queue`` and ``queue_keys``) against the backfill's,
+   while one application session UPDATEs random rows of the table back to back: its UPDATE latency (a worker locks the
+   rows it encodes for its batch, so an UPDATE of such a row waits for that batch).
 3. Lag while an application INSERTs a steady ``--rate`` rows/s (4 sessions, paced) for
    ``--lag-seconds``, one ``compressae-pg sync --follow`` process draining: per row, from its commit
    to its code being seen (polled every 10 ms).
@@ -38,10 +40,9 @@ from psycopg import sql
 
 from _common import bench_model, connect, database, load, model_options, parser, publish
 from compressae_pg import _migrate, backfill, registry, sync
-from compressae_pg.columns import attachments
+from compressae_pg.columns import attachments, pending
 
-MODES = ("none", "queue", "trigger")
-PROBES = ("mark", "mark_notify")
+MODES = ("none", "queue", "queue_keys", "trigger")
 
 
 def main() -> None:
@@ -52,13 +53,12 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--rate", type=float, default=200.0)
     p.add_argument("--lag-seconds", type=float, default=60.0)
-    p.add_argument("--probes", action="store_true", help="also measure the writes of the designs in PROBES")
     model_options(p)
     args = p.parse_args()
     x = load(args.data, args.rows + 10_000)
     with database(args.dsn) as dsn:
         result = run(dsn, x, args)
-    publish("sync_probes" if args.probes else "sync", args, result, markdown)
+    publish("sync", args, result, markdown)
 
 
 def run(dsn: str, x: np.ndarray, args) -> dict:
@@ -74,7 +74,7 @@ def run(dsn: str, x: np.ndarray, args) -> dict:
         conn.execute("ALTER TABLE tpl ADD PRIMARY KEY (id)")
         attachments.attach("tpl", "embedding", ref, conn=conn)
     template = backfill("tpl", "embedding", dsn=dsn, progress=False, index=False)
-    modes = MODES + (PROBES if args.probes else ())
+    modes = MODES
     writes: dict[str, dict[str, list[float]]] = {m: {} for m in modes}
     for r in range(args.rounds):
         for mode in (modes if r % 2 == 0 else modes[::-1]):
@@ -105,17 +105,11 @@ def fresh_table(conn: psycopg.Connection, name: str, ref: str, mode: str, rows: 
                          "FROM tpl p WHERE p.id = t.id").format(ident))
     conn.execute(sql.SQL("VACUUM ANALYZE {}").format(ident))
     if mode != "none":  # the same table, then the mode's triggers, as attach would make them
-        conn.execute("UPDATE compressae.attachments SET sync = %s WHERE id = %s", ("queue" if mode in PROBES else mode, att.id))
+        conn.execute("UPDATE compressae.attachments SET sync = %s WHERE id = %s", (mode.removesuffix("_keys"), att.id))
         conn.execute("SELECT compressae.create_sync_trigger(%s)", (att.id,))
-    if mode in PROBES:  # the queue's row trigger alone, and the index a worker would find the NULL codes by
-        for end in ("_insert", "_update"):
-            conn.execute(sql.SQL("DROP TRIGGER {} ON {}").format(sql.Identifier(f"compressae_sync_{att.id}{end}"), ident))
-        conn.execute(sql.SQL("CREATE INDEX ON {} (id) WHERE embedding_sae IS NULL AND embedding IS NOT NULL").format(ident))
-    if mode == "mark_notify":
-        conn.execute("CREATE OR REPLACE FUNCTION bench_notify() RETURNS trigger LANGUAGE plpgsql "
-                     "AS $$BEGIN PERFORM pg_notify('bench_sync', ''); RETURN NULL; END$$")
-        conn.execute(sql.SQL("CREATE TRIGGER bench_notify AFTER INSERT OR UPDATE ON {} "
-                             "FOR EACH STATEMENT EXECUTE FUNCTION bench_notify()").format(ident))
+    if mode == "queue":  # the pending index, then the row triggers alone
+        note = pending.build(conn, attachments.get(conn, name, "embedding"))
+        assert note is None, note
 
 
 def write_workloads(dsn: str, ref: str, mode: str, x: np.ndarray, args) -> dict[str, float]:
@@ -174,25 +168,47 @@ def copy_stream(x: np.ndarray) -> bytes:
 
 
 def drain(dsn: str, ref: str, x: np.ndarray, args) -> dict:
-    """The worker against the backfill, 1 process each, on the same rows (twice, alternating; the best of each)."""
-    runs: dict[str, list[float]] = {"backfill": [], "sync": []}
+    """The queue's worker (both designs) against the backfill, 1 process each, on the same rows (twice, in turn; the
+    best of each), with one application session UPDATEing random rows meanwhile (its latencies, all runs pooled)."""
+    kinds = ("backfill", "queue", "queue_keys")
+    runs: dict[str, list[float]] = {k: [] for k in kinds}
+    waits: dict[str, list[float]] = {k: [] for k in kinds}
     with connect(dsn, autocommit=True) as conn:
         for r in range(2):
-            for kind in (("backfill", "sync") if r == 0 else ("sync", "backfill")):
-                if kind == "backfill":
-                    fresh_table(conn, "d", ref, "none", 0)
-                    conn.execute("INSERT INTO d SELECT id, embedding FROM bench_src")
-                    conn.execute("VACUUM ANALYZE d")
-                    runs[kind].append(backfill("d", "embedding", dsn=dsn, progress=False, index=False).rows_per_s)
-                else:
-                    fresh_table(conn, "d", ref, "queue", 0)
-                    conn.execute("INSERT INTO d SELECT id, embedding FROM bench_src")
-                    conn.execute("VACUUM ANALYZE d")
-                    result = sync("d", "embedding", dsn=dsn, progress=False)
-                    assert result.queue_left == 0 and result.rows == args.rows, result
-                    runs[kind].append(result.rows_per_s)
+            for kind in (kinds if r == 0 else kinds[::-1]):
+                fresh_table(conn, "d", ref, "none" if kind == "backfill" else kind, 0)
+                conn.execute("INSERT INTO d SELECT id, embedding FROM bench_src")
+                conn.execute("VACUUM ANALYZE d")
+                stop = threading.Event()
+                app = threading.Thread(target=updates, args=(dsn, x, args.rows, stop, waits[kind]))
+                app.start()
+                try:
+                    if kind == "backfill":
+                        runs[kind].append(backfill("d", "embedding", dsn=dsn, progress=False, index=False).rows_per_s)
+                    else:
+                        result = sync("d", "embedding", dsn=dsn, progress=False)
+                        assert result.rows >= args.rows and not result.notes, result
+                        runs[kind].append(result.rows_per_s)
+                finally:
+                    stop.set()
+                    app.join()
     best = {k: round(max(v), 1) for k, v in runs.items()}
-    return {"rows": args.rows, "rows_per_s": best, "all_runs": runs, "ratio": round(best["sync"] / best["backfill"], 3)}
+    ms = {k: sorted(v) for k, v in waits.items()}
+    latency = {k: {"updates": len(v), "p50_ms": round(1000 * v[len(v) // 2], 2), "p99_ms": round(1000 * v[int(0.99 * (len(v) - 1))], 2),
+                   "max_ms": round(1000 * v[-1], 2)} for k, v in ms.items() if v}
+    return {"rows": args.rows, "rows_per_s": best, "all_runs": runs, "ratio": round(best["queue"] / best["backfill"], 3),
+            "ratio_keys": round(best["queue_keys"] / best["backfill"], 3), "app_update_latency": latency}
+
+
+def updates(dsn: str, x: np.ndarray, rows: int, stop: threading.Event, out: list[float]) -> None:
+    """Single-row UPDATEs of random rows of ``d``, back to back until ``stop``: each one's seconds into ``out``."""
+    rng = np.random.default_rng(1)
+    with connect(dsn, autocommit=True) as c:
+        while not stop.is_set():
+            v, key = x[int(rng.integers(len(x)))], int(rng.integers(1, rows + 1))
+            started = time.perf_counter()
+            c.execute("UPDATE d SET embedding = %s WHERE id = %s", (v, key))
+            out.append(time.perf_counter() - started)
 
 
 def lag(dsn: str, ref: str, x: np.ndarray, args) -> dict:
@@ -266,8 +282,12 @@ def markdown(r: dict) -> str:
         lines.append(f"| {label} | " + " | ".join(f"{w[m][key]:,.1f}" for m in w) + " | "
                      + " | ".join(f"{q[m][key]:.3f}" for m in others) + " |")
     d, lg = r["drain"], r["lag"]
-    lines += ["", f"Draining {d['rows']:,} rows, 1 process: sync worker {d['rows_per_s']['sync']:,.0f} rows/s, backfill "
-                  f"{d['rows_per_s']['backfill']:,.0f} rows/s: {d['ratio']:.2f}×.", "",
+    lat = d["app_update_latency"]
+    lines += ["", f"Draining {d['rows']:,} rows, 1 process: sync worker {d['rows_per_s']['queue']:,.0f} rows/s "
+                  f"({d['rows_per_s']['queue_keys']:,.0f} by queued keys), backfill {d['rows_per_s']['backfill']:,.0f} rows/s: "
+                  f"{d['ratio']:.2f}× ({d['ratio_keys']:.2f}×).", "",
+              "An application's single-row UPDATE of a random row meanwhile, ms: " + "; ".join(
+                  f"{k} p50 {v['p50_ms']}, p99 {v['p99_ms']}, max {v['max_ms']} ({v['updates']} updates)" for k, v in lat.items()) + ".", "",
               f"Lag at {lg['achieved_rows_per_s']:.0f} rows/s of single-row INSERTs for {lg['seconds']:.0f} s, one `sync --follow`: "
               f"p50 {lg['p50_s']} s, p99 {lg['p99_s']} s, max {lg['max_s']} s ({lg['rows_coded']}/{lg['rows']} rows coded)."]
     return "\n".join(lines)

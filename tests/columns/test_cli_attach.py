@@ -32,7 +32,7 @@ def test_attach_apply_then_models_refuse_to_drop_until_detached(conn, dsn, capsy
                                "sync": "trigger", "index": "items_embedding_sae_hnsw", "opclass": "bit_hamming_ops",
                                "graph": "sketch", "sketch_column": "embedding_sae_sketch", "residual_column": "embedding_sae_residual",
                                "residual_bits": 2, "sketch_planes": 2,
-                               "index_built": "deferred"}
+                               "index_built": "deferred", "notes": []}
     assert conn.execute("SELECT to_regclass('shop.items_embedding_sae_hnsw')").fetchone() == (None,)  # rows: left to the backfill
     code, out, err = cli(capsys, "backfill", "--dsn", dsn, "--table", "shop.items", "--column", "embedding")
     assert code == 0 and "10 written" in out and "built items_embedding_sae_hnsw CONCURRENTLY" in out, (out, err)
