@@ -13,8 +13,8 @@ In one run, against one server:
    triggers append every changed key to ``compressae.sync_queue``. The SQL trigger encodes every row (about 70
    rows/s), so its bulk workloads use ``--trigger-rows`` rows.
 2. Draining ``--rows`` rows, 1 process: the sync worker's rows/s (``queue`` and ``queue_keys``) against the backfill's,
-   while one application session UPDATEs random rows of the table back to back: its UPDATE latency (a worker locks the
-   rows it encodes for its batch, so an UPDATE of such a row waits for that batch).
+   while one application session UPDATEs random rows of the table, ``--rate`` a second: its UPDATE latency (a worker
+   locks the rows it encodes for its batch, so an UPDATE of such a row waits for that batch).
 3. Lag while an application INSERTs a steady ``--rate`` rows/s (4 sessions, paced) for
    ``--lag-seconds``, one ``compressae-pg sync --follow`` process draining: per row, from its commit
    to its code being seen (polled every 10 ms).
@@ -180,7 +180,7 @@ def drain(dsn: str, ref: str, x: np.ndarray, args) -> dict:
                 conn.execute("INSERT INTO d SELECT id, embedding FROM bench_src")
                 conn.execute("VACUUM ANALYZE d")
                 stop = threading.Event()
-                app = threading.Thread(target=updates, args=(dsn, x, args.rows, stop, waits[kind]))
+                app = threading.Thread(target=updates, args=(dsn, x, args.rows, args.rate, stop, waits[kind]))
                 app.start()
                 try:
                     if kind == "backfill":
@@ -200,15 +200,19 @@ def drain(dsn: str, ref: str, x: np.ndarray, args) -> dict:
             "ratio_keys": round(best["queue_keys"] / best["backfill"], 3), "app_update_latency": latency}
 
 
-def updates(dsn: str, x: np.ndarray, rows: int, stop: threading.Event, out: list[float]) -> None:
-    """Single-row UPDATEs of random rows of ``d``, back to back until ``stop``: each one's seconds into ``out``."""
+def updates(dsn: str, x: np.ndarray, rows: int, rate: float, stop: threading.Event, out: list[float]) -> None:
+    """Single-row UPDATEs of random rows of ``d``, ``rate`` a second (a worker draining while an application writes back
+    to back would never be done), until ``stop``: each one's seconds into ``out``."""
     rng = np.random.default_rng(1)
+    started = time.perf_counter()
     with connect(dsn, autocommit=True) as c:
-        while not stop.is_set():
+        for i in range(10**9):
+            if stop.wait(max(0.0, started + i / rate - time.perf_counter())):
+                return
             v, key = x[int(rng.integers(len(x)))], int(rng.integers(1, rows + 1))
-            started = time.perf_counter()
+            at = time.perf_counter()
             c.execute("UPDATE d SET embedding = %s WHERE id = %s", (v, key))
-            out.append(time.perf_counter() - started)
+            out.append(time.perf_counter() - at)
 
 
 def lag(dsn: str, ref: str, x: np.ndarray, args) -> dict:

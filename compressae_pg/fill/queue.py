@@ -3,8 +3,9 @@
 The application's row trigger only clears a changed row's code. The worker finds such rows two ways:
 
 * through the attachment's *pending index*, a partial index of the rows whose code is NULL
-  (sql/revisions/0024_queue_by_marks/), which :func:`sync` builds concurrently when it starts: it claims
-  the rows themselves with ``FOR NO KEY UPDATE SKIP LOCKED``, lowest keys first;
+  (sql/revisions/0024_queue_by_marks/), which :func:`sync` builds concurrently when it starts: it reads
+  them, lowest keys first, without locking them, in batches that an advisory lock named by the batch's first
+  key keeps to one worker;
 * until that index exists, by the keys the statement triggers appended to ``compressae.sync_queue``
   (sql/revisions/0006_sync_queue/): whole entries, and the last one in part, with ``FOR UPDATE SKIP LOCKED``.
 
@@ -19,7 +20,8 @@ from the queue, in one transaction. Hence:
 * a row that cannot be encoded (zero vector, wrong dimension) gets a NULL code and a row in
   ``compressae.sync_failures`` with the reason and the row version that failed, which workers skip until
   the row changes;
-* a row being encoded is locked for its batch's transaction (an application's UPDATE of it waits that long).
+* an application's UPDATE of a row being encoded does not wait for the batch (rows found by their NULL code are
+  not locked until the write; queued entries are, the rows they name are not).
 
 ``follow`` polls the pending index every ``MARK_POLL`` seconds when idle (each look is one index probe); an
 attachment still queueing keys is woken by LISTEN (the trigger NOTIFYs ``compressae_sync_<id>``), polling
@@ -51,6 +53,7 @@ from .worker import create_batch_table, fillable, refuse_owner_code, write_batch
 APPLICATION_NAME = "compressae-pg sync"
 MAX_ATTEMPTS = 5
 MAX_FAILED_KEYS = 20
+PENDING_BATCHES_TRIED = 8  # batches of rows found by their NULL code a worker looks at for one that no other worker holds
 RECONNECT_DELAY = 2.0
 # What one row can make a batch fail with (a lost connection, or a dropped column, stops the worker instead).
 ROW_ERRORS = (psycopg.errors.DataError, psycopg.errors.IntegrityError, psycopg.errors.InternalError, psycopg.errors.RaiseException)
@@ -164,11 +167,20 @@ class QueueWorker:
                 "versions": list(found.values())})
 
     def _claim_rows(self, cur: psycopg.Cursor, limit: int) -> dict[str, str]:
-        """Lock up to ``limit`` rows whose code is NULL (sync_pending.sql): their keys, with the xmin read."""
+        """Up to ``limit`` rows whose code is NULL (sync_pending.sql), in a batch no other worker holds
+        (sync_pending_batch.sql): their keys, with the xmin read."""
         t = self.target
-        query = _sql.query("sync_pending", table=t.key.table.ident, key=t.key.ident, code=t.code_ident, source=t.vector_source.ident,
-                           attachment=sql.Literal(t.id), limit=sql.Literal(limit))
-        return {key: str(xmin) for key, xmin in cur.execute(query).fetchall()}
+        for skip in range(0, PENDING_BATCHES_TRIED * limit, limit):
+            query = _sql.query("sync_pending", table=t.key.table.ident, key=t.key.ident, code=t.code_ident, source=t.vector_source.ident,
+                               attachment=sql.Literal(t.id), limit=sql.Literal(limit), skip=sql.Literal(skip))
+            found = cur.execute(query).fetchall()
+            if not found:
+                return {}
+            if cur.execute(_sql.query("sync_pending_batch"), {"attachment": t.id, "key": found[0][0]}).fetchone()[0]:
+                again = cur.execute(query).fetchall()  # without what a batch committed since the first look
+                if again and again[0][0] == found[0][0]:
+                    return {key: str(xmin) for key, xmin in again}
+        return {}  # other workers hold every batch looked at: theirs to encode
 
     def _claim(self, cur: psycopg.Cursor, limit: int) -> tuple[list[tuple[int, list[str]]], tuple[int, int] | None, dict[str, str]]:
         """Lock free entries, oldest first, until they hold ``limit`` keys; the last may be taken in part.
@@ -274,18 +286,22 @@ def _wait(listen: psycopg.Connection, poll: float, stop: threading.Event) -> Non
             return
 
 
-def queue_state(conn: psycopg.Connection, att: Attachment) -> dict[str, Any]:
-    """A queue attachment's backlog: row changes to encode (``depth``: keys queued and ``pending`` rows found by their
+def queue_state(conn: psycopg.Connection, att: Attachment, *, count_pending: bool | None = None) -> dict[str, Any]:
+    """A queue attachment's backlog: row changes to encode (``depth``: keys ``queued`` and ``pending`` rows found by their
     NULL code), entries, lag (age of the oldest entry, seconds; a row found by its NULL code has no age), failures,
-    and the pending index (0024), None while the attachment's statement triggers still queue every key."""
+    and the pending index (0024), None while the attachment's statement triggers still queue every key.
+
+    Counting pending rows reads the table, which runs code its owner chose (sql/queries/session_owns.sql): by default
+    only a session of the table's owner counts them (``pending`` is None for others, and ``depth`` the keys queued);
+    ``sync``, whose job is to read the table, counts them always."""
     changes, entries, lag, failures = conn.execute(_sql.query("sync_state"), {"attachment": att.id}).fetchone()
     index, marked = conn.execute(_sql.query("sync_marked"), {"attachment": att.id, "table": att.table.oid}).fetchone()
-    pending = 0
-    if index is not None or marked:
+    pending = 0 if index is None and not marked else None
+    if pending is None and (count_pending or count_pending is None and conn.execute(_sql.query("session_owns"), {"table": att.table.oid}).fetchone()[0]):
         query = _sql.query("sync_pending_count", table=att.table.ident, key=att.key.ident, code=att.code_ident,
                            source=att.source_ident, attachment=sql.Literal(att.id))
         (pending,) = conn.execute(query).fetchone()
-    return {"depth": changes + pending, "queued": changes, "pending": pending, "entries": entries,
+    return {"depth": changes + (pending or 0), "queued": changes, "pending": pending, "entries": entries,
             "lag_s": round(lag, 3) if lag is not None else 0.0, "failures": failures, "pending_index": index,
             "statement_triggers": not marked}
 
@@ -327,7 +343,7 @@ def sync(
         refuse_owner_code(conn, target)
         note = pending.build(conn, att)
         encoder = encoder or Encoder(registry.load(conn, att.model.ref)[1], device)
-        total = None if follow else queue_state(conn, att)["depth"]
+        total = None if follow else queue_state(conn, att, count_pending=True)["depth"]
     result = SyncResult(attachment=att.as_dict(), mode="follow" if follow else "once", notes=[note] if note else [])
     bar = tqdm(total=total, desc="sync", unit="change", disable=not progress, dynamic_ncols=True)
     try:
@@ -345,7 +361,7 @@ def sync(
         bar.close()
         result.seconds = time.perf_counter() - started
     with connect(dsn, autocommit=True, pinned=True, application_name=APPLICATION_NAME) as conn:
-        result.queue_left = queue_state(conn, att)["depth"]
+        result.queue_left = queue_state(conn, att, count_pending=True)["depth"]
     return result
 
 

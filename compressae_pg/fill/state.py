@@ -81,12 +81,17 @@ def _one(conn: psycopg.Connection, att: Attachment, exact: bool, drift: int | No
         from .queue import queue_state  # torch-free status for the other modes
 
         out["queue"] = queue_state(conn, att)
-    if exact and exists:
+    reads = exists and (exact or drift is not None)
+    if reads and (owner := conn.execute(_sql.query("write_role"), {"schema": att.table.schema, "name": att.table.name}).fetchone()):
+        reads = False  # like a write of its codes (fill/worker.refuse_owner_code)
+        out["note"] = (f"not read: {att.table.qualified} belongs to {owner[0]}, and reading it runs code of {owner[0]}'s (an index "
+                       f"predicate, say) with this superuser's rights; run status --exact or --drift as {owner[0]}")
+    if exact and reads:
         residual = sql.SQL("t.{} IS NULL").format(sql.Identifier(att.residual_column)) if att.residual_column else sql.SQL("FALSE")
         query = _sql.query("status_counts", table=att.table.ident, code=att.code_ident, source=att.source_ident, residual=residual)
         rows, coded, missing, no_residual = conn.execute(query).fetchone()
         out.update(rows=rows, rows_coded=coded, rows_missing=missing, rows_without_residual=no_residual)
-    if drift is not None and exists:
+    if drift is not None and reads:
         from .checks import measure_drift  # loads the model (torch): only when asked
 
         out["drift"] = asdict(measure_drift(conn, att, drift))

@@ -58,7 +58,7 @@ def test_ctrl_c_pauses_the_run_at_a_checkpoint(conn, dsn, real_vectors):
     create_table(conn, "items", real_vectors[:2000])
     _att, model = attach_model(conn)
     args = ["backfill", "--table", "items", "--column", "embedding", "--dsn", dsn, "--workers", "2",
-            "--batch-size", "50", "--sleep", "0.02"]
+            "--batch-size", "50", "--sleep", "0.1"]  # about 2 s in all: the SIGINT lands mid-run
     proc = subprocess.Popen([*CLI, *args], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: conn.execute(PROGRESS).fetchone()[0] >= 300, "300 rows checkpointed")

@@ -165,47 +165,35 @@ def test_two_workers_share_the_queue_without_double_work_or_loss(conn, dsn, real
 
 
 class UpdatingEncoder(Encoder):
-    """Encodes as usual, but the first time, before returning, an application updates ``key`` to a new vector.
-
-    The worker holds the row it is encoding (FOR NO KEY UPDATE): the application's UPDATE waits for the batch to commit,
-    so this returns once it waits (``waited``) and the update, in its own thread, commits after the batch.
-    """
+    """Encodes as usual, but the first time, before returning, an application commits a new vector for ``key``
+    (which waits for nothing: the worker locks no row it is encoding)."""
 
     def __init__(self, model, dsn: str, key: int, vector: np.ndarray) -> None:
         super().__init__(model, "cpu")
-        self.dsn, self.key, self.vector, self.calls, self.waited = dsn, key, vector, 0, False
-        self.app = None
-
-    def _update(self) -> None:
-        with psycopg.connect(self.dsn, autocommit=True, application_name="app update") as app:
-            app.execute("UPDATE items SET embedding = %s::text::vector WHERE id = %s", (str(self.vector.tolist()), self.key))
+        self.dsn, self.key, self.vector, self.calls = dsn, key, vector, 0
 
     def __call__(self, batch, planes=0):
         out = super().__call__(batch, planes)
         self.calls += 1
         if self.calls == 1:
-            self.app = ResultThread(self._update)
-            self.app.start()
-            with psycopg.connect(self.dsn, autocommit=True) as c:
-                self.waited = wait_for(lambda: c.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'app update' "
-                                                         "AND wait_event_type = 'Lock'").fetchone()[0] == 1,
-                                       "the application's UPDATE to wait for the worker's lock", timeout=30)
+            with psycopg.connect(self.dsn, autocommit=True) as app:
+                app.execute("SET lock_timeout = '2s'")
+                app.execute("UPDATE items SET embedding = %s::text::vector WHERE id = %s", (str(self.vector.tolist()), self.key))
         return out
 
 
-def test_a_row_updated_while_it_is_encoded_is_encoded_again(conn, dsn, real_vectors):
+@pytest.mark.parametrize("by", ["marks", "keys"])
+def test_a_row_updated_while_it_is_encoded_is_encoded_again(conn, dsn, real_vectors, by):
     create_table(conn, "items", real_vectors[:0], key="integer")
-    _att, model = attach_model(conn, sync="queue")
-    insert_rows(conn, range(1, 51), real_vectors[:50])
-    encoder = UpdatingEncoder(model, dsn, 7, real_vectors[100])
-    first = sync("items", "embedding", dsn=dsn, encoder=encoder, progress=False)
-    encoder.app.outcome()
-    assert encoder.waited  # the application's UPDATE waited for the batch that held its row
-    again = sync("items", "embedding", dsn=dsn, encoder=encoder, progress=False)  # the first run may have seen it already
-    assert first.rows_written + again.rows_written == 51 and first.rows + again.rows == 51  # row 7 twice: its old vector, its new one
+    with queue_by(conn, dsn, by) as (_att, model):
+        insert_rows(conn, range(1, 51), real_vectors[:50])
+        encoder = UpdatingEncoder(model, dsn, 7, real_vectors[100])
+        result = sync("items", "embedding", dsn=dsn, encoder=encoder, progress=False)
+    assert encoder.calls == 2  # the second batch is row 7 again: its new entry, or its code still NULL
+    assert (result.changes, result.rows, result.rows_written) == (51, 51, 50)
     got = codes_by_key(conn)[7]
     np.testing.assert_array_equal(got[0].to_numpy(), real_vectors[100])
-    assert queued(conn) == [] and check_codes(conn, model) == 50  # row 7's code is the new vector's
+    assert to_encode(conn) == [] and check_codes(conn, model) == 50  # row 7's code is the new vector's
 
 
 def test_bad_vectors_get_a_null_code_and_a_failure_and_the_queue_moves_on(conn, dsn, real_vectors):

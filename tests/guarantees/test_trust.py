@@ -788,3 +788,38 @@ def test_a_model_another_role_attached_is_kept_and_the_refusal_names_that_role(c
         assert str(caught.value) == (f"model m@1 is used by public.theirs.embedding_sae (role {other}); drop those compressed "
                                      "columns first (their tables' owners can)")
         assert [v.ref for v in registry.list_models("m", conn=oc)] == ["m@1"]
+
+
+def test_an_index_predicate_the_owner_planted_runs_in_no_other_roles_status_or_downgrade(conn, dsn, role, capsys, real_vectors):
+    """The review of 0024: planning any query on a table evaluates its owner's IMMUTABLE index predicates with the
+    planning role's rights (which no SET ROLE contains). Plain `status` counts a queue's pending rows in the owner's
+    session alone, a superuser's `status --exact` skips it, and the downgrade to 0023 reads only tables its role owns."""
+    x = real_vectors
+    owner, other = role("owner"), role("other")
+    grant(capsys, dsn, owner, "--train")
+    grant(capsys, dsn, other)
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        create_table(oc, "items", x[:5])
+        attach_model(oc, sync="queue")
+        oc.execute("CREATE TABLE ran (who name)")
+        oc.execute("GRANT INSERT ON ran TO PUBLIC")
+        oc.execute("CREATE FUNCTION note_caller() RETURNS void LANGUAGE sql AS $$ INSERT INTO public.ran VALUES (current_user) $$")
+        oc.execute("CREATE FUNCTION bait() RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$BEGIN PERFORM public.note_caller(); RETURN true; END$$")
+        oc.execute("CREATE INDEX items_bait ON items (id) WHERE bait()")
+        oc.execute("GRANT SELECT ON items TO PUBLIC")
+        oc.execute("TRUNCATE ran")
+        (mine,) = compressae_status("items", conn=oc)
+        assert mine["queue"]["pending"] == 5 and mine["queue"]["depth"] == 5  # the owner's own code, as the owner
+        oc.execute("SELECT count(*) FROM items WHERE id > 0")  # what planting does: a plain query runs it
+        assert oc.execute("SELECT count(*) FROM ran").fetchone()[0] > 0
+        oc.execute("TRUNCATE ran")
+    with connect(as_user(dsn, other), autocommit=True) as c:
+        for session in (conn, c):  # a superuser's status, another granted role's
+            (row,) = compressae_status("items", conn=session)
+            assert (row["queue"]["pending"], row["queue"]["depth"]) == (None, 0)
+    (row,) = compressae_status("items", conn=conn, exact=True)  # a superuser's --exact skips it (it did read it before)
+    assert "rows_coded" not in row and row["note"].startswith(f"not read: public.items belongs to {owner}")
+    assert conn.execute("SELECT who FROM ran").fetchall() == []
+    _migrate.downgrade(dsn, "0023_unguessable_sync_functions")  # as the superuser, who owns none of it
+    assert conn.execute("SELECT who FROM ran").fetchall() == [] and conn.execute("SELECT count(*) FROM compressae.sync_queue").fetchone() == (0,)
+    _migrate.upgrade(dsn)

@@ -1,5 +1,6 @@
 -- 0024 undone: the functions of 0023, and every attachment that finds its rows by marks given its statement triggers and
--- queue function again, with the keys of the rows still without a code queued. The pending indexes stay (a DROP INDEX
+-- queue function again, with the keys of the rows still without a code queued (of the tables the downgrading role
+-- owns; a NOTICE names each other one, whose rows its owner's backfill codes). The pending indexes stay (a DROP INDEX
 -- in this transaction would lock the tables); a NOTICE names each one, which `DROP INDEX CONCURRENTLY` removes.
 
 CREATE OR REPLACE FUNCTION compressae.write_row_triggers(attachment_id bigint, fn name, queue_fn name)
@@ -164,11 +165,18 @@ BEGIN
     LOOP
         t := compressae.table_of(a);
         idx := compressae.pending_index(a.id);
-        EXECUTE format(
-            'INSERT INTO compressae.sync_queue (attachment_id, keys) SELECT %s, array_agg(s.k ORDER BY s.n) FROM ('
-            'SELECT pg_catalog.format(%L, r.%I) AS k, row_number() OVER () AS n FROM %s r WHERE r.%I IS NULL AND r.%I IS NOT NULL'
-            ') s GROUP BY (s.n - 1) / 1000',
-            a.id, '%1$s', compressae.key_column(t.tbl), t.tbl, a.code_column, a.source_column);
+        -- Reading a table runs code its owner chose (its index predicates are evaluated when a query on it is
+        -- planned) with the reader's rights, which no SET ROLE contains: only the owner's own downgrade reads it.
+        IF (SELECT c.relowner FROM pg_class c WHERE c.oid = t.tbl) <> (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user) THEN
+            RAISE NOTICE 'compressae: % keeps its rows without a code uncoded (this role does not own it, so it does not read '
+                         'it): run `compressae-pg backfill --table % --column %` as its owner', t.tbl, t.tbl, a.source_column;
+        ELSE
+            EXECUTE format(
+                'INSERT INTO compressae.sync_queue (attachment_id, keys) SELECT %s, array_agg(s.k ORDER BY s.n) FROM ('
+                'SELECT pg_catalog.format(%L, r.%I) AS k, row_number() OVER () AS n FROM %s r WHERE r.%I IS NULL AND r.%I IS NOT NULL'
+                ') s GROUP BY (s.n - 1) / 1000',
+                a.id, '%1$s', compressae.key_column(t.tbl), t.tbl, a.code_column, a.source_column);
+        END IF;
         fns := compressae.sync_functions(a.id);
         PERFORM compressae.write_sync_queue_function(a.id, fns.queue_function, false);
         PERFORM compressae.write_row_triggers(a.id, fns.row_function, fns.queue_function);

@@ -1,0 +1,4 @@
+-- A batch of rows found by their NULL code is its worker's while its transaction lasts, named by its first key: a
+-- second worker reading the same rows finds the lock taken and looks further on. Correctness never rests on it (the
+-- write matches the version read); it only keeps workers from encoding the same rows.
+SELECT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtextextended('compressae.pending batch:' || %(attachment)s::bigint || ':' || %(key)s, 0))
