@@ -421,10 +421,10 @@ def test_sql_search_and_explain_run_no_cast_or_operator_that_the_tables_owner_pl
         oc.execute("CREATE TABLE public.calls (caller name, rolsuper boolean)")
         oc.execute("GRANT INSERT ON public.calls TO PUBLIC")
         record = "INSERT INTO public.calls SELECT current_user, rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user; "
-        oc.execute(f"CREATE FUNCTION public.label_text(public.label) RETURNS text LANGUAGE sql AS $$ {record}"
-                   "SELECT 'planted' $$")
-        oc.execute(f"CREATE FUNCTION public.text_label(text) RETURNS public.label LANGUAGE sql AS $$ {record}"
-                   "SELECT 'k0'::public.label $$")
+        oc.execute(sql.SQL("CREATE FUNCTION public.label_text(public.label) RETURNS text LANGUAGE sql AS $$ {}"
+                           "SELECT 'planted' $$").format(sql.SQL(record)))
+        oc.execute(sql.SQL("CREATE FUNCTION public.text_label(text) RETURNS public.label LANGUAGE sql AS $$ {}"
+                           "SELECT 'k0'::public.label $$").format(sql.SQL(record)))
         oc.execute("CREATE CAST (public.label AS text) WITH FUNCTION public.label_text(public.label)")
         oc.execute("CREATE CAST (text AS public.label) WITH FUNCTION public.text_label(text)")
         for left, right in (("bit", "varbit"), ("varbit", "bit"), ("varbit", "varbit")):
