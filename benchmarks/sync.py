@@ -74,14 +74,13 @@ def run(dsn: str, x: np.ndarray, args) -> dict:
         conn.execute("ALTER TABLE tpl ADD PRIMARY KEY (id)")
         attachments.attach("tpl", "embedding", ref, conn=conn)
     template = backfill("tpl", "embedding", dsn=dsn, progress=False, index=False)
-    modes = MODES
-    writes: dict[str, dict[str, list[float]]] = {m: {} for m in modes}
+    writes: dict[str, dict[str, list[float]]] = {m: {} for m in MODES}
     for r in range(args.rounds):
-        for mode in (modes if r % 2 == 0 else modes[::-1]):
+        for mode in (MODES if r % 2 == 0 else MODES[::-1]):
             for name, rate in write_workloads(dsn, ref, mode, x, args).items():
                 writes[mode].setdefault(name, []).append(rate)
     medians = {m: {w: round(statistics.median(v), 1) for w, v in ws.items()} for m, ws in writes.items()}
-    ratios = {m: {w: round(medians[m][w] / medians["none"][w], 4) for w in medians["none"]} for m in modes if m != "none"}
+    ratios = {m: {w: round(medians[m][w] / medians["none"][w], 4) for w in medians["none"]} for m in MODES if m != "none"}
     return {
         "rows": n, "dim": x.shape[1], "h": args.h, "k": args.k, "encoding": args.encoding, "rounds": args.rounds, "seconds": args.seconds,
         "trigger_rows": args.trigger_rows, "template_backfill_rows_per_s": round(template.rows_per_s, 1),

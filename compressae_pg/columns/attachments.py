@@ -62,8 +62,7 @@ def _attach(
              "residual_bits": residual_bits, "sketch_planes": sketch_planes},
         ).fetchone()
     att = next(a for a in list_attachments(conn, t) if a.id == aid)
-    if sync == "queue" and conn.autocommit:  # inside a transaction, `sync` builds it when it starts
-        pending.build(conn, att)
+    pending.build(conn, att)  # a queue's; where it cannot be built now (in a transaction, say), `sync` builds it
     return att
 
 

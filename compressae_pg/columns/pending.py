@@ -28,8 +28,10 @@ def build(conn: psycopg.Connection, att: Attachment, lock_timeout: str = PENDING
     another session building it, a wait for other transactions past ``lock_timeout``, a role that does not own the
     table, or a connection in a transaction (a concurrent build needs one outside any). None when it is done.
     """
-    if att.sync != "queue" or att.table.kind == "p":
-        return None if att.sync != "queue" else "a partitioned table syncs through its queue (no concurrent index on it)"
+    if att.sync != "queue":
+        return None
+    if att.table.kind == "p":
+        return "a partitioned table syncs through its queue (no concurrent index on it)"
     if not conn.autocommit or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         return "the pending index is built outside a transaction: `compressae-pg sync` builds it"
     try:
@@ -48,7 +50,6 @@ def build(conn: psycopg.Connection, att: Attachment, lock_timeout: str = PENDING
     except (BusyError, psycopg.Error) as exc:
         return f"{att.table.qualified}.{att.code_column} keeps its sync queue's statement triggers for now: {' '.join(str(exc).split())}"
     return None
-
 
 
 def _drop_invalid(conn: psycopg.Connection, att: Attachment, lock_timeout: str) -> tuple[bool, str]:

@@ -16,7 +16,7 @@ from the queue, in one transaction. Hence:
 * a worker killed at any point (kill -9, a lost connection, a server restart) leaves its rows uncoded and its
   entries queued, their locks gone with its transaction: nothing is lost, and the next worker redoes them;
 * a row changed again while it is being encoded has a new version (which the write, matching the exact
-  version read, leaves alone) with its code NULL again: it is encoded again, never left stale;
+  version read, leaves alone) with its code still NULL (or a new entry): it is encoded again, never left stale;
 * a row that cannot be encoded (zero vector, wrong dimension) gets a NULL code and a row in
   ``compressae.sync_failures`` with the reason and the row version that failed, which workers skip until
   the row changes;
@@ -171,8 +171,7 @@ class QueueWorker:
         (sync_pending_batch.sql): their keys, with the xmin read."""
         t = self.target
         for skip in range(0, PENDING_BATCHES_TRIED * limit, limit):
-            query = _sql.query("sync_pending", table=t.key.table.ident, key=t.key.ident, code=t.code_ident, source=t.vector_source.ident,
-                               attachment=sql.Literal(t.id), limit=sql.Literal(limit), skip=sql.Literal(skip))
+            query = _pending_query("sync_pending", t, limit=sql.Literal(limit), skip=sql.Literal(skip))
             found = cur.execute(query).fetchall()
             if not found:
                 return {}
@@ -272,6 +271,12 @@ class QueueWorker:
         return out
 
 
+def _pending_query(name: str, att: Attachment, **more: sql.Composable) -> sql.Composed:
+    """Query ``name`` over the rows of ``att``'s table that wait for a code (sync_pending_rows.sql)."""
+    rows = _sql.query("sync_pending_rows", key=att.key.ident, code=att.code_ident, source=att.source_ident, attachment=sql.Literal(att.id))
+    return _sql.query(name, table=att.table.ident, key=att.key.ident, pending=rows, **more)
+
+
 def _array(keys: list[str]) -> sql.Literal:
     """One array literal of ``keys``' text, left untyped so that PostgreSQL reads it as the key type's array."""
     quoted = ('"' + k.replace("\\", "\\\\").replace('"', '\\"') + '"' for k in keys)
@@ -298,9 +303,7 @@ def queue_state(conn: psycopg.Connection, att: Attachment, *, count_pending: boo
     index, marked = conn.execute(_sql.query("sync_marked"), {"attachment": att.id, "table": att.table.oid}).fetchone()
     pending = 0 if index is None and not marked else None
     if pending is None and (count_pending or count_pending is None and conn.execute(_sql.query("session_owns"), {"table": att.table.oid}).fetchone()[0]):
-        query = _sql.query("sync_pending_count", table=att.table.ident, key=att.key.ident, code=att.code_ident,
-                           source=att.source_ident, attachment=sql.Literal(att.id))
-        (pending,) = conn.execute(query).fetchone()
+        (pending,) = conn.execute(_pending_query("sync_pending_count", att)).fetchone()
     return {"depth": changes + (pending or 0), "queued": changes, "pending": pending, "entries": entries,
             "lag_s": round(lag, 3) if lag is not None else 0.0, "failures": failures, "pending_index": index,
             "statement_triggers": not marked}
