@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 
 from . import _sql
 from ._sql import Plan, Statement
-from .errors import UnknownTableError
+from .errors import OwnerCodeError, UnknownTableError
 
 VECTOR_TYPES = ("vector", "halfvec")
 
@@ -91,6 +91,28 @@ def lookup(table: str, schema: str | None = None) -> Plan[Table]:
             return Table(**rows[0])
     where = f"schema {schema!r}" if schema else "the search_path"
     raise UnknownTableError(f"table {table!r} does not exist in {where} (or you cannot see it)")
+
+
+def owner_code(table: Table | tuple[str, str], *, writes: bool) -> Plan[None]:
+    """OwnerCodeError when this session is a superuser and another role owns ``table`` (or a leaf ``(schema, name)``).
+
+    Writing a table fires its owner's triggers, generated columns and index expressions, and reading one plans its
+    owner's index predicates: in a superuser's session that code runs with a superuser's rights (write_role.sql).
+    """
+    schema, name = (table.schema, table.name) if isinstance(table, Table) else table
+    rows = yield Statement(_sql.query("write_role"), {"schema": schema, "name": name})
+    if rows:
+        (owner,) = rows[0]
+        what = f"writing its codes fires {owner}'s triggers" if writes else f"reading it runs code of {owner}'s (an index predicate, say)"
+        raise OwnerCodeError(
+            f"{schema}.{name} belongs to {owner}: {what}, which would run with this superuser's rights; run this command as "
+            f"{owner}, or as a role without superuser that may {'update' if writes else 'read'} the table "
+            "(docs/operations.md, \"Whose rights the writes run with\")")
+
+
+def refuse_owner_code(conn: psycopg.Connection, table: Table | tuple[str, str], *, writes: bool) -> None:
+    """:func:`owner_code` on a sync connection."""
+    _sql.drive(conn, owner_code(table, writes=writes))
 
 
 def resolve_table(conn: psycopg.Connection, table: str | Table, schema: str | None = None) -> Table:

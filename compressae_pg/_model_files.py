@@ -24,7 +24,7 @@ import psycopg
 import torch
 from safetensors import SafetensorError
 
-from . import _sql, registry
+from . import registry
 from ._version import __version__
 from .errors import ModelFileError
 from .model import FORMAT, CompresSAE, safetensors_header
@@ -87,12 +87,12 @@ def _export_model(conn: psycopg.Connection, ref: str, output: str | PathLike[str
 def _import_model(conn: psycopg.Connection, path: str | PathLike[str], *, name: str | None = None) -> Transfer:
     """Store the model in ``path`` as a new version of ``name`` (default: the name it was exported under).
 
-    Returns the version already there, with ``created=False``, when one of that name has the same digest.
+    Returns the version already there, with ``created=False``, when one of that name has the same digest (two
+    imports of one file at the same moment may both store it: no lock that another role could hold stalls an import).
     """
     model, record = read(path)
     target = registry.check_name(record["name"] if name is None else name)
     with conn.transaction():
-        conn.execute(_sql.query("model_lock"), {"name": target})  # held to the end: one import of a name at a time
         for info in registry.list_models(target, conn=conn):
             if (info.dim, info.h, info.k) == (model.dim, model.h, model.k) and digest(registry.load(conn, info.ref)[1]) == record["sha256"]:
                 return Transfer(info, str(path), record["sha256"], created=False)

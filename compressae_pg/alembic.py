@@ -18,7 +18,6 @@ import psycopg
 import sqlalchemy as sa
 from alembic.autogenerate import renderers
 from alembic.operations import MigrateOperation, Operations
-from psycopg import sql as psql
 
 from . import _sql
 from ._catalog import resolve_table
@@ -163,9 +162,8 @@ def drop_compressed_column(operations: Operations, op: DropCompressedColumnOp) -
 
 
 def _has_rows(bind: sa.Connection, attachment_id: int) -> bool:
-    """Whether the attachment's table has a row: then its index is left to the backfill (the fast order)."""
-    row = bind.execute(_statement("op_attachment_table"), {"attachment_id": attachment_id}).mappings().one()
-    return bool(_execute_raw(bind, _sql.query("table_has_rows", table=psql.Identifier(row["table_schema"], row["table_name"])).as_string(None)))
+    """Whether the attachment's table has a page (op_table_has_pages.sql): then its index is left to the backfill (the fast order)."""
+    return bool(bind.execute(_statement("op_table_has_pages"), {"attachment_id": attachment_id}).scalar_one())
 
 
 def _execute_raw(bind: sa.Connection, statement: str) -> Any:

@@ -39,6 +39,10 @@ class ModelInUseError(CompressaeError):
     """A model cannot be dropped while an attachment uses it."""
 
 
+class DependentObjectsError(CompressaeError):
+    """Views or rules depend on a code column that a detach or re-compression would drop."""
+
+
 class BusyError(CompressaeError):
     """Another process holds the lock this operation needs (e.g. a backfill already running)."""
 
@@ -80,4 +84,5 @@ class ModelOwnerError(CompressaeError, PermissionError):
 
 
 class OwnerCodeError(CompressaeError, PermissionError):
-    """A superuser's command would write codes to a table another role owns, firing that role's triggers with a superuser's rights."""
+    """A superuser's command would write codes to (or read) a table another role owns, running that role's triggers or index
+    predicates with a superuser's rights."""

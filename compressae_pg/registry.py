@@ -20,6 +20,8 @@ from . import _sql
 from .errors import InvalidModelNameError, ModelInUseError, ModelOwnerError, UnknownModelError
 from .server import takes_database
 
+SAVE_TRIES = 5  # versions tried when other sessions store the same name at once
+
 if TYPE_CHECKING:
     from .model import CompresSAE
 
@@ -93,14 +95,28 @@ def save(
     params: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
 ) -> ModelInfo:
-    """Store ``model`` as the next version of ``name`` with its atoms, in one transaction."""
+    """Store ``model`` as the next version of ``name`` with its atoms, in one transaction.
+
+    Two saves of one name at once take the next two versions: the second's version is taken again when the first's
+    commits (the unique key on name and version), with no lock that another role could hold to stall it.
+    """
     check_name(name)
+    for _ in range(SAVE_TRIES - 1):
+        try:
+            return _save(conn, name, model, source, params, metrics)
+        except psycopg.errors.UniqueViolation as exc:
+            if exc.diag.constraint_name != "models_name_version_key":
+                raise
+    return _save(conn, name, model, source, params, metrics)
+
+
+def _save(conn: psycopg.Connection, name: str, model: CompresSAE, source: str | None, params: dict[str, Any] | None,
+          metrics: dict[str, Any] | None) -> ModelInfo:
     weights = model.to_bytes()
     enc = model.encoder.detach().cpu().numpy()
     bias = model.encoder_bias.detach().cpu().numpy()
     dec = model.decoder.detach().cpu().numpy()
     with conn.transaction(), conn.cursor() as cur:
-        cur.execute(_sql.query("model_lock"), {"name": name})
         _check_owner(cur, name, "add a version to")
         (info,) = _infos(conn, "model_insert", {
             "name": name, "dim": model.dim, "h": model.h, "k": model.k, "refit": model.encoding.refit,
@@ -123,10 +139,13 @@ def save(
 
 def _check_owner(cur: psycopg.Cursor, name: str, action: str) -> None:
     """ModelOwnerError unless the current role acts for the owner of every stored version of ``name``."""
-    others = [r[0] for r in cur.execute(_sql.query("model_owner"), {"name": name}).fetchall()]
+    others = cur.execute(_sql.query("model_owner"), {"name": name}).fetchall()
     if others:
-        raise ModelOwnerError(f"model {name!r} belongs to role {', '.join(others)}: only it may {action} it; "
-                              "choose another name")
+        roles = ", ".join(f"{role} (dropped)" if dropped else role for role, dropped in others)
+        literal = name.replace("'", "''")
+        hint = (f"; or a superuser gives the name to a role: UPDATE compressae.models SET owner = '<role>' WHERE name = '{literal}'"
+                if any(dropped for _role, dropped in others) else "")
+        raise ModelOwnerError(f"model {name!r} belongs to role {roles}: only it may {action} it; choose another name{hint}")
 
 
 def get(conn: psycopg.Connection, ref: str) -> ModelInfo:

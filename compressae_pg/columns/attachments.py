@@ -15,6 +15,7 @@ from .. import _attachment, _sql, registry
 from .._attachment import Attachment
 from .._catalog import Table, resolve_table
 from .._defaults import GRAPH, SKETCH_PLANES, SYNC
+from ..errors import DependentObjectsError
 from ..server import takes_database
 from . import pending
 
@@ -71,6 +72,16 @@ def _detach(conn: psycopg.Connection, table: str | Table, code_column: str) -> N
     t = resolve_table(conn, table)
     with conn.transaction():
         conn.execute(_sql.query("detach"), {"table": t.oid, "code_column": code_column})
+
+
+def refuse_dependents(conn: psycopg.Connection, att: Attachment, doing: str) -> None:
+    """:class:`DependentObjectsError` when views or rules depend on the attachment's columns, which ``doing`` drops."""
+    columns = [c for c in (att.code_column, att.sketch_column, att.residual_column) if c is not None]
+    found = conn.execute(_sql.query("column_dependents"), {"table": att.table.oid, "columns": columns}).fetchall()
+    if found:
+        named = "; ".join(f"{obj} (role {owner}) on {column}" for obj, owner, column in found)
+        raise DependentObjectsError(f"{doing} drops {att.qualified}.{att.code_column}, but other objects depend on its columns: "
+                                    f"{named}; their owners (or a superuser) must drop them first")
 
 
 attach = takes_database(_attach, "attach")

@@ -128,6 +128,7 @@ def verify(table: str, column: str, *, sample: int | None = VERIFY_SAMPLE, code_
         raise ValueError("sample must be a positive number of rows (or None for every row)")
     with connect(resolve_dsn(dsn, conn), autocommit=True, pinned=True, application_name="compressae-pg verify") as conn:
         att = attachments.get(conn, table, column, code_column=code_column, model=model)
+        _catalog.refuse_owner_code(conn, att.table, writes=False)
         key = att.key
         info, sae = registry.load(conn, att.model.ref)
         rows = _sample(conn, att.table, key, att.source_column, att.code_column, att.sketch_column, att.residual_column, sample)

@@ -93,6 +93,7 @@ def recompress(
         current = attachments.get(conn, table, column, code_column=code_column,
                                   exclude=lambda found: {staged_name(a.code_column) for a in found})
         refuse_owner_code(conn, current)
+        attachments.refuse_dependents(conn, current, "the swap at the end of a re-compression")  # before hours of backfill
         new = registry.get(conn, model)
         if new.id == current.model.id:
             raise CompressaeError(f"{current.table}.{current.code_column} already holds codes of {new.ref}")

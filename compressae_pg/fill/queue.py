@@ -40,7 +40,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from tqdm.auto import tqdm
 
-from .. import _migrate, _sql, _wire, registry
+from .. import _locks, _migrate, _sql, _wire, registry
 from .._attachment import Attachment
 from .._defaults import BATCH_SIZE, MARK_POLL, POLL, QUEUE_ENTRY_KEYS, QUEUE_KEY_SETTINGS
 from .._retry import Limits, retrying
@@ -116,6 +116,7 @@ class QueueWorker:
         create_batch_table(conn)
         self.write = write_query(conn, target)
         (self.vs,) = conn.execute(_sql.query("pgvector_schema")).fetchone()
+        self.salt = _locks.salt(conn, target.id)
         self.refresh()
 
     def refresh(self) -> None:
@@ -175,7 +176,7 @@ class QueueWorker:
             found = cur.execute(query).fetchall()
             if not found:
                 return {}
-            if cur.execute(_sql.query("sync_pending_batch"), {"attachment": t.id, "key": found[0][0]}).fetchone()[0]:
+            if cur.execute(_sql.query("sync_pending_batch"), {"attachment": t.id, "salt": self.salt, "key": found[0][0]}).fetchone()[0]:
                 again = cur.execute(query).fetchall()  # without what a batch committed since the first look
                 if again and again[0][0] == found[0][0]:
                     return {key: str(xmin) for key, xmin in again}

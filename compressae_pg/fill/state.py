@@ -12,6 +12,7 @@ from .. import _catalog, _locks, _sql
 from .._attachment import Attachment
 from ..columns import attachments, partitions
 from ..columns import indexes as index
+from ..errors import NotAttachedError, OwnerCodeError
 from ..server import takes_database
 from . import jobs
 
@@ -29,12 +30,16 @@ def backfill_state(conn: psycopg.Connection, att: Attachment) -> dict[str, Any]:
     """The latest backfill run of an attachment, summed over its jobs.
 
     ``state`` is ``never``, ``running`` (a session holds the backfill lock), ``done``, ``failed``,
-    ``paused`` (stopped on purpose, resumable) or ``interrupted`` (its process died; resumable).
+    ``paused`` (stopped on purpose, resumable) or ``interrupted`` (its process died; resumable); or
+    ``running or interrupted`` for a role that may not work on the table, which cannot know the lock's key (0025).
     """
     run = jobs.latest_run(conn, att.id)
     if not run:
         return {"state": "never", "rows_done": 0}
-    holder = _locks.holder(conn, "backfill", att.id)
+    try:
+        holder, known = _locks.holder(conn, "backfill", att.id), True
+    except NotAttachedError:
+        holder, known = None, False
     statuses = {j.status for j in run}
     if holder is not None:
         state = "running"
@@ -43,7 +48,7 @@ def backfill_state(conn: psycopg.Connection, att: Attachment) -> dict[str, Any]:
     elif "failed" in statuses:
         state = "failed"
     elif "running" in statuses:
-        state = "interrupted"
+        state = "interrupted" if known else "running or interrupted"
     else:
         state = "paused"
     ranges = [j for j in run if j.kind == "range"]
@@ -82,10 +87,12 @@ def _one(conn: psycopg.Connection, att: Attachment, exact: bool, drift: int | No
 
         out["queue"] = queue_state(conn, att)
     reads = exists and (exact or drift is not None)
-    if reads and (owner := conn.execute(_sql.query("write_role"), {"schema": att.table.schema, "name": att.table.name}).fetchone()):
-        reads = False  # like a write of its codes (fill/worker.refuse_owner_code)
-        out["note"] = (f"not read: {att.table.qualified} belongs to {owner[0]}, and reading it runs code of {owner[0]}'s (an index "
-                       f"predicate, say) with this superuser's rights; run status --exact or --drift as {owner[0]}")
+    if reads:
+        try:
+            _catalog.refuse_owner_code(conn, att.table, writes=False)
+        except OwnerCodeError as exc:
+            reads = False
+            out["note"] = f"not read: {exc}"
     if exact and reads:
         residual = sql.SQL("t.{} IS NULL").format(sql.Identifier(att.residual_column)) if att.residual_column else sql.SQL("FALSE")
         query = _sql.query("status_counts", table=att.table.ident, code=att.code_ident, source=att.source_ident, residual=residual)

@@ -19,11 +19,11 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from .. import _sql, _wire
+from .. import _catalog, _sql, _wire
 from .._attachment import Attachment
 from .._catalog import HeapPart
 from .._retry import Limits, retrying
-from ..errors import AttachmentChangedError, OwnerCodeError
+from ..errors import AttachmentChangedError
 from .encoder import Encoder
 from .jobs import Job
 
@@ -213,15 +213,9 @@ def write_batch(cur: psycopg.Cursor, data: bytes, query: sql.Composed) -> int:
 
 
 def refuse_owner_code(conn: psycopg.Connection, att: Attachment, partition: tuple[str, str] | None = None) -> None:
-    """Raise :class:`OwnerCodeError` when the current role is a superuser and another role owns the table (or the
-    leaf ``partition``) whose codes it would write: the write would run the owner's triggers as superuser."""
-    schema, name = partition or (att.table.schema, att.table.name)
-    row = conn.execute(_sql.query("write_role"), {"schema": schema, "name": name}).fetchone()
-    if row is not None:
-        raise OwnerCodeError(
-            f"{schema}.{name} belongs to {row[0]}: writing its codes fires {row[0]}'s triggers, which would run with this "
-            f"superuser's rights; run this command as {row[0]}, or as a role without superuser that may update the table "
-            "(docs/operations.md, \"Whose rights the writes run with\")")
+    """:class:`OwnerCodeError` when the current role is a superuser and another role owns the table (or the leaf
+    ``partition``) whose codes it would write (:func:`compressae_pg._catalog.owner_code`)."""
+    _catalog.refuse_owner_code(conn, partition or att.table, writes=True)
 
 
 def write_query(conn: psycopg.Connection, target: Attachment, partition: tuple[str, str] | None = None) -> sql.Composed:

@@ -24,7 +24,7 @@ import psycopg
 from psycopg import sql
 from psycopg.pq import Format
 
-from .. import _attachment, _residual, _sql, _vectors, _wire
+from .. import _attachment, _catalog, _residual, _sql, _vectors, _wire
 from .._attachment import Attachment
 from .._codes import Codes, sketch_bits
 from .._defaults import CANDIDATES, EF_SEARCH_FLOOR, EXPLAIN_ATOMS, RERANK, RERANK_MODES, K
@@ -100,11 +100,13 @@ class Query:
 # ---- resolving a column -------------------------------------------------------------------------
 def resolve(table: str, column: str, code_column: str | None = None) -> Plan[Attachment]:
     """The attachment of ``table.column`` (by :func:`compressae_pg._attachment.resolve`); ``column`` may also name the
-    code column itself. Search results need the table's single-column primary key."""
+    code column itself. Search results need the table's single-column primary key. A superuser does not search a table
+    another role owns (:func:`compressae_pg._catalog.owner_code`)."""
     if not isinstance(table, str) or not table or not isinstance(column, str) or not column:
         raise UnknownTableError("a table and a column name are required")
     found = yield from _attachment.resolve(table, column, code_column=code_column)
     found.key  # noqa: B018 (the primary-key rule raises NoPrimaryKeyError here, not at the first search)
+    yield from _catalog.owner_code(found.table, writes=False)
     return found
 
 

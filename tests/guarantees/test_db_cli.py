@@ -18,7 +18,7 @@ REVISIONS = ["0001_registry", "0002_functions", "0003_hardening", "0004_index_pa
              "0018_prepared_search", "0019_filter_ids_keys",
              "0020_restorable_queue", "0021_default_candidates",
              "0022_no_table_locks", "0023_unguessable_sync_functions",
-             "0024_queue_by_marks"]
+             "0024_queue_by_marks", "0025_secret_lock_keys"]
 
 
 def db(capsys, dsn: str, *args: str) -> tuple[int, str]:

@@ -73,7 +73,7 @@ def test_an_owner_without_superuser_runs_everything_and_a_reader_only_searches(c
             registry.save(rc, "mine", CompresSAE(384, 64, 4))
     assert main(["backfill", "--table", "items", "--column", "embedding", "--restart", "--dsn", reader_dsn]) == 2
     assert capsys.readouterr().err.startswith("error: permission denied")
-    assert verify("items", "embedding", sample=None, dsn=dsn).ok  # the reader changed nothing
+    assert verify("items", "embedding", sample=None, dsn=owner_dsn).ok  # the reader changed nothing
 
 
 SHADOWS = ["vector_norm(vector)", "vector_dims(vector)", "l2_normalize(vector)", "array_fill(real, integer[])",

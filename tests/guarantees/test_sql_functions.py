@@ -204,7 +204,7 @@ def test_bad_codes_are_refused_by_name(conn, items):
 # attachment's queue entries, which row-level security hides from every other role (0015_queue_upkeep), and the
 # one that gives a new row an id its sequence drew, which the inserting roles may not use (0019_filter_ids_keys), and
 # the one that deletes the rows a statement marked doomed, which no granted role may delete itself (0022_no_table_locks).
-DEFINERS = {"forget_queue", "assign_id", "delete_doomed"}
+DEFINERS = {"forget_queue", "assign_id", "delete_doomed", "make_lock_salt"}
 
 
 def test_functions_are_invoker_with_a_pinned_search_path(conn):

@@ -10,7 +10,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from compressae_pg import CompresSAE, _sql, backfill, registry
+from compressae_pg import CompresSAE, _locks, backfill, registry
 from compressae_pg.columns import attachments
 from compressae_pg.training.loop import TrainConfig, fit, new_model
 
@@ -51,7 +51,7 @@ def queueing_keys(conn: psycopg.Connection, dsn: str, **kwargs) -> Iterator[tupl
     with conn.transaction():
         att, model = attach_model(conn, sync="queue", **kwargs)
     with psycopg.connect(dsn, autocommit=True) as side:  # the lock goes with the session (which a crash may end)
-        assert side.execute(_sql.query("lock_try"), {"purpose": "pending index", "attachment": att.id}).fetchone() == (True,)
+        _locks._take(side, "pending index", att.id)
         yield att, model
 
 

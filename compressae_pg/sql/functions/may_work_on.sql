@@ -7,9 +7,18 @@ CREATE OR REPLACE FUNCTION compressae.may_work_on(attachment_id bigint, privileg
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-    SELECT coalesce((SELECT pg_has_role(c.relowner, 'USAGE')
-                            OR has_table_privilege(c.oid, may_work_on.privilege)
-                               AND (NOT c.relrowsecurity OR (SELECT r.rolbypassrls FROM pg_roles r WHERE r.rolname = current_user))
+    SELECT compressae.may_work_on(may_work_on.attachment_id, may_work_on.privilege, current_user::regrole)
+$function$;
+
+CREATE OR REPLACE FUNCTION compressae.may_work_on(attachment_id bigint, privilege text, worker regrole)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+    SELECT coalesce((SELECT pg_has_role(may_work_on.worker, c.relowner, 'USAGE')
+                            OR has_table_privilege(may_work_on.worker, c.oid, may_work_on.privilege)
+                               AND (NOT c.relrowsecurity OR (SELECT r.rolbypassrls FROM pg_roles r WHERE r.oid = may_work_on.worker))
                      FROM compressae.attachments a
                      JOIN pg_class c ON c.oid = a.table_oid AND c.relkind IN ('r', 'p')
                      WHERE a.id = may_work_on.attachment_id), false)

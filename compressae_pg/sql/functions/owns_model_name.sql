@@ -7,6 +7,5 @@ CREATE OR REPLACE FUNCTION compressae.owns_model_name(name text)
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-    SELECT NOT EXISTS (SELECT 1 FROM compressae.models m WHERE m.name = owns_model_name.name
-                       AND EXISTS (SELECT 1 FROM pg_roles r WHERE r.oid = m.owner) AND NOT compressae.acts_for(m.owner))
+    SELECT NOT EXISTS (SELECT 1 FROM compressae.models m WHERE m.name = owns_model_name.name AND NOT compressae.acts_for(m.owner))
 $function$;

@@ -10,4 +10,7 @@ REVOKE UPDATE ON SEQUENCE compressae.backfill_runs FROM {role};
 GRANT USAGE ON SEQUENCE compressae.backfill_runs TO {role};
 GRANT SELECT, INSERT ON compressae.sync_queue, compressae.sync_failures TO {role};
 GRANT INSERT ON compressae.atom_labels TO {role};
+-- The salts of the advisory lock keys of the attachments it may work on (row security shows it no others), and the
+-- turn it moves on when it lets a lock go (0025).
+GRANT SELECT, UPDATE (turns) ON compressae.lock_salts TO {role};
 SELECT compressae.grant_writes({grantee}::regrole, false);

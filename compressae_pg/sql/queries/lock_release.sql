@@ -1,1 +1,1 @@
-SELECT pg_advisory_unlock(hashtextextended('compressae.' || %(purpose)s || ':' || %(attachment)s::bigint, 0))
+SELECT pg_catalog.pg_advisory_unlock(%(key)s)

@@ -1,3 +1,2 @@
--- One operation of a kind ('backfill', 'index') per attachment at a time: a session-level
--- advisory lock keyed by both.
-SELECT pg_try_advisory_lock(hashtextextended('compressae.' || %(purpose)s || ':' || %(attachment)s::bigint, 0))
+-- One operation of a kind per attachment at a time: a session-level advisory lock (lock_key.sql).
+SELECT pg_catalog.pg_try_advisory_lock(%(key)s)

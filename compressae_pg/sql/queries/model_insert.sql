@@ -1,4 +1,5 @@
--- A new version of a model name; the caller holds the per-name advisory lock.
+-- A new version of a model name: the next after those committed (a save that meets a concurrent one of the same
+-- version takes the next again: registry.save).
 INSERT INTO compressae.models (name, version, dim, h, k, refit, pursuit, source, params, metrics, weights)
 SELECT %(name)s,
        COALESCE((SELECT max(version) FROM compressae.models WHERE name = %(name)s), 0) + 1,

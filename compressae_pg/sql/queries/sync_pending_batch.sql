@@ -1,4 +1,5 @@
 -- A batch of rows found by their NULL code is its worker's while its transaction lasts, named by its first key: a
 -- second worker reading the same rows finds the lock taken and looks further on. Correctness never rests on it (the
--- write matches the version read); it only keeps workers from encoding the same rows.
-SELECT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtextextended('compressae.pending batch:' || %(attachment)s::bigint || ':' || %(key)s, 0))
+-- write matches the version read); it only keeps workers from encoding the same rows. The attachment's salt (0025)
+-- keeps other roles from computing the keys and holding them first.
+SELECT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtextextended('compressae.pending batch:' || %(attachment)s::bigint || ':' || %(salt)s::bigint || ':' || %(key)s, 0))

@@ -1,0 +1,13 @@
+-- The views and rules (of any role, temporary ones included) that depend on columns of a table: a DROP COLUMN of
+-- any of them fails while they exist, and only their owner or a superuser can drop them.
+SELECT DISTINCT v.oid::pg_catalog.regclass::text AS object, pg_catalog.pg_get_userbyid(v.relowner)::text AS owner, a.attname::text AS column
+FROM pg_catalog.pg_depend d
+JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid
+JOIN pg_catalog.pg_class v ON v.oid = r.ev_class
+JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+  AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+  AND d.refobjid = %(table)s
+  AND v.oid <> %(table)s
+  AND a.attname = ANY (%(columns)s)
+ORDER BY 1, 3
