@@ -94,20 +94,21 @@ def lookup(table: str, schema: str | None = None) -> Plan[Table]:
 
 
 def owner_code(table: Table | tuple[str, str], *, writes: bool) -> Plan[None]:
-    """OwnerCodeError when this session is a superuser and another role owns ``table`` (or a leaf ``(schema, name)``).
+    """OwnerCodeError when this session could act as a superuser and another role, not a superuser, owns ``table``, a
+    partition under it, or the leaf ``(schema, name)`` (owner_code.sql).
 
     Writing a table fires its owner's triggers, generated columns and index expressions, and reading one plans its
-    owner's index predicates: in a superuser's session that code runs with a superuser's rights (write_role.sql).
+    owner's index predicates: in such a session that code runs with a superuser's rights.
     """
     schema, name = (table.schema, table.name) if isinstance(table, Table) else table
-    rows = yield Statement(_sql.query("write_role"), {"schema": schema, "name": name})
+    rows = yield Statement(_sql.query("owner_code"), {"schema": schema, "name": name})
     if rows:
-        (owner,) = rows[0]
+        relation, owner = rows[0]
         what = f"writing its codes fires {owner}'s triggers" if writes else f"reading it runs code of {owner}'s (an index predicate, say)"
         raise OwnerCodeError(
-            f"{schema}.{name} belongs to {owner}: {what}, which would run with this superuser's rights; run this command as "
-            f"{owner}, or as a role without superuser that may {'update' if writes else 'read'} the table "
-            "(docs/operations.md, \"Whose rights the writes run with\")")
+            f"{relation} belongs to {owner}: {what}, which would run with this superuser's rights; run this command as "
+            f"{owner} (logged in as it, not by SET ROLE), or as a role without superuser that may {'update' if writes else 'read'} "
+            "the table (docs/operations.md, \"Whose rights the writes run with\")")
 
 
 def refuse_owner_code(conn: psycopg.Connection, table: Table | tuple[str, str], *, writes: bool) -> None:

@@ -38,6 +38,7 @@ STATEMENT_TIMEOUT = "60s"  # longest statement of a batch
 MAX_RETRIES = 30  # retries of one batch before its range fails
 POLL = 5.0  # seconds between looks at a sync queue without a notification
 MARK_POLL = 0.2  # seconds between looks, when idle, for rows without a code through a queue's pending index (0024)
+STATUS_PENDING_CAP = 100_000  # rows without a code that `status` counts at most (an index scan each); `sync` counts them all
 PENDING_INDEX_WAIT = "5s"  # longest wait of the pending index's concurrent build for other transactions; the queue serves meanwhile
 # The settings a sync queue's keys are written (the queue trigger's SET clauses, sql/revisions/0012_queue/)
 # and read (the sync worker's session) under: a key's text means one value whatever the application's session set.

@@ -49,6 +49,12 @@ def _holder(conn: psycopg.Connection, attachment_id: int, k: int) -> tuple | Non
     return conn.execute(_sql.query("lock_holder"), {"attachment": attachment_id, "key": k}).fetchone()
 
 
+def entitled(conn: psycopg.Connection, attachment_id: int, k: int) -> bool:
+    """Whether key ``k`` is held by a session that may work on the attachment (not a squatter, nor let go just now)."""
+    row = _holder(conn, attachment_id, k)
+    return row is not None and row[4]
+
+
 def described(row: tuple | None) -> str:
     """A :func:`holder` row in words, as far as it is known."""
     if row is None:
@@ -96,6 +102,8 @@ def exclusive(conn: psycopg.Connection, purpose: str, attachment_id: int) -> Ite
         yield
     finally:
         if not conn.closed:
-            if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            status = conn.info.transaction_status
+            if status == psycopg.pq.TransactionStatus.IDLE:
                 _next_turn(conn, purpose, attachment_id, turn)
-            conn.execute(_sql.query("lock_release"), {"key": k})
+            if status != psycopg.pq.TransactionStatus.INERROR:  # there the error goes on, and the session's end lets go
+                conn.execute(_sql.query("lock_release"), {"key": k})

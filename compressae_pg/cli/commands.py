@@ -248,7 +248,8 @@ def cmd_status(args: argparse.Namespace) -> None:
     cols += ["rows_coded", "rows_missing", "rows_without_residual"] if args.exact else []
     cols += ["queue_depth", "lag_s", "sync_failures"] if any("queue" in r for r in rows) else []
     flat = lambda r: {**r, "backfill": r["backfill"]["state"], "last_run": r["backfill"].get("kind"), "rows_done": r["backfill"]["rows_done"],  # noqa: E731
-                      **({"queue_depth": r["queue"]["depth"], "lag_s": r["queue"]["lag_s"], "sync_failures": r["queue"]["failures"]}
+                      **({"queue_depth": f"{r['queue']['depth']}{'+' if r['queue']['pending_capped'] else ''}",
+                          "lag_s": r["queue"]["lag_s"], "sync_failures": r["queue"]["failures"]}
                          if "queue" in r else {})}
     _emit(args, rows, lambda rs: _table([flat(r) for r in rs], cols) + "".join(f"\nnote: {r['note']}" for r in rs if "note" in r)
           + "".join(f"\ndrift: {r['table']}.{r['code_column']}: {_drift_text(r['drift'])}" for r in rs if "drift" in r))

@@ -49,6 +49,7 @@ def sample_queries(conn: psycopg.Connection, target: Attachment, n: int, queries
         if not name:
             raise ValueError(f"--queries-from must be TABLE.COLUMN (got {queries_from!r})")
         source = _catalog.resolve_column(conn, name, col, vector=True)
+        _catalog.refuse_owner_code(conn, source.table, writes=False)  # another table, read as the attachment's is
         table, column, key = source.table.ident, source.ident, sql.SQL("NULL::text")
     else:
         table, column = target.table.ident, sql.Identifier(target.source_column)

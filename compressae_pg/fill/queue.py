@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 
 from .. import _locks, _migrate, _sql, _wire, registry
 from .._attachment import Attachment
-from .._defaults import BATCH_SIZE, MARK_POLL, POLL, QUEUE_ENTRY_KEYS, QUEUE_KEY_SETTINGS
+from .._defaults import BATCH_SIZE, MARK_POLL, POLL, QUEUE_ENTRY_KEYS, QUEUE_KEY_SETTINGS, STATUS_PENDING_CAP
 from .._retry import Limits, retrying
 from ..columns import attachments, pending
 from ..errors import NotQueuedError
@@ -169,14 +169,15 @@ class QueueWorker:
 
     def _claim_rows(self, cur: psycopg.Cursor, limit: int) -> dict[str, str]:
         """Up to ``limit`` rows whose code is NULL (sync_pending.sql), in a batch no other worker holds
-        (sync_pending_batch.sql): their keys, with the xmin read."""
+        (sync_pending_batch.sql; a role that may not work on the attachment holds none): their keys, with the xmin read."""
         t = self.target
         for skip in range(0, PENDING_BATCHES_TRIED * limit, limit):
             query = _pending_query("sync_pending", t, limit=sql.Literal(limit), skip=sql.Literal(skip))
             found = cur.execute(query).fetchall()
             if not found:
                 return {}
-            if cur.execute(_sql.query("sync_pending_batch"), {"attachment": t.id, "salt": self.salt, "key": found[0][0]}).fetchone()[0]:
+            got, lock = cur.execute(_sql.query("sync_pending_batch"), {"attachment": t.id, "salt": self.salt, "key": found[0][0]}).fetchone()
+            if got or not _locks.entitled(self.conn, t.id, lock):  # a squatter's is no worker's batch
                 again = cur.execute(query).fetchall()  # without what a batch committed since the first look
                 if again and again[0][0] == found[0][0]:
                     return {key: str(xmin) for key, xmin in again}
@@ -298,14 +299,18 @@ def queue_state(conn: psycopg.Connection, att: Attachment, *, count_pending: boo
     and the pending index (0024), None while the attachment's statement triggers still queue every key.
 
     Counting pending rows reads the table, which runs code its owner chose (sql/queries/session_owns.sql): by default
-    only a session of the table's owner counts them (``pending`` is None for others, and ``depth`` the keys queued);
-    ``sync``, whose job is to read the table, counts them always."""
+    only a session of the table's owner counts them (``pending`` is None for others, and ``depth`` the keys queued),
+    up to ``STATUS_PENDING_CAP`` (``pending_capped``: there are more); ``sync``, whose job is to read the table, counts
+    every one always."""
     changes, entries, lag, failures = conn.execute(_sql.query("sync_state"), {"attachment": att.id}).fetchone()
     index, marked = conn.execute(_sql.query("sync_marked"), {"attachment": att.id, "table": att.table.oid}).fetchone()
-    pending = 0 if index is None and not marked else None
+    pending, capped = (0 if index is None and not marked else None), False
     if pending is None and (count_pending or count_pending is None and conn.execute(_sql.query("session_owns"), {"table": att.table.oid}).fetchone()[0]):
-        (pending,) = conn.execute(_pending_query("sync_pending_count", att)).fetchone()
-    return {"depth": changes + (pending or 0), "queued": changes, "pending": pending, "entries": entries,
+        limit = sql.SQL("ALL") if count_pending else sql.Literal(STATUS_PENDING_CAP + 1)
+        (pending,) = conn.execute(_pending_query("sync_pending_count", att, limit=limit)).fetchone()
+        if not count_pending and pending > STATUS_PENDING_CAP:
+            pending, capped = STATUS_PENDING_CAP, True
+    return {"depth": changes + (pending or 0), "queued": changes, "pending": pending, "pending_capped": capped, "entries": entries,
             "lag_s": round(lag, 3) if lag is not None else 0.0, "failures": failures, "pending_index": index,
             "statement_triggers": not marked}
 

@@ -302,3 +302,22 @@ def test_a_row_whose_write_keeps_failing_moves_to_the_failures_and_the_queue_mov
         conn.execute("UPDATE items SET embedding = embedding WHERE id = 13")
         sync("items", "embedding", dsn=dsn, progress=False)
         assert failures(conn) == {} and check_codes(conn, model) == 20
+
+
+def test_status_counts_pending_rows_up_to_its_cap_and_sync_counts_them_all(conn, dsn, real_vectors, monkeypatch, capsys):
+    """A freshly attached large table has every row pending, and each count is an index scan: status stops at a cap."""
+    from compressae_pg.fill import queue
+
+    create_table(conn, "items", real_vectors[:30], key="integer")
+    with queue_by(conn, dsn, "marks"):
+        monkeypatch.setattr(queue, "STATUS_PENDING_CAP", 10)
+        (row,) = status("items", conn=conn)
+        assert (row["queue"]["pending"], row["queue"]["pending_capped"], row["queue"]["depth"]) == (10, True, 10)
+        assert main(["status", "--table", "items", "--dsn", dsn]) == 0
+        assert re.search(r"\b10\+", capsys.readouterr().out)
+        monkeypatch.setattr(queue, "STATUS_PENDING_CAP", 30)
+        (row,) = status("items", conn=conn)
+        assert (row["queue"]["pending"], row["queue"]["pending_capped"]) == (30, False)  # exactly the cap: all counted
+        monkeypatch.setattr(queue, "STATUS_PENDING_CAP", 10)
+        done = sync("items", "embedding", dsn=dsn, progress=False)
+        assert (done.rows_written, done.queue_left) == (30, 0)  # past the cap

@@ -160,3 +160,29 @@ def test_a_role_holding_a_model_names_old_lock_stalls_no_training_and_two_saves_
         saving.join(30)
     assert [g.version for g in got] == [3]
     assert [m.version for m in registry.list_models("m", conn=conn)] == [1, 2, 3]
+
+
+def test_batch_keys_a_squatter_saw_in_pg_locks_stall_no_sync(conn, dsn, role, real_vectors):
+    """The review of the change (F5): a batch's key has no turn, so one seen in pg_locks names that batch for good. A
+    worker that finds a batch held looks at the holder, and takes the batch from a role that may not work on it."""
+    create_table(conn, "items", real_vectors[:300])
+    att, model = attach_model(conn, sync="queue")
+    salt = _locks.salt(conn, att.id)  # what the squatter learned, key by key, from pg_locks
+    with psycopg.connect(as_user(dsn, role("nobody")), autocommit=True) as squatter:
+        squatter.execute("SELECT pg_advisory_lock(hashtextextended('compressae.pending batch:' || %s::bigint || ':' || %s::bigint "
+                         "|| ':' || k, 0)) FROM generate_series(1, 300) AS k", (att.id, salt))
+        result = sync("items", "embedding", dsn=dsn, progress=False, batch_size=32)
+        assert (result.rows_written, result.queue_left) == (300, 0)
+    assert check_codes(conn, model) == 300
+
+
+def test_a_holder_that_set_its_role_to_the_owner_is_the_owners_worker(conn, dsn, role, capsys, real_vectors):
+    """F6: the holder was judged by its session's user alone, so a member of the owner (without its privileges until
+    it SETs ROLE) that held the backfill's lock was taken for a squatter, and a second backfill ran beside its."""
+    att, mine, _theirs = _owned_attachment(conn, dsn, role, capsys, real_vectors)
+    owner, member = psycopg.conninfo.conninfo_to_dict(mine)["user"], role("member")
+    conn.execute(psycopg.sql.SQL("GRANT {} TO {} WITH INHERIT FALSE").format(psycopg.sql.Identifier(owner), psycopg.sql.Identifier(member)))
+    as_owner = psycopg.conninfo.make_conninfo(as_user(dsn, member), options=f"-c role={owner}")
+    with psycopg.connect(as_owner, autocommit=True) as holding, _locks.exclusive(holding, "backfill", att.id):
+        with psycopg.connect(mine, autocommit=True) as oc, pytest.raises(BusyError, match=f"role {member}"):
+            _locks._take(oc, "backfill", att.id)

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import pytest
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from compressae_pg import CompresSAE, CompressedColumn, OwnerCodeError, backfill
 from compressae_pg.cli import main
 from compressae_pg.server import connect
 
 from ..support.models import attach_model
+from ..support.partitions import create_partitioned
 from ..support.roles import as_user, grant, role  # noqa: F401  (role is a fixture)
 from ..support.tables import create_table
 
@@ -78,3 +80,49 @@ def test_a_superusers_attach_apply_decides_the_index_from_the_catalog(conn, dsn,
     conn.execute("CREATE TABLE empty_one (id int PRIMARY KEY, embedding vector(384))")
     assert main(["attach", "--table", "empty_one", "--column", "embedding", "--model", "m", "--apply", "--dsn", dsn]) == 0
     assert conn.execute(HNSW, ("empty_one",)).fetchone() == (1,)  # built with the attachment
+
+
+def test_a_superusers_read_of_its_own_partitioned_table_refuses_a_leaf_another_role_owns(conn, dsn, role, capsys, real_vectors):
+    """The review of the change (F1): the check looked at the parent alone, and planning a query on it plans each leaf's
+    index predicates."""
+    create_partitioned(conn, "range", real_vectors[:300])
+    attach_model(conn, model=CompresSAE(384, 256, 8, seed=0).eval())
+    backfill("items", "embedding", conn=conn, progress=False)
+    owner = role("owner")
+    conn.execute("CREATE TABLE ran (who name)")
+    conn.execute("GRANT INSERT ON ran TO PUBLIC")
+    conn.execute(sql.SQL("ALTER TABLE items_mid OWNER TO {}").format(sql.Identifier(owner)))
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        for statement in BAIT:
+            oc.execute(statement)
+        oc.execute("CREATE INDEX mid_bait ON items_mid (id) WHERE bait()")  # the build runs it, as the owner
+    conn.execute("TRUNCATE ran")
+    capsys.readouterr()
+    assert main(["search", "--table", "items", "--column", "embedding", "--key", "1", "--k", "3", "--dsn", dsn]) == 2
+    assert capsys.readouterr().err.startswith(f"error: public.items_mid belongs to {owner}: reading it runs code of {owner}'s")
+    assert conn.execute("SELECT who FROM ran").fetchall() == []
+
+
+def test_a_superusers_evaluate_refuses_queries_from_another_roles_table(conn, dsn, planted, capsys, real_vectors):
+    """F2: ``--queries-from`` reads a second table, which needs the same check as the attachment's."""
+    create_table(conn, "mine", real_vectors[:30])
+    attach_model(conn, table="mine", model=CompresSAE(384, 256, 8, seed=0).eval(), name="mine")
+    backfill("mine", "embedding", conn=conn, progress=False)
+    command = ["evaluate", "--table", "mine", "--column", "embedding", "--queries", "3", "--dsn", dsn]
+    assert main([*command, "--queries-from", "bare.embedding"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: public.bare belongs to {planted}: reading it")
+    assert conn.execute("SELECT who FROM ran").fetchall() == []
+    assert main(command) == 0  # its own table's queries
+
+
+def test_a_superuser_logged_in_under_another_role_is_still_a_superuser(conn, dsn, planted, capsys, role):
+    """F3: the check looked at the current role, so a superuser's session with its role set to a granted role (or to
+    the owner) passed, and the owner's code, with RESET ROLE, ran as the superuser."""
+    reader = role("reader")
+    conn.execute(sql.SQL("GRANT SELECT ON items TO {}").format(sql.Identifier(reader)))
+    for current in (reader, planted):
+        as_role = make_conninfo(dsn, options=f"-c role={current}")
+        assert main(["search", "--table", "items", "--column", "embedding", "--key", "1", "--k", "3", "--dsn", as_role]) == 2
+        assert f"belongs to {planted}" in capsys.readouterr().err
+    assert conn.execute("SELECT who FROM ran").fetchall() == []
+    assert main(["search", "--table", "items", "--column", "embedding", "--key", "1", "--k", "3", "--dsn", as_user(dsn, reader)]) == 0

@@ -20,6 +20,7 @@ from compressae_pg.columns import attachments
 from compressae_pg.server import connect
 
 from ..support.models import attach_model, queueing_keys
+from ..support.partitions import create_partitioned
 from ..support.roles import as_user, grant, role  # noqa: F401  (role is a fixture)
 from ..support.tables import create_table, insert_rows, trigger_function
 from ..support.truth import check_codes, check_residuals, cos
@@ -848,3 +849,15 @@ def test_a_dropped_roles_model_name_is_no_other_roles_to_take(conn, dsn, role, c
     conn.execute("UPDATE compressae.models SET owner = %s::regrole WHERE name = 'team''s model'", (other,))
     with connect(as_user(dsn, other), autocommit=True) as oc:
         assert registry.save(oc, "team's model", CompresSAE(384, 64, 4, seed=1).eval()).version == 2
+
+
+def test_a_view_on_a_partitions_code_column_stops_a_recompress_before_its_backfill(conn, dsn, real_vectors):
+    """The review of the change (F7): the check looked at the parent's columns alone; a DROP COLUMN on the parent also
+    fails on a view of a leaf's."""
+    create_partitioned(conn, "range", real_vectors[:300])
+    attach_model(conn)
+    registry.save(conn, "m", CompresSAE(384, 256, 8, seed=1).eval())
+    conn.execute("CREATE VIEW leaf_codes AS SELECT id, embedding_sae FROM items_mid")
+    with pytest.raises(DependentObjectsError, match=r"leaf_codes \(role \w+\) on embedding_sae"):
+        recompress("items", "embedding", "m@2", dsn=dsn, progress=False)
+    assert [a.code_column for a in attachments.list_attachments(conn, "items")] == ["embedding_sae"]

@@ -1,4 +1,3 @@
--- How many rows wait for a code (sync_pending_rows: the rows sync_pending finds).
+-- How many rows wait for a code (sync_pending_rows: the rows sync_pending finds), up to {limit} (ALL: every one).
 SELECT count(*)
-FROM {table} AS t
-WHERE {pending}
+FROM (SELECT FROM {table} AS t WHERE {pending} LIMIT {limit}) AS p
