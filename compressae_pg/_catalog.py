@@ -95,7 +95,7 @@ def lookup(table: str, schema: str | None = None) -> Plan[Table]:
 
 def owner_code(table: Table | tuple[str, str], *, writes: bool) -> Plan[None]:
     """OwnerCodeError when this session could act as a superuser and another role, not a superuser, owns ``table``, a
-    partition under it, or the leaf ``(schema, name)`` (owner_code.sql).
+    partition or inheritance child under it, or the leaf ``(schema, name)`` (owner_code.sql).
 
     Writing a table fires its owner's triggers, generated columns and index expressions, and reading one plans its
     owner's index predicates: in such a session that code runs with a superuser's rights.
@@ -106,9 +106,9 @@ def owner_code(table: Table | tuple[str, str], *, writes: bool) -> Plan[None]:
         relation, owner = rows[0]
         what = f"writing its codes fires {owner}'s triggers" if writes else f"reading it runs code of {owner}'s (an index predicate, say)"
         raise OwnerCodeError(
-            f"{relation} belongs to {owner}: {what}, which would run with this superuser's rights; run this command as "
-            f"{owner} (logged in as it, not by SET ROLE), or as a role without superuser that may {'update' if writes else 'read'} "
-            "the table (docs/operations.md, \"Whose rights the writes run with\")")
+            f"{relation} belongs to {owner}: {what}, which would run with this session's rights, which reach a superuser's; run "
+            f"this command as {owner} (logged in as it, not by SET ROLE or SET SESSION AUTHORIZATION), or as a role without "
+            f"superuser that may {'update' if writes else 'read'} the table (docs/operations.md, \"Whose rights the writes run with\")")
 
 
 def refuse_owner_code(conn: psycopg.Connection, table: Table | tuple[str, str], *, writes: bool) -> None:

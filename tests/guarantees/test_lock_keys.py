@@ -186,3 +186,17 @@ def test_a_holder_that_set_its_role_to_the_owner_is_the_owners_worker(conn, dsn,
     with psycopg.connect(as_owner, autocommit=True) as holding, _locks.exclusive(holding, "backfill", att.id):
         with psycopg.connect(mine, autocommit=True) as oc, pytest.raises(BusyError, match=f"role {member}"):
             _locks._take(oc, "backfill", att.id)
+
+
+def test_a_member_that_may_not_set_its_role_to_the_owner_is_a_squatter(conn, dsn, role, capsys, real_vectors):
+    """N3: a membership granted WITH INHERIT FALSE, SET FALSE lets its member neither use the owner's rights nor become
+    it, so a key it holds stalls no backfill."""
+    att, mine, _theirs = _owned_attachment(conn, dsn, role, capsys, real_vectors)
+    owner, member = psycopg.conninfo.conninfo_to_dict(mine)["user"], role("member")
+    conn.execute(psycopg.sql.SQL("GRANT {} TO {} WITH INHERIT FALSE, SET FALSE").format(psycopg.sql.Identifier(owner),
+                                                                                       psycopg.sql.Identifier(member)))
+    with psycopg.connect(mine, autocommit=True) as oc, psycopg.connect(as_user(dsn, member), autocommit=True) as squatter:
+        _turn, k = _locks.key(oc, "backfill", att.id)
+        assert squatter.execute("SELECT pg_try_advisory_lock(%s)", (k,)).fetchone() == (True,)
+        _turn, held = _locks._take(oc, "backfill", att.id)
+        assert held != k

@@ -126,3 +126,46 @@ def test_a_superuser_logged_in_under_another_role_is_still_a_superuser(conn, dsn
         assert f"belongs to {planted}" in capsys.readouterr().err
     assert conn.execute("SELECT who FROM ran").fetchall() == []
     assert main(["search", "--table", "items", "--column", "embedding", "--key", "1", "--k", "3", "--dsn", as_user(dsn, reader)]) == 0
+
+
+def test_an_inheritance_child_another_role_owns_is_read_and_written_through_its_parent(conn, dsn, role, capsys, real_vectors):
+    """The third look (N1): a query on a parent reads and writes its inheritance children too, which are no partitions."""
+    create_table(conn, "items", real_vectors[:30])
+    conn.execute("CREATE TABLE items_kid () INHERITS (items)")
+    owner = role("owner")
+    conn.execute("CREATE TABLE ran (who name)")
+    conn.execute("GRANT INSERT ON ran TO PUBLIC")
+    conn.execute(sql.SQL("ALTER TABLE items_kid OWNER TO {}").format(sql.Identifier(owner)))
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        for statement in BAIT:
+            oc.execute(statement)
+        oc.execute("CREATE INDEX kid_bait ON items_kid (id) WHERE bait()")
+    attach_model(conn, model=CompresSAE(384, 256, 8, seed=0).eval())
+    conn.execute("TRUNCATE ran")
+    capsys.readouterr()
+    for command in (["backfill"], ["search", "--key", "1"]):
+        assert main([command[0], "--table", "items", "--column", "embedding", *command[1:], "--dsn", dsn]) == 2
+        assert capsys.readouterr().err.startswith(f"error: public.items_kid belongs to {owner}")
+    assert conn.execute("SELECT who FROM ran").fetchall() == []
+
+
+def test_a_superuser_under_set_session_authorization_is_still_a_superuser(conn, dsn, planted, real_vectors):
+    """N2: SET SESSION AUTHORIZATION makes the session's user the owner, but the owner's code can set it back to the
+    login role: the login role decides."""
+    with connect(dsn, autocommit=True) as c:
+        c.execute(sql.SQL("SET SESSION AUTHORIZATION {}").format(sql.Identifier(planted)))
+        with pytest.raises(OwnerCodeError, match=f"belongs to {planted}"):
+            CompressedColumn(c, "items", "embedding").search(real_vectors[0], k=3)
+    assert conn.execute("SELECT who FROM ran").fetchall() == []
+
+
+def test_a_worker_that_may_run_server_programs_counts_as_a_superuser(conn, dsn, planted, role, capsys):
+    """N4: pg_execute_server_program (and the server-file roles) reach a superuser's rights: COPY ... TO PROGRAM."""
+    worker = role("worker")
+    grant(capsys, dsn, worker)
+    conn.execute(sql.SQL("GRANT pg_execute_server_program TO {}").format(sql.Identifier(worker)))
+    with connect(as_user(dsn, planted), autocommit=True) as oc:
+        oc.execute(sql.SQL("GRANT SELECT, UPDATE ON items TO {}").format(sql.Identifier(worker)))
+    assert main(["backfill", "--table", "items", "--column", "embedding", "--restart", "--dsn", as_user(dsn, worker)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: public.items belongs to {planted}: writing its codes fires")
+    assert conn.execute("SELECT who FROM ran").fetchall() == []

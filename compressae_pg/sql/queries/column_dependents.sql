@@ -1,7 +1,7 @@
--- The views and rules (of any role, temporary ones included) that depend on columns of a table or of a partition
--- under it: a DROP COLUMN of any of them fails while they exist, and only their owner or a superuser can drop them.
-WITH tree AS (SELECT %(table)s::pg_catalog.oid AS relid
-              UNION ALL SELECT p.relid FROM pg_catalog.pg_partition_tree(%(table)s::pg_catalog.oid::pg_catalog.regclass) p)
+-- The views and rules (of any role, temporary ones included) that depend on columns of a table or of a partition or
+-- inheritance child under it: a DROP COLUMN of any of them fails while they exist, and only their owner or a superuser can drop them.
+WITH RECURSIVE tree AS (SELECT %(table)s::pg_catalog.oid AS relid
+                        UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent = tree.relid)
 SELECT DISTINCT v.oid::pg_catalog.regclass::text AS object, pg_catalog.pg_get_userbyid(v.relowner)::text AS owner, a.attname::text AS column
 FROM pg_catalog.pg_depend d
 JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid
