@@ -88,15 +88,7 @@ def test_a_superusers_read_of_its_own_partitioned_table_refuses_a_leaf_another_r
     create_partitioned(conn, "range", real_vectors[:300])
     attach_model(conn, model=CompresSAE(384, 256, 8, seed=0).eval())
     backfill("items", "embedding", conn=conn, progress=False)
-    owner = role("owner")
-    conn.execute("CREATE TABLE ran (who name)")
-    conn.execute("GRANT INSERT ON ran TO PUBLIC")
-    conn.execute(sql.SQL("ALTER TABLE items_mid OWNER TO {}").format(sql.Identifier(owner)))
-    with connect(as_user(dsn, owner), autocommit=True) as oc:
-        for statement in BAIT:
-            oc.execute(statement)
-        oc.execute("CREATE INDEX mid_bait ON items_mid (id) WHERE bait()")  # the build runs it, as the owner
-    conn.execute("TRUNCATE ran")
+    owner = _baited_child(conn, dsn, role, "items_mid")
     capsys.readouterr()
     assert main(["search", "--table", "items", "--column", "embedding", "--key", "1", "--k", "3", "--dsn", dsn]) == 2
     assert capsys.readouterr().err.startswith(f"error: public.items_mid belongs to {owner}: reading it runs code of {owner}'s")
@@ -132,16 +124,8 @@ def test_an_inheritance_child_another_role_owns_is_read_and_written_through_its_
     """The third look (N1): a query on a parent reads and writes its inheritance children too, which are no partitions."""
     create_table(conn, "items", real_vectors[:30])
     conn.execute("CREATE TABLE items_kid () INHERITS (items)")
-    owner = role("owner")
-    conn.execute("CREATE TABLE ran (who name)")
-    conn.execute("GRANT INSERT ON ran TO PUBLIC")
-    conn.execute(sql.SQL("ALTER TABLE items_kid OWNER TO {}").format(sql.Identifier(owner)))
-    with connect(as_user(dsn, owner), autocommit=True) as oc:
-        for statement in BAIT:
-            oc.execute(statement)
-        oc.execute("CREATE INDEX kid_bait ON items_kid (id) WHERE bait()")
+    owner = _baited_child(conn, dsn, role, "items_kid")
     attach_model(conn, model=CompresSAE(384, 256, 8, seed=0).eval())
-    conn.execute("TRUNCATE ran")
     capsys.readouterr()
     for command in (["backfill"], ["search", "--key", "1"]):
         assert main([command[0], "--table", "items", "--column", "embedding", *command[1:], "--dsn", dsn]) == 2
@@ -169,3 +153,17 @@ def test_a_worker_that_may_run_server_programs_counts_as_a_superuser(conn, dsn, 
     assert main(["backfill", "--table", "items", "--column", "embedding", "--restart", "--dsn", as_user(dsn, worker)]) == 2
     assert capsys.readouterr().err.startswith(f"error: public.items belongs to {planted}: writing its codes fires")
     assert conn.execute("SELECT who FROM ran").fetchall() == []
+
+
+def _baited_child(conn, dsn, role, child: str) -> str:
+    """Give ``child`` (a partition or child of the superuser's ``items``) to a new role, which plants a predicate on it."""
+    owner = role("owner")
+    conn.execute("CREATE TABLE ran (who name)")
+    conn.execute("GRANT INSERT ON ran TO PUBLIC")
+    conn.execute(sql.SQL("ALTER TABLE {} OWNER TO {}").format(sql.Identifier(child), sql.Identifier(owner)))
+    with connect(as_user(dsn, owner), autocommit=True) as oc:
+        for statement in BAIT:
+            oc.execute(statement)
+        oc.execute(sql.SQL("CREATE INDEX ON {} (id) WHERE bait()").format(sql.Identifier(child)))  # the build runs it, as the owner
+    conn.execute("TRUNCATE ran")
+    return owner
