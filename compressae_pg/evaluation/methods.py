@@ -15,7 +15,7 @@ from psycopg import sql
 
 from .. import _catalog, _sql, _vectors, _wire
 from .._attachment import Attachment
-from ..errors import CompressaeError
+from ..errors import CompressaeError, UnknownTableError
 
 Search = Callable[[np.ndarray, int], Sequence[Any]]
 EXACT_SCAN_QUERIES = 20  # a dense column without an index is measured by exact scan, on this many queries
@@ -49,6 +49,8 @@ def sample_queries(conn: psycopg.Connection, target: Attachment, n: int, queries
         if not name:
             raise ValueError(f"--queries-from must be TABLE.COLUMN (got {queries_from!r})")
         source = _catalog.resolve_column(conn, name, col, vector=True)
+        if source.table.kind not in ("r", "m", "p"):  # a view plans the tables under it, whose owners the check does not see
+            raise UnknownTableError(f"{source.table.described}: --queries-from reads a table or materialized view")
         _catalog.refuse_owner_code(conn, source.table, writes=False)  # another table, read as the attachment's is
         table, column, key = source.table.ident, source.ident, sql.SQL("NULL::text")
     else:
@@ -87,7 +89,7 @@ def sizes(conn: psycopg.Connection, target: Attachment, value: sql.Composable, i
           also: Sequence[str | None] = ()) -> tuple[float | None, int | None]:
     """Average stored bytes of ``value`` (a column or an expression) per row, plus those of the columns ``also``
     stored beside it, and the size of ``index``."""
-    beside = [sql.SQL("coalesce(pg_column_size({}), 0)").format(sql.Identifier(c)) for c in also if c]
+    beside = [sql.SQL("coalesce(pg_catalog.pg_column_size({}), 0)").format(sql.Identifier(c)) for c in also if c]
     row = conn.execute(_sql.query("evaluate_column_bytes", value=value, table=target.table.ident,
                                   also=sql.SQL(" + ").join(beside) if beside else sql.NULL, schema=sql.Literal(target.table.schema),
                                   index=sql.Literal(index))).fetchone()

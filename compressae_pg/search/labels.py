@@ -111,7 +111,7 @@ def _text_column(conn: psycopg.Connection, target: Attachment, text_column: str 
     if text_column is None:
         return sql.NULL
     _catalog.resolve_column(conn, target.table, text_column)
-    return sql.SQL("format('%1$s', t.{})").format(sql.Identifier(text_column))
+    return sql.SQL("pg_catalog.format('%1$s', t.{})").format(sql.Identifier(text_column))
 
 
 def _positive(name: str, value: int) -> None:

@@ -167,3 +167,10 @@ def _baited_child(conn, dsn, role, child: str) -> str:
         oc.execute(sql.SQL("CREATE INDEX ON {} (id) WHERE bait()").format(sql.Identifier(child)))  # the build runs it, as the owner
     conn.execute("TRUNCATE ran")
     return owner
+
+
+def test_a_view_is_no_queries_from_table(conn, dsn, planted, capsys):
+    """The final review: the check sees the relation named, and a view plans the tables under it."""
+    conn.execute("CREATE VIEW qv AS SELECT id, embedding FROM bare")
+    assert main(["evaluate", "--table", "items", "--column", "embedding", "--queries-from", "qv.embedding", "--dsn", as_user(dsn, planted)]) == 2
+    assert "--queries-from reads a table or materialized view" in capsys.readouterr().err

@@ -861,3 +861,25 @@ def test_a_view_on_a_partitions_code_column_stops_a_recompress_before_its_backfi
     with pytest.raises(DependentObjectsError, match=r"leaf_codes \(role \w+\) on embedding_sae"):
         recompress("items", "embedding", "m@2", dsn=dsn, progress=False)
     assert [a.code_column for a in attachments.list_attachments(conn, "items")] == ["embedding_sae"]
+
+
+def test_an_operator_planted_for_the_atom_browsers_compare_runs_in_no_python_call_on_a_handed_in_connection(conn, dsn, role, capsys, real_vectors):
+    """The final review: `atom_rows` compared a double precision with an integer (no exact operator in pg_catalog) and
+    `label_atoms` called format unqualified, so on a connection with the default search_path an operator or function a
+    role planted in public ran as the caller. Every function and operator of those statements is named by schema."""
+    create_table(conn, "items", real_vectors[:40])
+    attach_model(conn)
+    backfill("items", "embedding", conn=conn, progress=False)
+    with connect(as_user(dsn, role("planter")), autocommit=True) as pc:
+        plant_operator(pc, "<>", "double precision", "integer", "boolean", "$1 <> $2::float8")
+        pc.execute("CREATE FUNCTION public.format(text, bigint) RETURNS text LANGUAGE sql AS "
+                   "$$ INSERT INTO public.calls VALUES (current_user, 'format'); SELECT pg_catalog.format($1, $2) $$")
+        pc.execute("SELECT 1::float8 <> 1, format('%1$s', 1::bigint)")  # the plants do win a plain call
+        assert pc.execute("SELECT count(*) FROM public.calls").fetchone() == (2,)
+        pc.execute("TRUNCATE public.calls")
+    from compressae_pg import atom_rows, evaluate_column, label_atoms
+
+    assert atom_rows("items", "embedding", 0, conn=conn, top=2) is not None
+    assert label_atoms("items", "embedding", conn=conn) is not None
+    assert evaluate_column("items", "embedding", conn=conn, queries=3) is not None
+    assert conn.execute("SELECT caller, what FROM public.calls").fetchall() == []
