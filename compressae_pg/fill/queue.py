@@ -171,7 +171,8 @@ class QueueWorker:
         """Up to ``limit`` rows whose code is NULL (sync_pending.sql), in a batch no other worker holds
         (sync_pending_batch.sql; a role that may not work on the attachment holds none): their keys, with the xmin read."""
         t = self.target
-        for skip in range(0, PENDING_BATCHES_TRIED * limit, limit):
+        skip = 0
+        for _look in range(2 * PENDING_BATCHES_TRIED):
             query = _pending_query("sync_pending", t, limit=sql.Literal(limit), skip=sql.Literal(skip))
             found = cur.execute(query).fetchall()
             if not found:
@@ -181,6 +182,8 @@ class QueueWorker:
                 again = cur.execute(query).fetchall()  # without what a batch committed since the first look
                 if again and again[0][0] == found[0][0]:
                     return {key: str(xmin) for key, xmin in again}
+                continue  # a batch below committed, and the rows moved up: look again at this offset
+            skip += limit
         return {}  # other workers hold every batch looked at: theirs to encode
 
     def _claim(self, cur: psycopg.Cursor, limit: int) -> tuple[list[tuple[int, list[str]]], tuple[int, int] | None, dict[str, str]]:
