@@ -23,6 +23,7 @@ VECTOR_TYPES = ("vector", "halfvec")
 
 
 TABLE_KINDS = ("r", "p")
+STORED_KINDS = (*TABLE_KINDS, "m")  # what rows are read from (training, queries): a view plans the tables under it
 DROPPED = "dropped"  # the kind of an attachment's table that was dropped: the record keeps only the oid it had
 RELATION_KINDS = {"r": "table", "p": "partitioned table", "m": "materialized view", "v": "view", "f": "foreign table",
                   DROPPED: "dropped table"}

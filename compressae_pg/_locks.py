@@ -49,10 +49,14 @@ def _holder(conn: psycopg.Connection, attachment_id: int, k: int) -> tuple | Non
     return conn.execute(_sql.query("lock_holder"), {"attachment": attachment_id, "key": k}).fetchone()
 
 
-def entitled(conn: psycopg.Connection, attachment_id: int, k: int) -> bool:
-    """Whether key ``k`` is held by a session that may work on the attachment (not a squatter, nor let go just now)."""
-    row = _holder(conn, attachment_id, k)
+def _may_work(row: tuple | None) -> bool:
+    """Whether a :func:`holder` row is a session that may work on the attachment (not a squatter, nor let go just now)."""
     return row is not None and row[4]
+
+
+def entitled(conn: psycopg.Connection, attachment_id: int, k: int) -> bool:
+    """Whether key ``k`` is held by a session that may work on the attachment."""
+    return _may_work(_holder(conn, attachment_id, k))
 
 
 def described(row: tuple | None) -> str:
@@ -79,7 +83,7 @@ def _take(conn: psycopg.Connection, purpose: str, attachment_id: int) -> tuple[i
         turn, k = key(conn, purpose, attachment_id)
         if conn.execute(_sql.query("lock_try"), {"key": k}).fetchone()[0]:
             if key(conn, purpose, attachment_id)[0] == turn:
-                busy = next((h for h in (_holder(conn, attachment_id, old) for old in given_up) if h is not None and h[4]), None)
+                busy = next(filter(_may_work, (_holder(conn, attachment_id, old) for old in given_up)), None)
                 if busy is None:
                     return turn, k
             conn.execute(_sql.query("lock_release"), {"key": k})
@@ -87,7 +91,7 @@ def _take(conn: psycopg.Connection, purpose: str, attachment_id: int) -> tuple[i
                 break
             continue  # the turn moved on as the lock was taken: try the next one
         busy = _holder(conn, attachment_id, k)
-        if busy is not None and busy[4]:
+        if _may_work(busy):
             break
         _next_turn(conn, purpose, attachment_id, turn)  # held by a role that may not work on it, or let go just now
         given_up.append(k)

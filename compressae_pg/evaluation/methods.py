@@ -49,7 +49,7 @@ def sample_queries(conn: psycopg.Connection, target: Attachment, n: int, queries
         if not name:
             raise ValueError(f"--queries-from must be TABLE.COLUMN (got {queries_from!r})")
         source = _catalog.resolve_column(conn, name, col, vector=True)
-        if source.table.kind not in ("r", "m", "p"):  # a view plans the tables under it, whose owners the check does not see
+        if source.table.kind not in _catalog.STORED_KINDS:  # the owner check below sees no table under a view
             raise UnknownTableError(f"{source.table.described}: --queries-from reads a table or materialized view")
         _catalog.refuse_owner_code(conn, source.table, writes=False)  # another table, read as the attachment's is
         table, column, key = source.table.ident, source.ident, sql.SQL("NULL::text")

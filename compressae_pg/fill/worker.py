@@ -213,7 +213,7 @@ def write_batch(cur: psycopg.Cursor, data: bytes, query: sql.Composed) -> int:
 
 
 def refuse_owner_code(conn: psycopg.Connection, att: Attachment, partition: tuple[str, str] | None = None) -> None:
-    """:class:`OwnerCodeError` when the current role is a superuser and another role owns the table (or the leaf
+    """:class:`OwnerCodeError` when this session can act as a superuser and another role owns the table (or the leaf
     ``partition``) whose codes it would write (:func:`compressae_pg._catalog.owner_code`)."""
     _catalog.refuse_owner_code(conn, partition or att.table, writes=True)
 

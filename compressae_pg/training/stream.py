@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 
 from .. import _sql, _vectors
-from .._catalog import Column, heap_parts, refuse_owner_code, resolve_column
+from .._catalog import STORED_KINDS, Column, heap_parts, refuse_owner_code, resolve_column
 from .._wire import copy_body, decode_tuples, first_dim, split_tuples
 from ..errors import InvalidVectorError, UnknownTableError
 
@@ -73,7 +73,7 @@ class VectorReader:
     def __post_init__(self) -> None:
         self.col: Column = resolve_column(self.conn, self.table, self.column, vector=True)
         refuse_owner_code(self.conn, self.col.table, writes=False)
-        if self.col.table.kind not in ("r", "m", "p"):
+        if self.col.table.kind not in STORED_KINDS:
             raise UnknownTableError(f"{self.col.table} is a view; stream from a table or materialized view")
         if self.split not in (None, "train", "validation"):
             raise ValueError(f"split must be None, 'train' or 'validation' (got {self.split!r})")
